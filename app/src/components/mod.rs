@@ -1,0 +1,2 @@
+pub mod bell;
+pub mod layout;

@@ -1,0 +1,47 @@
+//! The one error type of the server-function boundary: what the browser may learn.
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in.")]
+    NotSignedIn,
+    #[error("You are not allowed to do that.")]
+    Forbidden,
+    #[error("The tenant, user ID or password is not correct.")]
+    BadCredentials,
+    #[error("Too many failed sign-in attempts. Try again in {minutes} minute(s).")]
+    Throttled { minutes: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    /// Details are logged on the server, never sent to the browser.
+    #[error("Something went wrong on the server. It has been logged; please try again.")]
+    Internal,
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Logs an unexpected failure with its cause and hides it from the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "server function failed");
+        AppError::Internal
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AppError::internal(err)
+    }
+}

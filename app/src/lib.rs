@@ -1,0 +1,66 @@
+//! Muster's user interface: the HTML shell, the routes, the pages and the server
+//! functions they call. Built twice: with `ssr` into the server, with `hydrate`
+//! into the WebAssembly front end.
+#![recursion_limit = "256"]
+
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod serverfns;
+pub mod session;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{ParentRoute, Route, Router, Routes},
+    path,
+};
+
+use components::layout::AdminLayout;
+use pages::*;
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="muster" href="/pkg/muster.css"/>
+        <Title text="Muster"/>
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <Route path=path!("/signin") view=SignInPage/>
+                <ParentRoute path=path!("") view=AdminLayout>
+                    <Route path=path!("") view=HomePage/>
+                    <Route path=path!("users") view=UsersPage/>
+                    <Route path=path!("upload") view=UploadPage/>
+                    <Route path=path!("uploads") view=UploadsPage/>
+                    <Route path=path!("roles") view=RolesPage/>
+                    <Route path=path!("groups") view=GroupsPage/>
+                    <Route path=path!("organisations") view=OrganisationsPage/>
+                    <Route path=path!("audit") view=AuditPage/>
+                    <Route path=path!("tenants") view=TenantsPage/>
+                    <Route path=path!("notifications") view=NotificationsPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per screen of SPEC section 6.
+mod home;
+mod not_found;
+mod placeholders;
+mod sign_in;
+
+pub use home::HomePage;
+pub use not_found::NotFoundPage;
+pub use placeholders::*;
+pub use sign_in::SignInPage;

@@ -1,0 +1,7 @@
+mod current_session;
+mod sign_in;
+mod sign_out;
+
+pub use current_session::{current_session, CurrentSession};
+pub use sign_in::{sign_in, SignIn};
+pub use sign_out::{sign_out, SignOut};

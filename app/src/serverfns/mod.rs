@@ -1,0 +1,2 @@
+//! Server functions, one per file, grouped by area.
+pub mod auth;

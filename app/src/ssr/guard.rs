@@ -1,0 +1,111 @@
+//! Every request passes here: cross-site writes are refused, the session cookie is
+//! resolved to a principal once, and pages need a signed-in person.
+use super::cookies::session_token;
+use super::state::AppState;
+use crate::error::AppError;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use muster_store::auth::Principal;
+use muster_store::sessions;
+
+#[derive(Debug, Clone)]
+pub struct CurrentPrincipal(pub Option<Principal>);
+
+/// Paths anyone may fetch without a session.
+fn is_public(path: &str) -> bool {
+    path == "/signin" || path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz"
+}
+
+/// A state-changing request that a browser marks as coming from another site is
+/// refused, whatever cookie it carries: defence in depth beside SameSite=Lax.
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "cross-site";
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        _ => false,
+    }
+}
+
+pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    if path.starts_with("/pkg/") {
+        return next.run(req).await;
+    }
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
+        return (StatusCode::FORBIDDEN, "Cross-site request refused").into_response();
+    }
+    let principal = match session_token(req.headers()) {
+        Some(token) => match sessions::find(&state.db, &token).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::error!(%err, "session lookup failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.")
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let is_page = method == Method::GET && !path.starts_with("/api/") && !is_public(&path);
+    if is_page && principal.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    req.extensions_mut().insert(CurrentPrincipal(principal));
+    next.run(req).await
+}
+
+/// The signed-in principal of the request a server function is serving.
+pub async fn current_principal() -> Result<Option<Principal>, AppError> {
+    let Extension(CurrentPrincipal(principal)) =
+        leptos_axum::extract::<Extension<CurrentPrincipal>>().await.map_err(AppError::internal)?;
+    Ok(principal)
+}
+
+/// A tenant admin's tenant and user, or `Forbidden`.
+pub async fn require_tenant_admin() -> Result<(i64, i64), AppError> {
+    match current_principal().await? {
+        Some(Principal::TenantUser { tenant_id, user_pk, is_admin: true, .. }) => Ok((tenant_id, user_pk)),
+        Some(_) => Err(AppError::Forbidden),
+        None => Err(AppError::NotSignedIn),
+    }
+}
+
+pub async fn require_platform_admin() -> Result<i64, AppError> {
+    match current_principal().await? {
+        Some(Principal::PlatformAdmin { id, .. }) => Ok(id),
+        Some(_) => Err(AppError::Forbidden),
+        None => Err(AppError::NotSignedIn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "muster.example")])));
+        assert!(!is_cross_site(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "127.0.0.1:3000")])));
+        assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000")])));
+    }
+}

@@ -1,0 +1,7 @@
+//! Server-only glue between axum, the session cookie and the server functions.
+pub mod cookies;
+pub mod guard;
+pub mod state;
+
+pub use guard::{current_principal, require_platform_admin, require_tenant_admin, CurrentPrincipal};
+pub use state::{AppState, WebConfig};

@@ -1,0 +1,42 @@
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use muster_store::throttle::SignInThrottle;
+use muster_store::DatabaseConnection;
+use std::sync::Arc;
+
+/// What the web layer needs to know of the server's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure`: set when Muster is served over HTTPS.
+    pub secure_cookies: bool,
+}
+
+/// Shared by every request handler and, through Leptos context, every server function.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<WebConfig>,
+    /// Failures per account (tenant and login).
+    pub account_throttle: Arc<SignInThrottle>,
+    /// Failures per client address: higher, since offices share one.
+    pub address_throttle: Arc<SignInThrottle>,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, leptos_options: LeptosOptions, config: WebConfig) -> Self {
+        Self {
+            db,
+            leptos_options,
+            config: Arc::new(config),
+            account_throttle: Arc::new(SignInThrottle::default()),
+            address_throttle: Arc::new(SignInThrottle::new(50, std::time::Duration::from_secs(15 * 60))),
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

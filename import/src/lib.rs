@@ -1,0 +1,13 @@
+//! The import engine: the single source of truth for SPEC sections 3 and 4.
+//!
+//! The browser (through WebAssembly) and the server call these same functions on
+//! the same bytes, so both give the same verdict. Nothing here touches a database,
+//! a file system or a clock: callers hand in bytes and a directory snapshot.
+pub mod fields;
+
+pub use fields::{Email, FieldError, RoleName, UserId};
+
+/// The form under which keys are compared: matching ignores case and surrounding spaces.
+pub fn normalize_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}

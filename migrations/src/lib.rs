@@ -1,0 +1,19 @@
+//! The schema of SPEC section 2. One migration set, run unchanged on SQLite and PostgreSQL.
+//!
+//! Case-insensitive uniqueness (userId, email, externalId, role and group names,
+//! organisation codes, tenant slugs) is enforced with a `*_norm` column that holds
+//! the trimmed, lower-cased value under a unique index. Both databases support that
+//! identically, unlike `citext` or `COLLATE NOCASE`, and the import engine matches on
+//! the same normalised form.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_schema::Migration)]
+    }
+}

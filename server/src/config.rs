@@ -1,0 +1,49 @@
+//! Configuration: command-line flags, each with an environment variable.
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Folder for the embedded database, the outbox and other local state.
+    #[arg(long, env = "MUSTER_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database to use. Default: a SQLite file `muster.db` in the data folder.
+    /// `postgres://user@host/db` runs on PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "MUSTER_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    pub addr: SocketAddr,
+
+    /// Folder holding `pkg/` with the WebAssembly front end and the stylesheet.
+    #[arg(long, env = "MUSTER_SITE_ROOT", default_value = "target/site", global = true)]
+    pub site_root: PathBuf,
+
+    /// The address users reach Muster at; `https://…` makes cookies Secure.
+    #[arg(long, env = "MUSTER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Outgoing mail server, e.g. `smtp://host:25`. Default: mail is written as
+    /// `.eml` files to the outbox folder inside the data folder.
+    #[arg(long, env = "SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| muster_store::db::sqlite_url(&self.data_dir.join("muster.db")))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}

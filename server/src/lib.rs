@@ -1,0 +1,4 @@
+//! The server: configuration, start-up and the command line. `main` and every
+//! test build the application through [`startup::Application::build`].
+pub mod config;
+pub mod startup;

@@ -1,0 +1,84 @@
+use clap::{Parser, Subcommand};
+use muster_server::config::Config;
+use muster_server::startup::{first_run_message, Application};
+
+/// Muster: bulk user administration from CSV files.
+#[derive(Debug, Parser)]
+#[command(name = "muster", version)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web app (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            term.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            muster_store::db::connect_and_migrate(&cli.config.database_url()).await?;
+            println!("Database is up to date.");
+        }
+        Command::Serve => {
+            let app = Application::build(&cli.config).await?;
+            let url = app.url();
+            println!("Muster is listening on {url}");
+            println!("Database: {}", redact(&cli.config.database_url()));
+            println!("Outgoing mail: {}", match &cli.config.smtp_url {
+                Some(smtp) => redact(smtp),
+                None => format!("written to {}", cli.config.outbox_dir().display()),
+            });
+            if let Some(first) = &app.first_run {
+                println!("{}", first_run_message(&url, first));
+            } else {
+                println!("Sign in at {url}/signin with an existing account.");
+            }
+            app.run_until(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

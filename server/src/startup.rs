@@ -1,0 +1,87 @@
+//! Builds the whole application from a [`Config`]: database, first-run accounts,
+//! routes and listener. Used by `main` and by the tests alike.
+use crate::config::Config;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use muster_app::ssr::{guard::session_layer, AppState, WebConfig};
+use muster_app::{shell, App};
+use muster_store::bootstrap::{self, FirstRun};
+use muster_store::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub addr: SocketAddr,
+    pub db: DatabaseConnection,
+    /// Set on the first start of an empty database: the accounts to sign in with.
+    pub first_run: Option<FirstRun>,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::create_dir_all(config.outbox_dir())?;
+        let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
+        let first_run = bootstrap::ensure_first_run(&db).await?;
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("muster")
+            .site_root(config.site_root.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState::new(
+            db.clone(),
+            leptos_options.clone(),
+            WebConfig { secure_cookies: config.secure_cookies() },
+        );
+        let routes = generate_route_list(App);
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .leptos_routes_with_context(&state, routes, || (), {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            })
+            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), session_layer))
+            .with_state(state);
+        Ok(Self { listener, router, addr, db, first_run })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// The message a newcomer needs on the first start, printed once.
+pub fn first_run_message(url: &str, first: &FirstRun) -> String {
+    format!(
+        "First start: accounts created. These passwords are shown only now; keep them.\n\
+         \x20 Tenant admin:   open {url}/signin, tenant \"{tenant}\", user \"{admin}\", password {admin_pw}\n\
+         \x20 Platform admin: open {url}/signin, tenant blank, user \"{platform}\", password {platform_pw}\n\
+         sign-in: tenant={tenant} user={admin} password={admin_pw}\n\
+         sign-in: tenant= user={platform} password={platform_pw}",
+        tenant = first.tenant_slug,
+        admin = first.tenant_admin_user_id,
+        admin_pw = first.tenant_admin_password,
+        platform = first.platform_username,
+        platform_pw = first.platform_password,
+    )
+}

@@ -1,0 +1,14 @@
+//! Muster's data layer. Every function takes `&DatabaseConnection` (or a transaction)
+//! and is tenant-scoped by its arguments, so the same code and tests run on SQLite
+//! and PostgreSQL.
+pub mod auth;
+pub mod bootstrap;
+pub mod db;
+pub mod entity;
+pub mod passwords;
+pub mod sessions;
+pub mod tenants;
+pub mod throttle;
+pub mod tokens;
+
+pub use sea_orm::{DatabaseConnection, DbErr};

@@ -1,0 +1,143 @@
+//! Tenants, their default organisation, and the admins who run them.
+use crate::entity::{organisation, platform_admin, tenant, user};
+use crate::passwords;
+use chrono::Utc;
+use muster_import::{normalize_key, Email, FieldError, UserId};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{field} {0}", field = .1)]
+    Invalid(FieldError, &'static str),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The code of the organisation every tenant starts with.
+pub const DEFAULT_ORGANISATION_CODE: &str = "DEFAULT";
+
+fn check_slug(slug: &str) -> Result<String, AccountError> {
+    let slug = slug.trim();
+    let ok = !slug.is_empty()
+        && slug.len() <= 64
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(slug.to_owned())
+    } else {
+        Err(AccountError::Invalid(
+            FieldError("must be 1–64 of lower-case letters, digits and '-'".into()),
+            "slug",
+        ))
+    }
+}
+
+/// Creates a tenant with its default organisation, in one transaction.
+pub async fn create_tenant(
+    db: &DatabaseConnection,
+    slug: &str,
+    name: &str,
+    licence_limit: Option<i32>,
+) -> Result<tenant::Model, AccountError> {
+    let slug = check_slug(slug)?;
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    let created = tenant::ActiveModel {
+        slug_norm: Set(normalize_key(&slug)),
+        slug: Set(slug),
+        name: Set(name.trim().to_owned()),
+        licence_limit: Set(licence_limit),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    organisation::ActiveModel {
+        tenant_id: Set(created.id),
+        code: Set(DEFAULT_ORGANISATION_CODE.to_owned()),
+        code_norm: Set(normalize_key(DEFAULT_ORGANISATION_CODE)),
+        name: Set(format!("{} (default)", created.name)),
+        is_default: Set(true),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+pub struct NewAdmin<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password: &'a str,
+}
+
+/// Creates a tenant admin in the tenant's default organisation.
+pub async fn create_tenant_admin<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    admin: NewAdmin<'_>,
+) -> Result<user::Model, AccountError> {
+    let user_id = UserId::parse(admin.user_id).map_err(|e| AccountError::Invalid(e, "userId"))?;
+    let email = Email::parse(admin.email).map_err(|e| AccountError::Invalid(e, "email"))?;
+    let default_org = organisation_default(db, tenant_id).await?;
+    let hash = passwords::hash(admin.password.to_owned()).await;
+    let now = Utc::now();
+    let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    Ok(user::ActiveModel {
+        tenant_id: Set(tenant_id),
+        user_id_norm: Set(normalize_key(user_id.as_str())),
+        user_id: Set(user_id.into_inner()),
+        email_norm: Set(normalize_key(email.as_str())),
+        email: Set(email.into_inner()),
+        first_name: Set(optional(admin.first_name)),
+        last_name: Set(optional(admin.last_name)),
+        organisation_id: Set(default_org.map(|o| o.id)),
+        state: Set("active".into()),
+        enabled: Set(true),
+        task_notification: Set("Email".into()),
+        change_password_next_time: Set(false),
+        password_hash: Set(Some(hash)),
+        is_tenant_admin: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+async fn organisation_default<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+) -> Result<Option<organisation::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    organisation::Entity::find()
+        .filter(organisation::Column::TenantId.eq(tenant_id))
+        .filter(organisation::Column::IsDefault.eq(true))
+        .one(db)
+        .await
+}
+
+pub async fn create_platform_admin<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> Result<platform_admin::Model, AccountError> {
+    let username = UserId::parse(username).map_err(|e| AccountError::Invalid(e, "username"))?;
+    let email = Email::parse(email).map_err(|e| AccountError::Invalid(e, "email"))?;
+    let hash = passwords::hash(password.to_owned()).await;
+    Ok(platform_admin::ActiveModel {
+        username_norm: Set(normalize_key(username.as_str())),
+        username: Set(username.into_inner()),
+        email: Set(email.into_inner()),
+        password_hash: Set(hash),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
