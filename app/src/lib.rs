@@ -42,6 +42,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser, once the app is live: tests and scripts
+    // wait for this mark instead of guessing when hydration has finished.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="muster" href="/pkg/muster.css"/>
         <Title text="Muster"/>

@@ -3,8 +3,16 @@
 //! The browser (through WebAssembly) and the server call these same functions on
 //! the same bytes, so both give the same verdict. Nothing here touches a database,
 //! a file system or a clock: callers hand in bytes and a directory snapshot.
+pub mod decode;
+pub mod diagnostic;
+pub mod dialect;
+pub mod field;
 pub mod fields;
 
+pub use decode::Encoding;
+pub use diagnostic::{Diagnostic, Severity};
+pub use dialect::Delimiter;
+pub use field::Field;
 pub use fields::{Email, FieldError, RoleName, UserId};
 
 /// The form under which keys are compared: matching ignores case and surrounding spaces.

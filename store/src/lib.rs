@@ -8,6 +8,8 @@ pub mod entity;
 pub mod passwords;
 pub mod sessions;
 pub mod tenants;
+#[cfg(feature = "testing")]
+pub mod testdb;
 pub mod throttle;
 pub mod tokens;
 

@@ -1,0 +1,66 @@
+// Starts the real Muster server on a fresh data folder and a free port, and a
+// headless Debian Chromium driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function startServer() {
+  const bin = process.env.MUSTER_BIN ?? join(root, 'target', 'release', 'muster');
+  const dataDir = mkdtempSync(join(tmpdir(), 'muster-e2e-'));
+  const child = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      MUSTER_DATA_DIR: dataDir,
+      MUSTER_ADDR: '127.0.0.1:0',
+      MUSTER_SITE_ROOT: process.env.MUSTER_SITE_ROOT ?? join(root, 'target', 'site'),
+      DATABASE_URL: '',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const ready = new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const url = out.match(/listening on (http:\/\/\S+)/);
+      const admin = out.match(/^sign-in: tenant=demo user=(\S+) password=(\S+)$/m);
+      if (url && admin) {
+        clearTimeout(timer);
+        resolvePromise({ url: url[1], user: admin[1], password: admin[2] });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
+  });
+  const info = await ready;
+  return {
+    ...info,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  console.log(`# browser: Chromium ${browser.version()} (headless, ${process.env.CHROMIUM ?? '/usr/bin/chromium'})`);
+  return browser;
+}
+
+/// Resolves once the WebAssembly app has hydrated the page.
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+}

@@ -1,0 +1,116 @@
+//! From bytes to text: UTF-8 (with or without BOM), UTF-16 LE/BE with BOM
+//! (Excel's "Unicode text"), otherwise Windows-1252 with a warning.
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "utf-8-bom")]
+    Utf8Bom,
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+impl Encoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf8Bom => "utf-8-bom",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+            Encoding::Windows1252 => "windows-1252",
+        }
+    }
+
+    /// Writes `text` back in this encoding, BOM included, so that a results file
+    /// opens in the admin's tools exactly as the file they uploaded.
+    pub fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            Encoding::Utf8 => text.as_bytes().to_vec(),
+            Encoding::Utf8Bom => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
+            Encoding::Utf16Le => {
+                let mut out = vec![0xFF, 0xFE];
+                out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+                out
+            }
+            Encoding::Utf16Be => {
+                let mut out = vec![0xFE, 0xFF];
+                out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+                out
+            }
+            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(text).0.into_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
+    pub encoding: Encoding,
+    /// UTF-16 that was not valid (unpaired surrogates) was repaired with U+FFFD.
+    pub had_errors: bool,
+}
+
+pub fn decode(bytes: &[u8]) -> Decoded<'_> {
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return utf8_or_1252(rest, Encoding::Utf8Bom);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        let (text, had_errors) = encoding_rs::UTF_16LE.decode_without_bom_handling(rest);
+        return Decoded { text, encoding: Encoding::Utf16Le, had_errors };
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        let (text, had_errors) = encoding_rs::UTF_16BE.decode_without_bom_handling(rest);
+        return Decoded { text, encoding: Encoding::Utf16Be, had_errors };
+    }
+    utf8_or_1252(bytes, Encoding::Utf8)
+}
+
+fn utf8_or_1252(bytes: &[u8], utf8: Encoding) -> Decoded<'_> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Decoded { text: Cow::Borrowed(text), encoding: utf8, had_errors: false },
+        Err(_) => {
+            // Windows-1252 maps every byte to a character, so nothing is lost or refused.
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            Decoded { text, encoding: Encoding::Windows1252, had_errors: false }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_encoding() {
+        assert_eq!(decode(b"a,b").encoding, Encoding::Utf8);
+        let bom = decode(b"\xEF\xBB\xBFuserId");
+        assert_eq!((bom.encoding, bom.text.as_ref()), (Encoding::Utf8Bom, "userId"));
+        let le = Encoding::Utf16Le.encode("userId\tZoë");
+        let d = decode(&le);
+        assert_eq!((d.encoding, d.text.as_ref()), (Encoding::Utf16Le, "userId\tZoë"));
+        let be = Encoding::Utf16Be.encode("Zoë");
+        assert_eq!(decode(&be).text, "Zoë");
+        let latin = decode(b"Zo\xEB \x80");
+        assert_eq!((latin.encoding, latin.text.as_ref()), (Encoding::Windows1252, "Zoë €"));
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for enc in [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Utf16Le, Encoding::Utf16Be, Encoding::Windows1252] {
+            let bytes = enc.encode("name,Zoë Brontë\r\n");
+            let back = decode(&bytes);
+            assert_eq!(back.text, "name,Zoë Brontë\r\n", "{enc:?}");
+            // Plain ASCII in 1252 is indistinguishable from UTF-8, and reads as UTF-8.
+            if enc != Encoding::Windows1252 {
+                assert_eq!(back.encoding, enc);
+            }
+        }
+    }
+}

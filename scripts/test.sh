@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of Muster: installs what is missing, checks the pure import
+# engine for wasm32, runs the Rust tests (SQLite and a real PostgreSQL), builds
+# the release app and drives it in headless Chromium. `.ci/run` runs exactly this.
+source "$(dirname "$0")/toolchain.sh"
+cd "$MUSTER_ROOT"
+started=$(date +%s)
+
+prepare_build
+ensure_chromium
+ensure_postgres_running
+
+PG="${MUSTER_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
+echo "==> PostgreSQL for the tests: $PG ($(psql "$PG/postgres" -Atc 'show server_version' 2>/dev/null || echo 'NOT REACHABLE'))"
+# Databases left by an interrupted earlier run.
+for stale in $(psql "$PG/postgres" -Atc "select datname from pg_database where datname like 'muster\_test\_%'" 2>/dev/null); do
+  psql "$PG/postgres" -qc "drop database if exists \"$stale\" with (force)" >/dev/null 2>&1 || true
+done
+
+echo "==> the import engine builds for wasm32-unknown-unknown"
+cargo check -p muster-import --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
+
+echo "==> Rust tests (SQLite and PostgreSQL)"
+cargo test -p muster-import -p muster-migrations -p muster-store -p muster-app -p muster-server
+
+profile="${MUSTER_E2E_PROFILE:-release}"
+build_site "$profile"
+build_server "$profile"
+if [ "$profile" = release ]; then bin=target/release/muster; else bin=target/debug/muster; fi
+
+echo "==> end-to-end tests in headless Chromium ($profile build)"
+(cd end2end && MUSTER_BIN="$MUSTER_ROOT/$bin" MUSTER_SITE_ROOT="$MUSTER_ROOT/target/site" npm test --silent)
+
+echo "==> all tests passed in $(( $(date +%s) - started )) s"

@@ -1,0 +1,119 @@
+# Sourced by the other scripts: installs what is missing and chooses how to build
+# the WebAssembly front end. Idempotent; prints what it does.
+#
+# Two ways to get a wasm32 standard library, chosen automatically:
+#  - rustup: `rustup target add wasm32-unknown-unknown` (an ordinary online machine);
+#  - Debian: its rustc-web 1.96 with the library's source, built with -Zbuild-std
+#    (machines whose rustup cannot download targets). See docs/build.md.
+# Whichever is chosen builds both the server and the front end, so one compiler
+# fills one target directory.
+set -euo pipefail
+
+MUSTER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing Debian packages: ${missing[*]}"
+  if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+choose_wasm_toolchain() {
+  # wasm-ld links the module in both modes (.cargo/config.toml).
+  apt_install lld
+  if [ -n "${MUSTER_WASM_TOOLCHAIN:-}" ]; then
+    :
+  elif command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    MUSTER_WASM_TOOLCHAIN=rustup
+  elif command -v rustup >/dev/null && [ "${MUSTER_SKIP_RUSTUP_TARGET:-0}" != 1 ] \
+      && timeout "${MUSTER_RUSTUP_TIMEOUT:-45}" rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+    MUSTER_WASM_TOOLCHAIN=rustup
+  else
+    MUSTER_WASM_TOOLCHAIN=debian
+  fi
+  export MUSTER_WASM_TOOLCHAIN
+  WASM_BUILD_STD=()
+  if [ "$MUSTER_WASM_TOOLCHAIN" = debian ]; then
+    apt_install rustc-web cargo-web rust-web-src
+    export PATH="/usr/bin:$PATH"
+    # -Zbuild-std needs nightly features of the stable 1.96 compiler.
+    export RUSTC_BOOTSTRAP=1
+    WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  fi
+  echo "==> wasm32 toolchain: $MUSTER_WASM_TOOLCHAIN ($(cargo --version))"
+}
+
+lockfile_version() {
+  # The version of a package as Cargo.lock pins it.
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$MUSTER_ROOT/Cargo.lock"
+}
+
+ensure_wasm_bindgen() {
+  local want
+  want="$(lockfile_version wasm-bindgen)"
+  if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$want" ]; then
+    echo "==> installing wasm-bindgen-cli $want (a few minutes, once per machine)"
+    # Not --locked: one of its pinned dependencies is missing from the registry.
+    cargo install -q wasm-bindgen-cli --version "$want"
+  fi
+}
+
+ensure_node_modules() {
+  if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+  if [ ! -d "$MUSTER_ROOT/end2end/node_modules/playwright-core" ] || [ ! -x "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" ]; then
+    echo "==> installing end2end npm packages (playwright-core, binaryen's wasm-opt)"
+    (cd "$MUSTER_ROOT/end2end" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+ensure_chromium() {
+  apt_install chromium
+}
+
+ensure_postgres_running() {
+  if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "==> starting PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+}
+
+# The front end: wasm32 module, wasm-bindgen glue, (release) wasm-opt, stylesheet.
+# $1: "release" or "debug".
+build_site() {
+  local profile="$1" cargo_profile out wasm
+  if [ "$profile" = release ]; then cargo_profile=wasm-release; out=wasm-release; else cargo_profile=dev; out=debug; fi
+  echo "==> building the front end ($profile)"
+  (cd "$MUSTER_ROOT" && cargo build -p muster-frontend --lib --target wasm32-unknown-unknown \
+      --profile "$cargo_profile" "${WASM_BUILD_STD[@]}")
+  wasm="$MUSTER_ROOT/target/wasm32-unknown-unknown/$out/muster_frontend.wasm"
+  mkdir -p "$MUSTER_ROOT/target/site/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name muster "$wasm"
+  if [ "$profile" = release ]; then
+    # npm's binaryen: Debian's older wasm-opt breaks the module (docs/build.md).
+    "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz \
+      "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" -o "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm"
+  fi
+  cp "$MUSTER_ROOT/style/muster.css" "$MUSTER_ROOT/target/site/pkg/muster.css"
+  echo "==> front end: $(du -h "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" | cut -f1) of WebAssembly in target/site/pkg"
+}
+
+build_server() {
+  local profile="$1" flag=()
+  [ "$profile" = release ] && flag=(--release)
+  echo "==> building the server ($profile)"
+  (cd "$MUSTER_ROOT" && cargo build -p muster-server --bin muster "${flag[@]}")
+}
+
+prepare_build() {
+  choose_wasm_toolchain
+  ensure_wasm_bindgen
+  ensure_node_modules
+}

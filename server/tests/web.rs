@@ -1,0 +1,165 @@
+//! The real server on a random port, over HTTP, against a fresh SQLite file and a
+//! fresh PostgreSQL database: the same story on both.
+use muster_server::config::Config;
+use muster_server::startup::Application;
+use muster_store::bootstrap::FirstRun;
+use muster_store::testdb::{Backend, TestDb};
+use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
+
+struct Running {
+    url: String,
+    first: FirstRun,
+    client: Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(db: &TestDb, data_dir: &std::path::Path) -> Running {
+    let config = Config {
+        data_dir: data_dir.to_path_buf(),
+        database_url: Some(db.url.clone()),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        site_root: data_dir.join("site"),
+        public_url: None,
+        smtp_url: None,
+    };
+    let app = Application::build(&config).await.expect("the app builds");
+    let url = app.url();
+    let first = app.first_run.clone().expect("a fresh database gets first-run accounts");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder().redirect(Policy::none()).build().unwrap();
+    Running { url, first, client, stop, task }
+}
+
+fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("muster_session="))
+        .map(str::to_owned)
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+impl Running {
+    async fn sign_in(&self, tenant: &str, login: &str, password: &str) -> Response {
+        self.client
+            .post(format!("{}/api/sign_in", self.url))
+            .form(&[("tenant", tenant), ("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+async fn story(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = std::env::temp_dir().join(format!("muster-web-{backend:?}-{}", std::process::id()));
+    let app = start(&db, &dir).await;
+    let first = app.first.clone();
+
+    assert_eq!(app.get("/healthz", None).await.text().await.unwrap(), "ok");
+
+    let anonymous = app.get("/users", None).await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "{backend:?}");
+    assert_eq!(anonymous.headers()[header::LOCATION], "/signin");
+
+    let page = app.get("/signin", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<form action="/api/sign_in" method="post""#), "{html}");
+    assert!(html.contains("/pkg/muster.js"), "the page loads the WebAssembly front end");
+
+    let refused = app.sign_in("demo", "admin", "wrong password").await;
+    assert!(session_cookie(&refused).is_none());
+    assert!(refused.text().await.unwrap().contains("BadCredentials"));
+
+    // A plain form post (no WebAssembly yet) is sent back with the reason.
+    let plain = app
+        .client
+        .post(format!("{}/api/sign_in", app.url))
+        .header(header::ACCEPT, "text/html")
+        .header(header::REFERER, format!("{}/signin", app.url))
+        .form(&[("tenant", "demo"), ("login", "admin"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.headers()[header::LOCATION], "/signin?failed=credentials");
+
+    let signed_in = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
+    let set_cookie = session_cookie(&signed_in).expect("a session cookie");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure"), "plain HTTP in tests");
+    assert_eq!(signed_in.headers()[header::LOCATION], "/");
+    let cookie = cookie_pair(&set_cookie);
+
+    let home = app.get("/", Some(&cookie)).await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let html = home.text().await.unwrap();
+    assert!(html.contains("Demo Admin") && html.contains("Demo Organisation"), "{html}");
+
+    assert_eq!(app.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
+
+    // A cross-site form post is refused even with the cookie; the session survives.
+    let forged = app
+        .client
+        .post(format!("{}/api/sign_out", app.url))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::OK);
+
+    let signed_out = app
+        .client
+        .post(format!("{}/api/sign_out", app.url))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(session_cookie(&signed_out).unwrap().contains("Max-Age=0"));
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::SEE_OTHER, "{backend:?}: signed out");
+
+    let platform = app.sign_in("", &first.platform_username, &first.platform_password).await;
+    assert_eq!(platform.headers()[header::LOCATION], "/tenants");
+
+    // Five failures lock the account for a while, even for the right password.
+    for _ in 0..5 {
+        assert!(app.sign_in("demo", "admin", "guess").await.text().await.unwrap().contains("BadCredentials"));
+    }
+    let locked = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
+    assert!(session_cookie(&locked).is_none());
+    assert!(locked.text().await.unwrap().contains("Throttled"), "{backend:?}");
+
+    let _ = app.stop.send(());
+    app.task.await.unwrap().unwrap();
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn sign_in_pages_and_sessions_on_sqlite() {
+    story(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sign_in_pages_and_sessions_on_postgres() {
+    story(Backend::Postgres).await;
+}

@@ -1,0 +1,149 @@
+//! One storage conformance suite, run unchanged on SQLite and on PostgreSQL.
+use chrono::Utc;
+use muster_store::auth::{authenticate, AuthError, Principal};
+use muster_store::entity::{session, user};
+use muster_store::testdb::{Backend, TestDb};
+use muster_store::{bootstrap, sessions, tenants, tokens};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set};
+
+async fn on_every_backend<F, Fut>(suite: F)
+where
+    F: Fn(DatabaseConnection, Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in Backend::ALL {
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.connect().await;
+        suite(db.clone(), backend).await;
+        db.close().await.ok();
+        test_db.cleanup().await;
+    }
+}
+
+fn user_row(tenant_id: i64, user_id: &str, email: &str, external_id: Option<&str>) -> user::ActiveModel {
+    let now = Utc::now();
+    user::ActiveModel {
+        tenant_id: Set(tenant_id),
+        user_id: Set(user_id.into()),
+        user_id_norm: Set(user_id.trim().to_lowercase()),
+        external_id: Set(external_id.map(Into::into)),
+        external_id_norm: Set(external_id.map(|e| e.trim().to_lowercase())),
+        email: Set(email.into()),
+        email_norm: Set(email.trim().to_lowercase()),
+        state: Set("active".into()),
+        enabled: Set(true),
+        task_notification: Set("Email".into()),
+        change_password_next_time: Set(false),
+        is_tenant_admin: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn first_run_creates_accounts_once_and_they_sign_in() {
+    on_every_backend(|db, backend| async move {
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().expect("first run on an empty database");
+        assert!(bootstrap::ensure_first_run(&db).await.unwrap().is_none(), "{backend:?}: only once");
+
+        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap();
+        assert!(matches!(&admin, Principal::TenantUser { is_admin: true, tenant_slug, .. } if tenant_slug == "demo"));
+        // Matching ignores case and surrounding spaces, and the email works as login.
+        let by_email =
+            authenticate(&db, " DEMO ", " Admin@Demo.Muster.Invalid ", &first.tenant_admin_password).await.unwrap();
+        assert_eq!(by_email, admin);
+
+        let platform = authenticate(&db, "", &first.platform_username, &first.platform_password).await.unwrap();
+        assert!(matches!(platform, Principal::PlatformAdmin { .. }));
+
+        for (tenant, login, password) in [
+            ("demo", "admin", "wrong"),
+            ("demo", "nobody", first.tenant_admin_password.as_str()),
+            ("other", "admin", first.tenant_admin_password.as_str()),
+            ("", "admin", first.tenant_admin_password.as_str()),
+            ("demo", "platform-admin", first.platform_password.as_str()),
+            ("demo", "", ""),
+        ] {
+            let refused = authenticate(&db, tenant, login, password).await;
+            assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?} {tenant}/{login}: {refused:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_live_expire_and_end_with_the_account() {
+    on_every_backend(|db, backend| async move {
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap();
+
+        let token = sessions::create(&db, &admin).await.unwrap();
+        assert_eq!(sessions::find(&db, &token).await.unwrap().as_ref(), Some(&admin), "{backend:?}");
+        assert_eq!(sessions::find(&db, "forged").await.unwrap(), None);
+        // Only the digest is stored.
+        assert!(session::Entity::find_by_id(token.clone()).one(&db).await.unwrap().is_none());
+        assert!(session::Entity::find_by_id(tokens::digest(&token)).one(&db).await.unwrap().is_some());
+
+        sessions::delete(&db, &token).await.unwrap();
+        assert_eq!(sessions::find(&db, &token).await.unwrap(), None);
+
+        let expired = sessions::create(&db, &admin).await.unwrap();
+        let mut row = session::Entity::find_by_id(tokens::digest(&expired)).one(&db).await.unwrap().unwrap().into_active_model();
+        row.expires_at = Set(Utc::now() - chrono::Duration::minutes(1));
+        row.update(&db).await.unwrap();
+        assert_eq!(sessions::find(&db, &expired).await.unwrap(), None, "{backend:?}: expired");
+
+        let live = sessions::create(&db, &admin).await.unwrap();
+        let account = user::Entity::find().filter(user::Column::UserIdNorm.eq("admin")).one(&db).await.unwrap().unwrap();
+        let mut disabled = account.into_active_model();
+        disabled.enabled = Set(false);
+        disabled.update(&db).await.unwrap();
+        assert_eq!(sessions::find(&db, &live).await.unwrap(), None, "{backend:?}: a disabled account is signed out");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keys_are_unique_per_tenant_ignoring_case() {
+    on_every_backend(|db, backend| async move {
+        let a = tenants::create_tenant(&db, "a", "A", None).await.unwrap();
+        let b = tenants::create_tenant(&db, "b", "B", Some(10)).await.unwrap();
+        assert!(tenants::create_tenant(&db, "a", "A again", None).await.is_err(), "{backend:?}: slug unique");
+
+        user_row(a.id, "Pat", "pat@a.example", None).insert(&db).await.unwrap();
+        user_row(a.id, "Sam", "sam@a.example", None).insert(&db).await.unwrap();
+        assert!(user_row(a.id, "PAT", "other@a.example", None).insert(&db).await.is_err(), "{backend:?}: userId");
+        assert!(user_row(a.id, "kim", "PAT@A.example", None).insert(&db).await.is_err(), "{backend:?}: email");
+        // The same keys in another tenant are a different user.
+        user_row(b.id, "pat", "pat@a.example", None).insert(&db).await.unwrap();
+
+        user_row(a.id, "x1", "x1@a.example", Some("E-1")).insert(&db).await.unwrap();
+        assert!(user_row(a.id, "x2", "x2@a.example", Some("e-1")).insert(&db).await.is_err(), "{backend:?}: externalId");
+        user_row(b.id, "x2", "x2@a.example", Some("E-1")).insert(&db).await.unwrap();
+
+        let in_a = user::Entity::find().filter(user::Column::TenantId.eq(a.id)).all(&db).await.unwrap();
+        assert_eq!(in_a.len(), 3);
+        assert!(in_a.iter().all(|u| u.tenant_id == a.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tenant_admins_need_valid_keys() {
+    on_every_backend(|db, _| async move {
+        let t = tenants::create_tenant(&db, "t", "T", None).await.unwrap();
+        let bad = tenants::create_tenant_admin(
+            &db,
+            t.id,
+            tenants::NewAdmin { user_id: "no spaces", email: "x@t.example", first_name: "", last_name: "", password: "pw" },
+        )
+        .await;
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            "userId contains ' '; only letters A-Z, digits, '.', '_', '@' and '-' are allowed"
+        );
+        assert!(tenants::create_tenant(&db, "Bad Slug", "x", None).await.is_err());
+    })
+    .await;
+}
