@@ -12,14 +12,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export async function startServer() {
   const bin = process.env.MUSTER_BIN ?? join(root, 'target', 'release', 'muster');
   const dataDir = mkdtempSync(join(tmpdir(), 'muster-e2e-'));
+  const env = {
+    ...process.env,
+    MUSTER_DATA_DIR: dataDir,
+    MUSTER_ADDR: '127.0.0.1:0',
+    MUSTER_SITE_ROOT: process.env.MUSTER_SITE_ROOT ?? join(root, 'target', 'site'),
+  };
+  // The embedded default: a SQLite file in the fresh data folder.
+  delete env.DATABASE_URL;
   const child = spawn(bin, ['serve'], {
-    env: {
-      ...process.env,
-      MUSTER_DATA_DIR: dataDir,
-      MUSTER_ADDR: '127.0.0.1:0',
-      MUSTER_SITE_ROOT: process.env.MUSTER_SITE_ROOT ?? join(root, 'target', 'site'),
-      DATABASE_URL: '',
-    },
+    env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

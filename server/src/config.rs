@@ -36,6 +36,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
+            .filter(|url| !url.trim().is_empty())
             .unwrap_or_else(|| muster_store::db::sqlite_url(&self.data_dir.join("muster.db")))
     }
 
