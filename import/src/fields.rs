@@ -1,8 +1,12 @@
 //! Field values that cannot hold an invalid value ("parse, don't validate").
-//! Each `parse` states the rule of SPEC 3.1 in its error's message.
+//! Each rule of SPEC 3.1 lives in exactly one `check`; `parse` is `check` plus
+//! ownership, so the validating pass (which allocates nothing for good values)
+//! and the planning pass apply the same rule.
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Why a value was refused, phrased for the admin who typed it.
+/// Why a value was refused, phrased to follow the value in a message:
+/// `"bob@" is not a valid email address`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct FieldError(pub String);
@@ -11,9 +15,36 @@ fn refuse(message: impl Into<String>) -> FieldError {
     FieldError(message.into())
 }
 
+fn check_len(value: &str, max: usize) -> Result<(), FieldError> {
+    // Byte length bounds the character count from above: most values skip the count.
+    if value.len() > max && value.chars().count() > max {
+        Err(refuse(format!("is longer than {max} characters")))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_no_control(value: &str) -> Result<(), FieldError> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(refuse(format!(
+            "contains the control character U+{:04X}",
+            c as u32
+        ))),
+        None => Ok(()),
+    }
+}
+
 macro_rules! text_newtype {
-    ($name:ident) => {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
         impl $name {
+            pub fn parse(raw: &str) -> Result<Self, FieldError> {
+                Self::check(raw).map(|value| Self(value.to_owned()))
+            }
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -31,24 +62,30 @@ macro_rules! text_newtype {
                 &self.0
             }
         }
+        impl TryFrom<String> for $name {
+            type Error = FieldError;
+            fn try_from(value: String) -> Result<Self, FieldError> {
+                Self::parse(&value)
+            }
+        }
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
     };
 }
 
-/// A login: 1–64 of `A-Z a-z 0-9 . _ @ -`, surrounding spaces removed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UserId(String);
-text_newtype!(UserId);
-
+text_newtype!(
+    /// A login: 1–64 of `A-Z a-z 0-9 . _ @ -`, surrounding spaces removed.
+    UserId
+);
 impl UserId {
     pub const MAX_LEN: usize = 64;
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
         let value = raw.trim();
         if value.is_empty() {
             return Err(refuse("is required"));
-        }
-        if value.chars().count() > Self::MAX_LEN {
-            return Err(refuse(format!("is longer than {} characters", Self::MAX_LEN)));
         }
         if let Some(bad) = value
             .chars()
@@ -58,27 +95,24 @@ impl UserId {
                 "contains {bad:?}; only letters A-Z, digits, '.', '_', '@' and '-' are allowed"
             )));
         }
-        Ok(Self(value.to_owned()))
+        check_len(value, Self::MAX_LEN)?;
+        Ok(value)
     }
 }
 
-/// An email address, syntactically valid, at most 254 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Email(String);
-text_newtype!(Email);
-
+text_newtype!(
+    /// An email address, syntactically valid, at most 254 characters.
+    Email
+);
 impl Email {
     pub const MAX_LEN: usize = 254;
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
         let value = raw.trim();
-        let invalid = || refuse("is not a valid email address");
         if value.is_empty() {
             return Err(refuse("is required"));
         }
-        if value.len() > Self::MAX_LEN {
-            return Err(refuse(format!("is longer than {} characters", Self::MAX_LEN)));
-        }
+        check_len(value, Self::MAX_LEN)?;
+        let invalid = || refuse("is not a valid email address");
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
         let local_ok = !local.is_empty()
             && local.len() <= 64
@@ -88,47 +122,202 @@ impl Email {
             && local
                 .chars()
                 .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && labels.iter().all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-            })
-            && labels
-                .last()
-                .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
-        if local_ok && domain_ok {
-            Ok(Self(value.to_owned()))
+        let mut labels = 0;
+        let mut labels_ok = true;
+        let mut last = "";
+        for label in domain.split('.') {
+            labels += 1;
+            last = label;
+            labels_ok &= !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-');
+        }
+        let tld_ok = last.chars().count() >= 2 && last.chars().all(char::is_alphabetic);
+        if local_ok && labels >= 2 && labels_ok && tld_ok {
+            Ok(value)
         } else {
             Err(invalid())
         }
     }
 }
 
-/// A role or group name: 1–100 characters, no spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RoleName(String);
-text_newtype!(RoleName);
-
+text_newtype!(
+    /// A role or group name: 1–100 characters, no spaces.
+    RoleName
+);
 impl RoleName {
     pub const MAX_LEN: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
         let value = raw.trim();
         if value.is_empty() {
             return Err(refuse("is empty"));
         }
-        if value.chars().count() > Self::MAX_LEN {
-            return Err(refuse(format!("is longer than {} characters", Self::MAX_LEN)));
-        }
         if value.chars().any(char::is_whitespace) {
-            return Err(refuse("contains a space; role names have none"));
+            return Err(refuse("contains a space; role and group names have none"));
         }
-        Ok(Self(value.to_owned()))
+        check_no_control(value)?;
+        check_len(value, Self::MAX_LEN)?;
+        Ok(value)
     }
+}
+
+text_newtype!(
+    /// The key of the admin's own HR system: at most 128 characters.
+    ExternalId
+);
+impl ExternalId {
+    pub const MAX_LEN: usize = 128;
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err(refuse("is empty"));
+        }
+        check_no_control(value)?;
+        check_len(value, Self::MAX_LEN)?;
+        Ok(value)
+    }
+}
+
+text_newtype!(
+    /// Digits, spaces and `+ ( ) -`, with at least one digit; at most 40 characters.
+    Mobile
+);
+impl Mobile {
+    pub const MAX_LEN: usize = 40;
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
+        let value = raw.trim();
+        if let Some(bad) = value
+            .chars()
+            .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '+' | '(' | ')' | '-')))
+        {
+            return Err(refuse(format!(
+                "contains {bad:?}; a mobile number has only digits, spaces and + ( ) -"
+            )));
+        }
+        if !value.chars().any(|c| c.is_ascii_digit()) {
+            return Err(refuse("has no digits"));
+        }
+        check_len(value, Self::MAX_LEN)?;
+        Ok(value)
+    }
+}
+
+text_newtype!(
+    /// The short code of an organisation unit (like an ODS code): at most 32 characters.
+    OrgCode
+);
+impl OrgCode {
+    pub const MAX_LEN: usize = 32;
+    pub fn check(raw: &str) -> Result<&str, FieldError> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err(refuse("is empty"));
+        }
+        check_no_control(value)?;
+        check_len(value, Self::MAX_LEN)?;
+        Ok(value)
+    }
+}
+
+/// Free text with a length limit: title (20), names (100), job title (200).
+pub fn check_text(raw: &str, max: usize) -> Result<&str, FieldError> {
+    let value = raw.trim();
+    check_no_control(value)?;
+    check_len(value, max)?;
+    Ok(value)
+}
+
+pub const TITLE_MAX: usize = 20;
+pub const NAME_MAX: usize = 100;
+pub const JOB_TITLE_MAX: usize = 200;
+
+/// `true/false/yes/no/1/0`, any case. The same words for every yes-or-no column.
+pub fn parse_flag(raw: &str) -> Result<bool, FieldError> {
+    let value = raw.trim();
+    for (word, flag) in [
+        ("true", true),
+        ("false", false),
+        ("yes", true),
+        ("no", false),
+        ("1", true),
+        ("0", false),
+    ] {
+        if value.eq_ignore_ascii_case(word) {
+            return Ok(flag);
+        }
+    }
+    Err(refuse("must be true or false (or yes/no, 1/0)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskNotification {
+    Email,
+    #[serde(rename = "OFF")]
+    Off,
+}
+
+impl TaskNotification {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = raw.trim();
+        if value.eq_ignore_ascii_case("email") {
+            Ok(Self::Email)
+        } else if value.eq_ignore_ascii_case("off") {
+            Ok(Self::Off)
+        } else {
+            Err(refuse("must be Email or OFF"))
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "Email",
+            Self::Off => "OFF",
+        }
+    }
+}
+
+/// `status`: blank (no change) or `leaver`.
+pub fn parse_leaver(raw: &str) -> Result<bool, FieldError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        Ok(false)
+    } else if value.eq_ignore_ascii_case("leaver") {
+        Ok(true)
+    } else {
+        Err(refuse("must be blank or leaver"))
+    }
+}
+
+/// `transaction`: blank or `DELETE`, any case.
+pub fn parse_delete(raw: &str) -> Result<bool, FieldError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        Ok(false)
+    } else if value.eq_ignore_ascii_case("delete") {
+        Ok(true)
+    } else {
+        Err(refuse("must be blank or DELETE"))
+    }
+}
+
+/// The password policy for passwords given in a file: at least 10 characters,
+/// with a letter and a digit, at most 128.
+pub fn check_password(raw: &str) -> Result<&str, FieldError> {
+    let value = raw;
+    let chars = value.chars().count();
+    if chars < 10 {
+        return Err(refuse("is shorter than 10 characters (password policy)"));
+    }
+    if chars > 128 {
+        return Err(refuse("is longer than 128 characters"));
+    }
+    if !value.chars().any(char::is_alphabetic) || !value.chars().any(|c| c.is_ascii_digit()) {
+        return Err(refuse(
+            "needs at least one letter and one digit (password policy)",
+        ));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -137,7 +326,10 @@ mod tests {
 
     #[test]
     fn user_id_accepts_the_allowed_characters_and_trims() {
-        assert_eq!(UserId::parse("  pat.jones_1@x-y ").unwrap().as_str(), "pat.jones_1@x-y");
+        assert_eq!(
+            UserId::parse("  pat.jones_1@x-y ").unwrap().as_str(),
+            "pat.jones_1@x-y"
+        );
     }
 
     #[test]
@@ -152,17 +344,42 @@ mod tests {
 
     #[test]
     fn email_accepts_ordinary_addresses() {
-        for ok in ["bob@example.com", "o'neil+tag@nhs.uk", "zoë@exämple.de", "a.b@c.d.io"] {
+        for ok in [
+            "bob@example.com",
+            "o'neil+tag@nhs.uk",
+            "zoë@exämple.de",
+            "a.b@c.d.io",
+            " x@y.org ",
+        ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn email_refuses_malformed_addresses() {
-        for bad in ["bob@", "@x.com", "bob", "bob@x", "bob@@x.com", "b ob@x.com", "bob@x..com", ".bob@x.com", "bob@-x.com", "bob@x.c0m"] {
-            assert_eq!(Email::parse(bad).unwrap_err().0, "is not a valid email address", "{bad}");
+        for bad in [
+            "bob@",
+            "@x.com",
+            "bob",
+            "bob@x",
+            "bob@@x.com",
+            "b ob@x.com",
+            "bob@x..com",
+            ".bob@x.com",
+            "bob@-x.com",
+            "bob@x.c0m",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err().0,
+                "is not a valid email address",
+                "{bad}"
+            );
         }
         assert_eq!(Email::parse("").unwrap_err().0, "is required");
+        assert!(Email::parse(&format!("{}@x.com", "a".repeat(250)))
+            .unwrap_err()
+            .0
+            .contains("254"));
     }
 
     #[test]
@@ -171,5 +388,69 @@ mod tests {
         assert!(RoleName::parse("Team Lead").is_err());
         assert!(RoleName::parse(&"r".repeat(101)).is_err());
         assert!(RoleName::parse(&"r".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn mobile_numbers() {
+        assert!(Mobile::parse("+44 (0)7700 900-123").is_ok());
+        assert!(Mobile::parse("07700x900").unwrap_err().0.contains("'x'"));
+        assert_eq!(Mobile::parse("+ ()").unwrap_err().0, "has no digits");
+    }
+
+    #[test]
+    fn flags_words_and_enums() {
+        for (raw, want) in [
+            ("TRUE", true),
+            ("no", false),
+            ("1", true),
+            (" 0 ", false),
+            ("Yes", true),
+        ] {
+            assert_eq!(parse_flag(raw), Ok(want), "{raw}");
+        }
+        assert!(parse_flag("y").is_err());
+        assert_eq!(TaskNotification::parse("off"), Ok(TaskNotification::Off));
+        assert_eq!(
+            TaskNotification::parse("EMAIL"),
+            Ok(TaskNotification::Email)
+        );
+        assert!(TaskNotification::parse("sms").is_err());
+        assert_eq!(parse_leaver("Leaver"), Ok(true));
+        assert_eq!(parse_leaver(""), Ok(false));
+        assert!(parse_leaver("left").is_err());
+        assert_eq!(parse_delete("delete"), Ok(true));
+        assert!(parse_delete("remove").is_err());
+    }
+
+    #[test]
+    fn text_limits_and_control_characters() {
+        assert!(check_text(&"t".repeat(20), TITLE_MAX).is_ok());
+        assert_eq!(
+            check_text(&"t".repeat(21), TITLE_MAX).unwrap_err().0,
+            "is longer than 20 characters"
+        );
+        // Characters, not bytes.
+        assert!(check_text(&"é".repeat(20), TITLE_MAX).is_ok());
+        assert!(check_text("a\u{7}b", NAME_MAX)
+            .unwrap_err()
+            .0
+            .contains("U+0007"));
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password("Correct1horse").is_ok());
+        assert!(check_password("short1").is_err());
+        assert!(check_password("allletterslong").is_err());
+        assert!(check_password("12345678901").is_err());
+    }
+
+    #[test]
+    fn newtypes_refuse_bad_values_when_deserialised() {
+        assert!(serde_json::from_str::<Email>("\"bob@\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<UserId>("\"pat\"").unwrap().as_str(),
+            "pat"
+        );
     }
 }

@@ -6,14 +6,29 @@
 pub mod decode;
 pub mod diagnostic;
 pub mod dialect;
+pub mod directory;
+pub mod export;
 pub mod field;
 pub mod fields;
+mod file_index;
+pub mod layout;
+pub mod plan;
+pub mod row;
+pub mod source;
+pub mod synth;
 
 pub use decode::Encoding;
 pub use diagnostic::{Diagnostic, Severity};
 pub use dialect::Delimiter;
+pub use directory::{Directory, DirectoryUser, Organisation};
 pub use field::Field;
 pub use fields::{Email, FieldError, RoleName, UserId};
+pub use layout::{Format, HeadingMapping};
+pub use plan::{
+    plan, plan_with, validate, Counts, Mode, Plan, PlanOptions, PlanSummary, RowPlan, RowStatus,
+    SyncAction,
+};
+pub use row::UserRow;
 
 /// The form under which keys are compared: matching ignores case and surrounding spaces.
 pub fn normalize_key(value: &str) -> String {

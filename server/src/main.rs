@@ -26,7 +26,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             term.recv().await;
         }
     };
@@ -39,7 +41,8 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -54,10 +57,13 @@ async fn main() -> anyhow::Result<()> {
             let url = app.url();
             println!("Muster is listening on {url}");
             println!("Database: {}", redact(&cli.config.database_url()));
-            println!("Outgoing mail: {}", match &cli.config.smtp_url {
-                Some(smtp) => redact(smtp),
-                None => format!("written to {}", cli.config.outbox_dir().display()),
-            });
+            println!(
+                "Outgoing mail: {}",
+                match &cli.config.smtp_url {
+                    Some(smtp) => redact(smtp),
+                    None => format!("written to {}", cli.config.outbox_dir().display()),
+                }
+            );
             if let Some(first) = &app.first_run {
                 println!("{}", first_run_message(&url, first));
             } else {

@@ -40,7 +40,9 @@ impl Application {
         let state = AppState::new(
             db.clone(),
             leptos_options.clone(),
-            WebConfig { secure_cookies: config.secure_cookies() },
+            WebConfig {
+                secure_cookies: config.secure_cookies(),
+            },
         );
         let routes = generate_route_list(App);
         let router = Router::new()
@@ -50,9 +52,18 @@ impl Application {
                 move || shell(options.clone())
             })
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), session_layer))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                session_layer,
+            ))
             .with_state(state);
-        Ok(Self { listener, router, addr, db, first_run })
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            db,
+            first_run,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -60,10 +71,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await

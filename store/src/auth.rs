@@ -81,7 +81,10 @@ pub async fn authenticate(
             .await?;
         let hash = admin.as_ref().map(|a| a.password_hash.clone());
         return match (check(password, hash).await, admin) {
-            (true, Some(admin)) => Ok(Principal::PlatformAdmin { id: admin.id, username: admin.username }),
+            (true, Some(admin)) => Ok(Principal::PlatformAdmin {
+                id: admin.id,
+                username: admin.username,
+            }),
             _ => Err(AuthError::BadCredentials),
         };
     }

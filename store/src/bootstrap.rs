@@ -28,9 +28,15 @@ pub async fn ensure_first_run(db: &DatabaseConnection) -> Result<Option<FirstRun
         tenant_admin_user_id: "admin".into(),
         tenant_admin_password: passwords::generate(),
     };
-    tenants::create_platform_admin(db, &first.platform_username, "platform-admin@muster.invalid", &first.platform_password)
-        .await?;
-    let tenant = tenants::create_tenant(db, &first.tenant_slug, "Demo Organisation", Some(1000)).await?;
+    tenants::create_platform_admin(
+        db,
+        &first.platform_username,
+        "platform-admin@muster.invalid",
+        &first.platform_password,
+    )
+    .await?;
+    let tenant =
+        tenants::create_tenant(db, &first.tenant_slug, "Demo Organisation", Some(1000)).await?;
     tenants::create_tenant_admin(
         db,
         tenant.id,

@@ -3,7 +3,9 @@ use crate::entity::{organisation, platform_admin, tenant, user};
 use crate::passwords;
 use chrono::Utc;
 use muster_import::{normalize_key, Email, FieldError, UserId};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -20,7 +22,9 @@ fn check_slug(slug: &str) -> Result<String, AccountError> {
     let slug = slug.trim();
     let ok = !slug.is_empty()
         && slug.len() <= 64
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(slug.to_owned())
     } else {

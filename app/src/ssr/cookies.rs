@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn finds_the_session_among_other_cookies() {
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; muster_session=abc; b=2"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; muster_session=abc; b=2"),
+        );
         assert_eq!(session_token(&headers).as_deref(), Some("abc"));
         let mut empty = HeaderMap::new();
         empty.append(header::COOKIE, HeaderValue::from_static("muster_session="));

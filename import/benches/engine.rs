@@ -1,0 +1,183 @@
+//! `cargo bench -p muster-import --bench engine [-- SIZES...]`
+//!
+//! Generates users files (default 10k, 100k, 1M rows) and prints, for each: the
+//! raw `csv` crate reading it (the baseline, measured in the same run), the
+//! engine's read+validate, and planning against a 1M-user directory snapshot:
+//! rows per second, MB/s, the ratio to the baseline, and peak memory.
+use muster_import::fields::TaskNotification;
+use muster_import::{
+    plan_with, synth, validate, Directory, DirectoryUser, HeadingMapping, Organisation, PlanOptions,
+};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut out = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed());
+        out = Some(v);
+    }
+    (best, out.expect("at least one run"))
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A tenant of `n` users, whose first half are `u0…` (matched by the files), so a
+/// plan meets both existing users and new ones.
+fn directory(n: usize) -> Directory {
+    let users = (0..n)
+        .map(|i| {
+            let key = if i < n / 2 {
+                format!("u{i}")
+            } else {
+                format!("other{i}")
+            };
+            DirectoryUser {
+                id: i as i64,
+                email: format!("{key}@example.org"),
+                user_id: key,
+                external_id: Some(format!("EMP{i:07}")),
+                title: None,
+                first_name: Some("Pat".into()),
+                last_name: Some("Jones".into()),
+                mobile: None,
+                job_title: Some("Nurse".into()),
+                organisation: Some(format!("RXX0{}", i % 3)),
+                leaver: false,
+                enabled: true,
+                reports_to: None,
+                roles: vec!["Staff".into()],
+                groups: vec![],
+                task_notification: TaskNotification::Email,
+                change_password_next_time: false,
+                is_admin: false,
+            }
+        })
+        .collect();
+    Directory {
+        tenant_slug: "bench".into(),
+        licence_limit: None,
+        organisations: (0..3)
+            .map(|i| Organisation {
+                code: format!("RXX0{i}"),
+                name: format!("Org {i}"),
+                is_default: i == 0,
+            })
+            .collect(),
+        roles: vec!["Staff".into(), "Coordinator".into()],
+        groups: vec![],
+        users,
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000, 1_000_000]
+    } else {
+        sizes
+    };
+    let snapshot_size = sizes.iter().copied().max().unwrap_or(0).max(1_000_000);
+    let t = Instant::now();
+    let dir = directory(snapshot_size);
+    println!(
+        "# directory snapshot: {snapshot_size} users built in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>9} {:>8} | {:>22} | {:>22} | {:>22} {:>6} | {:>22}",
+        "rows",
+        "MB",
+        "raw csv ByteRecord",
+        "raw csv StringRecord",
+        "engine validate",
+        "ratio",
+        "plan vs 1M snapshot"
+    );
+    for n in sizes {
+        let bytes = synth::users_csv(n, 42);
+        let mb = bytes.len() as f64 / 1e6;
+        let runs = if n >= 1_000_000 { 3 } else { 5 };
+        let fmt = |d: Duration| {
+            format!(
+                "{:>9.0} r/s {:>6.0} MB/s",
+                n as f64 / d.as_secs_f64(),
+                mb / d.as_secs_f64()
+            )
+        };
+
+        let (raw_bytes, count) = best_of(runs, || {
+            let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
+            let mut record = csv::ByteRecord::new();
+            let mut count = 0usize;
+            while reader.read_byte_record(&mut record).expect("valid csv") {
+                count += black_box(record.len()).min(1);
+            }
+            count
+        });
+        assert_eq!(count, n);
+        let (raw_strings, _) = best_of(runs, || {
+            let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
+            let mut record = csv::StringRecord::new();
+            let mut count = 0usize;
+            while reader.read_record(&mut record).expect("valid csv") {
+                count += black_box(record.len()).min(1);
+            }
+            count
+        });
+        let (validated, report) = best_of(runs, || {
+            validate(&bytes, &HeadingMapping::new(), Some("bench"))
+        });
+        assert_eq!(
+            (report.rows as usize, report.rows_with_errors),
+            (n, 0),
+            "{:?}",
+            report.problems.first()
+        );
+        let (planned, counts) = best_of(runs.min(3), || {
+            let mut seen = 0usize;
+            let summary = plan_with(&bytes, &dir, &PlanOptions::default(), |row| {
+                seen += black_box(&row).line.is_some() as usize;
+            });
+            assert_eq!(seen, n);
+            summary.counts
+        });
+        assert_eq!(counts.error, 0);
+        println!(
+            "{n:>9} {mb:>8.1} | {} | {} | {} {:>5.0}% | {}",
+            fmt(raw_bytes),
+            fmt(raw_strings),
+            fmt(validated),
+            100.0 * raw_bytes.as_secs_f64() / validated.as_secs_f64(),
+            fmt(planned),
+        );
+    }
+    println!(
+        "# ratio: engine validate throughput as a share of raw ByteRecord reading (target >= 50%)"
+    );
+    println!(
+        "# peak memory (VmHWM): {:.0} MB, snapshot included",
+        peak_rss_mb()
+    );
+}

@@ -1,0 +1,359 @@
+//! What each column of a file means: the format (standard or Legacy v1), the
+//! field behind each heading, and the problems with the heading line itself.
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::field::{heading_key, Field};
+use crate::fields::Email;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    #[serde(rename = "standard")]
+    Standard,
+    #[serde(rename = "legacy-v1")]
+    LegacyV1,
+}
+
+/// The caller's choice for headings Muster does not know: a field, or `None` to
+/// ignore the column without a warning. Keyed by the heading as written (trimmed).
+pub type HeadingMapping = BTreeMap<String, Option<Field>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnRole {
+    Field(Field),
+    /// Legacy v1 `FullName`: `Last, First` or `First Last`.
+    FullName,
+    /// Legacy v1 `Leaver`: `Y` or `N`.
+    LegacyLeaver,
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// As written in the file (trimmed), used in every message about the column.
+    pub heading: String,
+    pub role: ColumnRole,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub format: Format,
+    pub columns: Vec<Column>,
+    fields: [Option<usize>; Field::COUNT],
+    pub full_name: Option<usize>,
+    pub legacy_leaver: Option<usize>,
+}
+
+impl Layout {
+    /// The column holding a field, if the file has one.
+    pub fn column_of(&self, field: Field) -> Option<usize> {
+        self.fields[field.index()]
+    }
+
+    /// The heading as written for a field, or the field's name when it is derived
+    /// (Legacy v1's names come from `FullName`, the status from `Leaver`).
+    pub fn heading_of(&self, field: Field) -> &str {
+        match self.column_of(field) {
+            Some(i) => &self.columns[i].heading,
+            None => match (field, self.full_name, self.legacy_leaver) {
+                (Field::FirstName | Field::LastName, Some(i), _) => &self.columns[i].heading,
+                (Field::Status, _, Some(i)) => &self.columns[i].heading,
+                _ => field.name(),
+            },
+        }
+    }
+
+    pub fn has(&self, field: Field) -> bool {
+        self.column_of(field).is_some()
+            || (matches!(field, Field::FirstName | Field::LastName) && self.full_name.is_some())
+            || (field == Field::Status && self.legacy_leaver.is_some())
+    }
+}
+
+/// Headings only Legacy v1 files have; any of them makes the file Legacy v1.
+fn legacy_role(key: &str) -> Option<ColumnRole> {
+    match key {
+        "fullname" => Some(ColumnRole::FullName),
+        "leaver" => Some(ColumnRole::LegacyLeaver),
+        "department" => Some(ColumnRole::Field(Field::Organisation)),
+        _ => None,
+    }
+}
+
+fn looks_like_data(heading: &str) -> Option<&'static str> {
+    let h = heading.trim();
+    if Email::check(h).is_ok() {
+        Some("an email address")
+    } else if !h.is_empty()
+        && h.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'))
+    {
+        Some("a number")
+    } else if ["true", "false", "yes", "no"]
+        .iter()
+        .any(|w| h.eq_ignore_ascii_case(w))
+    {
+        Some("a yes/no value")
+    } else {
+        None
+    }
+}
+
+fn accepted_headings(field: Field) -> String {
+    std::iter::once(field.name())
+        .chain(field.aliases().iter().copied())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the heading line (`line` as an editor numbers it). File-level problems
+/// come back as diagnostics; the layout is `None` when no row can be read with it.
+pub fn resolve(
+    headings: &[&str],
+    line: u64,
+    mapping: &HeadingMapping,
+) -> (Option<Layout>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let keys: Vec<String> = headings.iter().map(|h| heading_key(h)).collect();
+    let legacy = keys.iter().any(|k| legacy_role(k).is_some());
+    let format = if legacy {
+        Format::LegacyV1
+    } else {
+        Format::Standard
+    };
+
+    let mut layout = Layout {
+        format,
+        columns: Vec::with_capacity(headings.len()),
+        fields: [None; Field::COUNT],
+        full_name: None,
+        legacy_leaver: None,
+    };
+    let mut known = 0;
+    for (index, (raw, key)) in headings.iter().zip(&keys).enumerate() {
+        let heading = raw.trim().to_owned();
+        let role = match mapping.get(&heading) {
+            Some(Some(field)) => ColumnRole::Field(*field),
+            Some(None) => ColumnRole::Ignored,
+            None => match legacy
+                .then(|| legacy_role(key))
+                .flatten()
+                .or_else(|| Field::from_heading(key).map(ColumnRole::Field))
+            {
+                Some(role) => role,
+                None => {
+                    let shown = if heading.is_empty() {
+                        format!("column {}", index + 1)
+                    } else {
+                        heading.clone()
+                    };
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        line: Some(line),
+                        column: Some(shown.clone()),
+                        value: None,
+                        message: format!(
+                            "Line {line}: the heading {shown:?} is not a Muster field; the column is ignored unless you map it to a field"
+                        ),
+                    });
+                    ColumnRole::Ignored
+                }
+            },
+        };
+        let previous = match role {
+            ColumnRole::Field(field) => layout.fields[field.index()].replace(index),
+            ColumnRole::FullName => layout.full_name.replace(index),
+            ColumnRole::LegacyLeaver => layout.legacy_leaver.replace(index),
+            ColumnRole::Ignored => None,
+        };
+        if role != ColumnRole::Ignored {
+            known += 1;
+        }
+        if let Some(first) = previous {
+            let first_heading: &str = &layout.columns[first].heading;
+            let what = match role {
+                ColumnRole::Field(field) => field.name(),
+                _ => first_heading,
+            };
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                line: Some(line),
+                column: Some(heading.clone()),
+                value: None,
+                message: format!(
+                    "Line {line}: the heading {heading:?} (column {}) gives {what} a second time; column {} ({first_heading:?}) already does",
+                    index + 1,
+                    first + 1
+                ),
+            });
+        }
+        layout.columns.push(Column { heading, role });
+    }
+
+    if known == 0 {
+        // One clear message instead of a warning per heading.
+        diagnostics.clear();
+        let data = headings
+            .iter()
+            .find_map(|h| looks_like_data(h).map(|what| (h.trim(), what)));
+        let other_delimiter = ['|', ',', ';', '\t', ':']
+            .into_iter()
+            .find(|d| headings.len() == 1 && headings[0].contains(*d));
+        let message = match (data, other_delimiter) {
+            (_, Some(d)) => format!(
+                "Line {line}: the file looks split on the wrong delimiter: its only column {:?} holds {d:?}. Separate columns with commas, semicolons or tabs",
+                headings[0].trim()
+            ),
+            (Some((value, what)), None) => format!(
+                "Line {line}: the first line looks like data, not headings ({value:?} is {what}). Start the file with the heading line of the sample file"
+            ),
+            (None, None) => format!(
+                "Line {line}: none of the headings is a Muster field. Start the file with the heading line of the sample file"
+            ),
+        };
+        diagnostics.push(Diagnostic::file(Severity::Error, message));
+        return (None, diagnostics);
+    }
+    if let Some((value, what)) = headings
+        .iter()
+        .find_map(|h| looks_like_data(h).map(|w| (h.trim(), w)))
+    {
+        diagnostics.push(Diagnostic::file(
+            Severity::Error,
+            format!("Line {line}: the heading line holds {value:?}, which is {what}: it looks like data, not headings"),
+        ));
+    }
+    for required in [Field::UserId, Field::Email] {
+        if layout.column_of(required).is_none() {
+            diagnostics.push(Diagnostic::file(
+                Severity::Error,
+                format!(
+                    "The file has no {} column. Accepted headings: {}",
+                    required.name(),
+                    accepted_headings(required)
+                ),
+            ));
+        }
+    }
+    let usable = !diagnostics.iter().any(Diagnostic::is_error);
+    (usable.then_some(layout), diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve_line(line: &str) -> (Option<Layout>, Vec<Diagnostic>) {
+        let headings: Vec<&str> = line.split(',').collect();
+        resolve(&headings, 1, &HeadingMapping::new())
+    }
+
+    #[test]
+    fn standard_headings_in_any_order_and_spelling() {
+        let (layout, diags) = resolve_line("E-Mail Address,USERNAME,Surname,first_name,Manager");
+        let layout = layout.unwrap();
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(layout.format, Format::Standard);
+        assert_eq!(layout.column_of(Field::Email), Some(0));
+        assert_eq!(layout.column_of(Field::UserId), Some(1));
+        assert_eq!(layout.heading_of(Field::LastName), "Surname");
+        assert_eq!(layout.column_of(Field::ReportsTo), Some(4));
+        assert!(!layout.has(Field::Roles));
+    }
+
+    #[test]
+    fn the_seed_layouts_validate_through_the_aliases() {
+        for line in [
+            "username,firstname,surname,email,password,change password next time",
+            "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser",
+        ] {
+            let (layout, diags) = resolve_line(line);
+            assert!(layout.is_some() && diags.is_empty(), "{line}: {diags:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_v1_is_recognised_by_its_headings() {
+        let (layout, diags) = resolve_line("UserName,FullName,EmailAddress,Department,Leaver");
+        let layout = layout.unwrap();
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(layout.format, Format::LegacyV1);
+        assert_eq!(layout.full_name, Some(1));
+        assert_eq!(layout.legacy_leaver, Some(4));
+        assert_eq!(layout.column_of(Field::Organisation), Some(3));
+        assert_eq!(layout.heading_of(Field::FirstName), "FullName");
+        assert_eq!(layout.heading_of(Field::Status), "Leaver");
+    }
+
+    #[test]
+    fn unknown_headings_warn_and_can_be_mapped_or_ignored() {
+        let (layout, diags) = resolve_line("userId,email,Shoe Size,Dept");
+        assert!(layout.is_some());
+        assert_eq!(diags.len(), 2);
+        assert_eq!(diags[0].severity, Severity::Warning);
+        assert_eq!(
+            diags[0].message,
+            r#"Line 1: the heading "Shoe Size" is not a Muster field; the column is ignored unless you map it to a field"#
+        );
+        let mapping = HeadingMapping::from([
+            ("Dept".to_string(), Some(Field::Organisation)),
+            ("Shoe Size".into(), None),
+        ]);
+        let (layout, diags) = resolve(&["userId", "email", "Shoe Size", "Dept"], 1, &mapping);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(layout.unwrap().column_of(Field::Organisation), Some(3));
+    }
+
+    #[test]
+    fn a_field_given_twice_is_an_error() {
+        let (layout, diags) = resolve_line("userId,email,mail");
+        assert!(layout.is_none());
+        assert_eq!(
+            diags[0].message,
+            r#"Line 1: the heading "mail" (column 3) gives email a second time; column 2 ("email") already does"#
+        );
+    }
+
+    #[test]
+    fn missing_required_columns() {
+        let (layout, diags) = resolve_line("firstName,lastName");
+        assert!(layout.is_none());
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "The file has no userId column. Accepted headings: userId, username, user id, login",
+                "The file has no email column. Accepted headings: email, email address, mail"
+            ]
+        );
+    }
+
+    #[test]
+    fn data_in_the_heading_line_and_wrong_delimiters_are_caught() {
+        let (layout, diags) = resolve_line("pat,pat@example.com,Pat,Jones");
+        assert!(layout.is_none());
+        assert!(
+            diags[0].message.contains(
+                "looks like data, not headings (\"pat@example.com\" is an email address)"
+            ),
+            "{diags:?}"
+        );
+
+        let (layout, diags) = resolve(&["userId|email|firstName"], 1, &HeadingMapping::new());
+        assert!(layout.is_none());
+        assert!(
+            diags[0]
+                .message
+                .contains("looks split on the wrong delimiter"),
+            "{diags:?}"
+        );
+
+        let (_, diags) = resolve_line("userId,email,pat@example.com");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.is_error() && d.message.contains("looks like data")),
+            "{diags:?}"
+        );
+    }
+}

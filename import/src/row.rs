@@ -1,0 +1,315 @@
+//! One data row of a file, parsed into typed values. A blank cell is `None`:
+//! for an existing user it changes nothing (a blank cell never erases data).
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::field::Field;
+use crate::fields::{
+    check_password, check_text, parse_delete, parse_flag, parse_leaver, Email, ExternalId,
+    FieldError, Mobile, OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX,
+    TITLE_MAX,
+};
+use crate::layout::{ColumnRole, Layout};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub line: u64,
+    pub user_id: Option<UserId>,
+    pub external_id: Option<ExternalId>,
+    pub tenant: Option<String>,
+    pub title: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<Email>,
+    pub mobile: Option<Mobile>,
+    pub job_title: Option<String>,
+    pub organisation: Option<OrgCode>,
+    pub leaver: bool,
+    pub enabled: Option<bool>,
+    pub reports_to: Option<UserId>,
+    pub roles: Option<Vec<RoleName>>,
+    pub groups: Option<Vec<RoleName>>,
+    pub task_notification: Option<TaskNotification>,
+    pub change_password_next_time: Option<bool>,
+    pub notify_if_new_user: Option<bool>,
+    pub password: Option<String>,
+    pub delete: bool,
+}
+
+/// Splits `First Last` or `Last, First` (Legacy v1's FullName).
+pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
+    let full = full.trim();
+    let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some((last, first)) = full.split_once(',') {
+        (some(first), some(last))
+    } else if let Some((first, last)) = full.rsplit_once(char::is_whitespace) {
+        (some(first), some(last))
+    } else {
+        (None, some(full))
+    }
+}
+
+/// `a|b|c` into names, blanks between bars ignored, duplicates (any case) once.
+fn parse_names(raw: &str) -> Result<Vec<RoleName>, FieldError> {
+    let mut names: Vec<RoleName> = Vec::new();
+    for part in raw.split('|').filter(|p| !p.trim().is_empty()) {
+        let name = RoleName::parse(part)
+            .map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
+        if !names
+            .iter()
+            .any(|n| n.as_str().eq_ignore_ascii_case(name.as_str()))
+        {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Reads one record. Every problem becomes a diagnostic; the row keeps the values
+/// that were valid, so the admin sees all problems of the line at once.
+pub fn parse_row(
+    layout: &Layout,
+    cells: &csv::StringRecord,
+    line: u64,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> UserRow {
+    let mut row = UserRow {
+        line,
+        ..UserRow::default()
+    };
+    let width = layout.columns.len();
+    if cells.len() > width {
+        let extra: Vec<&str> = cells
+            .iter()
+            .skip(width)
+            .filter(|c| !c.trim().is_empty())
+            .collect();
+        if !extra.is_empty() {
+            diagnostics.push(Diagnostic::line(
+                Severity::Error,
+                line,
+                format!(
+                    "has {} fields where the heading line has {width} (is a value with a delimiter not in quotes?)",
+                    cells.len()
+                ),
+            ));
+        }
+    } else if cells.len() < width {
+        diagnostics.push(Diagnostic::line(
+            Severity::Warning,
+            line,
+            format!("has {} fields where the heading line has {width}; the missing ones are taken as blank", cells.len()),
+        ));
+    }
+
+    for (index, column) in layout.columns.iter().enumerate() {
+        let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
+        if raw.trim().is_empty()
+            && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email))
+        {
+            continue;
+        }
+        let mut fail = |e: FieldError| {
+            diagnostics.push(Diagnostic::cell(
+                Severity::Error,
+                line,
+                &column.heading,
+                raw.trim(),
+                &e.0,
+            ));
+        };
+        match column.role {
+            ColumnRole::Ignored => {}
+            ColumnRole::FullName => {
+                let (first, last) = split_full_name(raw);
+                for name in [&first, &last].into_iter().flatten() {
+                    if let Err(e) = check_text(name, NAME_MAX) {
+                        fail(e);
+                    }
+                }
+                row.first_name = first;
+                row.last_name = last;
+            }
+            ColumnRole::LegacyLeaver => match raw.trim() {
+                v if v.eq_ignore_ascii_case("y") => row.leaver = true,
+                v if v.eq_ignore_ascii_case("n") => row.leaver = false,
+                _ => fail(FieldError("must be Y or N".into())),
+            },
+            ColumnRole::Field(field) => {
+                let text = |max| check_text(raw, max).map(|v| Some(v.to_owned()));
+                let result: Result<(), FieldError> = match field {
+                    Field::UserId => UserId::parse(raw).map(|v| row.user_id = Some(v)),
+                    Field::ExternalId => ExternalId::parse(raw).map(|v| row.external_id = Some(v)),
+                    Field::Tenant => Ok(row.tenant = Some(raw.trim().to_owned())),
+                    Field::Title => text(TITLE_MAX).map(|v| row.title = v),
+                    Field::FirstName => text(NAME_MAX).map(|v| row.first_name = v),
+                    Field::LastName => text(NAME_MAX).map(|v| row.last_name = v),
+                    Field::Email => Email::parse(raw).map(|v| row.email = Some(v)),
+                    Field::Mobile => Mobile::parse(raw).map(|v| row.mobile = Some(v)),
+                    Field::JobTitle => text(JOB_TITLE_MAX).map(|v| row.job_title = v),
+                    Field::Organisation => OrgCode::parse(raw).map(|v| row.organisation = Some(v)),
+                    Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
+                    Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
+                    Field::ReportsTo => UserId::parse(raw).map(|v| row.reports_to = Some(v)),
+                    Field::Roles => parse_names(raw).map(|v| row.roles = Some(v)),
+                    Field::Groups => parse_names(raw).map(|v| row.groups = Some(v)),
+                    Field::TaskNotification => {
+                        TaskNotification::parse(raw).map(|v| row.task_notification = Some(v))
+                    }
+                    Field::ChangePasswordNextTime => {
+                        parse_flag(raw).map(|v| row.change_password_next_time = Some(v))
+                    }
+                    Field::NotifyIfNewUser => {
+                        parse_flag(raw).map(|v| row.notify_if_new_user = Some(v))
+                    }
+                    // Passwords are taken exactly as written: spaces may be part of them.
+                    Field::Password => {
+                        check_password(raw).map(|v| row.password = Some(v.to_owned()))
+                    }
+                    Field::Transaction => parse_delete(raw).map(|v| row.delete = v),
+                };
+                if let Err(e) = result {
+                    fail(e);
+                }
+            }
+        }
+    }
+
+    if let (Some(me), Some(manager)) = (&row.user_id, &row.reports_to) {
+        if me.as_str().eq_ignore_ascii_case(manager.as_str()) {
+            diagnostics.push(Diagnostic::cell(
+                Severity::Error,
+                line,
+                layout.heading_of(Field::ReportsTo),
+                manager.as_str(),
+                "is the user itself; a user cannot report to themselves",
+            ));
+        }
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{resolve, HeadingMapping};
+
+    fn parse(headings: &str, data: &str) -> (UserRow, Vec<Diagnostic>) {
+        let hs: Vec<&str> = headings.split(',').collect();
+        let layout = resolve(&hs, 1, &HeadingMapping::new())
+            .0
+            .expect("headings resolve");
+        let record = csv::StringRecord::from(data.split(',').collect::<Vec<_>>());
+        let mut diags = Vec::new();
+        let row = parse_row(&layout, &record, 2, &mut diags);
+        (row, diags)
+    }
+
+    #[test]
+    fn a_full_standard_row() {
+        let (row, diags) = parse(
+            "userId,externalId,title,firstName,lastName,email,mobile,jobTitle,organisation,status,enabled,reportsTo,roles,groups,taskNotification,changePasswordNextTime,notifyIfNewUser,transaction",
+            " pat ,E1,Dr,Pat,Jones,Pat@Example.com,+44 7700,Nurse,RXX01,Leaver,no,boss,A|b||a,G1,off,1,true,",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(row.user_id.unwrap().as_str(), "pat");
+        assert_eq!(row.email.unwrap().as_str(), "Pat@Example.com");
+        assert!(row.leaver);
+        assert_eq!(row.enabled, Some(false));
+        let roles: Vec<String> = row.roles.unwrap().into_iter().map(String::from).collect();
+        assert_eq!(roles, ["A", "b"]);
+        assert_eq!(row.task_notification, Some(TaskNotification::Off));
+        assert_eq!(row.change_password_next_time, Some(true));
+        assert!(!row.delete);
+    }
+
+    #[test]
+    fn every_problem_of_a_line_is_reported_with_its_column_as_written() {
+        let (_, diags) = parse(
+            "User Name,E-mail,Mobile Number,enabled,roles",
+            "pat jones,bob@,07700x,maybe,Team Lead",
+        );
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                r#"Line 2, User Name: "pat jones" contains ' '; only letters A-Z, digits, '.', '_', '@' and '-' are allowed"#,
+                r#"Line 2, E-mail: "bob@" is not a valid email address"#,
+                r#"Line 2, Mobile Number: "07700x" contains 'x'; a mobile number has only digits, spaces and + ( ) -"#,
+                r#"Line 2, enabled: "maybe" must be true or false (or yes/no, 1/0)"#,
+                r#"Line 2, roles: "Team Lead" has "Team Lead", which contains a space; role and group names have none"#,
+            ]
+        );
+        assert!(diags.iter().all(|d| d.line == Some(2)));
+        assert_eq!(diags[1].column.as_deref(), Some("E-mail"));
+    }
+
+    #[test]
+    fn required_cells_and_self_reports() {
+        let (_, diags) = parse("userId,email,reportsTo", ",,x");
+        assert_eq!(diags[0].message, "Line 2, userId: is required");
+        assert_eq!(diags[1].message, "Line 2, email: is required");
+        let (_, diags) = parse("userId,email,manager", "pat,p@x.io,PAT");
+        assert_eq!(
+            diags[0].message,
+            r#"Line 2, manager: "PAT" is the user itself; a user cannot report to themselves"#
+        );
+    }
+
+    #[test]
+    fn field_counts_that_differ_from_the_headings() {
+        let (_, diags) = parse("userId,email", "pat,p@x.io,extra");
+        assert_eq!(diags[0].severity, Severity::Error);
+        assert!(diags[0]
+            .message
+            .starts_with("Line 2: has 3 fields where the heading line has 2"));
+        let (row, diags) = parse("userId,email,firstName", "pat,p@x.io");
+        assert_eq!(diags[0].severity, Severity::Warning);
+        assert_eq!(row.first_name, None);
+    }
+
+    #[test]
+    fn legacy_v1_rows_convert() {
+        let hs = [
+            "UserName",
+            "FullName",
+            "EmailAddress",
+            "Department",
+            "Leaver",
+        ];
+        let layout = resolve(&hs, 1, &HeadingMapping::new()).0.unwrap();
+        let record = csv::StringRecord::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
+        let mut diags = Vec::new();
+        let row = parse_row(&layout, &record, 5, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            (row.first_name.as_deref(), row.last_name.as_deref()),
+            (Some("Pat"), Some("Jones"))
+        );
+        assert_eq!(row.organisation.unwrap().as_str(), "RXX01");
+        assert!(row.leaver);
+        let record = csv::StringRecord::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
+        let mut diags = Vec::new();
+        let row = parse_row(&layout, &record, 6, &mut diags);
+        assert_eq!(
+            (row.first_name.as_deref(), row.last_name.as_deref()),
+            (Some("Mary Ann"), Some("Smith"))
+        );
+        assert_eq!(
+            diags[0].message,
+            r#"Line 6, Leaver: "maybe" must be Y or N"#
+        );
+    }
+
+    #[test]
+    fn full_names() {
+        assert_eq!(split_full_name("Smith"), (None, Some("Smith".into())));
+        assert_eq!(
+            split_full_name(" Smith ,  Jo "),
+            (Some("Jo".into()), Some("Smith".into()))
+        );
+        assert_eq!(
+            split_full_name("Jo Smith"),
+            (Some("Jo".into()), Some("Smith".into()))
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Properties over generated input: any bytes give diagnostics, never a panic;
+//! valid users written out and read back are the same users.
+use muster_import::export::write_users;
+use muster_import::fields::TaskNotification;
+use muster_import::{
+    plan, validate, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus,
+};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_give_diagnostics_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let v = validate(&bytes, &HeadingMapping::new(), Some("demo"));
+        let p = plan(&bytes, &Directory::empty("demo"), &PlanOptions::default());
+        for d in v.file_diagnostics.iter().chain(p.summary.file_diagnostics.iter()) {
+            prop_assert!(!d.message.is_empty());
+        }
+        prop_assert_eq!(p.summary.counts.total() as usize, p.rows.len());
+        for row in &p.rows {
+            prop_assert!(row.status != RowStatus::Error || row.diagnostics.iter().any(|d| d.is_error()));
+        }
+    }
+
+    #[test]
+    fn csv_shaped_text_never_panics(
+        lines in proptest::collection::vec(
+            proptest::collection::vec("[a-zA-Z0-9@.,;\"\t |=+'-]{0,12}", 1..8), 0..12),
+        header in proptest::sample::select(vec![
+            "userId,email,firstName,lastName,reportsTo,roles",
+            "userId;email;status;transaction;externalId",
+            "UserName,FullName,EmailAddress,Department,Leaver",
+            "username\tfirstname\tsurname\temail\tpassword",
+        ]),
+    ) {
+        let mut text = String::from(header);
+        for cells in lines {
+            text.push('\n');
+            text.push_str(&cells.join(","));
+        }
+        let p = plan(text.as_bytes(), &Directory::empty("demo"), &PlanOptions::default());
+        prop_assert_eq!(p.summary.counts.total() as usize, p.rows.len());
+    }
+
+    #[test]
+    fn users_written_out_read_back_unchanged(users in proptest::collection::vec(user_strategy(), 1..20)) {
+        // Keys must be unique within a file.
+        let mut seen = std::collections::HashSet::new();
+        let users: Vec<DirectoryUser> = users
+            .into_iter()
+            .filter(|u| {
+                let ext = u.external_id.as_ref().map(|e| format!("ext:{}", e.to_lowercase()));
+                seen.insert(u.user_id.to_lowercase())
+                    && seen.insert(u.email.to_lowercase())
+                    && ext.is_none_or(|e| seen.insert(e))
+            })
+            .collect();
+        let bytes = write_users(&users);
+        let p = plan(&bytes, &Directory::empty("demo"), &PlanOptions::default());
+        prop_assert!(p.summary.file_ok(), "{:?}", p.summary.file_diagnostics);
+        prop_assert_eq!(p.rows.len(), users.len());
+        for (user, planned) in users.iter().zip(&p.rows) {
+            prop_assert_eq!(planned.status, RowStatus::New, "{:?}", planned.diagnostics);
+            let row = planned.row.as_ref().unwrap();
+            prop_assert_eq!(row.user_id.as_ref().unwrap().as_str(), user.user_id.as_str());
+            prop_assert_eq!(row.email.as_ref().unwrap().as_str(), user.email.as_str());
+            prop_assert_eq!(&row.first_name, &user.first_name);
+            prop_assert_eq!(&row.last_name, &user.last_name);
+            prop_assert_eq!(&row.title, &user.title);
+            prop_assert_eq!(&row.job_title, &user.job_title);
+            prop_assert_eq!(row.mobile.as_ref().map(|m| m.to_string()), user.mobile.clone());
+            prop_assert_eq!(row.external_id.as_ref().map(|m| m.to_string()), user.external_id.clone());
+            prop_assert_eq!(row.enabled, Some(user.enabled));
+            prop_assert_eq!(row.task_notification, Some(user.task_notification));
+            let roles: Vec<String> = row.roles.iter().flatten().map(|r| r.to_string()).collect();
+            prop_assert_eq!(roles, user.roles.clone());
+        }
+    }
+}
+
+fn text(max: usize) -> impl Strategy<Value = Option<String>> {
+    // Letters with accents, quotes, commas, formula starters: what real names hold.
+    let pattern = format!(
+        "[A-Za-zéüøß'\",;=+@-][A-Za-z éüøß'\",;-]{{0,{}}}[A-Za-zé]",
+        max - 2
+    );
+    proptest::option::of(proptest::string::string_regex(&pattern).expect("a valid pattern"))
+}
+
+fn user_strategy() -> impl Strategy<Value = DirectoryUser> {
+    (
+        "[a-z][a-z0-9._-]{0,20}",
+        "[a-z][a-z0-9]{0,10}@[a-z]{1,8}\\.(org|com|uk)",
+        text(20),
+        text(40),
+        text(40),
+        proptest::option::of("\\+?[0-9]{3,12}"),
+        proptest::option::of("[A-Z0-9-]{1,20}"),
+        any::<bool>(),
+        proptest::collection::vec("[A-Za-z][A-Za-z0-9_-]{0,10}", 0..3),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(user_id, email, title, first, last, mobile, ext, enabled, roles, off)| {
+                let mut roles_seen = std::collections::HashSet::new();
+                DirectoryUser {
+                    id: 0,
+                    user_id,
+                    external_id: ext,
+                    title: title
+                        .map(|t| t.chars().take(20).collect::<String>().trim().to_owned())
+                        .filter(|t| !t.is_empty()),
+                    first_name: first.or(Some("X".into())),
+                    last_name: last,
+                    email,
+                    mobile,
+                    job_title: None,
+                    organisation: None,
+                    leaver: false,
+                    enabled,
+                    reports_to: None,
+                    roles: roles
+                        .into_iter()
+                        .filter(|r| roles_seen.insert(r.to_lowercase()))
+                        .collect(),
+                    groups: vec![],
+                    task_notification: if off {
+                        TaskNotification::Off
+                    } else {
+                        TaskNotification::Email
+                    },
+                    change_password_next_time: false,
+                    is_admin: false,
+                }
+            },
+        )
+}
