@@ -41,6 +41,10 @@ choose_wasm_toolchain() {
   fi
   export MUSTER_WASM_TOOLCHAIN
   WASM_BUILD_STD=()
+  if [ "$MUSTER_WASM_TOOLCHAIN" = rustup ]; then
+    # rustup's own linker matches its compiler; Debian's wasm-ld may be older.
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=rust-lld
+  fi
   if [ "$MUSTER_WASM_TOOLCHAIN" = debian ]; then
     apt_install rustc-web cargo-web rust-web-src
     export PATH="/usr/bin:$PATH"

@@ -115,6 +115,7 @@ fn main() {
         "ratio",
         "plan vs 1M snapshot"
     );
+    let mut native = Vec::new();
     for n in sizes {
         let bytes = synth::users_csv(n, 42);
         let mb = bytes.len() as f64 / 1e6;

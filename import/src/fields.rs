@@ -43,7 +43,11 @@ macro_rules! text_newtype {
 
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, FieldError> {
-                Self::check(raw).map(|value| Self(value.to_owned()))
+                Self::check(raw).map(Self::from_checked)
+            }
+            /// For a value that `check` returned.
+            pub(crate) fn from_checked(value: &str) -> Self {
+                Self(value.to_owned())
             }
             pub fn as_str(&self) -> &str {
                 &self.0

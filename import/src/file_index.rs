@@ -1,233 +1,216 @@
 //! Rules between the rows of one file: the same userId, externalId or email twice
-//! (naming the earlier line), and `reportsTo` that points at nobody or closes a
-//! cycle (naming the lines of the cycle). A first streaming pass gathers the keys;
-//! the findings are attached to their lines when the rows are read again.
+//! (the later line names the earlier one), and `reportsTo` that points at nobody
+//! or closes a cycle (naming the lines of the cycle).
+//!
+//! Rows are registered one at a time; keys are kept as fingerprints and the few
+//! texts a message may need go into one arena, so a million rows cost a few tens
+//! of megabytes and no allocation per row.
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::directory::DirectoryIndex;
+use crate::export::unneutralise;
 use crate::field::Field;
 use crate::fields::{Email, ExternalId, UserId};
+use crate::fingerprint::{fingerprint, Fingerprint, FingerprintMap};
 use crate::layout::Layout;
 use crate::normalize_key;
-use crate::source::{is_blank, Source};
 use std::collections::HashMap;
-
-#[derive(Default)]
-pub struct FileIndex {
-    findings: HashMap<u64, Vec<Diagnostic>>,
-    /// userId (normalised) → the first line that names it.
-    pub user_lines: HashMap<String, u64>,
-    pub data_rows: u64,
-}
-
-impl FileIndex {
-    /// The findings for one line, handed over once.
-    pub fn take(&mut self, line: u64) -> Vec<Diagnostic> {
-        self.findings.remove(&line).unwrap_or_default()
-    }
-
-    fn add(&mut self, line: u64, diagnostic: Diagnostic) {
-        self.findings.entry(line).or_default().push(diagnostic);
-    }
-}
+use std::ops::Range;
 
 struct Edge {
     line: u64,
-    user: String,
-    manager: String,
-    manager_raw: String,
+    user: Fingerprint,
+    manager: Fingerprint,
+    user_text: Range<usize>,
+    manager_text: Range<usize>,
 }
 
-pub fn index_file(
-    source: &Source,
-    layout: &Layout,
-    directory: Option<&DirectoryIndex>,
-) -> FileIndex {
-    let mut index = FileIndex::default();
-    let mut emails: HashMap<String, u64> = HashMap::new();
-    let mut externals: HashMap<String, u64> = HashMap::new();
-    let mut edges = Vec::new();
-    let col = |f: Field| layout.column_of(f);
-    let (c_user, c_email, c_ext, c_manager) = (
-        col(Field::UserId),
-        col(Field::Email),
-        col(Field::ExternalId),
-        col(Field::ReportsTo),
-    );
+pub struct FileIndex {
+    columns: [Option<usize>; 4],
+    user_lines: FingerprintMap<u64>,
+    emails: FingerprintMap<u64>,
+    externals: FingerprintMap<u64>,
+    edges: Vec<Edge>,
+    arena: String,
+}
 
-    let mut rows = source.data_rows();
-    let mut record = csv::StringRecord::new();
-    while let Some(line) = rows.next_into(&mut record) {
-        if is_blank(&record) {
-            continue;
+impl FileIndex {
+    pub fn new(layout: &Layout) -> Self {
+        let col = |f| layout.column_of(f);
+        Self {
+            columns: [
+                col(Field::UserId),
+                col(Field::Email),
+                col(Field::ExternalId),
+                col(Field::ReportsTo),
+            ],
+            user_lines: FingerprintMap::default(),
+            emails: FingerprintMap::default(),
+            externals: FingerprintMap::default(),
+            edges: Vec::new(),
+            arena: String::new(),
         }
-        index.data_rows += 1;
-        let cell = |c: Option<usize>| {
-            crate::export::unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""))
-        };
-        let user = UserId::check(cell(c_user)).ok().map(normalize_key);
-        let duplicate = |map: &mut HashMap<String, u64>,
-                         key: String,
-                         field: Field,
-                         raw: &str,
-                         index: &mut FileIndex| {
-            if let Some(&earlier) = map.get(&key) {
-                index.add(
+    }
+
+    fn keep(&mut self, text: &str) -> Range<usize> {
+        let start = self.arena.len();
+        self.arena.push_str(text);
+        start..self.arena.len()
+    }
+
+    /// Registers a row's keys; duplicates of earlier rows are reported at once.
+    pub fn add_row(
+        &mut self,
+        layout: &Layout,
+        record: &csv::StringRecord,
+        line: u64,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let [c_user, c_email, c_ext, c_manager] = self.columns;
+        let cell = |c: Option<usize>| unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
+        let user = UserId::check(cell(c_user)).ok();
+        let mut duplicate = |map: &mut FingerprintMap<u64>, value: &str, field: Field| {
+            let earlier = *map.entry(fingerprint(value)).or_insert(line);
+            if earlier != line {
+                out.push(Diagnostic::cell(
+                    Severity::Error,
                     line,
-                    Diagnostic::cell(
-                        Severity::Error,
-                        line,
-                        layout.heading_of(field),
-                        raw.trim(),
-                        &format!(
-                            "is also on line {earlier}; each {} may appear once in a file",
-                            field.name()
-                        ),
+                    layout.heading_of(field),
+                    value,
+                    &format!(
+                        "is also on line {earlier}; each {} may appear once in a file",
+                        field.name()
                     ),
-                );
-            } else {
-                map.insert(key, line);
+                ));
             }
         };
-        if let Some(key) = &user {
-            let mut users = std::mem::take(&mut index.user_lines);
-            duplicate(
-                &mut users,
-                key.clone(),
-                Field::UserId,
-                cell(c_user),
-                &mut index,
-            );
-            index.user_lines = users;
+        if let Some(user) = user {
+            duplicate(&mut self.user_lines, user, Field::UserId);
         }
         if let Ok(email) = Email::check(cell(c_email)) {
-            duplicate(
-                &mut emails,
-                normalize_key(email),
-                Field::Email,
-                email,
-                &mut index,
-            );
+            duplicate(&mut self.emails, email, Field::Email);
         }
         if let Ok(ext) = ExternalId::check(cell(c_ext)) {
-            duplicate(
-                &mut externals,
-                normalize_key(ext),
-                Field::ExternalId,
-                ext,
-                &mut index,
-            );
+            duplicate(&mut self.externals, ext, Field::ExternalId);
         }
         if let (Some(user), Ok(manager)) = (user, UserId::check(cell(c_manager))) {
-            let manager_norm = normalize_key(manager);
-            if manager_norm != user {
-                edges.push(Edge {
+            let (user_fp, manager_fp) = (fingerprint(user), fingerprint(manager));
+            if user_fp != manager_fp {
+                let user_text = self.keep(user);
+                let manager_text = self.keep(manager);
+                self.edges.push(Edge {
                     line,
-                    user,
-                    manager: manager_norm,
-                    manager_raw: manager.to_owned(),
+                    user: user_fp,
+                    manager: manager_fp,
+                    user_text,
+                    manager_text,
                 });
             }
         }
     }
-    resolve_managers(&mut index, &edges, layout, directory);
-    index
-}
 
-fn resolve_managers(
-    index: &mut FileIndex,
-    edges: &[Edge],
-    layout: &Layout,
-    directory: Option<&DirectoryIndex>,
-) {
-    let heading = layout.heading_of(Field::ReportsTo).to_owned();
-    // The manager each user will have: the file's word where it gives one, else
-    // the directory's. Only the first row of a userId counts (later ones are errors).
-    let mut file_manager: HashMap<&str, &Edge> = HashMap::with_capacity(edges.len());
-    for edge in edges {
-        if index.user_lines.get(&edge.user) == Some(&edge.line) {
-            file_manager.insert(&edge.user, edge);
-        }
-    }
-    for edge in edges {
-        let known = index.user_lines.contains_key(&edge.manager)
-            || directory.is_some_and(|d| d.by_user_id(&edge.manager).is_some());
-        if !known && directory.is_some() {
-            index.add(
-                edge.line,
-                Diagnostic::cell(
-                    Severity::Error,
-                    edge.line,
-                    &heading,
-                    &edge.manager_raw,
-                    "is neither an existing user nor a user of this file",
-                ),
-            );
-        }
-    }
-    let manager_of = |user: &str| -> Option<String> {
-        if let Some(edge) = file_manager.get(user) {
-            return Some(edge.manager.clone());
-        }
-        let d = directory?;
-        // A user the file names without a reportsTo keeps the directory's manager.
-        d.by_user_id(user)
-            .and_then(|i| d.user(i).reports_to.as_deref())
-            .map(normalize_key)
-    };
+    /// After the last row: `reportsTo` resolved against the file and, when given,
+    /// the directory. Returns the findings by line.
+    pub fn finish(
+        &self,
+        layout: &Layout,
+        directory: Option<&DirectoryIndex>,
+    ) -> HashMap<u64, Vec<Diagnostic>> {
+        let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
+        let heading = layout.heading_of(Field::ReportsTo);
+        let text = |range: &Range<usize>| &self.arena[range.clone()];
+        let in_directory =
+            |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
 
-    // Each user has at most one manager, so following managers from any start
-    // either ends or enters a cycle; `state` makes the whole walk linear.
-    let mut state: HashMap<String, u32> = HashMap::new();
-    const DONE: u32 = u32::MAX;
-    for (walk, start) in edges.iter().enumerate() {
-        let walk = walk as u32;
-        let mut path: Vec<String> = Vec::new();
-        let mut current = Some(start.user.clone());
-        while let Some(user) = current {
-            match state.get(&user) {
-                Some(&DONE) => break,
-                Some(&w) if w == walk => {
-                    let at = path.iter().position(|u| *u == user).unwrap_or(0);
-                    report_cycle(index, &path[at..], &file_manager, &heading);
-                    break;
-                }
-                _ => {}
+        // The manager each user will have: the file's word where it gives one (the
+        // first row of a userId: later ones are errors), else the directory's.
+        let mut file_manager: FingerprintMap<&Edge> = FingerprintMap::default();
+        for edge in &self.edges {
+            if self.user_lines.get(&edge.user) == Some(&edge.line) {
+                file_manager.insert(edge.user, edge);
             }
-            state.insert(user.clone(), walk);
-            current = manager_of(&user);
-            path.push(user);
+            if directory.is_some()
+                && !self.user_lines.contains_key(&edge.manager)
+                && in_directory(text(&edge.manager_text)).is_none()
+            {
+                findings
+                    .entry(edge.line)
+                    .or_default()
+                    .push(Diagnostic::cell(
+                        Severity::Error,
+                        edge.line,
+                        heading,
+                        text(&edge.manager_text),
+                        "is neither an existing user nor a user of this file",
+                    ));
+            }
         }
-        for user in path {
-            state.insert(user, DONE);
+
+        // A node of the reporting graph: its fingerprint and its userId as text.
+        let manager_of = |user: Fingerprint, user_text: &str| -> Option<(Fingerprint, String)> {
+            if let Some(edge) = file_manager.get(&user) {
+                return Some((edge.manager, text(&edge.manager_text).to_owned()));
+            }
+            let d = directory?;
+            let manager = d.user(in_directory(user_text)?).reports_to.as_deref()?;
+            Some((fingerprint(manager), manager.to_owned()))
+        };
+
+        // Each user has at most one manager, so a walk up the managers either ends
+        // or enters a cycle; marking finished nodes keeps the whole search linear.
+        const DONE: u32 = u32::MAX;
+        let mut state: FingerprintMap<u32> = FingerprintMap::default();
+        for (walk, start) in self.edges.iter().enumerate() {
+            let walk = walk as u32;
+            let mut path: Vec<(Fingerprint, String)> = Vec::new();
+            let mut current = Some((start.user, text(&start.user_text).to_owned()));
+            while let Some((user, user_text)) = current {
+                match state.get(&user) {
+                    Some(&DONE) => break,
+                    Some(&w) if w == walk => {
+                        let at = path.iter().position(|(u, _)| *u == user).unwrap_or(0);
+                        report_cycle(&mut findings, &path[at..], &file_manager, heading, &text);
+                        break;
+                    }
+                    _ => {}
+                }
+                state.insert(user, walk);
+                current = manager_of(user, &user_text);
+                path.push((user, user_text));
+            }
+            for (user, _) in path {
+                state.insert(user, DONE);
+            }
         }
+        findings
     }
 }
 
-fn report_cycle(
-    index: &mut FileIndex,
-    cycle: &[String],
-    file_manager: &HashMap<&str, &Edge>,
+fn report_cycle<'a>(
+    findings: &mut HashMap<u64, Vec<Diagnostic>>,
+    cycle: &[(Fingerprint, String)],
+    file_manager: &FingerprintMap<&Edge>,
     heading: &str,
+    text: &impl Fn(&Range<usize>) -> &'a str,
 ) {
-    let describe = |user: &str| match file_manager.get(user) {
-        Some(edge) => format!("{user} (line {})", edge.line),
-        None => format!("{user} (existing)"),
+    let describe = |(fp, name): &(Fingerprint, String)| match file_manager.get(fp) {
+        Some(edge) => format!("{name} (line {})", edge.line),
+        None => format!("{name} (existing)"),
     };
-    let mut chain: Vec<String> = cycle.iter().map(|u| describe(u)).collect();
-    chain.push(cycle[0].clone());
+    let mut chain: Vec<String> = cycle.iter().map(describe).collect();
+    chain.push(cycle[0].1.clone());
     let chain = chain.join(" → ");
-    for user in cycle {
-        if let Some(edge) = file_manager.get(user.as_str()) {
-            index.add(
-                edge.line,
-                Diagnostic::cell(
+    for (fp, _) in cycle {
+        if let Some(edge) = file_manager.get(fp) {
+            findings
+                .entry(edge.line)
+                .or_default()
+                .push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
                     heading,
-                    &edge.manager_raw,
+                    text(&edge.manager_text),
                     &format!("closes a reporting cycle: {chain}"),
-                ),
-            );
+                ));
         }
     }
 }

@@ -11,8 +11,10 @@ pub mod export;
 pub mod field;
 pub mod fields;
 mod file_index;
+pub mod fingerprint;
 pub mod layout;
 pub mod plan;
+pub mod results;
 pub mod row;
 pub mod source;
 pub mod synth;
@@ -31,6 +33,7 @@ pub use plan::{
 pub use row::UserRow;
 
 /// The form under which keys are compared: matching ignores case and surrounding spaces.
+/// Character by character, so that it agrees with [`fingerprint::fingerprint`].
 pub fn normalize_key(value: &str) -> String {
-    value.trim().to_lowercase()
+    value.trim().chars().flat_map(char::to_lowercase).collect()
 }

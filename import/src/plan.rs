@@ -5,13 +5,13 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::dialect::Delimiter;
 use crate::directory::{Directory, DirectoryIndex, DirectoryUser};
 use crate::field::Field;
-use crate::file_index::{index_file, FileIndex};
+use crate::file_index::FileIndex;
 use crate::layout::{Format, HeadingMapping, Layout};
 use crate::normalize_key;
-use crate::row::{parse_row, UserRow};
+use crate::row::{parse_row, Purpose, UserRow};
 use crate::source::{is_blank, Source};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RowStatus {
@@ -224,7 +224,27 @@ pub fn plan_with(
         return summary;
     };
     let dir = DirectoryIndex::new(directory);
-    let mut index = index_file(&source, layout, Some(&dir));
+    let tenant = Some(directory.tenant_slug.as_str());
+
+    // First pass: the rules between rows, whose findings the second pass attaches.
+    let mut index = FileIndex::new(layout);
+    let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
+    let mut rows = source.data_rows();
+    let mut record = csv::StringRecord::new();
+    let mut found = Vec::new();
+    while let Some(line) = rows.next_into(&mut record) {
+        if !is_blank(&record) {
+            index.add_row(layout, &record, line, &mut found);
+            if !found.is_empty() {
+                findings.entry(line).or_default().append(&mut found);
+            }
+        }
+    }
+    for (line, mut late) in index.finish(layout, Some(&dir)) {
+        findings.entry(line).or_default().append(&mut late);
+    }
+    drop(index);
+
     let mut planner = Planner {
         dir: &dir,
         options,
@@ -241,8 +261,15 @@ pub fn plan_with(
             continue;
         }
         let mut diagnostics = Vec::new();
-        let row = parse_row(layout, &record, line, &mut diagnostics);
-        diagnostics.extend(index.take(line));
+        let row = parse_row(
+            layout,
+            &record,
+            line,
+            tenant,
+            Purpose::Build,
+            &mut diagnostics,
+        );
+        diagnostics.extend(findings.remove(&line).unwrap_or_default());
         let plan = planner.plan_row(row, diagnostics, &mut summary);
         summary.counts.add(plan.status);
         sink(plan);
@@ -489,20 +516,6 @@ impl<'d> Planner<'_, 'd> {
         }
         let user = existing.map(|i| self.dir.user(i));
 
-        if let Some(tenant) = row.tenant.as_deref().filter(|t| !t.is_empty()) {
-            if normalize_key(tenant) != normalize_key(&self.dir.directory.tenant_slug) {
-                diagnostics.push(error(
-                    &row,
-                    layout,
-                    Field::Tenant,
-                    tenant,
-                    &format!(
-                        "is not this tenant ({:?}); a file can change only your own tenant",
-                        self.dir.directory.tenant_slug
-                    ),
-                ));
-            }
-        }
         if let Some(email) = &row.email {
             if let Some(owner) = self.dir.by_email(&normalize_key(email.as_str())) {
                 if Some(owner) != existing {
@@ -803,42 +816,61 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
     let Some(layout) = &source.layout else {
         return out;
     };
-    let mut index: FileIndex = index_file(&source, layout, None);
+    // One pass: the rules between rows that need the whole file (reportsTo) are
+    // added to their lines at the end.
+    let mut index = FileIndex::new(layout);
     let mut rows = source.data_rows();
     let mut record = csv::StringRecord::new();
+    let mut diagnostics = Vec::new();
+    let user_column = layout.column_of(Field::UserId);
     while let Some(line) = rows.next_into(&mut record) {
         if is_blank(&record) {
             continue;
         }
-        let mut diagnostics = Vec::new();
-        let row = parse_row(layout, &record, line, &mut diagnostics);
-        diagnostics.extend(index.take(line));
-        if let (Some(slug), Some(tenant)) =
-            (tenant_slug, row.tenant.as_deref().filter(|t| !t.is_empty()))
-        {
-            if normalize_key(slug) != normalize_key(tenant) {
-                diagnostics.push(error(
-                    &row,
-                    layout,
-                    Field::Tenant,
-                    tenant,
-                    &format!(
-                        "is not this tenant ({slug:?}); a file can change only your own tenant"
-                    ),
-                ));
-            }
-        }
+        parse_row(
+            layout,
+            &record,
+            line,
+            tenant_slug,
+            Purpose::Check,
+            &mut diagnostics,
+        );
+        index.add_row(layout, &record, line, &mut diagnostics);
         out.rows += 1;
-        if diagnostics.iter().any(Diagnostic::is_error) {
-            out.rows_with_errors += 1;
-        }
         if !diagnostics.is_empty() {
+            let user_id = user_column
+                .and_then(|c| record.get(c))
+                .map(|u| u.trim().to_owned());
             out.problems.push(LineProblems {
                 line,
-                user_id: row.user_id.map(String::from),
-                diagnostics,
+                user_id,
+                diagnostics: std::mem::take(&mut diagnostics),
             });
         }
     }
+    let late = index.finish(layout, None);
+    if !late.is_empty() {
+        for problems in &mut out.problems {
+            if let Some(more) = late.get(&problems.line) {
+                problems.diagnostics.extend(more.iter().cloned());
+            }
+        }
+        let known: HashSet<u64> = out.problems.iter().map(|p| p.line).collect();
+        for (line, diagnostics) in late {
+            if !known.contains(&line) {
+                out.problems.push(LineProblems {
+                    line,
+                    user_id: None,
+                    diagnostics,
+                });
+            }
+        }
+        out.problems.sort_by_key(|p| p.line);
+    }
+    out.rows_with_errors = out
+        .problems
+        .iter()
+        .filter(|p| p.diagnostics.iter().any(Diagnostic::is_error))
+        .count() as u64;
     out
 }

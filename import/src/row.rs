@@ -49,41 +49,45 @@ pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
 }
 
 /// `a|b|c` into names, blanks between bars ignored, duplicates (any case) once.
-fn parse_names(raw: &str) -> Result<Vec<RoleName>, FieldError> {
+fn parse_names(raw: &str, build: bool) -> Result<Option<Vec<RoleName>>, FieldError> {
     let mut names: Vec<RoleName> = Vec::new();
     for part in raw.split('|').filter(|p| !p.trim().is_empty()) {
-        let name = RoleName::parse(part)
+        let name = RoleName::check(part)
             .map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
-        if !names
-            .iter()
-            .any(|n| n.as_str().eq_ignore_ascii_case(name.as_str()))
-        {
-            names.push(name);
+        if build && !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
+            names.push(RoleName::from_checked(name));
         }
     }
-    Ok(names)
+    Ok(build.then_some(names))
+}
+
+/// What a row is read for: `Build` keeps the values (to plan and apply them);
+/// `Check` only applies the rules, allocating nothing for a good row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Build,
+    Check,
 }
 
 /// Reads one record. Every problem becomes a diagnostic; the row keeps the values
-/// that were valid, so the admin sees all problems of the line at once.
+/// that were valid, so the admin sees all problems of the line at once. `tenant`
+/// is the admin's tenant slug, which a `tenant` cell must name if it is not blank.
 pub fn parse_row(
     layout: &Layout,
     cells: &csv::StringRecord,
     line: u64,
+    tenant: Option<&str>,
+    purpose: Purpose,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> UserRow {
+    let build = purpose == Purpose::Build;
     let mut row = UserRow {
         line,
         ..UserRow::default()
     };
     let width = layout.columns.len();
     if cells.len() > width {
-        let extra: Vec<&str> = cells
-            .iter()
-            .skip(width)
-            .filter(|c| !c.trim().is_empty())
-            .collect();
-        if !extra.is_empty() {
+        if cells.iter().skip(width).any(|c| !c.trim().is_empty()) {
             diagnostics.push(Diagnostic::line(
                 Severity::Error,
                 line,
@@ -100,6 +104,8 @@ pub fn parse_row(
             format!("has {} fields where the heading line has {width}; the missing ones are taken as blank", cells.len()),
         ));
     }
+    let mut user_key = None;
+    let mut manager_key = None;
 
     for (index, column) in layout.columns.iter().enumerate() {
         let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
@@ -135,23 +141,48 @@ pub fn parse_row(
                 _ => fail(FieldError("must be Y or N".into())),
             },
             ColumnRole::Field(field) => {
-                let text = |max| check_text(raw, max).map(|v| Some(v.to_owned()));
+                let own = |v: &str| build.then(|| v.to_owned());
                 let result: Result<(), FieldError> = match field {
-                    Field::UserId => UserId::parse(raw).map(|v| row.user_id = Some(v)),
-                    Field::ExternalId => ExternalId::parse(raw).map(|v| row.external_id = Some(v)),
-                    Field::Tenant => Ok(row.tenant = Some(raw.trim().to_owned())),
-                    Field::Title => text(TITLE_MAX).map(|v| row.title = v),
-                    Field::FirstName => text(NAME_MAX).map(|v| row.first_name = v),
-                    Field::LastName => text(NAME_MAX).map(|v| row.last_name = v),
-                    Field::Email => Email::parse(raw).map(|v| row.email = Some(v)),
-                    Field::Mobile => Mobile::parse(raw).map(|v| row.mobile = Some(v)),
-                    Field::JobTitle => text(JOB_TITLE_MAX).map(|v| row.job_title = v),
-                    Field::Organisation => OrgCode::parse(raw).map(|v| row.organisation = Some(v)),
+                    Field::UserId => UserId::check(raw).map(|v| {
+                        user_key = Some(v);
+                        if build {
+                            row.user_id = Some(UserId::from_checked(v));
+                        }
+                    }),
+                    Field::ExternalId => ExternalId::check(raw).map(|v| {
+                        row.external_id = build.then(|| ExternalId::from_checked(v));
+                    }),
+                    Field::Tenant => match tenant {
+                        Some(slug) if !raw.trim().eq_ignore_ascii_case(slug.trim()) => {
+                            Err(FieldError(format!(
+                            "is not this tenant ({slug:?}); a file can change only your own tenant"
+                        )))
+                        }
+                        _ => Ok(row.tenant = own(raw.trim())),
+                    },
+                    Field::Title => check_text(raw, TITLE_MAX).map(|v| row.title = own(v)),
+                    Field::FirstName => check_text(raw, NAME_MAX).map(|v| row.first_name = own(v)),
+                    Field::LastName => check_text(raw, NAME_MAX).map(|v| row.last_name = own(v)),
+                    Field::Email => {
+                        Email::check(raw).map(|v| row.email = build.then(|| Email::from_checked(v)))
+                    }
+                    Field::Mobile => Mobile::check(raw)
+                        .map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
+                    Field::JobTitle => {
+                        check_text(raw, JOB_TITLE_MAX).map(|v| row.job_title = own(v))
+                    }
+                    Field::Organisation => OrgCode::check(raw)
+                        .map(|v| row.organisation = build.then(|| OrgCode::from_checked(v))),
                     Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
                     Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
-                    Field::ReportsTo => UserId::parse(raw).map(|v| row.reports_to = Some(v)),
-                    Field::Roles => parse_names(raw).map(|v| row.roles = Some(v)),
-                    Field::Groups => parse_names(raw).map(|v| row.groups = Some(v)),
+                    Field::ReportsTo => UserId::check(raw).map(|v| {
+                        manager_key = Some(v);
+                        if build {
+                            row.reports_to = Some(UserId::from_checked(v));
+                        }
+                    }),
+                    Field::Roles => parse_names(raw, build).map(|v| row.roles = v),
+                    Field::Groups => parse_names(raw, build).map(|v| row.groups = v),
                     Field::TaskNotification => {
                         TaskNotification::parse(raw).map(|v| row.task_notification = Some(v))
                     }
@@ -162,9 +193,7 @@ pub fn parse_row(
                         parse_flag(raw).map(|v| row.notify_if_new_user = Some(v))
                     }
                     // Passwords are taken exactly as written: spaces may be part of them.
-                    Field::Password => {
-                        check_password(raw).map(|v| row.password = Some(v.to_owned()))
-                    }
+                    Field::Password => check_password(raw).map(|v| row.password = own(v)),
                     Field::Transaction => parse_delete(raw).map(|v| row.delete = v),
                 };
                 if let Err(e) = result {
@@ -174,13 +203,13 @@ pub fn parse_row(
         }
     }
 
-    if let (Some(me), Some(manager)) = (&row.user_id, &row.reports_to) {
-        if me.as_str().eq_ignore_ascii_case(manager.as_str()) {
+    if let (Some(me), Some(manager)) = (user_key, manager_key) {
+        if crate::fingerprint::fingerprint(me) == crate::fingerprint::fingerprint(manager) {
             diagnostics.push(Diagnostic::cell(
                 Severity::Error,
                 line,
                 layout.heading_of(Field::ReportsTo),
-                manager.as_str(),
+                manager,
                 "is the user itself; a user cannot report to themselves",
             ));
         }
@@ -200,7 +229,7 @@ mod tests {
             .expect("headings resolve");
         let record = csv::StringRecord::from(data.split(',').collect::<Vec<_>>());
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 2, &mut diags);
+        let row = parse_row(&layout, &record, 2, None, Purpose::Build, &mut diags);
         (row, diags)
     }
 
@@ -279,7 +308,7 @@ mod tests {
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.unwrap();
         let record = csv::StringRecord::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 5, &mut diags);
+        let row = parse_row(&layout, &record, 5, None, Purpose::Build, &mut diags);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(
             (row.first_name.as_deref(), row.last_name.as_deref()),
@@ -289,7 +318,7 @@ mod tests {
         assert!(row.leaver);
         let record = csv::StringRecord::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 6, &mut diags);
+        let row = parse_row(&layout, &record, 6, None, Purpose::Build, &mut diags);
         assert_eq!(
             (row.first_name.as_deref(), row.last_name.as_deref()),
             (Some("Mary Ann"), Some("Smith"))

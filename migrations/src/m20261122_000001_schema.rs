@@ -252,7 +252,8 @@ impl MigrationTrait for Migration {
                 .col(json_null("options"))
                 // validating, ready, queued, running, done, failed, cancelled
                 .col(string_len("state", 16))
-                .col(json_null("counts"))
+                // The plan's summary (counts, file diagnostics, roles and groups added).
+                .col(json_null("plan_summary"))
                 .col(integer("rows_total").default(0))
                 .col(integer("rows_done").default(0))
                 .col(text_null("summary"))
@@ -300,7 +301,9 @@ impl MigrationTrait for Migration {
                 .col(string_len("status", 16))
                 // The admin's Add/Update tick box.
                 .col(boolean("selected").default(true))
-                .col(json("record"))
+                // The parsed row (the import engine's UserRow) that the load applies.
+                .col(json_null("record"))
+                .col(big_integer_null("existing_user_id"))
                 .col(json_null("diagnostics"))
                 .col(json_null("changes"))
                 // What happened when the row was applied; NULL until then. A row with a

@@ -18,6 +18,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Check a users file and print its plan (exit 0 valid, 1 errors, 3 unreadable).
+    Validate(muster_server::cli::validate::ValidateArgs),
+    /// Plan and load a users file into a tenant (exit 0 loaded, 1 errors, 3 unavailable).
+    Import(muster_server::cli::import::ImportArgs),
 }
 
 async fn shutdown_signal() {
@@ -48,6 +52,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Validate(args) => {
+            let code = muster_server::cli::validate::run(&args, &cli.config).await;
+            std::process::exit(code);
+        }
+        Command::Import(args) => {
+            let code = muster_server::cli::import::run(&args, &cli.config).await;
+            std::process::exit(code);
+        }
         Command::Migrate => {
             muster_store::db::connect_and_migrate(&cli.config.database_url()).await?;
             println!("Database is up to date.");

@@ -1,6 +1,8 @@
 //! Builds the whole application from a [`Config`]: database, first-run accounts,
 //! routes and listener. Used by `main` and by the tests alike.
 use crate::config::Config;
+use crate::mail::Mailer;
+use crate::worker::Worker;
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
@@ -16,6 +18,7 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    worker: Worker,
     pub addr: SocketAddr,
     pub db: DatabaseConnection,
     /// Set on the first start of an empty database: the accounts to sign in with.
@@ -57,9 +60,19 @@ impl Application {
                 session_layer,
             ))
             .with_state(state);
+        let worker = Worker {
+            db: db.clone(),
+            id: format!("{}-{}", std::process::id(), addr.port()),
+            mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
+            base_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+        };
         Ok(Self {
             listener,
             router,
+            worker,
             addr,
             db,
             first_run,
@@ -71,17 +84,23 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes.
+    /// Serves, and runs queued loads in the background, until `shutdown` completes.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.worker.run_forever(worker_stopped));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
+        served
     }
 }
 

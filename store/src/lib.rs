@@ -4,7 +4,11 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod db;
+pub mod directory;
 pub mod entity;
+pub mod invitations;
+pub mod jobs;
+pub mod load;
 pub mod passwords;
 pub mod sessions;
 pub mod tenants;
@@ -12,5 +16,6 @@ pub mod tenants;
 pub mod testdb;
 pub mod throttle;
 pub mod tokens;
+pub mod uploads;
 
 pub use sea_orm::{DatabaseConnection, DbErr};

@@ -145,3 +145,24 @@ pub async fn create_platform_admin<C: ConnectionTrait>(
     .insert(db)
     .await?)
 }
+
+pub async fn create_organisation<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    code: &str,
+    name: &str,
+) -> Result<organisation::Model, AccountError> {
+    let code = muster_import::fields::OrgCode::parse(code)
+        .map_err(|e| AccountError::Invalid(e, "code"))?;
+    Ok(organisation::ActiveModel {
+        tenant_id: Set(tenant_id),
+        code_norm: Set(normalize_key(code.as_str())),
+        code: Set(code.into_inner()),
+        name: Set(name.trim().to_owned()),
+        is_default: Set(false),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}

@@ -1,7 +1,15 @@
-//! One module per table. Only the columns the code reads are mapped by later
-//! tables' entities as they gain services; the schema itself is in `muster-migrations`.
+//! One module per table. The schema itself is in `muster-migrations`.
+pub mod audit_event;
+pub mod group;
+pub mod invitation;
+pub mod job;
 pub mod organisation;
 pub mod platform_admin;
+pub mod role;
 pub mod session;
 pub mod tenant;
+pub mod upload;
+pub mod upload_row;
 pub mod user;
+pub mod user_group;
+pub mod user_role;

@@ -1,0 +1,52 @@
+// The import engine in headless Chromium (the release WebAssembly build), on the
+// files the native benchmark used, next to the raw csv crate in the same module.
+// Run by scripts/bench-import.sh, which prints the native figures first.
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launchBrowser, hydrated } from '../tests/harness.mjs';
+
+const sizes = (process.env.SIZES ?? '10000 100000 1000000').split(/\s+/).filter(Boolean).map(Number);
+const siteRoot = process.env.MUSTER_SITE_ROOT;
+const nativePath = process.env.NATIVE_JSON;
+const native = nativePath && existsSync(nativePath) ? JSON.parse(readFileSync(nativePath, 'utf8')) : {};
+
+const server = await startServer();
+const browser = await launchBrowser();
+try {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${server.url}/signin`);
+  await hydrated(page);
+  console.log('     rows       MB |     wasm raw csv (r/s, MB/s) |    wasm validate (r/s, MB/s) ratio | native validate | browser/native');
+  for (const n of sizes) {
+    const file = `/bench/users-${n}.csv`;
+    if (!existsSync(join(siteRoot, file))) throw new Error(`missing ${file}: run scripts/bench-import.sh`);
+    const r = await page.evaluate(async ({ file, n }) => {
+      const m = await import('/pkg/muster.js');
+      const bytes = new Uint8Array(await (await fetch(file)).arrayBuffer());
+      const best = (f) => {
+        let t = Infinity;
+        for (let i = 0; i < 3; i++) {
+          const s = performance.now();
+          f();
+          t = Math.min(t, performance.now() - s);
+        }
+        return t / 1000;
+      };
+      let rows = 0;
+      const raw = best(() => { rows = m.baseline_count_records(bytes); });
+      let report;
+      const validate = best(() => { report = JSON.parse(m.validate_users_file(bytes, 'bench')); });
+      return { mb: bytes.length / 1e6, rows, raw, validate, validated: report.rows, errors: report.rows_with_errors };
+    }, { file, n });
+    if (r.rows !== n || r.validated !== n || r.errors !== 0) throw new Error(`unexpected result ${JSON.stringify(r)}`);
+    const nat = native[n];
+    const fmt = (s) => `${(n / s).toFixed(0).padStart(9)} r/s ${(r.mb / s).toFixed(0).padStart(5)} MB/s`;
+    console.log(
+      `${String(n).padStart(9)} ${r.mb.toFixed(1).padStart(8)} | ${fmt(r.raw).padStart(28)} | ${fmt(r.validate).padStart(28)} ${(100 * r.raw / r.validate).toFixed(0).padStart(4)}% | ` +
+      `${nat ? `${(n / nat).toFixed(0).padStart(9)} r/s` : '        n/a'} | ${nat ? `${(r.validate / nat).toFixed(2)}x native time` : 'n/a'}`,
+    );
+  }
+} finally {
+  await browser.close();
+  await server.stop();
+}

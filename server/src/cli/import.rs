@@ -1,0 +1,157 @@
+//! `muster import FILE --tenant SLUG`: the web upload's path from the command line,
+//! with the same plan, queue (one load per tenant), guarantees and results.
+use super::validate::{human_report, ModeArg, SyncActionArg, ValidateArgs};
+use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::worker::Worker;
+use muster_import::Plan;
+use muster_store::load::{Credentials, LoadOptions, UploadOptions};
+use muster_store::uploads::{self, NewUpload, UploadError};
+use muster_store::{directory, jobs};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The users file (CSV).
+    pub file: PathBuf,
+    /// The tenant to load into.
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long, value_enum, default_value = "add-and-update")]
+    pub mode: ModeArg,
+    #[arg(long, value_enum, default_value = "report")]
+    pub sync_action: SyncActionArg,
+    /// Load nothing if any row has an error, and stop at a row that fails.
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// New users without a password get a generated one instead of an invitation.
+    #[arg(long)]
+    pub generate_passwords: bool,
+    /// Email generated passwords to the users.
+    #[arg(long)]
+    pub email_passwords: bool,
+    /// Confirm a sync that retires or deletes more than the safeguard allows.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Largest file accepted, in megabytes.
+    #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50)]
+    pub max_upload_mb: usize,
+}
+
+pub async fn run(args: &ImportArgs, config: &Config) -> i32 {
+    match import(args, config).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("import failed: {err:#}");
+            EXIT_UNAVAILABLE
+        }
+    }
+}
+
+async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(err) => {
+            eprintln!("cannot read {}: {err}", args.file.display());
+            return Ok(EXIT_UNAVAILABLE);
+        }
+    };
+    let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
+    let Some(tenant) = directory::find_tenant(&db, &args.tenant).await? else {
+        eprintln!("no tenant with the slug {:?}", args.tenant);
+        return Ok(EXIT_INVALID);
+    };
+    let plan_args = ValidateArgs {
+        file: args.file.clone(),
+        json: false,
+        tenant: Some(args.tenant.clone()),
+        mode: args.mode,
+        sync_action: args.sync_action,
+    };
+    let options = UploadOptions {
+        plan: plan_args.options(),
+        load: LoadOptions {
+            stop_on_error: args.all_or_nothing,
+            credentials: if args.generate_passwords {
+                Credentials::GeneratePassword {
+                    email: args.email_passwords,
+                }
+            } else {
+                Credentials::Invite
+            },
+            results_email: false,
+        },
+    };
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let new = NewUpload {
+        uploaded_by: None,
+        file_name,
+        bytes,
+        options,
+    };
+    let upload =
+        match uploads::create_and_plan(&db, &tenant, new, args.max_upload_mb * 1024 * 1024).await {
+            Ok(upload) => upload,
+            Err(err @ (UploadError::TooLarge { .. } | UploadError::Duplicate { .. })) => {
+                eprintln!("{err}");
+                return Ok(EXIT_INVALID);
+            }
+            Err(UploadError::Db(err)) => return Err(err.into()),
+        };
+    let summary: muster_import::PlanSummary =
+        serde_json::from_value(upload.plan_summary.clone().unwrap_or_default())?;
+    print!(
+        "{}",
+        human_report(&Plan {
+            summary: summary.clone(),
+            rows: vec![]
+        })
+    );
+    if !summary.file_ok() {
+        eprintln!(
+            "The file has errors; nothing was loaded (upload {}).",
+            upload.id
+        );
+        return Ok(EXIT_INVALID);
+    }
+    if summary.needs_confirmation && !args.confirm {
+        eprintln!(
+            "This sync needs --confirm; nothing was loaded (upload {}).",
+            upload.id
+        );
+        return Ok(EXIT_INVALID);
+    }
+    match jobs::enqueue_load(&db, &upload).await? {
+        jobs::Enqueued::Waiting { ahead, .. } => {
+            println!("Queued behind {ahead} other load(s) of this tenant.")
+        }
+        _ => println!("Loading upload {}…", upload.id),
+    }
+    let worker = Worker {
+        db: db.clone(),
+        id: format!("cli-{}", std::process::id()),
+        mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
+        base_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.addr)),
+    };
+    loop {
+        worker.run_pending().await?;
+        let current = uploads::find(&db, tenant.id, upload.id)
+            .await?
+            .expect("the upload exists");
+        if current.state == uploads::state::DONE {
+            println!("{}", current.summary.unwrap_or_default());
+            let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
+            return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
+        }
+        // Another process holds this tenant's load (or ours, after a crash): wait.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,9 @@
+//! The command line's tasks besides serving. Exit codes scripts can rely on:
+//! 0 success; 1 the file has errors (nothing was, or would be, changed); 2 wrong
+//! usage; 3 a file or the database could not be reached.
+pub mod import;
+pub mod validate;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_INVALID: i32 = 1;
+pub const EXIT_UNAVAILABLE: i32 = 3;

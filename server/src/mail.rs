@@ -1,0 +1,67 @@
+//! Outgoing mail: SMTP when `SMTP_URL` is set, otherwise `.eml` files in the
+//! outbox folder (the embedded default), so nothing is ever silently dropped.
+use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use muster_store::load::Outgoing;
+use std::path::PathBuf;
+
+#[derive(Clone)]
+pub enum Mailer {
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub const FROM: &str = "Muster <no-reply@muster.invalid>";
+
+impl Mailer {
+    pub fn new(smtp_url: Option<&str>, outbox: PathBuf) -> anyhow::Result<Self> {
+        Ok(match smtp_url {
+            Some(url) => Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build()),
+            None => {
+                std::fs::create_dir_all(&outbox)?;
+                Mailer::Outbox(AsyncFileTransport::new(outbox))
+            }
+        })
+    }
+
+    pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Mailer::Outbox(t) => {
+                t.send(message).await?;
+            }
+            Mailer::Smtp(t) => {
+                t.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message for an invitation or generated credentials. `base_url` is where
+/// users reach Muster.
+pub fn compose(outgoing: &Outgoing, base_url: &str) -> anyhow::Result<Message> {
+    let (to, subject, body) = match outgoing {
+        Outgoing::Invitation { email, name, user_id, token } => (
+            email,
+            "Your Muster account: set your password",
+            format!(
+                "Hello {name},\n\nan account with the user ID {user_id} was created for you.\n\
+                 Set your password here (the link works once, for 7 days):\n\n{base_url}/invitation/{token}\n"
+            ),
+        ),
+        Outgoing::Password { email, name, user_id, password } => (
+            email,
+            "Your Muster account",
+            format!(
+                "Hello {name},\n\nan account was created for you.\nUser ID: {user_id}\nPassword: {password}\n\n\
+                 Sign in at {base_url}/signin and change the password.\n"
+            ),
+        ),
+    };
+    Ok(Message::builder()
+        .from(FROM.parse::<Mailbox>()?)
+        .to(to.parse::<Mailbox>()?)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)?)
+}

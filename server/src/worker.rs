@@ -1,0 +1,87 @@
+//! The background worker: claims loads from the queue in the database, runs them,
+//! renews its lease while it works, and sends the mail the load produced.
+use crate::mail::{compose, Mailer};
+use muster_store::{jobs, load, DatabaseConnection};
+use std::time::Duration;
+
+pub struct Worker {
+    pub db: DatabaseConnection,
+    pub id: String,
+    pub mailer: Mailer,
+    pub base_url: String,
+}
+
+impl Worker {
+    /// Runs queued loads until there are none; returns how many it ran.
+    pub async fn run_pending(&self) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        while let Some(job) = jobs::claim(&self.db, &self.id).await? {
+            self.run_job(job).await?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Polls the queue until `shutdown` resolves.
+    pub async fn run_forever(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(err) = self.run_pending().await {
+                tracing::error!(error = %err, "the worker failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn run_job(&self, job: muster_store::entity::job::Model) -> anyhow::Result<()> {
+        let Some(upload_id) = job.upload_id else {
+            jobs::finish(&self.db, job.id, Some("a load job without an upload")).await?;
+            return Ok(());
+        };
+        tracing::info!(
+            job = job.id,
+            upload = upload_id,
+            attempt = job.attempts,
+            "load started"
+        );
+        let mut outgoing = Vec::new();
+        let (db, worker, job_id) = (self.db.clone(), self.id.clone(), job.id);
+        let keep_going: load::KeepGoing<'static> = Box::new(move || {
+            let (db, worker) = (db.clone(), worker.clone());
+            Box::pin(async move { jobs::renew(&db, job_id, &worker).await })
+        });
+        let result = load::run(
+            &self.db,
+            upload_id,
+            keep_going,
+            |done, total| tracing::debug!(upload = upload_id, done, total, "load progress"),
+            |mut mail| outgoing.append(&mut mail),
+        )
+        .await;
+        for message in outgoing.drain(..) {
+            match compose(&message, &self.base_url) {
+                Ok(m) => {
+                    if let Err(err) = self.mailer.send(m).await {
+                        tracing::error!(error = %err, "mail not sent");
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, "mail not composed"),
+            }
+        }
+        match result {
+            Ok(report) if report.finished => {
+                jobs::finish(&self.db, job.id, None).await?;
+                tracing::info!(upload = upload_id, summary = %report.counts.summary(), "load done");
+            }
+            // The lease was lost: another worker has the job now.
+            Ok(_) => tracing::warn!(upload = upload_id, "load handed over to another worker"),
+            // The job stays running; its lease runs out and a worker resumes it.
+            Err(err) => {
+                tracing::error!(upload = upload_id, error = %err, "load interrupted; it will resume")
+            }
+        }
+        Ok(())
+    }
+}

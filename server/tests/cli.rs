@@ -1,0 +1,180 @@
+//! The `muster` binary's command line, run as a real child process.
+use muster_store::testdb::{Backend, TestDb};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SEED_004: &str = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
+admin,,Demo,Administrator,admin@demo.muster.invalid,true,,,Email,,false\n\
+mary,,Mary,Major,mary@example.com,true,admin,Coordinator|Nurse,Email,,true\n\
+pat,demo,Pat,Minor,pat@example.com,true,mary,Porter,OFF,,false\n\
+lee,,Lee,Long,lee@example.com,false,,Clerk,,,true\n";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn muster(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_muster"));
+    command
+        .args(args)
+        .env("MUSTER_DATA_DIR", dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().expect("run muster")
+}
+
+#[test]
+fn validate_json_prints_the_plan_of_a_seed_file() {
+    let dir = temp_dir("validate");
+    let file = dir.join("seed.csv");
+    std::fs::write(&file, SEED_004).unwrap();
+    let out = muster(&dir, None, &["validate", file.to_str().unwrap(), "--json"]);
+    // Exit 1: one row names tenant "demo", which is not the empty tenant "default".
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["format"], "standard");
+    assert_eq!(json["encoding"], "utf-8");
+    assert_eq!(json["delimiter"], ",");
+    // Against an empty tenant "default": every user is new, and `tenant: demo` is not this tenant.
+    assert_eq!(json["counts"]["New"], 3);
+    assert_eq!(json["counts"]["Error"], 1);
+    assert_eq!(json["rows"][2]["line"], 4);
+    assert_eq!(json["rows"][2]["status"], "Error");
+    assert_eq!(json["rows"][2]["diagnostics"][0]["column"], "tenant");
+    assert_eq!(json["rows"][0]["user_id"], "admin");
+    assert_eq!(
+        json["roles_added"],
+        serde_json::json!(["Coordinator", "Nurse", "Clerk"])
+    );
+    let keys: Vec<&str> = json["rows"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "changes",
+            "diagnostics",
+            "first_name",
+            "last_name",
+            "line",
+            "status",
+            "user_id"
+        ]
+    );
+
+    let clean = dir.join("clean.csv");
+    std::fs::write(&clean, SEED_004.replace(",demo,", ",,")).unwrap();
+    let out = muster(&dir, None, &["validate", clean.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["counts"]["New"], 4);
+}
+
+#[test]
+fn validate_reports_where_and_why_and_exits_1() {
+    let dir = temp_dir("invalid");
+    let file = dir.join("bad.csv");
+    std::fs::write(
+        &file,
+        "userId;email;firstName\npat;pat@x.io;Pat\nbob;bob@;Bob\n",
+    )
+    .unwrap();
+    let out = muster(&dir, None, &["validate", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["delimiter"], ";");
+    let d = &json["rows"][1]["diagnostics"][0];
+    assert_eq!(
+        (
+            d["line"].as_u64(),
+            d["column"].as_str(),
+            d["value"].as_str()
+        ),
+        (Some(3), Some("email"), Some("bob@"))
+    );
+    let human = muster(&dir, None, &["validate", file.to_str().unwrap()]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&human.stdout)
+        .contains(r#"error: Line 3, email: "bob@" is not a valid email address"#));
+    let missing = muster(
+        &dir,
+        None,
+        &["validate", dir.join("nope.csv").to_str().unwrap()],
+    );
+    assert_eq!(missing.status.code(), Some(3));
+}
+
+async fn import_story(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = test_db.connect().await;
+    muster_store::bootstrap::ensure_first_run(&db)
+        .await
+        .unwrap()
+        .expect("demo tenant");
+    db.close().await.ok();
+    let dir = temp_dir(&format!("import-{backend:?}"));
+    let file = dir.join("seed.csv");
+    std::fs::write(&file, SEED_004).unwrap();
+
+    let out = muster(
+        &dir,
+        Some(&test_db.url),
+        &["import", file.to_str().unwrap(), "--tenant", "demo"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Users loaded successfully. 3 added, 1 updated, 0 leavers, 0 joiners, 0 deleted, 4 roles added."),
+        "{backend:?}: {stdout}"
+    );
+    // Invitations for mary and lee; pat's row says notifyIfNewUser=false.
+    let mails: Vec<String> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails
+        .iter()
+        .any(|m| m.contains("To: mary@example.com") && m.contains("/invitation/")));
+
+    // The same file again is a new upload that changes nothing.
+    let again = muster(
+        &dir,
+        Some(&test_db.url),
+        &["import", file.to_str().unwrap(), "--tenant", "demo"],
+    );
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 added, 0 updated"), "{stdout}");
+    test_db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn import_loads_a_seed_file_on_sqlite() {
+    import_story(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn import_loads_a_seed_file_on_postgres() {
+    import_story(Backend::Postgres).await;
+}

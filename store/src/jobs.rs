@@ -1,0 +1,174 @@
+//! The load queue: one row per load in `jobs`, claimed by any server process.
+//!
+//! On PostgreSQL a claim is `FOR UPDATE SKIP LOCKED`, so processes never wait on
+//! each other's claims; on SQLite the database's single writer serialises claims.
+//! A claim is a lease: a worker that dies stops renewing it, and once it runs out
+//! another worker takes the job over and resumes it where it stopped. A tenant
+//! runs one load at a time; the others wait as `queued`.
+use crate::entity::{job, upload};
+use crate::uploads::state;
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, Set, Statement, TransactionTrait,
+};
+
+pub const KIND_LOAD: &str = "load";
+pub const LEASE: Duration = Duration::seconds(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The load will start as soon as a worker is free.
+    Queued(job::Model),
+    /// Another load of the tenant is running or waiting first.
+    Waiting { job: job::Model, ahead: u64 },
+    /// This upload already has a load (a second tab, a double click).
+    AlreadyLoading(job::Model),
+}
+
+/// Queues the load of a ready upload, once: a second request for the same upload
+/// returns the existing job.
+pub async fn enqueue_load(
+    db: &DatabaseConnection,
+    upload: &upload::Model,
+) -> Result<Enqueued, DbErr> {
+    let txn = db.begin().await?;
+    if let Some(existing) = job::Entity::find()
+        .filter(job::Column::TenantId.eq(upload.tenant_id))
+        .filter(job::Column::UploadId.eq(upload.id))
+        .one(&txn)
+        .await?
+    {
+        txn.commit().await?;
+        return Ok(Enqueued::AlreadyLoading(existing));
+    }
+    let now = Utc::now();
+    let created = job::ActiveModel {
+        tenant_id: Set(upload.tenant_id),
+        kind: Set(KIND_LOAD.into()),
+        upload_id: Set(Some(upload.id)),
+        state: Set("queued".into()),
+        attempts: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    upload::Entity::update_many()
+        .col_expr(upload::Column::State, Expr::value(state::QUEUED))
+        .col_expr(upload::Column::QueuedAt, Expr::value(now))
+        .filter(upload::Column::Id.eq(upload.id))
+        .filter(upload::Column::TenantId.eq(upload.tenant_id))
+        .exec(&txn)
+        .await?;
+    let ahead = job::Entity::find()
+        .filter(job::Column::TenantId.eq(upload.tenant_id))
+        .filter(job::Column::State.is_in(["queued", "running"]))
+        .filter(job::Column::Id.lt(created.id))
+        .all(&txn)
+        .await?
+        .len() as u64;
+    txn.commit().await?;
+    Ok(if ahead > 0 {
+        Enqueued::Waiting {
+            job: created,
+            ahead,
+        }
+    } else {
+        Enqueued::Queued(created)
+    })
+}
+
+#[derive(Debug, FromQueryResult)]
+struct ClaimedId {
+    id: i64,
+}
+
+/// Claims the oldest job whose tenant has no other load running (or whose lease
+/// ran out), for `worker`, and returns it.
+pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let now = Utc::now();
+    let lease_until = now + LEASE;
+    let lock = if backend == DatabaseBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    // A job is claimable when queued, or running with an expired lease (its worker
+    // died), and no other job of its tenant holds a live lease.
+    let sql = format!(
+        "SELECT j.id FROM jobs j \
+         WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < $1)) \
+           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.id <> j.id \
+                           AND o.state = 'running' AND o.lease_until >= $1) \
+           AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.tenant_id = j.tenant_id AND e.id < j.id \
+                           AND e.state = 'queued') \
+         ORDER BY j.id LIMIT 1 {lock}"
+    );
+    let txn = db.begin().await?;
+    let found =
+        ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into()]))
+            .one(&txn)
+            .await?;
+    let Some(ClaimedId { id }) = found else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let updated = job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::value("running"))
+        .col_expr(job::Column::LockedBy, Expr::value(worker))
+        .col_expr(job::Column::LeaseUntil, Expr::value(lease_until))
+        .col_expr(
+            job::Column::Attempts,
+            Expr::col(job::Column::Attempts).add(1),
+        )
+        .filter(job::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    let claimed = if updated.rows_affected == 1 {
+        job::Entity::find_by_id(id).one(&txn).await?
+    } else {
+        None
+    };
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Extends the lease while the worker is alive; `false` if another worker has
+/// taken the job over (the lease had run out), in which case this one must stop.
+pub async fn renew<C: ConnectionTrait>(db: &C, job_id: i64, worker: &str) -> Result<bool, DbErr> {
+    let result = job::Entity::update_many()
+        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + LEASE))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::LockedBy.eq(worker))
+        .filter(job::Column::State.eq("running"))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn finish<C: ConnectionTrait>(
+    db: &C,
+    job_id: i64,
+    failed: Option<&str>,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::State,
+            Expr::value(if failed.is_some() { "failed" } else { "done" }),
+        )
+        .col_expr(
+            job::Column::LastError,
+            Expr::value(failed.map(str::to_owned)),
+        )
+        .col_expr(
+            job::Column::LeaseUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(job::Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,1297 @@
+//! Applying a planned upload: the background load.
+//!
+//! Rows are applied in batches, each batch in one transaction that also records
+//! every row's result. A row with a result is never applied again, so a load that
+//! is interrupted (process killed, database gone) resumes exactly where its last
+//! committed batch ended and applies every row once. Each row is re-checked
+//! against the database as it is at that moment: what changed since the preview
+//! is reported as the row's result, never overwritten.
+use crate::entity::{
+    audit_event, group, organisation, role, tenant, upload, upload_row, user, user_group, user_role,
+};
+use crate::uploads::state;
+use crate::{passwords, tokens};
+use chrono::Utc;
+use muster_import::plan::Change;
+use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// Rows per transaction: big enough that commits are rare, small enough that a
+/// resumed load repeats little and progress moves visibly.
+pub const BATCH: u64 = 500;
+
+/// How new users without a password in the file get one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credentials {
+    /// A single-use link, valid for [`INVITATION_DAYS`], to set a password.
+    #[default]
+    Invite,
+    /// A random password, emailed to the user if `email` is set.
+    GeneratePassword { email: bool },
+}
+
+pub const INVITATION_DAYS: i64 = 7;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadOptions {
+    /// All or nothing: a file with any row error loads nothing, and a row that
+    /// fails at load time stops the load.
+    pub stop_on_error: bool,
+    pub credentials: Credentials,
+    pub results_email: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            stop_on_error: false,
+            credentials: Credentials::Invite,
+            results_email: true,
+        }
+    }
+}
+
+/// Everything the admin chose for an upload, stored with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadOptions {
+    pub plan: muster_import::PlanOptions,
+    pub load: LoadOptions,
+}
+
+/// A message the caller sends once the batch that created it has committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Invitation {
+        email: String,
+        name: String,
+        user_id: String,
+        token: String,
+    },
+    Password {
+        email: String,
+        name: String,
+        user_id: String,
+        password: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub leavers: u64,
+    pub joiners: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    pub roles_added: u64,
+    pub groups_added: u64,
+}
+
+impl LoadCounts {
+    /// The summary line of SPEC section 5.
+    pub fn summary(&self) -> String {
+        let lead = if self.errors == 0 {
+            "Users loaded successfully."
+        } else {
+            "Users loaded with errors."
+        };
+        let mut line = format!(
+            "{lead} {} added, {} updated, {} {}, {} {}, {} deleted, {} {} added.",
+            self.added,
+            self.updated,
+            self.leavers,
+            if self.leavers == 1 {
+                "leaver"
+            } else {
+                "leavers"
+            },
+            self.joiners,
+            if self.joiners == 1 {
+                "joiner"
+            } else {
+                "joiners"
+            },
+            self.deleted,
+            self.roles_added,
+            if self.roles_added == 1 {
+                "role"
+            } else {
+                "roles"
+            },
+        );
+        if self.groups_added > 0 {
+            line.push_str(&format!(" {} groups added.", self.groups_added));
+        }
+        if self.errors > 0 {
+            line.push_str(&format!(
+                " {} rows not loaded: see the results file.",
+                self.errors
+            ));
+        }
+        line
+    }
+}
+
+/// Outcome words stored per row; the counts are derived from them.
+mod outcome {
+    pub const ADDED: &str = "added";
+    pub const UPDATED: &str = "updated";
+    pub const LEAVER: &str = "leaver";
+    pub const JOINER: &str = "joiner";
+    pub const DELETED: &str = "deleted";
+    pub const UNCHANGED: &str = "unchanged";
+    pub const SKIPPED: &str = "skipped";
+    pub const ERROR: &str = "error";
+}
+
+struct RowResult {
+    id: i64,
+    outcome: &'static str,
+    text: String,
+}
+
+/// The tenant's names and ids, kept across the batches of one load.
+struct Catalogue {
+    organisations: HashMap<String, i64>,
+    default_organisation: Option<i64>,
+    roles: HashMap<String, i64>,
+    groups: HashMap<String, i64>,
+}
+
+impl Catalogue {
+    async fn load<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Self, DbErr> {
+        let orgs = organisation::Entity::find()
+            .filter(organisation::Column::TenantId.eq(tenant_id))
+            .all(db)
+            .await?;
+        let roles = role::Entity::find()
+            .filter(role::Column::TenantId.eq(tenant_id))
+            .all(db)
+            .await?;
+        let groups = group::Entity::find()
+            .filter(group::Column::TenantId.eq(tenant_id))
+            .all(db)
+            .await?;
+        Ok(Self {
+            default_organisation: orgs.iter().find(|o| o.is_default).map(|o| o.id),
+            organisations: orgs.into_iter().map(|o| (o.code_norm, o.id)).collect(),
+            roles: roles.into_iter().map(|r| (r.name_norm, r.id)).collect(),
+            groups: groups.into_iter().map(|g| (g.name_norm, g.id)).collect(),
+        })
+    }
+}
+
+struct Actor {
+    user_id: Option<i64>,
+    label: String,
+}
+
+fn audit(
+    tenant_id: i64,
+    actor: &Actor,
+    action: &str,
+    kind: &str,
+    id: Option<i64>,
+    target: &str,
+    upload_id: i64,
+    details: Option<serde_json::Value>,
+) -> audit_event::ActiveModel {
+    audit_event::ActiveModel {
+        tenant_id: Set(tenant_id),
+        actor_user_id: Set(actor.user_id),
+        actor: Set(actor.label.chars().take(128).collect()),
+        action: Set(action.into()),
+        target_kind: Set(kind.into()),
+        target_id: Set(id),
+        target: Set(target.chars().take(254).collect()),
+        upload_id: Set(Some(upload_id)),
+        details: Set(details),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+}
+
+/// The value of a field on a user as the planner formats it, for the
+/// "changed since the preview" check. Role and group sets are compared apart.
+fn current_value(
+    user: &user::Model,
+    field: Field,
+    org_code: &HashMap<i64, String>,
+    manager: Option<&str>,
+) -> Option<String> {
+    match field {
+        Field::UserId => Some(user.user_id.clone()),
+        Field::ExternalId => user.external_id.clone(),
+        Field::Title => user.title.clone(),
+        Field::FirstName => user.first_name.clone(),
+        Field::LastName => user.last_name.clone(),
+        Field::Email => Some(user.email.clone()),
+        Field::Mobile => user.mobile.clone(),
+        Field::JobTitle => user.job_title.clone(),
+        Field::Organisation => user
+            .organisation_id
+            .and_then(|id| org_code.get(&id).cloned()),
+        Field::Enabled => Some(user.enabled.to_string()),
+        Field::ReportsTo => manager.map(str::to_owned),
+        Field::TaskNotification => Some(user.task_notification.clone()),
+        Field::ChangePasswordNextTime => Some(user.change_password_next_time.to_string()),
+        _ => None,
+    }
+}
+
+fn same(a: Option<&str>, b: Option<&str>) -> bool {
+    a.map(normalize_key) == b.map(normalize_key)
+}
+
+fn names_set(names: &str) -> HashSet<String> {
+    names
+        .split('|')
+        .filter(|n| !n.trim().is_empty())
+        .map(normalize_key)
+        .collect()
+}
+
+/// Asked between batches whether to go on (a worker renews its lease here).
+pub type KeepGoing<'a> = Box<
+    dyn FnMut() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<bool, DbErr>> + Send + 'a>,
+        > + Send
+        + 'a,
+>;
+
+/// Goes on until the end: for a load run in the foreground.
+pub fn to_the_end() -> KeepGoing<'static> {
+    Box::new(|| Box::pin(async { Ok(true) }))
+}
+
+pub struct LoadReport {
+    pub counts: LoadCounts,
+    pub outgoing: Vec<Outgoing>,
+    pub finished: bool,
+}
+
+/// Applies every row of `upload` that has no result yet, batch by batch.
+/// `keep_going` is asked between batches (the job's lease); `progress` hears
+/// after each commit how many rows are done. Outgoing mail is handed to `send`
+/// after the batch that made it has committed.
+pub async fn run(
+    db: &DatabaseConnection,
+    upload_id: i64,
+    mut keep_going: KeepGoing<'_>,
+    mut progress: impl FnMut(i64, i64) + Send,
+    mut send: impl FnMut(Vec<Outgoing>) + Send,
+) -> Result<LoadReport, DbErr> {
+    let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
+        return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
+    };
+    let tenant_id = upload.tenant_id;
+    let tenant = tenant::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+    let options: UploadOptions = upload
+        .options
+        .clone()
+        .and_then(|o| serde_json::from_value(o).ok())
+        .unwrap_or_default();
+    let actor = match upload.uploaded_by {
+        Some(id) => Actor {
+            user_id: Some(id),
+            label: user::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .map_or(format!("user {id}"), |u| u.user_id),
+        },
+        None => Actor {
+            user_id: None,
+            label: "command line".into(),
+        },
+    };
+    if upload.started_at.is_none() || upload.state != state::RUNNING {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(state::RUNNING))
+            .col_expr(
+                upload::Column::StartedAt,
+                Expr::value(upload.started_at.unwrap_or_else(Utc::now)),
+            )
+            .filter(upload::Column::Id.eq(upload.id))
+            .exec(db)
+            .await?;
+    }
+    let mut catalogue = Catalogue::load(db, tenant_id).await?;
+    let org_code: HashMap<i64, String> = organisation::Entity::find()
+        .filter(organisation::Column::TenantId.eq(tenant_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.code))
+        .collect();
+
+    // All or nothing: a plan with errors loads nothing.
+    let blocked = options.load.stop_on_error
+        && upload_row::Entity::find()
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::Status.eq(RowStatus::Error.as_str()))
+            .filter(upload_row::Column::Selected.eq(true))
+            .count(db)
+            .await?
+            > 0;
+
+    loop {
+        if !keep_going().await? {
+            return Ok(LoadReport {
+                counts: counts(db, &upload).await?,
+                outgoing: vec![],
+                finished: false,
+            });
+        }
+        let rows = upload_row::Entity::find()
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::Result.is_null())
+            .order_by_asc(upload_row::Column::RowIndex)
+            .limit(BATCH)
+            .all(db)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        let txn = db.begin().await?;
+        let (results, outgoing, stop) = if blocked {
+            let results = rows
+                .iter()
+                .map(|r| RowResult {
+                    id: r.id,
+                    outcome: outcome::SKIPPED,
+                    text: "Not loaded: the upload is all or nothing and has rows with errors"
+                        .into(),
+                })
+                .collect();
+            (results, vec![], false)
+        } else {
+            apply_batch(
+                &txn,
+                &tenant,
+                &upload,
+                &options,
+                &actor,
+                &mut catalogue,
+                &org_code,
+                &rows,
+            )
+            .await?
+        };
+        write_results(&txn, tenant_id, &results).await?;
+        let done = upload_row::Entity::find()
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::Result.is_not_null())
+            .count(&txn)
+            .await? as i64;
+        upload::Entity::update_many()
+            .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
+            .filter(upload::Column::Id.eq(upload.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        if !outgoing.is_empty() {
+            send(outgoing);
+        }
+        progress(done, upload.rows_total as i64);
+        if stop {
+            stop_remaining(db, &upload).await?;
+        }
+    }
+
+    link_managers(db, &upload).await?;
+    let counts = counts(db, &upload).await?;
+    upload::Entity::update_many()
+        .col_expr(upload::Column::State, Expr::value(state::DONE))
+        .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
+        .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(upload::Column::Id.eq(upload.id))
+        .exec(db)
+        .await?;
+    Ok(LoadReport {
+        counts,
+        outgoing: vec![],
+        finished: true,
+    })
+}
+
+/// After a row failed in an all-or-nothing load: the rest is reported, not applied.
+async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
+    upload_row::Entity::update_many()
+        .col_expr(
+            upload_row::Column::Result,
+            Expr::value("Not loaded: the load stopped at the first failed row"),
+        )
+        .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+        .filter(upload_row::Column::Result.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn write_results<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    results: &[RowResult],
+) -> Result<(), DbErr> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    // One statement for the whole batch: CASE id WHEN … THEN … END.
+    let mut text = CaseStatement::new();
+    let mut kind = CaseStatement::new();
+    for r in results {
+        text = text.case(
+            Expr::col(upload_row::Column::Id).eq(r.id),
+            Expr::value(r.text.clone()),
+        );
+        kind = kind.case(
+            Expr::col(upload_row::Column::Id).eq(r.id),
+            Expr::value(r.outcome),
+        );
+    }
+    upload_row::Entity::update_many()
+        .col_expr(upload_row::Column::Result, text.into())
+        .col_expr(upload_row::Column::Outcome, kind.into())
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::Id.is_in(results.iter().map(|r| r.id)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
+    let outcomes: Vec<Option<String>> = upload_row::Entity::find()
+        .select_only()
+        .column(upload_row::Column::Outcome)
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut c = LoadCounts::default();
+    for o in outcomes.iter().flatten() {
+        match o.as_str() {
+            outcome::ADDED => c.added += 1,
+            outcome::UPDATED => c.updated += 1,
+            outcome::LEAVER => c.leavers += 1,
+            outcome::JOINER => c.joiners += 1,
+            outcome::DELETED => c.deleted += 1,
+            outcome::UNCHANGED => c.unchanged += 1,
+            outcome::SKIPPED => c.skipped += 1,
+            _ => c.errors += 1,
+        }
+    }
+    let created = |action: &'static str| {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::TenantId.eq(upload.tenant_id))
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .filter(audit_event::Column::Action.eq(action))
+            .count(db)
+    };
+    c.roles_added = created("role.create").await?;
+    c.groups_added = created("group.create").await?;
+    Ok(c)
+}
+
+/// reportsTo may name a user created later in the same file, so managers are
+/// linked once every row is in. Setting the same manager twice changes nothing,
+/// which keeps this step safe to repeat after a resume.
+async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
+    let tenant_id = upload.tenant_id;
+    let mut after = 0i32;
+    loop {
+        let rows = upload_row::Entity::find()
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::Outcome.is_in([
+                outcome::ADDED,
+                outcome::UPDATED,
+                outcome::JOINER,
+                outcome::LEAVER,
+            ]))
+            .filter(upload_row::Column::RowIndex.gt(after))
+            .order_by_asc(upload_row::Column::RowIndex)
+            .limit(BATCH)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.row_index;
+        let pairs: Vec<(String, String)> = rows
+            .iter()
+            .filter_map(|r| {
+                r.record
+                    .clone()
+                    .and_then(|j| serde_json::from_value::<UserRow>(j).ok())
+            })
+            .filter_map(|row| {
+                Some((
+                    normalize_key(row.user_id?.as_str()),
+                    normalize_key(row.reports_to?.as_str()),
+                ))
+            })
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        let keys: HashSet<&String> = pairs.iter().flat_map(|(a, b)| [a, b]).collect();
+        let ids: HashMap<String, i64> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::UserIdNorm, user::Column::Id])
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::UserIdNorm.is_in(keys.into_iter().cloned()))
+            .into_tuple::<(String, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let txn = db.begin().await?;
+        for (who, manager) in &pairs {
+            if let (Some(&id), Some(&manager_id)) = (ids.get(who), ids.get(manager)) {
+                user::Entity::update_many()
+                    .col_expr(user::Column::ReportsToId, Expr::value(manager_id))
+                    .filter(user::Column::Id.eq(id))
+                    .filter(user::Column::TenantId.eq(tenant_id))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_batch<C: ConnectionTrait>(
+    db: &C,
+    tenant: &tenant::Model,
+    upload: &upload::Model,
+    options: &UploadOptions,
+    actor: &Actor,
+    catalogue: &mut Catalogue,
+    org_code: &HashMap<i64, String>,
+    rows: &[upload_row::Model],
+) -> Result<(Vec<RowResult>, Vec<Outgoing>, bool), DbErr> {
+    let tenant_id = tenant.id;
+    let mut results = Vec::with_capacity(rows.len());
+    let mut outgoing = Vec::new();
+    let mut audits = Vec::new();
+    let mut stop = false;
+
+    let parsed: Vec<Option<UserRow>> = rows
+        .iter()
+        .map(|r| {
+            r.record
+                .clone()
+                .and_then(|j| serde_json::from_value(j).ok())
+        })
+        .collect();
+    let existing_ids: Vec<i64> = rows.iter().filter_map(|r| r.existing_user_id).collect();
+    let current: HashMap<i64, user::Model> = if existing_ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::Id.is_in(existing_ids.clone()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect()
+    };
+    let manager_ids: Vec<i64> = current.values().filter_map(|u| u.reports_to_id).collect();
+    let manager_names: HashMap<i64, String> = if manager_ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::Id.is_in(manager_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.user_id))
+            .collect()
+    };
+
+    // New users: keys taken since the preview are conflicts, not duplicates.
+    let mut taken: HashSet<String> = HashSet::new();
+    {
+        // Three IN lists, not one condition per key: the statement stays flat.
+        let (mut uids, mut emails, mut exts) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, r) in parsed.iter().zip(rows) {
+            if r.status != RowStatus::New.as_str() {
+                continue;
+            }
+            if let Some(row) = row {
+                uids.extend(row.user_id.as_ref().map(|u| normalize_key(u.as_str())));
+                emails.extend(row.email.as_ref().map(|e| normalize_key(e.as_str())));
+                exts.extend(row.external_id.as_ref().map(|x| normalize_key(x.as_str())));
+            }
+        }
+        if !uids.is_empty() || !emails.is_empty() || !exts.is_empty() {
+            let cond = Condition::any()
+                .add(user::Column::UserIdNorm.is_in(uids))
+                .add(user::Column::EmailNorm.is_in(emails))
+                .add(user::Column::ExternalIdNorm.is_in(exts));
+            for u in user::Entity::find()
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .filter(cond)
+                .all(db)
+                .await?
+            {
+                taken.insert(format!("u:{}", u.user_id_norm));
+                taken.insert(format!("e:{}", u.email_norm));
+                if let Some(x) = u.external_id_norm {
+                    taken.insert(format!("x:{x}"));
+                }
+            }
+        }
+    }
+
+    let mut new_users = Vec::new();
+    let mut new_meta: Vec<(usize, UserRow)> = Vec::new();
+    let mut to_hash: Vec<(usize, String)> = Vec::new();
+    let now = Utc::now();
+
+    for (i, (r, row)) in rows.iter().zip(&parsed).enumerate() {
+        let message_of = || {
+            r.diagnostics
+                .as_ref()
+                .and_then(|d| d.as_array())
+                .and_then(|a| a.iter().find(|d| d["severity"] == "error"))
+                .and_then(|d| d["message"].as_str())
+                .unwrap_or("Error")
+                .to_owned()
+        };
+        let status = RowStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == r.status)
+            .unwrap_or(RowStatus::Error);
+        let mut result = |outcome: &'static str, text: String| {
+            results.push(RowResult {
+                id: r.id,
+                outcome,
+                text,
+            })
+        };
+        if !r.selected {
+            result(outcome::SKIPPED, "Skipped".into());
+            continue;
+        }
+        match status {
+            RowStatus::Error => result(outcome::ERROR, message_of()),
+            RowStatus::Skipped => result(outcome::SKIPPED, "Skipped".into()),
+            RowStatus::Unchanged => result(outcome::UNCHANGED, "No change".into()),
+            RowStatus::Old => {
+                let Some(u) = r.existing_user_id.and_then(|id| current.get(&id)) else {
+                    result(outcome::UNCHANGED, "Not in file; no longer exists".into());
+                    continue;
+                };
+                match options.plan.sync_action {
+                    _ if u.is_tenant_admin => result(
+                        outcome::UNCHANGED,
+                        "Not in file (a tenant admin: kept)".into(),
+                    ),
+                    SyncAction::Report => result(outcome::UNCHANGED, "Not in file (kept)".into()),
+                    SyncAction::MarkLeaver if u.state == "leaver" => {
+                        result(outcome::UNCHANGED, "Not in file; already a leaver".into())
+                    }
+                    SyncAction::MarkLeaver => {
+                        user::Entity::update_many()
+                            .col_expr(user::Column::State, Expr::value("leaver"))
+                            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                            .filter(user::Column::Id.eq(u.id))
+                            .filter(user::Column::TenantId.eq(tenant_id))
+                            .exec(db)
+                            .await?;
+                        audits.push(audit(
+                            tenant_id,
+                            actor,
+                            "user.leaver",
+                            "user",
+                            Some(u.id),
+                            &u.user_id,
+                            upload.id,
+                            None,
+                        ));
+                        result(outcome::LEAVER, "Not in file: marked as leaver".into());
+                    }
+                    SyncAction::Delete => {
+                        user::Entity::delete_many()
+                            .filter(user::Column::Id.eq(u.id))
+                            .filter(user::Column::TenantId.eq(tenant_id))
+                            .exec(db)
+                            .await?;
+                        audits.push(audit(
+                            tenant_id,
+                            actor,
+                            "user.delete",
+                            "user",
+                            Some(u.id),
+                            &u.user_id,
+                            upload.id,
+                            None,
+                        ));
+                        result(outcome::DELETED, "Not in file: deleted".into());
+                    }
+                }
+            }
+            RowStatus::New => {
+                let Some(row) = row.clone() else {
+                    result(outcome::ERROR, "The row's values were not stored".into());
+                    continue;
+                };
+                let uid = row
+                    .user_id
+                    .as_ref()
+                    .map(|u| normalize_key(u.as_str()))
+                    .unwrap_or_default();
+                let email = row
+                    .email
+                    .as_ref()
+                    .map(|e| normalize_key(e.as_str()))
+                    .unwrap_or_default();
+                let ext = row.external_id.as_ref().map(|x| normalize_key(x.as_str()));
+                let conflict = if taken.contains(&format!("u:{uid}")) {
+                    Some("a user with this userId was created since the preview")
+                } else if taken.contains(&format!("e:{email}")) {
+                    Some("this email was given to another user since the preview")
+                } else if ext
+                    .as_ref()
+                    .is_some_and(|x| taken.contains(&format!("x:{x}")))
+                {
+                    Some("this externalId was given to another user since the preview")
+                } else {
+                    None
+                };
+                if let Some(why) = conflict {
+                    result(outcome::ERROR, format!("Not loaded: {why}"));
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
+                taken.insert(format!("u:{uid}"));
+                taken.insert(format!("e:{email}"));
+                let organisation_id = row
+                    .organisation
+                    .as_ref()
+                    .and_then(|o| {
+                        catalogue
+                            .organisations
+                            .get(&normalize_key(o.as_str()))
+                            .copied()
+                    })
+                    .or(catalogue.default_organisation);
+                let password = match (&row.password, options.load.credentials) {
+                    (Some(p), _) => Some(p.clone()),
+                    (None, Credentials::GeneratePassword { .. }) => Some(passwords::generate()),
+                    (None, Credentials::Invite) => None,
+                };
+                if let Some(p) = password.clone() {
+                    to_hash.push((new_users.len(), p));
+                }
+                new_users.push(user::ActiveModel {
+                    tenant_id: Set(tenant_id),
+                    user_id_norm: Set(uid),
+                    user_id: Set(row
+                        .user_id
+                        .as_ref()
+                        .map(|u| u.to_string())
+                        .unwrap_or_default()),
+                    external_id_norm: Set(ext),
+                    external_id: Set(row.external_id.as_ref().map(|x| x.to_string())),
+                    title: Set(row.title.clone()),
+                    first_name: Set(row.first_name.clone()),
+                    last_name: Set(row.last_name.clone()),
+                    email_norm: Set(email),
+                    email: Set(row
+                        .email
+                        .as_ref()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()),
+                    mobile: Set(row.mobile.as_ref().map(|m| m.to_string())),
+                    job_title: Set(row.job_title.clone()),
+                    organisation_id: Set(organisation_id),
+                    state: Set("active".into()),
+                    enabled: Set(row.enabled.unwrap_or(true)),
+                    reports_to_id: Set(None),
+                    task_notification: Set(row
+                        .task_notification
+                        .map_or("Email", |t| t.as_str())
+                        .into()),
+                    change_password_next_time: Set(row.change_password_next_time.unwrap_or(false)),
+                    password_hash: Set(None),
+                    is_tenant_admin: Set(false),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                });
+                new_meta.push((i, row));
+                // The result is written once the insert succeeded (below).
+                results.push(RowResult {
+                    id: r.id,
+                    outcome: outcome::ADDED,
+                    text: String::new(),
+                });
+                if let (Some(p), Credentials::GeneratePassword { email: true }) =
+                    (password, options.load.credentials)
+                {
+                    let row = &new_meta.last().expect("just pushed").1;
+                    outgoing.push(Outgoing::Password {
+                        email: row
+                            .email
+                            .as_ref()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
+                        name: row
+                            .first_name
+                            .clone()
+                            .or(row.last_name.clone())
+                            .unwrap_or_default(),
+                        user_id: row
+                            .user_id
+                            .as_ref()
+                            .map(|u| u.to_string())
+                            .unwrap_or_default(),
+                        password: p,
+                    });
+                }
+            }
+            RowStatus::Update | RowStatus::Leaver | RowStatus::Joiner | RowStatus::Delete => {
+                let Some(u) = r.existing_user_id.and_then(|id| current.get(&id)) else {
+                    result(
+                        outcome::ERROR,
+                        "Not loaded: the user was deleted since the preview".into(),
+                    );
+                    stop |= options.load.stop_on_error;
+                    continue;
+                };
+                if status == RowStatus::Delete {
+                    user::Entity::delete_many()
+                        .filter(user::Column::Id.eq(u.id))
+                        .filter(user::Column::TenantId.eq(tenant_id))
+                        .exec(db)
+                        .await?;
+                    audits.push(audit(
+                        tenant_id,
+                        actor,
+                        "user.delete",
+                        "user",
+                        Some(u.id),
+                        &u.user_id,
+                        upload.id,
+                        None,
+                    ));
+                    result(outcome::DELETED, "Deleted".into());
+                    continue;
+                }
+                let changes: Vec<Change> = r
+                    .changes
+                    .clone()
+                    .and_then(|c| serde_json::from_value(c).ok())
+                    .unwrap_or_default();
+                let manager = u
+                    .reports_to_id
+                    .and_then(|id| manager_names.get(&id))
+                    .map(String::as_str);
+                let stale = changes.iter().find(|c| match c.field {
+                    Field::Roles | Field::Groups => false,
+                    field => !same(
+                        current_value(u, field, org_code, manager).as_deref(),
+                        c.old.as_deref(),
+                    ),
+                });
+                if let Some(c) = stale {
+                    let now_value =
+                        current_value(u, c.field, org_code, manager).unwrap_or_default();
+                    result(
+                        outcome::ERROR,
+                        format!("Not loaded: {} changed since the preview (now {now_value:?}); validate the file again", c.field.name()),
+                    );
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
+                if status == RowStatus::Leaver && u.state == "leaver"
+                    || status == RowStatus::Joiner && u.state != "leaver"
+                {
+                    result(
+                        outcome::ERROR,
+                        "Not loaded: the user's state changed since the preview".into(),
+                    );
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
+                let mut update: user::ActiveModel = u.clone().into();
+                for c in &changes {
+                    let new = c.new.clone();
+                    match c.field {
+                        Field::UserId => {
+                            update.user_id_norm =
+                                Set(new.as_deref().map(normalize_key).unwrap_or_default());
+                            update.user_id = Set(new.unwrap_or_default());
+                        }
+                        Field::ExternalId => {
+                            update.external_id_norm = Set(new.as_deref().map(normalize_key));
+                            update.external_id = Set(new);
+                        }
+                        Field::Title => update.title = Set(new),
+                        Field::FirstName => update.first_name = Set(new),
+                        Field::LastName => update.last_name = Set(new),
+                        Field::Email => {
+                            update.email_norm =
+                                Set(new.as_deref().map(normalize_key).unwrap_or_default());
+                            update.email = Set(new.unwrap_or_default());
+                        }
+                        Field::Mobile => update.mobile = Set(new),
+                        Field::JobTitle => update.job_title = Set(new),
+                        Field::Organisation => {
+                            update.organisation_id = Set(new
+                                .as_deref()
+                                .and_then(|o| {
+                                    catalogue.organisations.get(&normalize_key(o)).copied()
+                                })
+                                .or(u.organisation_id))
+                        }
+                        Field::Enabled => update.enabled = Set(new.as_deref() == Some("true")),
+                        Field::TaskNotification => {
+                            update.task_notification = Set(new.unwrap_or_else(|| "Email".into()))
+                        }
+                        Field::ChangePasswordNextTime => {
+                            update.change_password_next_time = Set(new.as_deref() == Some("true"))
+                        }
+                        // Managers are linked after all rows; memberships just below.
+                        _ => {}
+                    }
+                }
+                match status {
+                    RowStatus::Leaver => update.state = Set("leaver".into()),
+                    RowStatus::Joiner => update.state = Set("active".into()),
+                    _ => {}
+                }
+                update.updated_at = Set(now);
+                update.update(db).await?;
+                for c in &changes {
+                    let (table_is_roles, names) = match c.field {
+                        Field::Roles => (true, c.new.as_deref().map(names_set).unwrap_or_default()),
+                        Field::Groups => {
+                            (false, c.new.as_deref().map(names_set).unwrap_or_default())
+                        }
+                        _ => continue,
+                    };
+                    set_memberships(
+                        db,
+                        tenant_id,
+                        u.id,
+                        table_is_roles,
+                        row.as_ref(),
+                        &names,
+                        catalogue,
+                        actor,
+                        upload.id,
+                        &mut audits,
+                    )
+                    .await?;
+                }
+                let (action, done, text) = match status {
+                    RowStatus::Leaver => (
+                        "user.leaver",
+                        outcome::LEAVER,
+                        "Marked as leaver".to_owned(),
+                    ),
+                    RowStatus::Joiner => (
+                        "user.joiner",
+                        outcome::JOINER,
+                        "Re-admitted to the given organisation".to_owned(),
+                    ),
+                    _ => (
+                        "user.update",
+                        outcome::UPDATED,
+                        format!(
+                            "Updated ({})",
+                            changes
+                                .iter()
+                                .map(|c| c.field.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                };
+                audits.push(audit(
+                    tenant_id,
+                    actor,
+                    action,
+                    "user",
+                    Some(u.id),
+                    &u.user_id,
+                    upload.id,
+                    serde_json::to_value(&changes).ok(),
+                ));
+                result(done, text);
+            }
+        }
+    }
+
+    if !new_users.is_empty() {
+        // Hashing is CPU work: it runs on the blocking pool, all rows at once.
+        let hashes = futures_join(to_hash).await;
+        for (index, hash) in hashes {
+            new_users[index].password_hash = Set(Some(hash));
+        }
+        let keys: Vec<String> = new_users
+            .iter()
+            .map(|u| u.user_id_norm.clone().unwrap())
+            .collect();
+        user::Entity::insert_many(new_users).exec(db).await?;
+        let ids: HashMap<String, i64> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::UserIdNorm, user::Column::Id])
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::UserIdNorm.is_in(keys))
+            .into_tuple::<(String, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        for (i, row) in &new_meta {
+            let key = row
+                .user_id
+                .as_ref()
+                .map(|u| normalize_key(u.as_str()))
+                .unwrap_or_default();
+            let Some(&id) = ids.get(&key) else { continue };
+            let display = row
+                .user_id
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            audits.push(audit(
+                tenant_id,
+                actor,
+                "user.create",
+                "user",
+                Some(id),
+                &display,
+                upload.id,
+                None,
+            ));
+            for (is_roles, names) in [(true, &row.roles), (false, &row.groups)] {
+                if let Some(names) = names {
+                    let set: HashSet<String> =
+                        names.iter().map(|n| normalize_key(n.as_str())).collect();
+                    set_memberships(
+                        db,
+                        tenant_id,
+                        id,
+                        is_roles,
+                        Some(row),
+                        &set,
+                        catalogue,
+                        actor,
+                        upload.id,
+                        &mut audits,
+                    )
+                    .await?;
+                }
+            }
+            let invited = row.password.is_none() && options.load.credentials == Credentials::Invite;
+            let text = if invited {
+                let token = tokens::generate();
+                crate::invitations::create(
+                    db,
+                    tenant_id,
+                    id,
+                    &tokens::digest(&token),
+                    INVITATION_DAYS,
+                )
+                .await?;
+                if row.notify_if_new_user != Some(false) {
+                    outgoing.push(Outgoing::Invitation {
+                        email: row
+                            .email
+                            .as_ref()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
+                        name: row
+                            .first_name
+                            .clone()
+                            .or(row.last_name.clone())
+                            .unwrap_or_default(),
+                        user_id: display.clone(),
+                        token,
+                    });
+                    "Added; invitation sent"
+                } else {
+                    "Added; invitation created (not sent: notifyIfNewUser is false)"
+                }
+            } else {
+                "Added"
+            };
+            if let Some(r) = results.iter_mut().find(|r| r.id == rows[*i].id) {
+                r.text = text.to_owned();
+            }
+        }
+    }
+    if !audits.is_empty() {
+        audit_event::Entity::insert_many(audits).exec(db).await?;
+    }
+    Ok((results, outgoing, stop))
+}
+
+async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
+    let handles: Vec<_> = work
+        .into_iter()
+        .map(|(i, p)| tokio::task::spawn_blocking(move || (i, passwords::hash_blocking(&p))))
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("hashing task"));
+    }
+    out
+}
+
+/// Makes the user's roles (or groups) exactly `names`, creating missing ones.
+#[allow(clippy::too_many_arguments)]
+async fn set_memberships<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    user_id: i64,
+    roles: bool,
+    row: Option<&UserRow>,
+    names: &HashSet<String>,
+    catalogue: &mut Catalogue,
+    actor: &Actor,
+    upload_id: i64,
+    audits: &mut Vec<audit_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    let display: HashMap<String, String> = row
+        .and_then(|r| {
+            if roles {
+                r.roles.as_ref()
+            } else {
+                r.groups.as_ref()
+            }
+        })
+        .map(|v| {
+            v.iter()
+                .map(|n| (normalize_key(n.as_str()), n.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ids = Vec::new();
+    for key in names {
+        let known = if roles {
+            catalogue.roles.get(key)
+        } else {
+            catalogue.groups.get(key)
+        };
+        let id = match known {
+            Some(id) => *id,
+            None => {
+                let name = display.get(key).cloned().unwrap_or_else(|| key.clone());
+                let now = Utc::now();
+                let id = if roles {
+                    role::ActiveModel {
+                        tenant_id: Set(tenant_id),
+                        name: Set(name.clone()),
+                        name_norm: Set(key.clone()),
+                        created_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(db)
+                    .await?
+                    .id
+                } else {
+                    group::ActiveModel {
+                        tenant_id: Set(tenant_id),
+                        name: Set(name.clone()),
+                        name_norm: Set(key.clone()),
+                        created_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(db)
+                    .await?
+                    .id
+                };
+                let (map, action, kind) = if roles {
+                    (&mut catalogue.roles, "role.create", "role")
+                } else {
+                    (&mut catalogue.groups, "group.create", "group")
+                };
+                map.insert(key.clone(), id);
+                audits.push(audit(
+                    tenant_id,
+                    actor,
+                    action,
+                    kind,
+                    Some(id),
+                    &name,
+                    upload_id,
+                    None,
+                ));
+                id
+            }
+        };
+        ids.push(id);
+    }
+    if roles {
+        user_role::Entity::delete_many()
+            .filter(user_role::Column::TenantId.eq(tenant_id))
+            .filter(user_role::Column::UserId.eq(user_id))
+            .filter(user_role::Column::RoleId.is_not_in(ids.clone()))
+            .exec(db)
+            .await?;
+        if !ids.is_empty() {
+            let models = ids.iter().map(|id| user_role::ActiveModel {
+                tenant_id: Set(tenant_id),
+                user_id: Set(user_id),
+                role_id: Set(*id),
+            });
+            user_role::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::columns([user_role::Column::UserId, user_role::Column::RoleId])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+    } else {
+        user_group::Entity::delete_many()
+            .filter(user_group::Column::TenantId.eq(tenant_id))
+            .filter(user_group::Column::UserId.eq(user_id))
+            .filter(user_group::Column::GroupId.is_not_in(ids.clone()))
+            .exec(db)
+            .await?;
+        if !ids.is_empty() {
+            let models = ids.iter().map(|id| user_group::ActiveModel {
+                tenant_id: Set(tenant_id),
+                user_id: Set(user_id),
+                group_id: Set(*id),
+            });
+            user_group::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}

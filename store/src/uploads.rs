@@ -1,0 +1,337 @@
+//! Uploads: storing a file, planning it against the tenant (the engine, on a
+//! blocking thread, streaming its rows into `upload_rows` in batches), and the
+//! admin's choices before a load.
+use crate::directory;
+use crate::entity::{tenant, upload, upload_row};
+use crate::load::UploadOptions;
+use chrono::Utc;
+use muster_import::{plan_with, PlanOptions, PlanSummary, RowPlan};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
+};
+use sha2::{Digest, Sha256};
+
+/// Upload states (SPEC 2).
+pub mod state {
+    pub const VALIDATING: &str = "validating";
+    pub const READY: &str = "ready";
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+    pub const CANCELLED: &str = "cancelled";
+    /// States in which the same file again is the same upload, not a new one.
+    pub const IN_PROGRESS: [&str; 4] = [VALIDATING, READY, QUEUED, RUNNING];
+}
+
+/// Rows per multi-row INSERT: 12 columns, well under both databases' bind limits.
+const ROW_BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("The file is {size} bytes; the limit is {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("This file is already upload {existing} ({state}); it was not submitted again")]
+    Duplicate { existing: i64, state: String },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub struct NewUpload {
+    pub uploaded_by: Option<i64>,
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    pub options: UploadOptions,
+}
+
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn row_model(
+    tenant_id: i64,
+    upload_id: i64,
+    index: usize,
+    plan: RowPlan,
+) -> upload_row::ActiveModel {
+    let json = |v: serde_json::Value| Some(v).filter(|v| !v.as_array().is_some_and(Vec::is_empty));
+    upload_row::ActiveModel {
+        tenant_id: Set(tenant_id),
+        upload_id: Set(upload_id),
+        row_index: Set(index as i32),
+        line: Set(plan.line.unwrap_or(0) as i32),
+        status: Set(plan.status.as_str().to_owned()),
+        selected: Set(true),
+        record: Set(plan
+            .row
+            .as_ref()
+            .map(|r| serde_json::to_value(r).expect("plain data"))),
+        existing_user_id: Set(plan.existing_id),
+        diagnostics: Set(json(
+            serde_json::to_value(&plan.diagnostics).expect("plain data"),
+        )),
+        changes: Set(json(
+            serde_json::to_value(&plan.changes).expect("plain data"),
+        )),
+        result: Set(None),
+        outcome: Set(None),
+        ..Default::default()
+    }
+}
+
+/// Stores a file and plans it against the tenant as it is now. The same file,
+/// while an upload of it is still in progress, is refused as a duplicate.
+pub async fn create_and_plan(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    new: NewUpload,
+    max_bytes: usize,
+) -> Result<upload::Model, UploadError> {
+    if new.bytes.len() > max_bytes {
+        return Err(UploadError::TooLarge {
+            size: new.bytes.len(),
+            limit: max_bytes,
+        });
+    }
+    let hash = content_hash(&new.bytes);
+    if let Some(existing) = upload::Entity::find()
+        .filter(upload::Column::TenantId.eq(tenant.id))
+        .filter(upload::Column::ContentHash.eq(hash.clone()))
+        .filter(upload::Column::State.is_in(state::IN_PROGRESS))
+        .one(db)
+        .await?
+    {
+        return Err(UploadError::Duplicate {
+            existing: existing.id,
+            state: existing.state,
+        });
+    }
+    let created = upload::ActiveModel {
+        tenant_id: Set(tenant.id),
+        uploaded_by: Set(new.uploaded_by),
+        file_name: Set(new.file_name.chars().take(255).collect()),
+        content_hash: Set(hash),
+        content: Set(new.bytes),
+        format: Set(String::new()),
+        encoding: Set(String::new()),
+        delimiter: Set(String::new()),
+        options: Set(Some(
+            serde_json::to_value(&new.options).expect("plain data"),
+        )),
+        state: Set(state::VALIDATING.into()),
+        plan_summary: Set(None),
+        rows_total: Set(0),
+        rows_done: Set(0),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let summary = plan_upload(db, tenant, &created, &new.options.plan).await?;
+    let mut update: upload::ActiveModel = created.into();
+    update.format = Set(serde_json::to_value(summary.format)?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned());
+    update.encoding = Set(summary.encoding.name().to_owned());
+    update.delimiter = Set(summary.delimiter.as_str().to_owned());
+    update.rows_total = Set(summary.counts.total() as i32);
+    update.plan_summary = Set(Some(serde_json::to_value(&summary).expect("plain data")));
+    update.state = Set(state::READY.into());
+    Ok(update.update(db).await?)
+}
+
+impl From<serde_json::Error> for UploadError {
+    fn from(err: serde_json::Error) -> Self {
+        UploadError::Db(DbErr::Custom(err.to_string()))
+    }
+}
+
+/// Plans on a blocking thread and inserts the rows as they come, in batches:
+/// memory stays bounded whatever the file's size.
+async fn plan_upload(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    upload: &upload::Model,
+    options: &PlanOptions,
+) -> Result<PlanSummary, DbErr> {
+    let directory = directory::load(db, tenant).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RowPlan>>(4);
+    let bytes = upload.content.clone();
+    let options = options.clone();
+    let planner = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(ROW_BATCH);
+        let summary = plan_with(&bytes, &directory, &options, |row| {
+            batch.push(row);
+            if batch.len() == ROW_BATCH {
+                // A closed channel means the inserter failed; its error is reported.
+                let _ =
+                    tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH)));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        summary
+    });
+    let mut index = 0usize;
+    while let Some(batch) = rx.recv().await {
+        let models: Vec<_> = batch
+            .into_iter()
+            .map(|plan| {
+                index += 1;
+                row_model(upload.tenant_id, upload.id, index, plan)
+            })
+            .collect();
+        upload_row::Entity::insert_many(models).exec(db).await?;
+    }
+    planner
+        .await
+        .map_err(|e| DbErr::Custom(format!("planning failed: {e}")))
+}
+
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    id: i64,
+) -> Result<Option<upload::Model>, DbErr> {
+    upload::Entity::find_by_id(id)
+        .filter(upload::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await
+}
+
+/// The admin's Add/Update tick boxes: unticked rows are skipped by the load.
+pub async fn set_selected<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    lines: &[i32],
+    selected: bool,
+) -> Result<u64, DbErr> {
+    let result = upload_row::Entity::update_many()
+        .col_expr(upload_row::Column::Selected, Expr::value(selected))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(upload_row::Column::Line.is_in(lines.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn rows<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<Vec<upload_row::Model>, DbErr> {
+    upload_row::Entity::find()
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .order_by_asc(upload_row::Column::RowIndex)
+        .all(db)
+        .await
+}
+
+/// How many rows of an upload ended with the given outcome (`error`, `added`, …).
+pub async fn count_outcome<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    outcome: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    upload_row::Entity::find()
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(upload_row::Column::Outcome.eq(outcome))
+        .count(db)
+        .await
+}
+
+fn delimiter_of(upload: &upload::Model) -> Option<muster_import::Delimiter> {
+    muster_import::Delimiter::ALL
+        .into_iter()
+        .find(|d| d.as_str() == upload.delimiter)
+}
+
+async fn line_results<C: ConnectionTrait>(
+    db: &C,
+    upload: &upload::Model,
+) -> Result<std::collections::HashMap<u64, (Option<String>, Option<String>)>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(i32, Option<String>, Option<String>)> = upload_row::Entity::find()
+        .select_only()
+        .columns([
+            upload_row::Column::Line,
+            upload_row::Column::Result,
+            upload_row::Column::Outcome,
+        ])
+        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::Line.gt(0))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(line, result, outcome)| (line as u64, (result, outcome)))
+        .collect())
+}
+
+/// The uploaded file, as it was, with a `result` column saying what happened to
+/// each line (or what will, before the load: the preview's message).
+pub async fn results_csv<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<Option<Vec<u8>>, DbErr> {
+    let Some(upload) = find(db, tenant_id, upload_id).await? else {
+        return Ok(None);
+    };
+    let mut results = line_results(db, &upload).await?;
+    Ok(Some(muster_import::results::results_file(
+        &upload.content,
+        delimiter_of(&upload),
+        |line| {
+            results
+                .remove(&line)
+                .and_then(|(result, _)| result)
+                .unwrap_or_else(|| "Not loaded".into())
+        },
+    )))
+}
+
+/// "Retry failed rows": a new upload of the heading line and the rows that ended
+/// in error, planned afresh against the tenant as it is now.
+pub async fn retry_failed(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    upload_id: i64,
+    uploaded_by: Option<i64>,
+    max_bytes: usize,
+) -> Result<Option<upload::Model>, UploadError> {
+    let Some(upload) = find(db, tenant.id, upload_id).await? else {
+        return Ok(None);
+    };
+    let results = line_results(db, &upload).await?;
+    let bytes =
+        muster_import::results::retry_file(&upload.content, delimiter_of(&upload), |line| {
+            results
+                .get(&line)
+                .is_some_and(|(_, outcome)| outcome.as_deref() == Some("error"))
+        });
+    let options: UploadOptions = upload
+        .options
+        .clone()
+        .and_then(|o| serde_json::from_value(o).ok())
+        .unwrap_or_default();
+    let new = NewUpload {
+        uploaded_by,
+        file_name: format!("retry-of-{}-{}", upload.id, upload.file_name),
+        bytes,
+        options,
+    };
+    create_and_plan(db, tenant, new, max_bytes).await.map(Some)
+}

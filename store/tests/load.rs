@@ -1,0 +1,358 @@
+//! Uploads from plan to load, on SQLite and PostgreSQL: every row status applied,
+//! results per row, a second load of the same file changes nothing, duplicates
+//! and concurrent loads are caught, and an interrupted load resumes exactly.
+use chrono::Utc;
+use muster_store::entity::{organisation, role, tenant, upload_row, user, user_role};
+use muster_store::load::{self, Outgoing, UploadOptions};
+use muster_store::testdb::{Backend, TestDb};
+use muster_store::uploads::{self, NewUpload, UploadError};
+use muster_store::{jobs, tenants};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+
+async fn on_every_backend<F, Fut>(suite: F)
+where
+    F: Fn(DatabaseConnection, Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in Backend::ALL {
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.connect().await;
+        suite(db.clone(), backend).await;
+        db.close().await.ok();
+        test_db.cleanup().await;
+    }
+}
+
+async fn add_user(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    user_id: &str,
+    org: i64,
+    f: impl FnOnce(&mut user::ActiveModel),
+) -> user::Model {
+    let now = Utc::now();
+    let mut m = user::ActiveModel {
+        tenant_id: Set(t.id),
+        user_id: Set(user_id.into()),
+        user_id_norm: Set(user_id.to_lowercase()),
+        email: Set(format!("{user_id}@example.com")),
+        email_norm: Set(format!("{user_id}@example.com")),
+        first_name: Set(Some(user_id.to_uppercase())),
+        last_name: Set(Some("Existing".into())),
+        organisation_id: Set(Some(org)),
+        state: Set("active".into()),
+        enabled: Set(true),
+        task_notification: Set("Email".into()),
+        change_password_next_time: Set(false),
+        is_tenant_admin: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    f(&mut m);
+    m.insert(db).await.unwrap()
+}
+
+struct World {
+    tenant: tenant::Model,
+    rxx01: organisation::Model,
+    rxx02: organisation::Model,
+}
+
+async fn world(db: &DatabaseConnection) -> World {
+    let tenant = tenants::create_tenant(db, "acme", "Acme", None)
+        .await
+        .unwrap();
+    let rxx01 = tenants::create_organisation(db, tenant.id, "RXX01", "One")
+        .await
+        .unwrap();
+    let rxx02 = tenants::create_organisation(db, tenant.id, "RXX02", "Two")
+        .await
+        .unwrap();
+    add_user(db, &tenant, "pat", rxx01.id, |u| {
+        u.external_id = Set(Some("E1".into()));
+        u.external_id_norm = Set(Some("e1".into()));
+        u.job_title = Set(Some("Nurse".into()));
+    })
+    .await;
+    add_user(db, &tenant, "sam", rxx01.id, |u| {
+        u.state = Set("leaver".into())
+    })
+    .await;
+    add_user(db, &tenant, "kim", rxx02.id, |_| {}).await;
+    add_user(db, &tenant, "lee", rxx02.id, |_| {}).await;
+    World {
+        tenant,
+        rxx01,
+        rxx02,
+    }
+}
+
+const FILE: &str = "userId,externalId,firstName,lastName,email,jobTitle,organisation,status,roles,reportsTo,transaction\n\
+new1,,Ann,New,new1@example.com,,,,Coordinator|Staff,new2,\n\
+new2,,Bob,New,new2@example.com,,,,,,\n\
+pat,e1,,,pat@example.com,Sister,,,,,\n\
+kim,,,,kim@example.com,,,leaver,,,\n\
+sam,,,,sam@example.com,,RXX02,,,,\n\
+lee,,,,lee@example.com,,,,,,DELETE\n\
+bad,,X,Y,bad@,,,,,,\n";
+
+async fn plan_file(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    bytes: &[u8],
+) -> Result<muster_store::entity::upload::Model, UploadError> {
+    let new = NewUpload {
+        uploaded_by: None,
+        file_name: "users.csv".into(),
+        bytes: bytes.to_vec(),
+        options: UploadOptions::default(),
+    };
+    uploads::create_and_plan(db, t, new, 50 * 1024 * 1024).await
+}
+
+async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
+    let mut mail = Vec::new();
+    while let Some(job) = jobs::claim(db, "test").await.unwrap() {
+        let report = load::run(
+            db,
+            job.upload_id.unwrap(),
+            load::to_the_end(),
+            |_, _| {},
+            |m| mail.extend(m),
+        )
+        .await
+        .unwrap();
+        assert!(report.finished);
+        jobs::finish(db, job.id, None).await.unwrap();
+    }
+    mail
+}
+
+async fn find(db: &DatabaseConnection, t: &tenant::Model, user_id: &str) -> Option<user::Model> {
+    user::Entity::find()
+        .filter(user::Column::TenantId.eq(t.id))
+        .filter(user::Column::UserIdNorm.eq(user_id))
+        .one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        assert_eq!((upload.state.as_str(), upload.rows_total), ("ready", 7), "{backend:?}");
+        let statuses: Vec<String> = uploads::rows(&db, w.tenant.id, upload.id).await.unwrap().into_iter().map(|r| r.status).collect();
+        assert_eq!(statuses, ["New", "New", "Update", "Leaver", "Joiner", "Delete", "Error"]);
+
+        // Nothing is written to users before the load.
+        assert_eq!(user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap(), 4);
+        assert!(matches!(jobs::enqueue_load(&db, &upload).await.unwrap(), jobs::Enqueued::Queued(_)));
+        assert!(matches!(jobs::enqueue_load(&db, &upload).await.unwrap(), jobs::Enqueued::AlreadyLoading(_)), "a second tab");
+        let mail = load_all(&db).await;
+
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(done.state, "done");
+        assert_eq!(
+            done.summary.as_deref(),
+            Some("Users loaded with errors. 2 added, 1 updated, 1 leaver, 1 joiner, 1 deleted, 2 roles added. 1 rows not loaded: see the results file.")
+        );
+        let results: Vec<(String, String)> = uploads::rows(&db, w.tenant.id, upload.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.outcome.unwrap(), r.result.unwrap()))
+            .collect();
+        assert_eq!(
+            results,
+            [
+                ("added".into(), "Added; invitation sent".into()),
+                ("added".into(), "Added; invitation sent".into()),
+                ("updated".into(), "Updated (jobTitle)".into()),
+                ("leaver".into(), "Marked as leaver".into()),
+                ("joiner".into(), "Re-admitted to the given organisation".into()),
+                ("deleted".into(), "Deleted".into()),
+                ("error".into(), r#"Line 8, email: "bad@" is not a valid email address"#.into()),
+            ]
+        );
+        let default_org = organisation::Entity::find()
+            .filter(organisation::Column::TenantId.eq(w.tenant.id))
+            .filter(organisation::Column::IsDefault.eq(true))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let new1 = find(&db, &w.tenant, "new1").await.unwrap();
+        let new2 = find(&db, &w.tenant, "new2").await.unwrap();
+        assert_eq!(new1.organisation_id, Some(default_org.id));
+        assert_eq!(new1.reports_to_id, Some(new2.id), "a manager defined later in the file");
+        assert!(new1.password_hash.is_none(), "invited, not given a password");
+        let roles: Vec<String> = role::Entity::find().filter(role::Column::TenantId.eq(w.tenant.id)).order_by_asc(role::Column::NameNorm).all(&db).await.unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(roles, ["Coordinator", "Staff"]);
+        assert_eq!(user_role::Entity::find().filter(user_role::Column::UserId.eq(new1.id)).count(&db).await.unwrap(), 2);
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Sister"));
+        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, "leaver");
+        let sam = find(&db, &w.tenant, "sam").await.unwrap();
+        assert_eq!((sam.state.as_str(), sam.organisation_id), ("active", Some(w.rxx02.id)));
+        assert!(find(&db, &w.tenant, "lee").await.is_none());
+        assert_eq!(mail.len(), 2);
+        assert!(matches!(&mail[0], Outgoing::Invitation { user_id, .. } if user_id == "new1"));
+        let _ = w.rxx01;
+
+        // The same file again: a new upload (the first is done), and nothing to do.
+        let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        let statuses: Vec<String> = uploads::rows(&db, w.tenant.id, again.id).await.unwrap().into_iter().map(|r| r.status).collect();
+        assert_eq!(statuses, ["Unchanged", "Unchanged", "Unchanged", "Unchanged", "Unchanged", "Error", "Error"], "{backend:?}");
+        jobs::enqueue_load(&db, &again).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap(), 5, "no duplicates");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_file_twice_in_a_row_is_one_upload() {
+    on_every_backend(|db, _| async move {
+        let w = world(&db).await;
+        let first = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        match plan_file(&db, &w.tenant, FILE.as_bytes()).await {
+            Err(UploadError::Duplicate { existing, state }) => {
+                assert_eq!((existing, state.as_str()), (first.id, "ready"))
+            }
+            other => panic!("expected a duplicate, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tenant_runs_one_load_at_a_time() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let a = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n")
+            .await
+            .unwrap();
+        let b = plan_file(&db, &w.tenant, b"userId,email,firstName\nb1,b1@x.io,B\n")
+            .await
+            .unwrap();
+        jobs::enqueue_load(&db, &a).await.unwrap();
+        assert!(matches!(
+            jobs::enqueue_load(&db, &b).await.unwrap(),
+            jobs::Enqueued::Waiting { ahead: 1, .. }
+        ));
+        let first = jobs::claim(&db, "w1").await.unwrap().expect("a job");
+        assert_eq!(first.upload_id, Some(a.id));
+        assert!(
+            jobs::claim(&db, "w2").await.unwrap().is_none(),
+            "{backend:?}: b waits while a runs"
+        );
+        load::run(&db, a.id, load::to_the_end(), |_, _| {}, |_| {})
+            .await
+            .unwrap();
+        jobs::finish(&db, first.id, None).await.unwrap();
+        let second = jobs::claim(&db, "w2").await.unwrap().expect("b's turn");
+        assert_eq!(second.upload_id, Some(b.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_interrupted_load_resumes_and_applies_every_row_once() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut file = String::from("userId,email,firstName\n");
+        for i in 0..1200 {
+            file.push_str(&format!("r{i},r{i}@x.io,R\n"));
+        }
+        let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
+        // The worker applies one batch, then loses its lease (as if it died).
+        let mut asked = 0;
+        let dies_after_one_batch: load::KeepGoing<'static> = Box::new(move || {
+            asked += 1;
+            let alive = asked == 1;
+            Box::pin(async move { Ok(alive) })
+        });
+        let report = load::run(&db, upload.id, dies_after_one_batch, |_, _| {}, |_| {})
+            .await
+            .unwrap();
+        assert!(!report.finished);
+        let partial = uploads::find(&db, w.tenant.id, upload.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(partial.rows_done, load::BATCH as i32, "{backend:?}");
+        // Another run (a restarted worker) finishes the rest.
+        let report = load::run(&db, upload.id, load::to_the_end(), |_, _| {}, |_| {})
+            .await
+            .unwrap();
+        assert!(report.finished);
+        jobs::finish(&db, job.id, None).await.unwrap();
+        assert_eq!(report.counts.added, 1200);
+        let users = user::Entity::find()
+            .filter(user::Column::TenantId.eq(w.tenant.id))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(users, 4 + 1200, "{backend:?}: every row once");
+        let without_result = upload_row::Entity::find()
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::Result.is_null())
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(without_result, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_changed_since_the_preview_is_reported_not_overwritten() {
+    on_every_backend(|db, _| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, b"userId,email,jobTitle\npat,pat@example.com,Sister\n").await.unwrap();
+        let pat = find(&db, &w.tenant, "pat").await.unwrap();
+        let mut edited: user::ActiveModel = pat.into();
+        edited.job_title = Set(Some("Matron".into()));
+        edited.update(&db).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let rows = uploads::rows(&db, w.tenant.id, upload.id).await.unwrap();
+        assert_eq!(rows[0].outcome.as_deref(), Some("error"));
+        assert_eq!(
+            rows[0].result.as_deref(),
+            Some(r#"Not loaded: jobTitle changed since the preview (now "Matron"); validate the file again"#)
+        );
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Matron"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn results_file_and_retry_of_failed_rows() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, b"userId,email,firstName\r\nok1,ok1@x.io,A\r\nbad,bad@,B\r\n").await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let csv = String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
+        assert_eq!(
+            csv,
+            "userId,email,firstName,result\r\nok1,ok1@x.io,A,Added; invitation sent\r\nbad,bad@,B,\"Line 3, email: \"\"bad@\"\" is not a valid email address\"\r\n",
+            "{backend:?}"
+        );
+        let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 20).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8(retry.content.clone()).unwrap(), "userId,email,firstName\r\nbad,bad@,B\r\n");
+        assert_eq!(retry.rows_total, 1);
+        // Another tenant cannot read this upload's results.
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert!(uploads::results_csv(&db, other.id, upload.id).await.unwrap().is_none());
+    })
+    .await;
+}
