@@ -39,25 +39,11 @@ impl From<&muster_store::auth::Principal> for SessionView {
                 role: Role::PlatformAdmin,
                 tenant: None,
             },
-            Principal::TenantUser {
-                tenant_slug,
-                tenant_name,
-                user_id,
-                display_name,
-                is_admin,
-                ..
-            } => SessionView {
+            Principal::TenantUser { tenant_slug, tenant_name, user_id, display_name, is_admin, .. } => SessionView {
                 display_name: display_name.clone(),
                 login: user_id.clone(),
-                role: if *is_admin {
-                    Role::TenantAdmin
-                } else {
-                    Role::User
-                },
-                tenant: Some(TenantView {
-                    slug: tenant_slug.clone(),
-                    name: tenant_name.clone(),
-                }),
+                role: if *is_admin { Role::TenantAdmin } else { Role::User },
+                tenant: Some(TenantView { slug: tenant_slug.clone(), name: tenant_name.clone() }),
             },
         }
     }

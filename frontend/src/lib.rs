@@ -12,11 +12,7 @@ pub fn hydrate() {
 /// the [`muster_import::plan::Validation`] as JSON.
 #[wasm_bindgen]
 pub fn validate_users_file(bytes: &[u8], tenant_slug: Option<String>) -> String {
-    let report = muster_import::validate(
-        bytes,
-        &muster_import::HeadingMapping::new(),
-        tenant_slug.as_deref(),
-    );
+    let report = muster_import::validate(bytes, &muster_import::HeadingMapping::new(), tenant_slug.as_deref());
     serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
 }
 
@@ -24,10 +20,7 @@ pub fn validate_users_file(bytes: &[u8], tenant_slug: Option<String>) -> String 
 /// bytes, with nothing validated.
 #[wasm_bindgen]
 pub fn baseline_count_records(bytes: &[u8]) -> u32 {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let mut count = 0;
     while reader.read_byte_record(&mut record).unwrap_or(false) {

@@ -6,7 +6,8 @@
 //! rows per second, MB/s, the ratio to the baseline, and peak memory.
 use muster_import::fields::TaskNotification;
 use muster_import::{
-    plan_with, synth, validate, Directory, DirectoryUser, HeadingMapping, Organisation, PlanOptions,
+    plan_with_index, synth, validate, Directory, DirectoryIndex, DirectoryUser, HeadingMapping, Organisation,
+    PlanOptions,
 };
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -26,16 +27,8 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -44,11 +37,7 @@ fn peak_rss_mb() -> f64 {
 fn directory(n: usize) -> Directory {
     let users = (0..n)
         .map(|i| {
-            let key = if i < n / 2 {
-                format!("u{i}")
-            } else {
-                format!("other{i}")
-            };
+            let key = if i < n / 2 { format!("u{i}") } else { format!("other{i}") };
             DirectoryUser {
                 id: i as i64,
                 email: format!("{key}@example.org"),
@@ -75,11 +64,7 @@ fn directory(n: usize) -> Directory {
         tenant_slug: "bench".into(),
         licence_limit: None,
         organisations: (0..3)
-            .map(|i| Organisation {
-                code: format!("RXX0{i}"),
-                name: format!("Org {i}"),
-                is_default: i == 0,
-            })
+            .map(|i| Organisation { code: format!("RXX0{i}"), name: format!("Org {i}"), is_default: i == 0 })
             .collect(),
         roles: vec!["Staff".into(), "Coordinator".into()],
         groups: vec![],
@@ -88,45 +73,26 @@ fn directory(n: usize) -> Directory {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10_000, 100_000, 1_000_000]
-    } else {
-        sizes
-    };
+    let sizes: Vec<usize> =
+        std::env::args().skip(1).filter(|a| !a.starts_with('-')).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![10_000, 100_000, 1_000_000] } else { sizes };
     let snapshot_size = sizes.iter().copied().max().unwrap_or(0).max(1_000_000);
     let t = Instant::now();
     let dir = directory(snapshot_size);
-    println!(
-        "# directory snapshot: {snapshot_size} users built in {:.2} s",
-        t.elapsed().as_secs_f64()
-    );
+    println!("# directory snapshot: {snapshot_size} users built in {:.2} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let index = DirectoryIndex::new(&dir);
+    println!("# directory index (built once per plan on the server): {:.2} s", t.elapsed().as_secs_f64());
     println!(
         "{:>9} {:>8} | {:>22} | {:>22} | {:>22} {:>6} | {:>22}",
-        "rows",
-        "MB",
-        "raw csv ByteRecord",
-        "raw csv StringRecord",
-        "engine validate",
-        "ratio",
-        "plan vs 1M snapshot"
+        "rows", "MB", "raw csv ByteRecord", "raw csv StringRecord", "engine validate", "ratio", "plan vs 1M snapshot"
     );
     let mut native = Vec::new();
     for n in sizes {
         let bytes = synth::users_csv(n, 42);
         let mb = bytes.len() as f64 / 1e6;
         let runs = if n >= 1_000_000 { 3 } else { 5 };
-        let fmt = |d: Duration| {
-            format!(
-                "{:>9.0} r/s {:>6.0} MB/s",
-                n as f64 / d.as_secs_f64(),
-                mb / d.as_secs_f64()
-            )
-        };
+        let fmt = |d: Duration| format!("{:>9.0} r/s {:>6.0} MB/s", n as f64 / d.as_secs_f64(), mb / d.as_secs_f64());
 
         let (raw_bytes, count) = best_of(runs, || {
             let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
@@ -147,18 +113,12 @@ fn main() {
             }
             count
         });
-        let (validated, report) = best_of(runs, || {
-            validate(&bytes, &HeadingMapping::new(), Some("bench"))
-        });
-        assert_eq!(
-            (report.rows as usize, report.rows_with_errors),
-            (n, 0),
-            "{:?}",
-            report.problems.first()
-        );
+        let (validated, report) = best_of(runs, || validate(&bytes, &HeadingMapping::new(), Some("bench")));
+        assert_eq!((report.rows as usize, report.rows_with_errors), (n, 0), "{:?}", report.problems.first());
+        native.push(format!("\"{n}\":{}", validated.as_secs_f64()));
         let (planned, counts) = best_of(runs.min(3), || {
             let mut seen = 0usize;
-            let summary = plan_with(&bytes, &dir, &PlanOptions::default(), |row| {
+            let summary = plan_with_index(&bytes, &index, &PlanOptions::default(), |row| {
                 seen += black_box(&row).line.is_some() as usize;
             });
             assert_eq!(seen, n);
@@ -174,11 +134,6 @@ fn main() {
             fmt(planned),
         );
     }
-    println!(
-        "# ratio: engine validate throughput as a share of raw ByteRecord reading (target >= 50%)"
-    );
-    println!(
-        "# peak memory (VmHWM): {:.0} MB, snapshot included",
-        peak_rss_mb()
-    );
+    println!("# ratio: engine validate throughput as a share of raw ByteRecord reading (target >= 50%)");
+    println!("# peak memory (VmHWM): {:.0} MB, snapshot included", peak_rss_mb());
 }

@@ -63,38 +63,22 @@ pub fn decode(bytes: &[u8]) -> Decoded<'_> {
     }
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
         let (text, had_errors) = encoding_rs::UTF_16LE.decode_without_bom_handling(rest);
-        return Decoded {
-            text,
-            encoding: Encoding::Utf16Le,
-            had_errors,
-        };
+        return Decoded { text, encoding: Encoding::Utf16Le, had_errors };
     }
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         let (text, had_errors) = encoding_rs::UTF_16BE.decode_without_bom_handling(rest);
-        return Decoded {
-            text,
-            encoding: Encoding::Utf16Be,
-            had_errors,
-        };
+        return Decoded { text, encoding: Encoding::Utf16Be, had_errors };
     }
     utf8_or_1252(bytes, Encoding::Utf8)
 }
 
 fn utf8_or_1252(bytes: &[u8], utf8: Encoding) -> Decoded<'_> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Decoded {
-            text: Cow::Borrowed(text),
-            encoding: utf8,
-            had_errors: false,
-        },
+        Ok(text) => Decoded { text: Cow::Borrowed(text), encoding: utf8, had_errors: false },
         Err(_) => {
             // Windows-1252 maps every byte to a character, so nothing is lost or refused.
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            Decoded {
-                text,
-                encoding: Encoding::Windows1252,
-                had_errors: false,
-            }
+            Decoded { text, encoding: Encoding::Windows1252, had_errors: false }
         }
     }
 }
@@ -107,34 +91,19 @@ mod tests {
     fn detects_each_encoding() {
         assert_eq!(decode(b"a,b").encoding, Encoding::Utf8);
         let bom = decode(b"\xEF\xBB\xBFuserId");
-        assert_eq!(
-            (bom.encoding, bom.text.as_ref()),
-            (Encoding::Utf8Bom, "userId")
-        );
+        assert_eq!((bom.encoding, bom.text.as_ref()), (Encoding::Utf8Bom, "userId"));
         let le = Encoding::Utf16Le.encode("userId\tZoë");
         let d = decode(&le);
-        assert_eq!(
-            (d.encoding, d.text.as_ref()),
-            (Encoding::Utf16Le, "userId\tZoë")
-        );
+        assert_eq!((d.encoding, d.text.as_ref()), (Encoding::Utf16Le, "userId\tZoë"));
         let be = Encoding::Utf16Be.encode("Zoë");
         assert_eq!(decode(&be).text, "Zoë");
         let latin = decode(b"Zo\xEB \x80");
-        assert_eq!(
-            (latin.encoding, latin.text.as_ref()),
-            (Encoding::Windows1252, "Zoë €")
-        );
+        assert_eq!((latin.encoding, latin.text.as_ref()), (Encoding::Windows1252, "Zoë €"));
     }
 
     #[test]
     fn encoding_round_trips() {
-        for enc in [
-            Encoding::Utf8,
-            Encoding::Utf8Bom,
-            Encoding::Utf16Le,
-            Encoding::Utf16Be,
-            Encoding::Windows1252,
-        ] {
+        for enc in [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Utf16Le, Encoding::Utf16Be, Encoding::Windows1252] {
             let bytes = enc.encode("name,Zoë Brontë\r\n");
             let back = decode(&bytes);
             assert_eq!(back.text, "name,Zoë Brontë\r\n", "{enc:?}");

@@ -45,35 +45,17 @@ impl Diagnostic {
         } else {
             format!("Line {line}, {column}: {} {reason}", quote(value))
         };
-        Self {
-            severity,
-            line: Some(line),
-            column: Some(column.to_owned()),
-            value: Some(value.to_owned()),
-            message,
-        }
+        Self { severity, line: Some(line), column: Some(column.to_owned()), value: Some(value.to_owned()), message }
     }
 
     /// A problem with a whole line: `Line 9: the same userId "pat" is on line 4`.
     pub fn line(severity: Severity, line: u64, reason: impl fmt::Display) -> Self {
-        Self {
-            severity,
-            line: Some(line),
-            column: None,
-            value: None,
-            message: format!("Line {line}: {reason}"),
-        }
+        Self { severity, line: Some(line), column: None, value: None, message: format!("Line {line}: {reason}") }
     }
 
     /// A problem with the file as a whole: `Users file is empty`.
     pub fn file(severity: Severity, message: impl Into<String>) -> Self {
-        Self {
-            severity,
-            line: None,
-            column: None,
-            value: None,
-            message: message.into(),
-        }
+        Self { severity, line: None, column: None, value: None, message: message.into() }
     }
 
     pub fn is_error(&self) -> bool {
@@ -93,24 +75,12 @@ mod tests {
 
     #[test]
     fn messages_name_line_column_and_value() {
-        let d = Diagnostic::cell(
-            Severity::Error,
-            7,
-            "email",
-            "bob@",
-            "is not a valid email address",
-        );
-        assert_eq!(
-            d.to_string(),
-            r#"Line 7, email: "bob@" is not a valid email address"#
-        );
+        let d = Diagnostic::cell(Severity::Error, 7, "email", "bob@", "is not a valid email address");
+        assert_eq!(d.to_string(), r#"Line 7, email: "bob@" is not a valid email address"#);
         assert_eq!(d.value.as_deref(), Some("bob@"));
         let blank = Diagnostic::cell(Severity::Error, 3, "E-mail", "", "is required");
         assert_eq!(blank.to_string(), "Line 3, E-mail: is required");
-        assert_eq!(
-            Diagnostic::line(Severity::Warning, 2, "x").to_string(),
-            "Line 2: x"
-        );
+        assert_eq!(Diagnostic::line(Severity::Warning, 2, "x").to_string(), "Line 2: x");
     }
 
     #[test]
@@ -124,9 +94,6 @@ mod tests {
     #[test]
     fn serialises_with_the_contract_words() {
         let d = Diagnostic::file(Severity::Error, "Users file is empty");
-        assert_eq!(
-            serde_json::to_string(&d).unwrap(),
-            r#"{"severity":"error","message":"Users file is empty"}"#
-        );
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"severity":"error","message":"Users file is empty"}"#);
     }
 }

@@ -55,11 +55,7 @@ impl Directory {
         Self {
             tenant_slug: tenant_slug.to_owned(),
             licence_limit: None,
-            organisations: vec![Organisation {
-                code: "DEFAULT".into(),
-                name: "Default".into(),
-                is_default: true,
-            }],
+            organisations: vec![Organisation { code: "DEFAULT".into(), name: "Default".into(), is_default: true }],
             ..Self::default()
         }
     }
@@ -121,9 +117,7 @@ impl<'d> DirectoryIndex<'d> {
         self.by_external_id.get(key).copied()
     }
     pub fn organisation(&self, code: &str) -> Option<&'d Organisation> {
-        self.organisations
-            .get(&normalize_key(code))
-            .map(|&i| &self.directory.organisations[i])
+        self.organisations.get(&normalize_key(code)).map(|&i| &self.directory.organisations[i])
     }
     pub fn has_role(&self, key: &str) -> bool {
         self.roles.contains(key)
@@ -133,8 +127,6 @@ impl<'d> DirectoryIndex<'d> {
     }
     /// Licences left, or `None` when unlimited.
     pub fn licences_remaining(&self) -> Option<u64> {
-        self.directory
-            .licence_limit
-            .map(|limit| limit.saturating_sub(self.active_users))
+        self.directory.licence_limit.map(|limit| limit.saturating_sub(self.active_users))
     }
 }

@@ -13,10 +13,7 @@ fn is_formula_start(c: char) -> bool {
 /// Whether a cell needs the mark: it starts a formula, possibly behind marks
 /// (`'`) that are part of the value and must survive a round trip too.
 fn needs_mark(cell: &str) -> bool {
-    cell.trim_start_matches('\'')
-        .chars()
-        .next()
-        .is_some_and(is_formula_start)
+    cell.trim_start_matches('\'').chars().next().is_some_and(is_formula_start)
 }
 
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
@@ -68,11 +65,7 @@ fn cells(user: &DirectoryUser) -> [String; 16] {
         o(&user.mobile),
         o(&user.job_title),
         o(&user.organisation),
-        if user.leaver {
-            "leaver".into()
-        } else {
-            String::new()
-        },
+        if user.leaver { "leaver".into() } else { String::new() },
         user.enabled.to_string(),
         o(&user.reports_to),
         user.roles.join("|"),
@@ -84,12 +77,9 @@ fn cells(user: &DirectoryUser) -> [String; 16] {
 
 /// Writes users in the standard format (comma, UTF-8, CRLF as spreadsheets write).
 pub fn write_users<'u>(users: impl IntoIterator<Item = &'u DirectoryUser>) -> Vec<u8> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let write = |w: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
-        w.write_record(record.iter().map(|c| neutralise(c).into_owned()))
-            .expect("writing to memory cannot fail");
+        w.write_record(record.iter().map(|c| neutralise(c).into_owned())).expect("writing to memory cannot fail");
     };
     write(&mut writer, &EXPORT_FIELDS.map(Field::name));
     for user in users {

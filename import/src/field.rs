@@ -105,23 +105,13 @@ impl Field {
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::UserId => &["username", "user id", "login"],
-            Field::ExternalId => &[
-                "local id",
-                "external sync id",
-                "externalsyncid",
-                "employee id",
-            ],
+            Field::ExternalId => &["local id", "external sync id", "externalsyncid", "employee id"],
             Field::FirstName => &["first name", "firstname", "forename", "given name"],
             Field::LastName => &["last name", "surname", "family name"],
             Field::Email => &["email address", "mail"],
             Field::Mobile => &["mobile number", "phone"],
             Field::JobTitle => &["job title"],
-            Field::Organisation => &[
-                "organisation code",
-                "organisation odscode",
-                "ods code",
-                "org code",
-            ],
+            Field::Organisation => &["organisation code", "organisation odscode", "ods code", "org code"],
             Field::ReportsTo => &["manager"],
             Field::TaskNotification => &["task notification"],
             Field::ChangePasswordNextTime => &["change password next time"],
@@ -135,22 +125,14 @@ impl Field {
     pub fn from_heading(heading: &str) -> Option<Field> {
         let key = heading_key(heading);
         Field::ALL.into_iter().find(|field| {
-            heading_key(field.name()) == key
-                || field
-                    .aliases()
-                    .iter()
-                    .any(|alias| heading_key(alias) == key)
+            heading_key(field.name()) == key || field.aliases().iter().any(|alias| heading_key(alias) == key)
         })
     }
 }
 
 /// A heading as compared: lower case, without spaces, `_` or `-`.
 pub fn heading_key(heading: &str) -> String {
-    heading
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    heading.chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
 #[cfg(test)]
@@ -162,19 +144,10 @@ mod tests {
         assert_eq!(Field::from_heading("userId"), Some(Field::UserId));
         assert_eq!(Field::from_heading(" USER_ID "), Some(Field::UserId));
         assert_eq!(Field::from_heading("User-Name"), Some(Field::UserId));
-        assert_eq!(
-            Field::from_heading("Organisation ODSCode"),
-            Some(Field::Organisation)
-        );
-        assert_eq!(
-            Field::from_heading("ExternalSyncID"),
-            Some(Field::ExternalId)
-        );
+        assert_eq!(Field::from_heading("Organisation ODSCode"), Some(Field::Organisation));
+        assert_eq!(Field::from_heading("ExternalSyncID"), Some(Field::ExternalId));
         assert_eq!(Field::from_heading("surname"), Some(Field::LastName));
-        assert_eq!(
-            Field::from_heading("Change Password Next Time"),
-            Some(Field::ChangePasswordNextTime)
-        );
+        assert_eq!(Field::from_heading("Change Password Next Time"), Some(Field::ChangePasswordNextTime));
         assert_eq!(Field::from_heading("EmailAddress"), Some(Field::Email));
         assert_eq!(Field::from_heading("shoe size"), None);
     }

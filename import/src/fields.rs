@@ -26,10 +26,7 @@ fn check_len(value: &str, max: usize) -> Result<(), FieldError> {
 
 fn check_no_control(value: &str) -> Result<(), FieldError> {
     match value.chars().find(|c| c.is_control()) {
-        Some(c) => Err(refuse(format!(
-            "contains the control character U+{:04X}",
-            c as u32
-        ))),
+        Some(c) => Err(refuse(format!("contains the control character U+{:04X}", c as u32))),
         None => Ok(()),
     }
 }
@@ -91,10 +88,7 @@ impl UserId {
         if value.is_empty() {
             return Err(refuse("is required"));
         }
-        if let Some(bad) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
-        {
+        if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))) {
             return Err(refuse(format!(
                 "contains {bad:?}; only letters A-Z, digits, '.', '_', '@' and '-' are allowed"
             )));
@@ -123,9 +117,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let mut labels = 0;
         let mut labels_ok = true;
         let mut last = "";
@@ -192,13 +184,8 @@ impl Mobile {
     pub const MAX_LEN: usize = 40;
     pub fn check(raw: &str) -> Result<&str, FieldError> {
         let value = raw.trim();
-        if let Some(bad) = value
-            .chars()
-            .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '+' | '(' | ')' | '-')))
-        {
-            return Err(refuse(format!(
-                "contains {bad:?}; a mobile number has only digits, spaces and + ( ) -"
-            )));
+        if let Some(bad) = value.chars().find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '+' | '(' | ')' | '-'))) {
+            return Err(refuse(format!("contains {bad:?}; a mobile number has only digits, spaces and + ( ) -")));
         }
         if !value.chars().any(|c| c.is_ascii_digit()) {
             return Err(refuse("has no digits"));
@@ -240,14 +227,7 @@ pub const JOB_TITLE_MAX: usize = 200;
 /// `true/false/yes/no/1/0`, any case. The same words for every yes-or-no column.
 pub fn parse_flag(raw: &str) -> Result<bool, FieldError> {
     let value = raw.trim();
-    for (word, flag) in [
-        ("true", true),
-        ("false", false),
-        ("yes", true),
-        ("no", false),
-        ("1", true),
-        ("0", false),
-    ] {
+    for (word, flag) in [("true", true), ("false", false), ("yes", true), ("no", false), ("1", true), ("0", false)] {
         if value.eq_ignore_ascii_case(word) {
             return Ok(flag);
         }
@@ -317,9 +297,7 @@ pub fn check_password(raw: &str) -> Result<&str, FieldError> {
         return Err(refuse("is longer than 128 characters"));
     }
     if !value.chars().any(char::is_alphabetic) || !value.chars().any(|c| c.is_ascii_digit()) {
-        return Err(refuse(
-            "needs at least one letter and one digit (password policy)",
-        ));
+        return Err(refuse("needs at least one letter and one digit (password policy)"));
     }
     Ok(value)
 }
@@ -330,10 +308,7 @@ mod tests {
 
     #[test]
     fn user_id_accepts_the_allowed_characters_and_trims() {
-        assert_eq!(
-            UserId::parse("  pat.jones_1@x-y ").unwrap().as_str(),
-            "pat.jones_1@x-y"
-        );
+        assert_eq!(UserId::parse("  pat.jones_1@x-y ").unwrap().as_str(), "pat.jones_1@x-y");
     }
 
     #[test]
@@ -348,13 +323,7 @@ mod tests {
 
     #[test]
     fn email_accepts_ordinary_addresses() {
-        for ok in [
-            "bob@example.com",
-            "o'neil+tag@nhs.uk",
-            "zoë@exämple.de",
-            "a.b@c.d.io",
-            " x@y.org ",
-        ] {
+        for ok in ["bob@example.com", "o'neil+tag@nhs.uk", "zoë@exämple.de", "a.b@c.d.io", " x@y.org "] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -373,17 +342,10 @@ mod tests {
             "bob@-x.com",
             "bob@x.c0m",
         ] {
-            assert_eq!(
-                Email::parse(bad).unwrap_err().0,
-                "is not a valid email address",
-                "{bad}"
-            );
+            assert_eq!(Email::parse(bad).unwrap_err().0, "is not a valid email address", "{bad}");
         }
         assert_eq!(Email::parse("").unwrap_err().0, "is required");
-        assert!(Email::parse(&format!("{}@x.com", "a".repeat(250)))
-            .unwrap_err()
-            .0
-            .contains("254"));
+        assert!(Email::parse(&format!("{}@x.com", "a".repeat(250))).unwrap_err().0.contains("254"));
     }
 
     #[test]
@@ -403,21 +365,12 @@ mod tests {
 
     #[test]
     fn flags_words_and_enums() {
-        for (raw, want) in [
-            ("TRUE", true),
-            ("no", false),
-            ("1", true),
-            (" 0 ", false),
-            ("Yes", true),
-        ] {
+        for (raw, want) in [("TRUE", true), ("no", false), ("1", true), (" 0 ", false), ("Yes", true)] {
             assert_eq!(parse_flag(raw), Ok(want), "{raw}");
         }
         assert!(parse_flag("y").is_err());
         assert_eq!(TaskNotification::parse("off"), Ok(TaskNotification::Off));
-        assert_eq!(
-            TaskNotification::parse("EMAIL"),
-            Ok(TaskNotification::Email)
-        );
+        assert_eq!(TaskNotification::parse("EMAIL"), Ok(TaskNotification::Email));
         assert!(TaskNotification::parse("sms").is_err());
         assert_eq!(parse_leaver("Leaver"), Ok(true));
         assert_eq!(parse_leaver(""), Ok(false));
@@ -429,16 +382,10 @@ mod tests {
     #[test]
     fn text_limits_and_control_characters() {
         assert!(check_text(&"t".repeat(20), TITLE_MAX).is_ok());
-        assert_eq!(
-            check_text(&"t".repeat(21), TITLE_MAX).unwrap_err().0,
-            "is longer than 20 characters"
-        );
+        assert_eq!(check_text(&"t".repeat(21), TITLE_MAX).unwrap_err().0, "is longer than 20 characters");
         // Characters, not bytes.
         assert!(check_text(&"é".repeat(20), TITLE_MAX).is_ok());
-        assert!(check_text("a\u{7}b", NAME_MAX)
-            .unwrap_err()
-            .0
-            .contains("U+0007"));
+        assert!(check_text("a\u{7}b", NAME_MAX).unwrap_err().0.contains("U+0007"));
     }
 
     #[test]
@@ -452,9 +399,6 @@ mod tests {
     #[test]
     fn newtypes_refuse_bad_values_when_deserialised() {
         assert!(serde_json::from_str::<Email>("\"bob@\"").is_err());
-        assert_eq!(
-            serde_json::from_str::<UserId>("\"pat\"").unwrap().as_str(),
-            "pat"
-        );
+        assert_eq!(serde_json::from_str::<UserId>("\"pat\"").unwrap().as_str(), "pat");
     }
 }

@@ -34,18 +34,18 @@ pub struct FileIndex {
 }
 
 impl FileIndex {
-    pub fn new(layout: &Layout) -> Self {
+    /// `expected_rows` sizes the maps up front, so they never rehash mid-file.
+    pub fn new(layout: &Layout, expected_rows: usize) -> Self {
         let col = |f| layout.column_of(f);
+        let map = |wanted: bool| {
+            let capacity = if wanted { expected_rows } else { 0 };
+            FingerprintMap::with_capacity_and_hasher(capacity, Default::default())
+        };
         Self {
-            columns: [
-                col(Field::UserId),
-                col(Field::Email),
-                col(Field::ExternalId),
-                col(Field::ReportsTo),
-            ],
-            user_lines: FingerprintMap::default(),
-            emails: FingerprintMap::default(),
-            externals: FingerprintMap::default(),
+            columns: [col(Field::UserId), col(Field::Email), col(Field::ExternalId), col(Field::ReportsTo)],
+            user_lines: map(true),
+            emails: map(true),
+            externals: map(col(Field::ExternalId).is_some()),
             edges: Vec::new(),
             arena: String::new(),
         }
@@ -58,13 +58,7 @@ impl FileIndex {
     }
 
     /// Registers a row's keys; duplicates of earlier rows are reported at once.
-    pub fn add_row(
-        &mut self,
-        layout: &Layout,
-        record: &csv::StringRecord,
-        line: u64,
-        out: &mut Vec<Diagnostic>,
-    ) {
+    pub fn add_row(&mut self, layout: &Layout, record: &csv::StringRecord, line: u64, out: &mut Vec<Diagnostic>) {
         let [c_user, c_email, c_ext, c_manager] = self.columns;
         let cell = |c: Option<usize>| unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
         let user = UserId::check(cell(c_user)).ok();
@@ -76,10 +70,7 @@ impl FileIndex {
                     line,
                     layout.heading_of(field),
                     value,
-                    &format!(
-                        "is also on line {earlier}; each {} may appear once in a file",
-                        field.name()
-                    ),
+                    &format!("is also on line {earlier}; each {} may appear once in a file", field.name()),
                 ));
             }
         };
@@ -97,29 +88,18 @@ impl FileIndex {
             if user_fp != manager_fp {
                 let user_text = self.keep(user);
                 let manager_text = self.keep(manager);
-                self.edges.push(Edge {
-                    line,
-                    user: user_fp,
-                    manager: manager_fp,
-                    user_text,
-                    manager_text,
-                });
+                self.edges.push(Edge { line, user: user_fp, manager: manager_fp, user_text, manager_text });
             }
         }
     }
 
     /// After the last row: `reportsTo` resolved against the file and, when given,
     /// the directory. Returns the findings by line.
-    pub fn finish(
-        &self,
-        layout: &Layout,
-        directory: Option<&DirectoryIndex>,
-    ) -> HashMap<u64, Vec<Diagnostic>> {
+    pub fn finish(&self, layout: &Layout, directory: Option<&DirectoryIndex>) -> HashMap<u64, Vec<Diagnostic>> {
         let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
         let heading = layout.heading_of(Field::ReportsTo);
         let text = |range: &Range<usize>| &self.arena[range.clone()];
-        let in_directory =
-            |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
+        let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
 
         // The manager each user will have: the file's word where it gives one (the
         // first row of a userId: later ones are errors), else the directory's.
@@ -132,53 +112,52 @@ impl FileIndex {
                 && !self.user_lines.contains_key(&edge.manager)
                 && in_directory(text(&edge.manager_text)).is_none()
             {
-                findings
-                    .entry(edge.line)
-                    .or_default()
-                    .push(Diagnostic::cell(
-                        Severity::Error,
-                        edge.line,
-                        heading,
-                        text(&edge.manager_text),
-                        "is neither an existing user nor a user of this file",
-                    ));
+                findings.entry(edge.line).or_default().push(Diagnostic::cell(
+                    Severity::Error,
+                    edge.line,
+                    heading,
+                    text(&edge.manager_text),
+                    "is neither an existing user nor a user of this file",
+                ));
             }
         }
 
-        // A node of the reporting graph: its fingerprint and its userId as text.
-        let manager_of = |user: Fingerprint, user_text: &str| -> Option<(Fingerprint, String)> {
+        // A node of the reporting graph: its fingerprint and its userId as text,
+        // borrowed from the arena or the directory (no allocation per step).
+        let manager_of = |user: Fingerprint, user_text: &str| -> Option<(Fingerprint, &str)> {
             if let Some(edge) = file_manager.get(&user) {
-                return Some((edge.manager, text(&edge.manager_text).to_owned()));
+                return Some((edge.manager, text(&edge.manager_text)));
             }
             let d = directory?;
             let manager = d.user(in_directory(user_text)?).reports_to.as_deref()?;
-            Some((fingerprint(manager), manager.to_owned()))
+            Some((fingerprint(manager), manager))
         };
 
-        // Each user has at most one manager, so a walk up the managers either ends
-        // or enters a cycle; marking finished nodes keeps the whole search linear.
-        const DONE: u32 = u32::MAX;
-        let mut state: FingerprintMap<u32> = FingerprintMap::default();
+        // Each user has at most one manager, so a walk up the managers either ends,
+        // reaches a node an earlier walk saw (whose way up is already known), or
+        // comes back to its own path: a cycle. Every node is entered once.
+        let mut state: FingerprintMap<u32> =
+            FingerprintMap::with_capacity_and_hasher(self.edges.len() + 16, Default::default());
+        let mut path: Vec<(Fingerprint, &str)> = Vec::new();
         for (walk, start) in self.edges.iter().enumerate() {
             let walk = walk as u32;
-            let mut path: Vec<(Fingerprint, String)> = Vec::new();
-            let mut current = Some((start.user, text(&start.user_text).to_owned()));
+            path.clear();
+            let mut current = Some((start.user, text(&start.user_text)));
             while let Some((user, user_text)) = current {
-                match state.get(&user) {
-                    Some(&DONE) => break,
-                    Some(&w) if w == walk => {
-                        let at = path.iter().position(|(u, _)| *u == user).unwrap_or(0);
-                        report_cycle(&mut findings, &path[at..], &file_manager, heading, &text);
+                match state.entry(user) {
+                    std::collections::hash_map::Entry::Occupied(seen) => {
+                        if *seen.get() == walk {
+                            let at = path.iter().position(|(u, _)| *u == user).unwrap_or(0);
+                            report_cycle(&mut findings, &path[at..], &file_manager, heading, &text);
+                        }
                         break;
                     }
-                    _ => {}
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(walk);
+                    }
                 }
-                state.insert(user, walk);
-                current = manager_of(user, &user_text);
+                current = manager_of(user, user_text);
                 path.push((user, user_text));
-            }
-            for (user, _) in path {
-                state.insert(user, DONE);
             }
         }
         findings
@@ -187,30 +166,27 @@ impl FileIndex {
 
 fn report_cycle<'a>(
     findings: &mut HashMap<u64, Vec<Diagnostic>>,
-    cycle: &[(Fingerprint, String)],
+    cycle: &[(Fingerprint, &str)],
     file_manager: &FingerprintMap<&Edge>,
     heading: &str,
     text: &impl Fn(&Range<usize>) -> &'a str,
 ) {
-    let describe = |(fp, name): &(Fingerprint, String)| match file_manager.get(fp) {
+    let describe = |(fp, name): &(Fingerprint, &str)| match file_manager.get(fp) {
         Some(edge) => format!("{name} (line {})", edge.line),
         None => format!("{name} (existing)"),
     };
     let mut chain: Vec<String> = cycle.iter().map(describe).collect();
-    chain.push(cycle[0].1.clone());
+    chain.push(cycle[0].1.to_owned());
     let chain = chain.join(" → ");
     for (fp, _) in cycle {
         if let Some(edge) = file_manager.get(fp) {
-            findings
-                .entry(edge.line)
-                .or_default()
-                .push(Diagnostic::cell(
-                    Severity::Error,
-                    edge.line,
-                    heading,
-                    text(&edge.manager_text),
-                    &format!("closes a reporting cycle: {chain}"),
-                ));
+            findings.entry(edge.line).or_default().push(Diagnostic::cell(
+                Severity::Error,
+                edge.line,
+                heading,
+                text(&edge.manager_text),
+                &format!("closes a reporting cycle: {chain}"),
+            ));
         }
     }
 }

@@ -84,15 +84,9 @@ fn looks_like_data(heading: &str) -> Option<&'static str> {
     let h = heading.trim();
     if Email::check(h).is_ok() {
         Some("an email address")
-    } else if !h.is_empty()
-        && h.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'))
-    {
+    } else if !h.is_empty() && h.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')')) {
         Some("a number")
-    } else if ["true", "false", "yes", "no"]
-        .iter()
-        .any(|w| h.eq_ignore_ascii_case(w))
-    {
+    } else if ["true", "false", "yes", "no"].iter().any(|w| h.eq_ignore_ascii_case(w)) {
         Some("a yes/no value")
     } else {
         None
@@ -100,27 +94,16 @@ fn looks_like_data(heading: &str) -> Option<&'static str> {
 }
 
 fn accepted_headings(field: Field) -> String {
-    std::iter::once(field.name())
-        .chain(field.aliases().iter().copied())
-        .collect::<Vec<_>>()
-        .join(", ")
+    std::iter::once(field.name()).chain(field.aliases().iter().copied()).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads the heading line (`line` as an editor numbers it). File-level problems
 /// come back as diagnostics; the layout is `None` when no row can be read with it.
-pub fn resolve(
-    headings: &[&str],
-    line: u64,
-    mapping: &HeadingMapping,
-) -> (Option<Layout>, Vec<Diagnostic>) {
+pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Option<Layout>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let keys: Vec<String> = headings.iter().map(|h| heading_key(h)).collect();
     let legacy = keys.iter().any(|k| legacy_role(k).is_some());
-    let format = if legacy {
-        Format::LegacyV1
-    } else {
-        Format::Standard
-    };
+    let format = if legacy { Format::LegacyV1 } else { Format::Standard };
 
     let mut layout = Layout {
         format,
@@ -142,11 +125,7 @@ pub fn resolve(
             {
                 Some(role) => role,
                 None => {
-                    let shown = if heading.is_empty() {
-                        format!("column {}", index + 1)
-                    } else {
-                        heading.clone()
-                    };
+                    let shown = if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() };
                     diagnostics.push(Diagnostic {
                         severity: Severity::Warning,
                         line: Some(line),
@@ -193,12 +172,9 @@ pub fn resolve(
     if known == 0 {
         // One clear message instead of a warning per heading.
         diagnostics.clear();
-        let data = headings
-            .iter()
-            .find_map(|h| looks_like_data(h).map(|what| (h.trim(), what)));
-        let other_delimiter = ['|', ',', ';', '\t', ':']
-            .into_iter()
-            .find(|d| headings.len() == 1 && headings[0].contains(*d));
+        let data = headings.iter().find_map(|h| looks_like_data(h).map(|what| (h.trim(), what)));
+        let other_delimiter =
+            ['|', ',', ';', '\t', ':'].into_iter().find(|d| headings.len() == 1 && headings[0].contains(*d));
         let message = match (data, other_delimiter) {
             (_, Some(d)) => format!(
                 "Line {line}: the file looks split on the wrong delimiter: its only column {:?} holds {d:?}. Separate columns with commas, semicolons or tabs",
@@ -214,10 +190,7 @@ pub fn resolve(
         diagnostics.push(Diagnostic::file(Severity::Error, message));
         return (None, diagnostics);
     }
-    if let Some((value, what)) = headings
-        .iter()
-        .find_map(|h| looks_like_data(h).map(|w| (h.trim(), w)))
-    {
+    if let Some((value, what)) = headings.iter().find_map(|h| looks_like_data(h).map(|w| (h.trim(), w))) {
         diagnostics.push(Diagnostic::file(
             Severity::Error,
             format!("Line {line}: the heading line holds {value:?}, which is {what}: it looks like data, not headings"),
@@ -295,10 +268,8 @@ mod tests {
             diags[0].message,
             r#"Line 1: the heading "Shoe Size" is not a Muster field; the column is ignored unless you map it to a field"#
         );
-        let mapping = HeadingMapping::from([
-            ("Dept".to_string(), Some(Field::Organisation)),
-            ("Shoe Size".into(), None),
-        ]);
+        let mapping =
+            HeadingMapping::from([("Dept".to_string(), Some(Field::Organisation)), ("Shoe Size".into(), None)]);
         let (layout, diags) = resolve(&["userId", "email", "Shoe Size", "Dept"], 1, &mapping);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(layout.unwrap().column_of(Field::Organisation), Some(3));
@@ -333,27 +304,15 @@ mod tests {
         let (layout, diags) = resolve_line("pat,pat@example.com,Pat,Jones");
         assert!(layout.is_none());
         assert!(
-            diags[0].message.contains(
-                "looks like data, not headings (\"pat@example.com\" is an email address)"
-            ),
+            diags[0].message.contains("looks like data, not headings (\"pat@example.com\" is an email address)"),
             "{diags:?}"
         );
 
         let (layout, diags) = resolve(&["userId|email|firstName"], 1, &HeadingMapping::new());
         assert!(layout.is_none());
-        assert!(
-            diags[0]
-                .message
-                .contains("looks split on the wrong delimiter"),
-            "{diags:?}"
-        );
+        assert!(diags[0].message.contains("looks split on the wrong delimiter"), "{diags:?}");
 
         let (_, diags) = resolve_line("userId,email,pat@example.com");
-        assert!(
-            diags
-                .iter()
-                .any(|d| d.is_error() && d.message.contains("looks like data")),
-            "{diags:?}"
-        );
+        assert!(diags.iter().any(|d| d.is_error() && d.message.contains("looks like data")), "{diags:?}");
     }
 }

@@ -22,12 +22,12 @@ pub mod synth;
 pub use decode::Encoding;
 pub use diagnostic::{Diagnostic, Severity};
 pub use dialect::Delimiter;
-pub use directory::{Directory, DirectoryUser, Organisation};
+pub use directory::{Directory, DirectoryIndex, DirectoryUser, Organisation};
 pub use field::Field;
 pub use fields::{Email, FieldError, RoleName, UserId};
 pub use layout::{Format, HeadingMapping};
 pub use plan::{
-    plan, plan_with, validate, Counts, Mode, Plan, PlanOptions, PlanSummary, RowPlan, RowStatus,
+    plan, plan_with, plan_with_index, validate, Counts, Mode, Plan, PlanOptions, PlanSummary, RowPlan, RowStatus,
     SyncAction,
 };
 pub use row::UserRow;
@@ -35,5 +35,10 @@ pub use row::UserRow;
 /// The form under which keys are compared: matching ignores case and surrounding spaces.
 /// Character by character, so that it agrees with [`fingerprint::fingerprint`].
 pub fn normalize_key(value: &str) -> String {
-    value.trim().chars().flat_map(char::to_lowercase).collect()
+    let value = value.trim();
+    if value.is_ascii() {
+        value.to_ascii_lowercase()
+    } else {
+        value.chars().flat_map(char::to_lowercase).collect()
+    }
 }

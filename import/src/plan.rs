@@ -203,12 +203,18 @@ pub struct Plan {
 
 /// Plans every row against `directory`, handing each [`RowPlan`] to `sink` as soon
 /// as it is made: memory stays bounded by the file's keys, not its rows.
-pub fn plan_with(
+pub fn plan_with(bytes: &[u8], directory: &Directory, options: &PlanOptions, sink: impl FnMut(RowPlan)) -> PlanSummary {
+    plan_with_index(bytes, &DirectoryIndex::new(directory), options, sink)
+}
+
+/// [`plan_with`] on a directory already indexed (one index serves many plans).
+pub fn plan_with_index(
     bytes: &[u8],
-    directory: &Directory,
+    dir: &DirectoryIndex<'_>,
     options: &PlanOptions,
     mut sink: impl FnMut(RowPlan),
 ) -> PlanSummary {
+    let directory = dir.directory;
     let source = Source::open(bytes, &options.mapping, options.delimiter);
     let mut summary = PlanSummary {
         format: source.format,
@@ -223,11 +229,10 @@ pub fn plan_with(
     let Some(layout) = &source.layout else {
         return summary;
     };
-    let dir = DirectoryIndex::new(directory);
     let tenant = Some(directory.tenant_slug.as_str());
 
     // First pass: the rules between rows, whose findings the second pass attaches.
-    let mut index = FileIndex::new(layout);
+    let mut index = FileIndex::new(layout, source.expected_rows());
     let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
     let mut rows = source.data_rows();
     let mut record = csv::StringRecord::new();
@@ -240,13 +245,13 @@ pub fn plan_with(
             }
         }
     }
-    for (line, mut late) in index.finish(layout, Some(&dir)) {
+    for (line, mut late) in index.finish(layout, Some(dir)) {
         findings.entry(line).or_default().append(&mut late);
     }
     drop(index);
 
     let mut planner = Planner {
-        dir: &dir,
+        dir,
         options,
         layout,
         named: HashSet::new(),
@@ -261,14 +266,7 @@ pub fn plan_with(
             continue;
         }
         let mut diagnostics = Vec::new();
-        let row = parse_row(
-            layout,
-            &record,
-            line,
-            tenant,
-            Purpose::Build,
-            &mut diagnostics,
-        );
+        let row = parse_row(layout, &record, line, tenant, Purpose::Build, &mut diagnostics);
         diagnostics.extend(findings.remove(&line).unwrap_or_default());
         let plan = planner.plan_row(row, diagnostics, &mut summary);
         summary.counts.add(plan.status);
@@ -310,13 +308,7 @@ struct Planner<'a, 'd> {
 }
 
 fn error(row: &UserRow, layout: &Layout, field: Field, value: &str, reason: &str) -> Diagnostic {
-    Diagnostic::cell(
-        Severity::Error,
-        row.line,
-        layout.heading_of(field),
-        value,
-        reason,
-    )
+    Diagnostic::cell(Severity::Error, row.line, layout.heading_of(field), value, reason)
 }
 
 fn opt_eq(new: &Option<String>, old: &Option<String>) -> bool {
@@ -330,11 +322,7 @@ fn names_eq(new: &[crate::fields::RoleName], old: &[String]) -> bool {
 }
 
 fn join_names(names: &[impl AsRef<str>]) -> String {
-    names
-        .iter()
-        .map(AsRef::as_ref)
-        .collect::<Vec<_>>()
-        .join("|")
+    names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join("|")
 }
 
 /// The fields a row would change on an existing user; blank cells change nothing.
@@ -342,108 +330,53 @@ pub fn changes(row: &UserRow, user: &DirectoryUser, include_organisation: bool) 
     let mut out = Vec::new();
     let mut text = |field: Field, new: &Option<String>, old: &Option<String>| {
         if new.is_some() && !opt_eq(new, old) {
-            out.push(Change {
-                field,
-                old: old.clone(),
-                new: new.clone(),
-            });
+            out.push(Change { field, old: old.clone(), new: new.clone() });
         }
     };
-    let key_changed = |new: Option<&str>, old: Option<&str>| {
-        new.is_some_and(|n| Some(normalize_key(n)) != old.map(normalize_key))
-    };
-    if key_changed(
-        row.user_id.as_ref().map(|u| u.as_str()),
-        Some(&user.user_id),
-    ) {
-        text(
-            Field::UserId,
-            &row.user_id.as_ref().map(|u| u.to_string()),
-            &Some(user.user_id.clone()),
-        );
+    let key_changed =
+        |new: Option<&str>, old: Option<&str>| new.is_some_and(|n| Some(normalize_key(n)) != old.map(normalize_key));
+    if key_changed(row.user_id.as_ref().map(|u| u.as_str()), Some(&user.user_id)) {
+        text(Field::UserId, &row.user_id.as_ref().map(|u| u.to_string()), &Some(user.user_id.clone()));
     }
-    if key_changed(
-        row.external_id.as_ref().map(|u| u.as_str()),
-        user.external_id.as_deref(),
-    ) {
-        text(
-            Field::ExternalId,
-            &row.external_id.as_ref().map(|u| u.to_string()),
-            &user.external_id,
-        );
+    if key_changed(row.external_id.as_ref().map(|u| u.as_str()), user.external_id.as_deref()) {
+        text(Field::ExternalId, &row.external_id.as_ref().map(|u| u.to_string()), &user.external_id);
     }
     text(Field::Title, &row.title, &user.title);
     text(Field::FirstName, &row.first_name, &user.first_name);
     text(Field::LastName, &row.last_name, &user.last_name);
     if key_changed(row.email.as_ref().map(|e| e.as_str()), Some(&user.email)) {
-        text(
-            Field::Email,
-            &row.email.as_ref().map(|e| e.to_string()),
-            &Some(user.email.clone()),
-        );
+        text(Field::Email, &row.email.as_ref().map(|e| e.to_string()), &Some(user.email.clone()));
     }
-    text(
-        Field::Mobile,
-        &row.mobile.as_ref().map(|m| m.to_string()),
-        &user.mobile,
-    );
+    text(Field::Mobile, &row.mobile.as_ref().map(|m| m.to_string()), &user.mobile);
     text(Field::JobTitle, &row.job_title, &user.job_title);
-    if include_organisation
-        && key_changed(
-            row.organisation.as_ref().map(|o| o.as_str()),
-            user.organisation.as_deref(),
-        )
+    if include_organisation && key_changed(row.organisation.as_ref().map(|o| o.as_str()), user.organisation.as_deref())
     {
-        text(
-            Field::Organisation,
-            &row.organisation.as_ref().map(|o| o.to_string()),
-            &user.organisation,
-        );
+        text(Field::Organisation, &row.organisation.as_ref().map(|o| o.to_string()), &user.organisation);
     }
     let flag = |v: bool| Some(v.to_string());
     if let Some(enabled) = row.enabled.filter(|e| *e != user.enabled) {
-        out.push(Change {
-            field: Field::Enabled,
-            old: flag(user.enabled),
-            new: flag(enabled),
-        });
+        out.push(Change { field: Field::Enabled, old: flag(user.enabled), new: flag(enabled) });
     }
-    if key_changed(
-        row.reports_to.as_ref().map(|u| u.as_str()),
-        user.reports_to.as_deref(),
-    ) {
+    if key_changed(row.reports_to.as_ref().map(|u| u.as_str()), user.reports_to.as_deref()) {
         out.push(Change {
             field: Field::ReportsTo,
             old: user.reports_to.clone(),
             new: row.reports_to.as_ref().map(|u| u.to_string()),
         });
     }
-    for (field, new, old) in [
-        (Field::Roles, &row.roles, &user.roles),
-        (Field::Groups, &row.groups, &user.groups),
-    ] {
+    for (field, new, old) in [(Field::Roles, &row.roles, &user.roles), (Field::Groups, &row.groups, &user.groups)] {
         if let Some(new) = new.as_ref().filter(|n| !names_eq(n, old)) {
-            out.push(Change {
-                field,
-                old: Some(join_names(old)),
-                new: Some(join_names(new)),
-            });
+            out.push(Change { field, old: Some(join_names(old)), new: Some(join_names(new)) });
         }
     }
-    if let Some(tn) = row
-        .task_notification
-        .filter(|t| *t != user.task_notification)
-    {
+    if let Some(tn) = row.task_notification.filter(|t| *t != user.task_notification) {
         out.push(Change {
             field: Field::TaskNotification,
             old: Some(user.task_notification.as_str().into()),
             new: Some(tn.as_str().into()),
         });
     }
-    if let Some(c) = row
-        .change_password_next_time
-        .filter(|c| *c != user.change_password_next_time)
-    {
+    if let Some(c) = row.change_password_next_time.filter(|c| *c != user.change_password_next_time) {
         out.push(Change {
             field: Field::ChangePasswordNextTime,
             old: flag(user.change_password_next_time),
@@ -456,14 +389,8 @@ pub fn changes(row: &UserRow, user: &DirectoryUser, include_organisation: bool) 
 impl<'d> Planner<'_, 'd> {
     /// Which directory user a row is about: by externalId first, then userId.
     fn find(&mut self, row: &UserRow, diagnostics: &mut Vec<Diagnostic>) -> Option<usize> {
-        let by_ext = row
-            .external_id
-            .as_ref()
-            .and_then(|e| self.dir.by_external_id(&normalize_key(e.as_str())));
-        let by_uid = row
-            .user_id
-            .as_ref()
-            .and_then(|u| self.dir.by_user_id(&normalize_key(u.as_str())));
+        let by_ext = row.external_id.as_ref().and_then(|e| self.dir.by_external_id(&normalize_key(e.as_str())));
+        let by_uid = row.user_id.as_ref().and_then(|u| self.dir.by_user_id(&normalize_key(u.as_str())));
         match (by_ext, by_uid) {
             (Some(a), Some(b)) if a != b => {
                 let uid = row.user_id.as_ref().map_or("", |u| u.as_str());
@@ -491,10 +418,7 @@ impl<'d> Planner<'_, 'd> {
                         self.layout,
                         Field::ExternalId,
                         mine.as_str(),
-                        &format!(
-                            "does not match user {:?}, whose externalId is {theirs:?}",
-                            user.user_id
-                        ),
+                        &format!("does not match user {:?}, whose externalId is {theirs:?}", user.user_id),
                     ));
                 }
                 Some(b)
@@ -503,12 +427,7 @@ impl<'d> Planner<'_, 'd> {
         }
     }
 
-    fn plan_row(
-        &mut self,
-        row: UserRow,
-        mut diagnostics: Vec<Diagnostic>,
-        summary: &mut PlanSummary,
-    ) -> RowPlan {
+    fn plan_row(&mut self, row: UserRow, mut diagnostics: Vec<Diagnostic>, summary: &mut PlanSummary) -> RowPlan {
         let layout = self.layout;
         let existing = self.find(&row, &mut diagnostics);
         if let Some(i) = existing {
@@ -524,10 +443,7 @@ impl<'d> Planner<'_, 'd> {
                         layout,
                         Field::Email,
                         email.as_str(),
-                        &format!(
-                            "belongs to another user ({:?})",
-                            self.dir.user(owner).user_id
-                        ),
+                        &format!("belongs to another user ({:?})", self.dir.user(owner).user_id),
                     ));
                 }
             }
@@ -626,8 +542,7 @@ impl<'d> Planner<'_, 'd> {
                     } else {
                         if let Some(org) = &row.organisation {
                             let current = user.organisation.as_deref().unwrap_or("");
-                            if !user.leaver && normalize_key(org.as_str()) != normalize_key(current)
-                            {
+                            if !user.leaver && normalize_key(org.as_str()) != normalize_key(current) {
                                 diagnostics.push(error(
                                     &row,
                                     layout,
@@ -662,11 +577,7 @@ impl<'d> Planner<'_, 'd> {
         };
         if matches!(
             status,
-            RowStatus::New
-                | RowStatus::Update
-                | RowStatus::Joiner
-                | RowStatus::Leaver
-                | RowStatus::Unchanged
+            RowStatus::New | RowStatus::Update | RowStatus::Joiner | RowStatus::Leaver | RowStatus::Unchanged
         ) {
             self.note_added(&row, summary);
         }
@@ -674,38 +585,25 @@ impl<'d> Planner<'_, 'd> {
             RowStatus::New => "New user".to_owned(),
             RowStatus::Update => format!(
                 "Account already exists and will be updated ({})",
-                changes_found
-                    .iter()
-                    .map(|c| c.field.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                changes_found.iter().map(|c| c.field.name()).collect::<Vec<_>>().join(", ")
             ),
             RowStatus::Unchanged => "No change".to_owned(),
             RowStatus::Leaver => "Will be marked as leaver".to_owned(),
             RowStatus::Joiner => {
-                "User already exists in Leaver state and will be moved to given Organisation"
-                    .to_owned()
+                "User already exists in Leaver state and will be moved to given Organisation".to_owned()
             }
             RowStatus::Delete => "Will be deleted".to_owned(),
             RowStatus::Skipped => "Skipped".to_owned(),
-            RowStatus::Error => diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| d.message.clone())
-                .unwrap_or_default(),
+            RowStatus::Error => {
+                diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default()
+            }
             RowStatus::Old => unreachable!("file rows are never Old"),
         };
         RowPlan {
             line: Some(row.line),
             user_id: row.user_id.as_ref().map(|u| u.to_string()),
-            first_name: row
-                .first_name
-                .clone()
-                .or_else(|| user.and_then(|u| u.first_name.clone())),
-            last_name: row
-                .last_name
-                .clone()
-                .or_else(|| user.and_then(|u| u.last_name.clone())),
+            first_name: row.first_name.clone().or_else(|| user.and_then(|u| u.first_name.clone())),
+            last_name: row.last_name.clone().or_else(|| user.and_then(|u| u.last_name.clone())),
             status,
             message,
             diagnostics,
@@ -763,11 +661,7 @@ impl<'d> Planner<'_, 'd> {
         let active = self.dir.active_users.max(1);
         if retired * 100 > u64::from(self.options.sync_threshold_percent) * active {
             summary.needs_confirmation = true;
-            let verb = if action == SyncAction::Delete {
-                "delete"
-            } else {
-                "mark as leavers"
-            };
+            let verb = if action == SyncAction::Delete { "delete" } else { "mark as leavers" };
             summary.file_diagnostics.push(Diagnostic::file(
                 Severity::Warning,
                 format!(
@@ -818,7 +712,7 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
     };
     // One pass: the rules between rows that need the whole file (reportsTo) are
     // added to their lines at the end.
-    let mut index = FileIndex::new(layout);
+    let mut index = FileIndex::new(layout, source.expected_rows());
     let mut rows = source.data_rows();
     let mut record = csv::StringRecord::new();
     let mut diagnostics = Vec::new();
@@ -827,25 +721,12 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
         if is_blank(&record) {
             continue;
         }
-        parse_row(
-            layout,
-            &record,
-            line,
-            tenant_slug,
-            Purpose::Check,
-            &mut diagnostics,
-        );
+        parse_row(layout, &record, line, tenant_slug, Purpose::Check, &mut diagnostics);
         index.add_row(layout, &record, line, &mut diagnostics);
         out.rows += 1;
         if !diagnostics.is_empty() {
-            let user_id = user_column
-                .and_then(|c| record.get(c))
-                .map(|u| u.trim().to_owned());
-            out.problems.push(LineProblems {
-                line,
-                user_id,
-                diagnostics: std::mem::take(&mut diagnostics),
-            });
+            let user_id = user_column.and_then(|c| record.get(c)).map(|u| u.trim().to_owned());
+            out.problems.push(LineProblems { line, user_id, diagnostics: std::mem::take(&mut diagnostics) });
         }
     }
     let late = index.finish(layout, None);
@@ -858,19 +739,12 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
         let known: HashSet<u64> = out.problems.iter().map(|p| p.line).collect();
         for (line, diagnostics) in late {
             if !known.contains(&line) {
-                out.problems.push(LineProblems {
-                    line,
-                    user_id: None,
-                    diagnostics,
-                });
+                out.problems.push(LineProblems { line, user_id: None, diagnostics });
             }
         }
         out.problems.sort_by_key(|p| p.line);
     }
-    out.rows_with_errors = out
-        .problems
-        .iter()
-        .filter(|p| p.diagnostics.iter().any(Diagnostic::is_error))
-        .count() as u64;
+    out.rows_with_errors =
+        out.problems.iter().filter(|p| p.diagnostics.iter().any(Diagnostic::is_error)).count() as u64;
     out
 }

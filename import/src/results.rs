@@ -43,11 +43,7 @@ fn rewrite(
 }
 
 /// The uploaded file with a `result` column: `result_of(line)` for each data row.
-pub fn results_file(
-    bytes: &[u8],
-    delimiter: Option<Delimiter>,
-    mut result_of: impl FnMut(u64) -> String,
-) -> Vec<u8> {
+pub fn results_file(bytes: &[u8], delimiter: Option<Delimiter>, mut result_of: impl FnMut(u64) -> String) -> Vec<u8> {
     rewrite(bytes, delimiter, |line, cells| {
         cells.push(match line {
             None => "result".to_owned(),
@@ -59,11 +55,7 @@ pub fn results_file(
 
 /// The heading line and the rows for which `failed(line)` holds: a new upload
 /// for "Retry failed rows".
-pub fn retry_file(
-    bytes: &[u8],
-    delimiter: Option<Delimiter>,
-    mut failed: impl FnMut(u64) -> bool,
-) -> Vec<u8> {
+pub fn retry_file(bytes: &[u8], delimiter: Option<Delimiter>, mut failed: impl FnMut(u64) -> bool) -> Vec<u8> {
     rewrite(bytes, delimiter, |line, _| line.is_none_or(&mut failed))
 }
 
@@ -73,22 +65,16 @@ mod tests {
 
     #[test]
     fn results_keep_the_files_delimiter_encoding_and_lines() {
-        let original =
-            Encoding::Utf16Le.encode("userId\temail\r\npat\t=cmd\r\n\r\nzoë\t\"a\r\nb\"\r\n");
+        let original = Encoding::Utf16Le.encode("userId\temail\r\npat\t=cmd\r\n\r\nzoë\t\"a\r\nb\"\r\n");
         let out = results_file(&original, None, |line| format!("line {line}"));
         let back = decode(&out);
         assert_eq!(back.encoding, Encoding::Utf16Le);
-        assert_eq!(
-            back.text,
-            "userId\temail\tresult\r\npat\t'=cmd\tline 2\r\nzoë\t\"a\r\nb\"\tline 4\r\n"
-        );
+        assert_eq!(back.text, "userId\temail\tresult\r\npat\t'=cmd\tline 2\r\nzoë\t\"a\r\nb\"\tline 4\r\n");
     }
 
     #[test]
     fn retry_keeps_the_heading_and_failed_rows() {
-        let out = retry_file(b"userId,email\na,a@x.io\nb,bad\nc,c@x.io\n", None, |line| {
-            line == 3
-        });
+        let out = retry_file(b"userId,email\na,a@x.io\nb,bad\nc,c@x.io\n", None, |line| line == 3);
         assert_eq!(String::from_utf8(out).unwrap(), "userId,email\r\nb,bad\r\n");
     }
 }

@@ -3,9 +3,8 @@
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::field::Field;
 use crate::fields::{
-    check_password, check_text, parse_delete, parse_flag, parse_leaver, Email, ExternalId,
-    FieldError, Mobile, OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX,
-    TITLE_MAX,
+    check_password, check_text, parse_delete, parse_flag, parse_leaver, Email, ExternalId, FieldError, Mobile, OrgCode,
+    RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
 };
 use crate::layout::{ColumnRole, Layout};
 use serde::{Deserialize, Serialize};
@@ -52,8 +51,7 @@ pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
 fn parse_names(raw: &str, build: bool) -> Result<Option<Vec<RoleName>>, FieldError> {
     let mut names: Vec<RoleName> = Vec::new();
     for part in raw.split('|').filter(|p| !p.trim().is_empty()) {
-        let name = RoleName::check(part)
-            .map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
+        let name = RoleName::check(part).map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
         if build && !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
             names.push(RoleName::from_checked(name));
         }
@@ -81,10 +79,7 @@ pub fn parse_row(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> UserRow {
     let build = purpose == Purpose::Build;
-    let mut row = UserRow {
-        line,
-        ..UserRow::default()
-    };
+    let mut row = UserRow { line, ..UserRow::default() };
     let width = layout.columns.len();
     if cells.len() > width {
         if cells.iter().skip(width).any(|c| !c.trim().is_empty()) {
@@ -101,7 +96,10 @@ pub fn parse_row(
         diagnostics.push(Diagnostic::line(
             Severity::Warning,
             line,
-            format!("has {} fields where the heading line has {width}; the missing ones are taken as blank", cells.len()),
+            format!(
+                "has {} fields where the heading line has {width}; the missing ones are taken as blank",
+                cells.len()
+            ),
         ));
     }
     let mut user_key = None;
@@ -109,19 +107,11 @@ pub fn parse_row(
 
     for (index, column) in layout.columns.iter().enumerate() {
         let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
-        if raw.trim().is_empty()
-            && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email))
-        {
+        if raw.trim().is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
             continue;
         }
         let mut fail = |e: FieldError| {
-            diagnostics.push(Diagnostic::cell(
-                Severity::Error,
-                line,
-                &column.heading,
-                raw.trim(),
-                &e.0,
-            ));
+            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, raw.trim(), &e.0));
         };
         match column.role {
             ColumnRole::Ignored => {}
@@ -153,26 +143,20 @@ pub fn parse_row(
                         row.external_id = build.then(|| ExternalId::from_checked(v));
                     }),
                     Field::Tenant => match tenant {
-                        Some(slug) if !raw.trim().eq_ignore_ascii_case(slug.trim()) => {
-                            Err(FieldError(format!(
+                        Some(slug) if !raw.trim().eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
                             "is not this tenant ({slug:?}); a file can change only your own tenant"
-                        )))
-                        }
+                        ))),
                         _ => Ok(row.tenant = own(raw.trim())),
                     },
                     Field::Title => check_text(raw, TITLE_MAX).map(|v| row.title = own(v)),
                     Field::FirstName => check_text(raw, NAME_MAX).map(|v| row.first_name = own(v)),
                     Field::LastName => check_text(raw, NAME_MAX).map(|v| row.last_name = own(v)),
-                    Field::Email => {
-                        Email::check(raw).map(|v| row.email = build.then(|| Email::from_checked(v)))
+                    Field::Email => Email::check(raw).map(|v| row.email = build.then(|| Email::from_checked(v))),
+                    Field::Mobile => Mobile::check(raw).map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
+                    Field::JobTitle => check_text(raw, JOB_TITLE_MAX).map(|v| row.job_title = own(v)),
+                    Field::Organisation => {
+                        OrgCode::check(raw).map(|v| row.organisation = build.then(|| OrgCode::from_checked(v)))
                     }
-                    Field::Mobile => Mobile::check(raw)
-                        .map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
-                    Field::JobTitle => {
-                        check_text(raw, JOB_TITLE_MAX).map(|v| row.job_title = own(v))
-                    }
-                    Field::Organisation => OrgCode::check(raw)
-                        .map(|v| row.organisation = build.then(|| OrgCode::from_checked(v))),
                     Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
                     Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
                     Field::ReportsTo => UserId::check(raw).map(|v| {
@@ -183,15 +167,9 @@ pub fn parse_row(
                     }),
                     Field::Roles => parse_names(raw, build).map(|v| row.roles = v),
                     Field::Groups => parse_names(raw, build).map(|v| row.groups = v),
-                    Field::TaskNotification => {
-                        TaskNotification::parse(raw).map(|v| row.task_notification = Some(v))
-                    }
-                    Field::ChangePasswordNextTime => {
-                        parse_flag(raw).map(|v| row.change_password_next_time = Some(v))
-                    }
-                    Field::NotifyIfNewUser => {
-                        parse_flag(raw).map(|v| row.notify_if_new_user = Some(v))
-                    }
+                    Field::TaskNotification => TaskNotification::parse(raw).map(|v| row.task_notification = Some(v)),
+                    Field::ChangePasswordNextTime => parse_flag(raw).map(|v| row.change_password_next_time = Some(v)),
+                    Field::NotifyIfNewUser => parse_flag(raw).map(|v| row.notify_if_new_user = Some(v)),
                     // Passwords are taken exactly as written: spaces may be part of them.
                     Field::Password => check_password(raw).map(|v| row.password = own(v)),
                     Field::Transaction => parse_delete(raw).map(|v| row.delete = v),
@@ -224,9 +202,7 @@ mod tests {
 
     fn parse(headings: &str, data: &str) -> (UserRow, Vec<Diagnostic>) {
         let hs: Vec<&str> = headings.split(',').collect();
-        let layout = resolve(&hs, 1, &HeadingMapping::new())
-            .0
-            .expect("headings resolve");
+        let layout = resolve(&hs, 1, &HeadingMapping::new()).0.expect("headings resolve");
         let record = csv::StringRecord::from(data.split(',').collect::<Vec<_>>());
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 2, None, Purpose::Build, &mut diags);
@@ -253,10 +229,7 @@ mod tests {
 
     #[test]
     fn every_problem_of_a_line_is_reported_with_its_column_as_written() {
-        let (_, diags) = parse(
-            "User Name,E-mail,Mobile Number,enabled,roles",
-            "pat jones,bob@,07700x,maybe,Team Lead",
-        );
+        let (_, diags) = parse("User Name,E-mail,Mobile Number,enabled,roles", "pat jones,bob@,07700x,maybe,Team Lead");
         let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -288,9 +261,7 @@ mod tests {
     fn field_counts_that_differ_from_the_headings() {
         let (_, diags) = parse("userId,email", "pat,p@x.io,extra");
         assert_eq!(diags[0].severity, Severity::Error);
-        assert!(diags[0]
-            .message
-            .starts_with("Line 2: has 3 fields where the heading line has 2"));
+        assert!(diags[0].message.starts_with("Line 2: has 3 fields where the heading line has 2"));
         let (row, diags) = parse("userId,email,firstName", "pat,p@x.io");
         assert_eq!(diags[0].severity, Severity::Warning);
         assert_eq!(row.first_name, None);
@@ -298,47 +269,26 @@ mod tests {
 
     #[test]
     fn legacy_v1_rows_convert() {
-        let hs = [
-            "UserName",
-            "FullName",
-            "EmailAddress",
-            "Department",
-            "Leaver",
-        ];
+        let hs = ["UserName", "FullName", "EmailAddress", "Department", "Leaver"];
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.unwrap();
         let record = csv::StringRecord::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 5, None, Purpose::Build, &mut diags);
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(
-            (row.first_name.as_deref(), row.last_name.as_deref()),
-            (Some("Pat"), Some("Jones"))
-        );
+        assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Pat"), Some("Jones")));
         assert_eq!(row.organisation.unwrap().as_str(), "RXX01");
         assert!(row.leaver);
         let record = csv::StringRecord::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 6, None, Purpose::Build, &mut diags);
-        assert_eq!(
-            (row.first_name.as_deref(), row.last_name.as_deref()),
-            (Some("Mary Ann"), Some("Smith"))
-        );
-        assert_eq!(
-            diags[0].message,
-            r#"Line 6, Leaver: "maybe" must be Y or N"#
-        );
+        assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Mary Ann"), Some("Smith")));
+        assert_eq!(diags[0].message, r#"Line 6, Leaver: "maybe" must be Y or N"#);
     }
 
     #[test]
     fn full_names() {
         assert_eq!(split_full_name("Smith"), (None, Some("Smith".into())));
-        assert_eq!(
-            split_full_name(" Smith ,  Jo "),
-            (Some("Jo".into()), Some("Smith".into()))
-        );
-        assert_eq!(
-            split_full_name("Jo Smith"),
-            (Some("Jo".into()), Some("Smith".into()))
-        );
+        assert_eq!(split_full_name(" Smith ,  Jo "), (Some("Jo".into()), Some("Smith".into())));
+        assert_eq!(split_full_name("Jo Smith"), (Some("Jo".into()), Some("Smith".into())));
     }
 }

@@ -20,11 +20,7 @@ pub struct Source<'b> {
 }
 
 pub fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter.byte())
-        .from_reader(text.as_bytes())
+    csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter.byte()).from_reader(text.as_bytes())
 }
 
 /// Line numbers as an editor shows them. The csv reader's own line count lags
@@ -38,27 +34,18 @@ pub struct LineCounter<'t> {
 
 impl<'t> LineCounter<'t> {
     pub fn new(text: &'t str) -> Self {
-        Self {
-            bytes: text.as_bytes(),
-            offset: 0,
-            line: 1,
-        }
+        Self { bytes: text.as_bytes(), offset: 0, line: 1 }
     }
 
     /// The line of the record that starts at or after `offset` (line breaks of
     /// skipped blank lines included). Offsets must not go backwards.
     pub fn line_of(&mut self, record: &csv::StringRecord) -> u64 {
-        let mut start = record
-            .position()
-            .map_or(self.offset, |p| p.byte() as usize)
-            .max(self.offset);
+        let mut start = record.position().map_or(self.offset, |p| p.byte() as usize).max(self.offset);
         while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
             start += 1;
         }
-        self.line += self.bytes[self.offset..start.min(self.bytes.len())]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
+        self.line +=
+            self.bytes[self.offset..start.min(self.bytes.len())].iter().filter(|b| **b == b'\n').count() as u64;
         self.offset = start.min(self.bytes.len());
         self.line
     }
@@ -85,14 +72,8 @@ impl<'b> Source<'b> {
         }
         let text = decoded.text;
         let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
-        let mut source = Source {
-            text,
-            encoding: decoded.encoding,
-            delimiter,
-            format: Format::Standard,
-            layout: None,
-            diagnostics,
-        };
+        let mut source =
+            Source { text, encoding: decoded.encoding, delimiter, format: Format::Standard, layout: None, diagnostics };
 
         let mut reader = csv_reader(&source.text, delimiter);
         let mut lines = LineCounter::new(&source.text);
@@ -105,9 +86,7 @@ impl<'b> Source<'b> {
             }
         }
         let Some(line) = header_line else {
-            source
-                .diagnostics
-                .push(Diagnostic::file(Severity::Error, EMPTY_FILE));
+            source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
             return source;
         };
         let headings: Vec<&str> = record.iter().collect();
@@ -121,9 +100,7 @@ impl<'b> Source<'b> {
             has_data = !is_blank(&record);
         }
         if !has_data {
-            source
-                .diagnostics
-                .push(Diagnostic::file(Severity::Error, EMPTY_FILE));
+            source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
             return source;
         }
         source.layout = layout;
@@ -144,6 +121,11 @@ impl<'b> Source<'b> {
         let mut lines = LineCounter::new(&self.text);
         lines.line_of(&record);
         DataRows { reader, lines }
+    }
+
+    /// A generous guess of the number of rows, to size per-row indexes once.
+    pub fn expected_rows(&self) -> usize {
+        memchr::memchr_iter(b'\n', self.text.as_bytes()).count() + 1
     }
 
     pub fn has_errors(&self) -> bool {
@@ -181,11 +163,7 @@ mod tests {
     fn empty_and_headings_only_files() {
         for text in ["", "\r\n\n", "userId,email\r\n", "userId,email\n,\n\n"] {
             let source = open(text);
-            let messages: Vec<&str> = source
-                .diagnostics
-                .iter()
-                .map(|d| d.message.as_str())
-                .collect();
+            let messages: Vec<&str> = source.diagnostics.iter().map(|d| d.message.as_str()).collect();
             assert_eq!(messages, [EMPTY_FILE], "{text:?}");
             assert!(source.layout.is_none());
         }
@@ -193,35 +171,20 @@ mod tests {
 
     #[test]
     fn rows_carry_editor_line_numbers_across_quoted_line_breaks() {
-        let source =
-            open("userId,email,jobTitle\r\npat,p@x.io,\"Nurse\r\nSister\"\r\n\r\nsam,s@x.io,x\r\n");
+        let source = open("userId,email,jobTitle\r\npat,p@x.io,\"Nurse\r\nSister\"\r\n\r\nsam,s@x.io,x\r\n");
         assert!(source.layout.is_some());
         let mut rows = source.data_rows();
         let mut record = csv::StringRecord::new();
         let mut seen = Vec::new();
         while let Some(line) = rows.next_into(&mut record) {
-            seen.push((
-                line,
-                record.get(0).unwrap().to_owned(),
-                record.get(2).unwrap().to_owned(),
-            ));
+            seen.push((line, record.get(0).unwrap().to_owned(), record.get(2).unwrap().to_owned()));
         }
-        assert_eq!(
-            seen,
-            [
-                (2, "pat".into(), "Nurse\r\nSister".into()),
-                (5, "sam".into(), "x".into())
-            ]
-        );
+        assert_eq!(seen, [(2, "pat".into(), "Nurse\r\nSister".into()), (5, "sam".into(), "x".into())]);
     }
 
     #[test]
     fn windows_1252_is_read_with_a_warning_and_semicolons_detected() {
-        let source = Source::open(
-            b"userId;email;lastName\npat;p@x.io;Bront\xEB\n",
-            &HeadingMapping::new(),
-            None,
-        );
+        let source = Source::open(b"userId;email;lastName\npat;p@x.io;Bront\xEB\n", &HeadingMapping::new(), None);
         assert_eq!(source.encoding, Encoding::Windows1252);
         assert_eq!(source.delimiter, Delimiter::Semicolon);
         assert_eq!(source.diagnostics.len(), 1);

@@ -9,22 +9,9 @@ use std::path::Path;
 fn read(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
     let text = decode(bytes).text;
     let mut reader = csv_reader(&text, detect(&text));
-    let mut records = reader
-        .records()
-        .map(|r| r.expect("the reader never fails on text"));
-    let headings: Vec<String> = records
-        .next()
-        .map(|h| h.iter().map(str::to_owned).collect())
-        .unwrap_or_default();
-    records
-        .map(|r| {
-            headings
-                .iter()
-                .cloned()
-                .zip(r.iter().map(str::to_owned))
-                .collect()
-        })
-        .collect()
+    let mut records = reader.records().map(|r| r.expect("the reader never fails on text"));
+    let headings: Vec<String> = records.next().map(|h| h.iter().map(str::to_owned).collect()).unwrap_or_default();
+    records.map(|r| headings.iter().cloned().zip(r.iter().map(str::to_owned)).collect()).collect()
 }
 
 #[test]
@@ -34,16 +21,10 @@ fn every_csv_spectrum_case_reads_as_expected() {
     for entry in std::fs::read_dir(dir.join("csvs")).unwrap() {
         let csv_path = entry.unwrap().path();
         let name = csv_path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let json: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join("json").join(format!("{name}.json"))).unwrap(),
-        )
-        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("json").join(format!("{name}.json"))).unwrap()).unwrap();
         // One case holds its single record as an object rather than an array.
-        let json = if json.is_object() {
-            serde_json::Value::Array(vec![json])
-        } else {
-            json
-        };
+        let json = if json.is_object() { serde_json::Value::Array(vec![json]) } else { json };
         let mut expected: Vec<BTreeMap<String, String>> = serde_json::from_value(json).unwrap();
         if name == "location_coordinates" {
             // A known error of the upstream fixture: its JSON gives a phone number the
@@ -62,17 +43,11 @@ fn line_numbers_count_quoted_line_breaks() {
     let text = "a,b\r\n1,\"x\r\ny\r\nz\"\r\n3,4\r\n";
     let mut reader = csv_reader(text, detect(text));
     let mut counter = LineCounter::new(text);
-    let lines: Vec<u64> = reader
-        .records()
-        .map(|r| counter.line_of(&r.unwrap()))
-        .collect();
+    let lines: Vec<u64> = reader.records().map(|r| counter.line_of(&r.unwrap())).collect();
     assert_eq!(lines, [1, 2, 5]);
     let lf = "a,b\n\n1,\"x\ny\"\n\n\n3,4";
     let mut reader = csv_reader(lf, detect(lf));
     let mut counter = LineCounter::new(lf);
-    let lines: Vec<u64> = reader
-        .records()
-        .map(|r| counter.line_of(&r.unwrap()))
-        .collect();
+    let lines: Vec<u64> = reader.records().map(|r| counter.line_of(&r.unwrap())).collect();
     assert_eq!(lines, [1, 3, 7]);
 }

@@ -2,8 +2,8 @@
 use muster_import::fields::TaskNotification;
 use muster_import::plan::Change;
 use muster_import::{
-    plan, validate, Directory, DirectoryUser, Field, HeadingMapping, Mode, Organisation, Plan,
-    PlanOptions, RowStatus, SyncAction,
+    plan, validate, Directory, DirectoryUser, Field, HeadingMapping, Mode, Organisation, Plan, PlanOptions, RowStatus,
+    SyncAction,
 };
 
 fn user(id: i64, user_id: &str, org: &str) -> DirectoryUser {
@@ -44,11 +44,7 @@ fn directory() -> Directory {
         licence_limit: None,
         organisations: ["DEFAULT", "RXX01", "RXX02"]
             .into_iter()
-            .map(|c| Organisation {
-                code: c.into(),
-                name: c.into(),
-                is_default: c == "DEFAULT",
-            })
+            .map(|c| Organisation { code: c.into(), name: c.into(), is_default: c == "DEFAULT" })
             .collect(),
         roles: vec!["Staff".into()],
         groups: vec![],
@@ -65,18 +61,10 @@ fn statuses(plan: &Plan) -> Vec<(Option<u64>, RowStatus)> {
 }
 
 fn messages(plan: &Plan, line: u64) -> Vec<String> {
-    plan.rows
-        .iter()
-        .find(|r| r.line == Some(line))
-        .unwrap()
-        .diagnostics
-        .iter()
-        .map(|d| d.message.clone())
-        .collect()
+    plan.rows.iter().find(|r| r.line == Some(line)).unwrap().diagnostics.iter().map(|d| d.message.clone()).collect()
 }
 
-const HEAD: &str =
-    "userId,externalId,firstName,lastName,email,jobTitle,organisation,status,roles,transaction\n";
+const HEAD: &str = "userId,externalId,firstName,lastName,email,jobTitle,organisation,status,roles,transaction\n";
 
 #[test]
 fn each_row_status_with_its_preview_message() {
@@ -104,30 +92,17 @@ fn each_row_status_with_its_preview_message() {
     );
     let msg = |i: usize| plan.rows[i].message.as_str();
     assert_eq!(msg(0), "New user");
-    assert_eq!(
-        msg(1),
-        "Account already exists and will be updated (jobTitle)"
-    );
+    assert_eq!(msg(1), "Account already exists and will be updated (jobTitle)");
     assert_eq!(
         plan.rows[1].changes,
-        [Change {
-            field: Field::JobTitle,
-            old: Some("Nurse".into()),
-            new: Some("Sister".into())
-        }]
+        [Change { field: Field::JobTitle, old: Some("Nurse".into()), new: Some("Sister".into()) }]
     );
-    assert_eq!(
-        plan.rows[1].existing_id,
-        Some(1),
-        "matched by externalId, ignoring case"
-    );
+    assert_eq!(plan.rows[1].existing_id, Some(1), "matched by externalId, ignoring case");
     assert_eq!(msg(3), "Will be marked as leaver");
-    assert_eq!(
-        msg(4),
-        "User already exists in Leaver state and will be moved to given Organisation"
-    );
-    assert!(messages(&plan, 7).iter().any(|m| m
-        == r#"Line 7, userId: "kim" is also on line 5; each userId may appear once in a file"#));
+    assert_eq!(msg(4), "User already exists in Leaver state and will be moved to given Organisation");
+    assert!(messages(&plan, 7)
+        .iter()
+        .any(|m| m == r#"Line 7, userId: "kim" is also on line 5; each userId may appear once in a file"#));
     assert_eq!(plan.summary.counts.new, 1);
     assert_eq!(plan.summary.counts.error, 2);
 }
@@ -136,21 +111,10 @@ fn each_row_status_with_its_preview_message() {
 fn unchanged_and_delete_and_matching_ignores_case_and_spaces() {
     // Email is required on every row, even one to delete.
     let csv = format!("{HEAD}kim,,,,,,,,,DELETE\n");
-    assert_eq!(
-        statuses(&run(&csv, &PlanOptions::default())),
-        [(Some(2), RowStatus::Error)]
-    );
-    let csv = format!(
-        "{HEAD} PAT ,,,,Pat@Example.COM,Nurse,rxx01,,staff,\nkim,,,,kim@example.com,,,,,DELETE\n"
-    );
+    assert_eq!(statuses(&run(&csv, &PlanOptions::default())), [(Some(2), RowStatus::Error)]);
+    let csv = format!("{HEAD} PAT ,,,,Pat@Example.COM,Nurse,rxx01,,staff,\nkim,,,,kim@example.com,,,,,DELETE\n");
     let plan = run(&csv, &PlanOptions::default());
-    assert_eq!(
-        statuses(&plan),
-        [
-            (Some(2), RowStatus::Unchanged),
-            (Some(3), RowStatus::Delete)
-        ]
-    );
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Unchanged), (Some(3), RowStatus::Delete)]);
     assert_eq!(plan.rows[0].message, "No change");
     assert_eq!(plan.rows[1].message, "Will be deleted");
 }
@@ -167,72 +131,34 @@ fn rule_breaking_rows_say_which_rule() {
          orgless,,A,B,orgless@example.com,,NOPE,,,\n"
     );
     let plan = run(&csv, &PlanOptions::default());
-    assert!(
-        plan.rows.iter().all(|r| r.status == RowStatus::Error),
-        "{:?}",
-        statuses(&plan)
-    );
+    assert!(plan.rows.iter().all(|r| r.status == RowStatus::Error), "{:?}", statuses(&plan));
     assert_eq!(
         messages(&plan, 2),
         [
             r#"Line 2, organisation: "RXX02" differs from the user's organisation "RXX01": an upload cannot move users between organisations (use the Users screen's transfer)"#
         ]
     );
-    assert_eq!(
-        messages(&plan, 3),
-        [r#"Line 3, transaction: "DELETE" but no user "ghost" exists"#]
-    );
+    assert_eq!(messages(&plan, 3), [r#"Line 3, transaction: "DELETE" but no user "ghost" exists"#]);
     assert!(messages(&plan, 4)[0].contains(r#"status: "leaver" but no user "ghost2" exists"#));
-    assert!(messages(&plan, 5)[0]
-        .contains(r#"email: "kim@example.com" belongs to another user ("kim")"#));
-    assert_eq!(
-        messages(&plan, 6),
-        ["Line 6: a new user needs a firstName or a lastName"]
-    );
-    assert_eq!(
-        messages(&plan, 7),
-        [r#"Line 7, organisation: "NOPE" is not an organisation of this tenant"#]
-    );
+    assert!(messages(&plan, 5)[0].contains(r#"email: "kim@example.com" belongs to another user ("kim")"#));
+    assert_eq!(messages(&plan, 6), ["Line 6: a new user needs a firstName or a lastName"]);
+    assert_eq!(messages(&plan, 7), [r#"Line 7, organisation: "NOPE" is not an organisation of this tenant"#]);
 }
 
 #[test]
 fn modes() {
     let csv = format!("{HEAD}new1,,N,O,new1@example.com,,,,,\npat,,,,pat@example.com,Sister,,,,\n");
-    let add_only = run(
-        &csv,
-        &PlanOptions {
-            mode: Mode::AddNewOnly,
-            ..PlanOptions::default()
-        },
-    );
-    assert_eq!(
-        statuses(&add_only),
-        [(Some(2), RowStatus::New), (Some(3), RowStatus::Skipped)]
-    );
-    let update_only = run(
-        &csv,
-        &PlanOptions {
-            mode: Mode::UpdateOnly,
-            ..PlanOptions::default()
-        },
-    );
-    assert_eq!(
-        statuses(&update_only),
-        [(Some(2), RowStatus::Error), (Some(3), RowStatus::Update)]
-    );
+    let add_only = run(&csv, &PlanOptions { mode: Mode::AddNewOnly, ..PlanOptions::default() });
+    assert_eq!(statuses(&add_only), [(Some(2), RowStatus::New), (Some(3), RowStatus::Skipped)]);
+    let update_only = run(&csv, &PlanOptions { mode: Mode::UpdateOnly, ..PlanOptions::default() });
+    assert_eq!(statuses(&update_only), [(Some(2), RowStatus::Error), (Some(3), RowStatus::Update)]);
     assert!(messages(&update_only, 2)[0].contains("Update only mode adds no one"));
 }
 
 #[test]
 fn sync_lists_old_users_and_guards_against_mass_retirement() {
     let csv = format!("{HEAD}pat,,,,pat@example.com,,,,,\n");
-    let report = run(
-        &csv,
-        &PlanOptions {
-            mode: Mode::Sync,
-            ..PlanOptions::default()
-        },
-    );
+    let report = run(&csv, &PlanOptions { mode: Mode::Sync, ..PlanOptions::default() });
     let old: Vec<(&str, &str)> = report
         .rows
         .iter()
@@ -240,31 +166,14 @@ fn sync_lists_old_users_and_guards_against_mass_retirement() {
         .map(|r| (r.user_id.as_deref().unwrap(), r.message.as_str()))
         .collect();
     // sam is already a leaver; the admin is listed but always kept.
-    assert_eq!(
-        old,
-        [
-            ("kim", "Not in file (kept)"),
-            ("admin", "Not in file (a tenant admin: kept)")
-        ]
-    );
+    assert_eq!(old, [("kim", "Not in file (kept)"), ("admin", "Not in file (a tenant admin: kept)")]);
     assert!(!report.summary.needs_confirmation);
 
-    let delete = run(
-        &csv,
-        &PlanOptions {
-            mode: Mode::Sync,
-            sync_action: SyncAction::Delete,
-            ..PlanOptions::default()
-        },
-    );
+    let delete =
+        run(&csv, &PlanOptions { mode: Mode::Sync, sync_action: SyncAction::Delete, ..PlanOptions::default() });
     assert_eq!(delete.summary.counts.old, 2);
-    assert!(
-        delete.summary.needs_confirmation,
-        "1 of 3 active users is over 20%"
-    );
-    assert!(delete.summary.file_diagnostics[0]
-        .message
-        .starts_with("This sync would delete 1 of 3 active users (33%)"));
+    assert!(delete.summary.needs_confirmation, "1 of 3 active users is over 20%");
+    assert!(delete.summary.file_diagnostics[0].message.starts_with("This sync would delete 1 of 3 active users (33%)"));
     let relaxed = run(
         &csv,
         &PlanOptions {
@@ -281,7 +190,9 @@ fn sync_lists_old_users_and_guards_against_mass_retirement() {
 fn licences_are_checked_for_the_whole_file() {
     let mut dir = directory();
     dir.licence_limit = Some(4); // 3 active: 1 remains
-    let csv = format!("{HEAD}a1,,A,One,a1@example.com,,,,,\na2,,A,Two,a2@example.com,,,,,\nsam,,,,sam@example.com,,RXX01,,,\n");
+    let csv = format!(
+        "{HEAD}a1,,A,One,a1@example.com,,,,,\na2,,A,Two,a2@example.com,,,,,\nsam,,,,sam@example.com,,RXX01,,,\n"
+    );
     let plan = plan(csv.as_bytes(), &dir, &PlanOptions::default());
     assert_eq!(
         plan.summary.file_diagnostics.iter().map(|d| d.message.as_str()).collect::<Vec<_>>(),
@@ -295,10 +206,7 @@ fn unticked_rows_are_skipped_and_roles_added_are_listed_once() {
     let csv = format!(
         "{HEAD}a1,,A,One,a1@example.com,,,,Staff|Coordinator,\na2,,A,Two,a2@example.com,,,,coordinator|Porter,\na3,,A,Three,a3@example.com,,,,Ghost,\n"
     );
-    let options = PlanOptions {
-        deselected: [4].into(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions { deselected: [4].into(), ..PlanOptions::default() };
     let plan = run(&csv, &options);
     assert_eq!(plan.rows[2].status, RowStatus::Skipped);
     assert_eq!(plan.summary.roles_added, ["Coordinator", "Porter"]);
@@ -325,14 +233,8 @@ fn reports_to_must_resolve_and_never_cycle() {
             (Some(7), RowStatus::New),
         ]
     );
-    assert_eq!(
-        messages(&plan, 2),
-        [r#"Line 2, reportsTo: "b" closes a reporting cycle: a (line 2) → b (line 3) → a"#]
-    );
-    assert_eq!(
-        messages(&plan, 3),
-        [r#"Line 3, reportsTo: "a" closes a reporting cycle: a (line 2) → b (line 3) → a"#]
-    );
+    assert_eq!(messages(&plan, 2), [r#"Line 2, reportsTo: "b" closes a reporting cycle: a (line 2) → b (line 3) → a"#]);
+    assert_eq!(messages(&plan, 3), [r#"Line 3, reportsTo: "a" closes a reporting cycle: a (line 2) → b (line 3) → a"#]);
     assert_eq!(
         messages(&plan, 4),
         [r#"Line 4, reportsTo: "nobody" is neither an existing user nor a user of this file"#]
@@ -354,10 +256,7 @@ fn passwords_of_existing_users_are_ignored_with_a_warning() {
 fn another_tenant_in_the_tenant_column_is_an_error() {
     let csv = "userId,email,firstName,tenant\nx,x@x.io,X,DEMO\ny,y@x.io,Y,acme\n";
     let plan = run(csv, &PlanOptions::default());
-    assert_eq!(
-        statuses(&plan),
-        [(Some(2), RowStatus::New), (Some(3), RowStatus::Error)]
-    );
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::New), (Some(3), RowStatus::Error)]);
     assert!(messages(&plan, 3)[0].contains(r#"tenant: "acme" is not this tenant ("demo")"#));
 }
 
@@ -366,47 +265,28 @@ fn the_seed_004_example() {
     // An existing user gets a new last name; three new users bring four new roles.
     let mut dir = directory();
     dir.users.push(user(10, "john", "DEFAULT"));
-    let csv = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
+    let csv =
+        "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
                john,,JOHN,Smith,john@example.com,true,,,Email,,false\n\
                mary,,Mary,Major,mary@example.com,true,john,Coordinator|Nurse,Email,,true\n\
                pat2,demo,Pat,Minor,pat2@example.com,true,mary,Porter,OFF,,false\n\
                lee,,Lee,Long,lee@example.com,false,,Clerk|Staff,,,\n";
     let plan = plan(csv.as_bytes(), &dir, &PlanOptions::default());
-    assert!(
-        plan.rows.iter().all(|r| r.diagnostics.is_empty()),
-        "{:?}",
-        plan.rows
-    );
-    assert_eq!(
-        (
-            plan.summary.counts.new,
-            plan.summary.counts.update,
-            plan.summary.counts.delete
-        ),
-        (3, 1, 0)
-    );
-    assert_eq!(
-        plan.summary.roles_added,
-        ["Coordinator", "Nurse", "Porter", "Clerk"]
-    );
+    assert!(plan.rows.iter().all(|r| r.diagnostics.is_empty()), "{:?}", plan.rows);
+    assert_eq!((plan.summary.counts.new, plan.summary.counts.update, plan.summary.counts.delete), (3, 1, 0));
+    assert_eq!(plan.summary.roles_added, ["Coordinator", "Nurse", "Porter", "Clerk"]);
 }
 
 #[test]
 fn empty_files_and_legacy_files() {
     let plan = run("userId,email\n", &PlanOptions::default());
-    assert_eq!(
-        plan.summary.file_diagnostics[0].message,
-        "Users file is empty"
-    );
+    assert_eq!(plan.summary.file_diagnostics[0].message, "Users file is empty");
     assert!(plan.rows.is_empty());
 
     let legacy = "UserName,FullName,EmailAddress,Department,Leaver\r\nkim,\"Existing, KIM\",kim@example.com,,Y\r\nnew9,Ann Lee,ann@example.com,RXX01,N\r\n";
     let plan = run(legacy, &PlanOptions::default());
     assert_eq!(plan.summary.format, muster_import::Format::LegacyV1);
-    assert_eq!(
-        statuses(&plan),
-        [(Some(2), RowStatus::Leaver), (Some(3), RowStatus::New)]
-    );
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Leaver), (Some(3), RowStatus::New)]);
 }
 
 #[test]
@@ -414,11 +294,7 @@ fn validation_without_a_directory_reports_field_and_file_rules_only() {
     let csv = "userId,email,firstName,reportsTo\npat,pat@x.io,P,boss\npat,bob@,B,\n";
     let v = validate(csv.as_bytes(), &HeadingMapping::new(), Some("demo"));
     assert_eq!((v.rows, v.rows_with_errors), (2, 1));
-    let messages: Vec<&str> = v.problems[0]
-        .diagnostics
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let messages: Vec<&str> = v.problems[0].diagnostics.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         messages,
         [

@@ -2,9 +2,7 @@
 //! valid users written out and read back are the same users.
 use muster_import::export::write_users;
 use muster_import::fields::TaskNotification;
-use muster_import::{
-    plan, validate, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus,
-};
+use muster_import::{plan, validate, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus};
 use proptest::prelude::*;
 
 proptest! {
@@ -81,10 +79,7 @@ proptest! {
 
 fn text(max: usize) -> impl Strategy<Value = Option<String>> {
     // Letters with accents, quotes, commas, formula starters: what real names hold.
-    let pattern = format!(
-        "[A-Za-zéüøß'\",;=+@-][A-Za-z éüøß'\",;-]{{0,{}}}[A-Za-zé]",
-        max - 2
-    );
+    let pattern = format!("[A-Za-zéüøß'\",;=+@-][A-Za-z éüøß'\",;-]{{0,{}}}[A-Za-zé]", max - 2);
     proptest::option::of(proptest::string::string_regex(&pattern).expect("a valid pattern"))
 }
 
@@ -101,38 +96,29 @@ fn user_strategy() -> impl Strategy<Value = DirectoryUser> {
         proptest::collection::vec("[A-Za-z][A-Za-z0-9_-]{0,10}", 0..3),
         any::<bool>(),
     )
-        .prop_map(
-            |(user_id, email, title, first, last, mobile, ext, enabled, roles, off)| {
-                let mut roles_seen = std::collections::HashSet::new();
-                DirectoryUser {
-                    id: 0,
-                    user_id,
-                    external_id: ext,
-                    title: title
-                        .map(|t| t.chars().take(20).collect::<String>().trim().to_owned())
-                        .filter(|t| !t.is_empty()),
-                    first_name: first.or(Some("X".into())),
-                    last_name: last,
-                    email,
-                    mobile,
-                    job_title: None,
-                    organisation: None,
-                    leaver: false,
-                    enabled,
-                    reports_to: None,
-                    roles: roles
-                        .into_iter()
-                        .filter(|r| roles_seen.insert(r.to_lowercase()))
-                        .collect(),
-                    groups: vec![],
-                    task_notification: if off {
-                        TaskNotification::Off
-                    } else {
-                        TaskNotification::Email
-                    },
-                    change_password_next_time: false,
-                    is_admin: false,
-                }
-            },
-        )
+        .prop_map(|(user_id, email, title, first, last, mobile, ext, enabled, roles, off)| {
+            let mut roles_seen = std::collections::HashSet::new();
+            DirectoryUser {
+                id: 0,
+                user_id,
+                external_id: ext,
+                title: title
+                    .map(|t| t.chars().take(20).collect::<String>().trim().to_owned())
+                    .filter(|t| !t.is_empty()),
+                first_name: first.or(Some("X".into())),
+                last_name: last,
+                email,
+                mobile,
+                job_title: None,
+                organisation: None,
+                leaver: false,
+                enabled,
+                reports_to: None,
+                roles: roles.into_iter().filter(|r| roles_seen.insert(r.to_lowercase())).collect(),
+                groups: vec![],
+                task_notification: if off { TaskNotification::Off } else { TaskNotification::Email },
+                change_password_next_time: false,
+                is_admin: false,
+            }
+        })
 }

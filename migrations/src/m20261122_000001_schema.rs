@@ -32,12 +32,7 @@ fn fk(
         .to_owned()
 }
 
-fn index(
-    table: &'static str,
-    name: &str,
-    columns: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
+fn index(table: &'static str, name: &str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut stmt = Index::create();
     stmt.name(format!("ix_{table}_{name}")).table(table);
     for column in columns {
@@ -65,8 +60,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("tenants", "slug", &["slug_norm"], true))
-            .await?;
+        m.create_index(index("tenants", "slug", &["slug_norm"], true)).await?;
 
         m.create_table(
             Table::create()
@@ -80,13 +74,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "platform_admins",
-            "username",
-            &["username_norm"],
-            true,
-        ))
-        .await?;
+        m.create_index(index("platform_admins", "username", &["username_norm"], true)).await?;
 
         m.create_table(
             Table::create()
@@ -103,13 +91,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "organisations",
-            "code",
-            &["tenant_id", "code_norm"],
-            true,
-        ))
-        .await?;
+        m.create_index(index("organisations", "code", &["tenant_id", "code_norm"], true)).await?;
 
         m.create_table(
             Table::create()
@@ -141,59 +123,22 @@ impl MigrationTrait for Migration {
                 .col(created_at())
                 .col(timestamp_with_time_zone("updated_at"))
                 .foreign_key(&mut tenant_fk("users"))
-                .foreign_key(&mut fk(
-                    "users",
-                    "organisation_id",
-                    "organisations",
-                    ForeignKeyAction::Restrict,
-                ))
-                .foreign_key(&mut fk(
-                    "users",
-                    "reports_to_id",
-                    "users",
-                    ForeignKeyAction::SetNull,
-                ))
+                .foreign_key(&mut fk("users", "organisation_id", "organisations", ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk("users", "reports_to_id", "users", ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "users",
-            "user_id",
-            &["tenant_id", "user_id_norm"],
-            true,
-        ))
-        .await?;
-        m.create_index(index("users", "email", &["tenant_id", "email_norm"], true))
-            .await?;
+        m.create_index(index("users", "user_id", &["tenant_id", "user_id_norm"], true)).await?;
+        m.create_index(index("users", "email", &["tenant_id", "email_norm"], true)).await?;
         // Both databases let several NULLs share a unique index: externalId is unique only when present.
-        m.create_index(index(
-            "users",
-            "external_id",
-            &["tenant_id", "external_id_norm"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "users",
-            "organisation",
-            &["tenant_id", "organisation_id"],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "users",
-            "state_name",
-            &["tenant_id", "state", "last_name"],
-            false,
-        ))
-        .await?;
-        m.create_index(index("users", "reports_to", &["reports_to_id"], false))
-            .await?;
+        m.create_index(index("users", "external_id", &["tenant_id", "external_id_norm"], true)).await?;
+        m.create_index(index("users", "organisation", &["tenant_id", "organisation_id"], false)).await?;
+        m.create_index(index("users", "state_name", &["tenant_id", "state", "last_name"], false)).await?;
+        m.create_index(index("users", "reports_to", &["reports_to_id"], false)).await?;
 
-        for (table, member_table, member_column) in [
-            ("roles", "user_roles", "role_id"),
-            ("groups", "user_groups", "group_id"),
-        ] {
+        for (table, member_table, member_column) in
+            [("roles", "user_roles", "role_id"), ("groups", "user_groups", "group_id")]
+        {
             m.create_table(
                 Table::create()
                     .table(table)
@@ -206,8 +151,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-            m.create_index(index(table, "name", &["tenant_id", "name_norm"], true))
-                .await?;
+            m.create_index(index(table, "name", &["tenant_id", "name_norm"], true)).await?;
 
             m.create_table(
                 Table::create()
@@ -217,23 +161,12 @@ impl MigrationTrait for Migration {
                     .col(big_integer(member_column))
                     .primary_key(Index::create().col("user_id").col(member_column))
                     .foreign_key(&mut tenant_fk(member_table))
-                    .foreign_key(&mut fk(
-                        member_table,
-                        "user_id",
-                        "users",
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut fk(
-                        member_table,
-                        member_column,
-                        table,
-                        ForeignKeyAction::Cascade,
-                    ))
+                    .foreign_key(&mut fk(member_table, "user_id", "users", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk(member_table, member_column, table, ForeignKeyAction::Cascade))
                     .to_owned(),
             )
             .await?;
-            m.create_index(index(member_table, "member", &[member_column], false))
-                .await?;
+            m.create_index(index(member_table, "member", &[member_column], false)).await?;
         }
 
         m.create_table(
@@ -263,31 +196,13 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null("started_at"))
                 .col(timestamp_with_time_zone_null("finished_at"))
                 .foreign_key(&mut tenant_fk("uploads"))
-                .foreign_key(&mut fk(
-                    "uploads",
-                    "uploaded_by",
-                    "users",
-                    ForeignKeyAction::SetNull,
-                ))
+                .foreign_key(&mut fk("uploads", "uploaded_by", "users", ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "uploads",
-            "created",
-            &["tenant_id", "created_at"],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "uploads",
-            "hash",
-            &["tenant_id", "content_hash"],
-            false,
-        ))
-        .await?;
-        m.create_index(index("uploads", "state", &["tenant_id", "state"], false))
-            .await?;
+        m.create_index(index("uploads", "created", &["tenant_id", "created_at"], false)).await?;
+        m.create_index(index("uploads", "hash", &["tenant_id", "content_hash"], false)).await?;
+        m.create_index(index("uploads", "state", &["tenant_id", "state"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -311,29 +226,12 @@ impl MigrationTrait for Migration {
                 .col(text_null("result"))
                 .col(string_len_null("outcome", 16))
                 .foreign_key(&mut tenant_fk("upload_rows"))
-                .foreign_key(&mut fk(
-                    "upload_rows",
-                    "upload_id",
-                    "uploads",
-                    ForeignKeyAction::Cascade,
-                ))
+                .foreign_key(&mut fk("upload_rows", "upload_id", "uploads", ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "upload_rows",
-            "position",
-            &["upload_id", "row_index"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "upload_rows",
-            "status",
-            &["upload_id", "status"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("upload_rows", "position", &["upload_id", "row_index"], true)).await?;
+        m.create_index(index("upload_rows", "status", &["upload_id", "status"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -351,19 +249,12 @@ impl MigrationTrait for Migration {
                 .col(text_null("last_error"))
                 .col(created_at())
                 .foreign_key(&mut tenant_fk("jobs"))
-                .foreign_key(&mut fk(
-                    "jobs",
-                    "upload_id",
-                    "uploads",
-                    ForeignKeyAction::Cascade,
-                ))
+                .foreign_key(&mut fk("jobs", "upload_id", "uploads", ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("jobs", "claim", &["state", "lease_until"], false))
-            .await?;
-        m.create_index(index("jobs", "tenant", &["tenant_id", "state"], false))
-            .await?;
+        m.create_index(index("jobs", "claim", &["state", "lease_until"], false)).await?;
+        m.create_index(index("jobs", "tenant", &["tenant_id", "state"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -377,28 +268,12 @@ impl MigrationTrait for Migration {
                 .col(boolean("read").default(false))
                 .col(created_at())
                 .foreign_key(&mut tenant_fk("notifications"))
-                .foreign_key(&mut fk(
-                    "notifications",
-                    "user_id",
-                    "users",
-                    ForeignKeyAction::Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    "notifications",
-                    "upload_id",
-                    "uploads",
-                    ForeignKeyAction::Cascade,
-                ))
+                .foreign_key(&mut fk("notifications", "user_id", "users", ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk("notifications", "upload_id", "uploads", ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "notifications",
-            "inbox",
-            &["tenant_id", "user_id", "read", "created_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("notifications", "inbox", &["tenant_id", "user_id", "read", "created_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -416,29 +291,12 @@ impl MigrationTrait for Migration {
                 .col(json_null("details"))
                 .col(created_at())
                 .foreign_key(&mut tenant_fk("audit_events"))
-                .foreign_key(&mut fk(
-                    "audit_events",
-                    "upload_id",
-                    "uploads",
-                    ForeignKeyAction::SetNull,
-                ))
+                .foreign_key(&mut fk("audit_events", "upload_id", "uploads", ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "audit_events",
-            "created",
-            &["tenant_id", "created_at"],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "audit_events",
-            "target",
-            &["tenant_id", "target_kind", "target_id"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("audit_events", "created", &["tenant_id", "created_at"], false)).await?;
+        m.create_index(index("audit_events", "target", &["tenant_id", "target_kind", "target_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -451,23 +309,12 @@ impl MigrationTrait for Migration {
                 .col(created_at())
                 .col(timestamp_with_time_zone("expires_at"))
                 .foreign_key(&mut tenant_fk("sessions"))
-                .foreign_key(&mut fk(
-                    "sessions",
-                    "user_id",
-                    "users",
-                    ForeignKeyAction::Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    "sessions",
-                    "platform_admin_id",
-                    "platform_admins",
-                    ForeignKeyAction::Cascade,
-                ))
+                .foreign_key(&mut fk("sessions", "user_id", "users", ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk("sessions", "platform_admin_id", "platform_admins", ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("sessions", "expires", &["expires_at"], false))
-            .await?;
+        m.create_index(index("sessions", "expires", &["expires_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -481,19 +328,12 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null("last_used_at"))
                 .col(timestamp_with_time_zone_null("revoked_at"))
                 .foreign_key(&mut tenant_fk("api_tokens"))
-                .foreign_key(&mut fk(
-                    "api_tokens",
-                    "created_by",
-                    "users",
-                    ForeignKeyAction::SetNull,
-                ))
+                .foreign_key(&mut fk("api_tokens", "created_by", "users", ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("api_tokens", "hash", &["token_hash"], true))
-            .await?;
-        m.create_index(index("api_tokens", "tenant", &["tenant_id"], false))
-            .await?;
+        m.create_index(index("api_tokens", "hash", &["token_hash"], true)).await?;
+        m.create_index(index("api_tokens", "tenant", &["tenant_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -506,24 +346,12 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null("used_at"))
                 .col(created_at())
                 .foreign_key(&mut tenant_fk("invitations"))
-                .foreign_key(&mut fk(
-                    "invitations",
-                    "user_id",
-                    "users",
-                    ForeignKeyAction::Cascade,
-                ))
+                .foreign_key(&mut fk("invitations", "user_id", "users", ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("invitations", "hash", &["token_hash"], true))
-            .await?;
-        m.create_index(index(
-            "invitations",
-            "user",
-            &["tenant_id", "user_id"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("invitations", "hash", &["token_hash"], true)).await?;
+        m.create_index(index("invitations", "user", &["tenant_id", "user_id"], false)).await?;
         Ok(())
     }
 
@@ -546,8 +374,7 @@ impl MigrationTrait for Migration {
             "platform_admins",
             "tenants",
         ] {
-            m.drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
+            m.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())
     }

@@ -15,21 +15,11 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Address and port to listen on (port 0 picks a free one).
-    #[arg(
-        long,
-        env = "MUSTER_ADDR",
-        default_value = "127.0.0.1:3000",
-        global = true
-    )]
+    #[arg(long, env = "MUSTER_ADDR", default_value = "127.0.0.1:3000", global = true)]
     pub addr: SocketAddr,
 
     /// Folder holding `pkg/` with the WebAssembly front end and the stylesheet.
-    #[arg(
-        long,
-        env = "MUSTER_SITE_ROOT",
-        default_value = "target/site",
-        global = true
-    )]
+    #[arg(long, env = "MUSTER_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,
 
     /// The address users reach Muster at; `https://…` makes cookies Secure.
@@ -55,8 +45,6 @@ impl Config {
     }
 
     pub fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 }

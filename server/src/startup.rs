@@ -40,13 +40,8 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let state = AppState::new(
-            db.clone(),
-            leptos_options.clone(),
-            WebConfig {
-                secure_cookies: config.secure_cookies(),
-            },
-        );
+        let state =
+            AppState::new(db.clone(), leptos_options.clone(), WebConfig { secure_cookies: config.secure_cookies() });
         let routes = generate_route_list(App);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
@@ -55,28 +50,15 @@ impl Application {
                 move || shell(options.clone())
             })
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                session_layer,
-            ))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), session_layer))
             .with_state(state);
         let worker = Worker {
             db: db.clone(),
             id: format!("{}-{}", std::process::id(), addr.port()),
             mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
-            base_url: config
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+            base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         };
-        Ok(Self {
-            listener,
-            router,
-            worker,
-            addr,
-            db,
-            first_run,
-        })
+        Ok(Self { listener, router, worker, addr, db, first_run })
     }
 
     pub fn url(&self) -> String {
@@ -85,19 +67,12 @@ impl Application {
 
     /// Serves until `shutdown` completes.
     /// Serves, and runs queued loads in the background, until `shutdown` completes.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run_forever(worker_stopped));
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
         served

@@ -40,12 +40,7 @@ impl Worker {
             jobs::finish(&self.db, job.id, Some("a load job without an upload")).await?;
             return Ok(());
         };
-        tracing::info!(
-            job = job.id,
-            upload = upload_id,
-            attempt = job.attempts,
-            "load started"
-        );
+        tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
         let mut outgoing = Vec::new();
         let (db, worker, job_id) = (self.db.clone(), self.id.clone(), job.id);
         let keep_going: load::KeepGoing<'static> = Box::new(move || {

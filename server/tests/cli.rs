@@ -3,7 +3,8 @@ use muster_store::testdb::{Backend, TestDb};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SEED_004: &str = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
+const SEED_004: &str =
+    "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
 admin,,Demo,Administrator,admin@demo.muster.invalid,true,,,Email,,false\n\
 mary,,Mary,Major,mary@example.com,true,admin,Coordinator|Nurse,Email,,true\n\
 pat,demo,Pat,Minor,pat@example.com,true,mary,Porter,OFF,,false\n\
@@ -18,11 +19,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 fn muster(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_muster"));
-    command
-        .args(args)
-        .env("MUSTER_DATA_DIR", dir)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn");
+    command.args(args).env("MUSTER_DATA_DIR", dir).env_remove("DATABASE_URL").env("RUST_LOG", "warn");
     if let Some(url) = database_url {
         command.env("DATABASE_URL", url);
     }
@@ -36,12 +33,7 @@ fn validate_json_prints_the_plan_of_a_seed_file() {
     std::fs::write(&file, SEED_004).unwrap();
     let out = muster(&dir, None, &["validate", file.to_str().unwrap(), "--json"]);
     // Exit 1: one row names tenant "demo", which is not the empty tenant "default".
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["format"], "standard");
     assert_eq!(json["encoding"], "utf-8");
@@ -53,28 +45,9 @@ fn validate_json_prints_the_plan_of_a_seed_file() {
     assert_eq!(json["rows"][2]["status"], "Error");
     assert_eq!(json["rows"][2]["diagnostics"][0]["column"], "tenant");
     assert_eq!(json["rows"][0]["user_id"], "admin");
-    assert_eq!(
-        json["roles_added"],
-        serde_json::json!(["Coordinator", "Nurse", "Clerk"])
-    );
-    let keys: Vec<&str> = json["rows"][0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "changes",
-            "diagnostics",
-            "first_name",
-            "last_name",
-            "line",
-            "status",
-            "user_id"
-        ]
-    );
+    assert_eq!(json["roles_added"], serde_json::json!(["Coordinator", "Nurse", "Clerk"]));
+    let keys: Vec<&str> = json["rows"][0].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["changes", "diagnostics", "first_name", "last_name", "line", "status", "user_id"]);
 
     let clean = dir.join("clean.csv");
     std::fs::write(&clean, SEED_004.replace(",demo,", ",,")).unwrap();
@@ -88,62 +61,37 @@ fn validate_json_prints_the_plan_of_a_seed_file() {
 fn validate_reports_where_and_why_and_exits_1() {
     let dir = temp_dir("invalid");
     let file = dir.join("bad.csv");
-    std::fs::write(
-        &file,
-        "userId;email;firstName\npat;pat@x.io;Pat\nbob;bob@;Bob\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "userId;email;firstName\npat;pat@x.io;Pat\nbob;bob@;Bob\n").unwrap();
     let out = muster(&dir, None, &["validate", file.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["delimiter"], ";");
     let d = &json["rows"][1]["diagnostics"][0];
-    assert_eq!(
-        (
-            d["line"].as_u64(),
-            d["column"].as_str(),
-            d["value"].as_str()
-        ),
-        (Some(3), Some("email"), Some("bob@"))
-    );
+    assert_eq!((d["line"].as_u64(), d["column"].as_str(), d["value"].as_str()), (Some(3), Some("email"), Some("bob@")));
     let human = muster(&dir, None, &["validate", file.to_str().unwrap()]);
     assert_eq!(human.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&human.stdout)
-        .contains(r#"error: Line 3, email: "bob@" is not a valid email address"#));
-    let missing = muster(
-        &dir,
-        None,
-        &["validate", dir.join("nope.csv").to_str().unwrap()],
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains(r#"error: Line 3, email: "bob@" is not a valid email address"#)
     );
+    let missing = muster(&dir, None, &["validate", dir.join("nope.csv").to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(3));
 }
 
 async fn import_story(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = test_db.connect().await;
-    muster_store::bootstrap::ensure_first_run(&db)
-        .await
-        .unwrap()
-        .expect("demo tenant");
+    muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
     db.close().await.ok();
     let dir = temp_dir(&format!("import-{backend:?}"));
     let file = dir.join("seed.csv");
     std::fs::write(&file, SEED_004).unwrap();
 
-    let out = muster(
-        &dir,
-        Some(&test_db.url),
-        &["import", file.to_str().unwrap(), "--tenant", "demo"],
-    );
+    let out = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("Users loaded successfully. 3 added, 1 updated, 0 leavers, 0 joiners, 0 deleted, 4 roles added."),
+        stdout
+            .contains("Users loaded successfully. 3 added, 1 updated, 0 leavers, 0 joiners, 0 deleted, 4 roles added."),
         "{backend:?}: {stdout}"
     );
     // Invitations for mary and lee; pat's row says notifyIfNewUser=false.
@@ -152,16 +100,10 @@ async fn import_story(backend: Backend) {
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
     assert_eq!(mails.len(), 2, "{mails:?}");
-    assert!(mails
-        .iter()
-        .any(|m| m.contains("To: mary@example.com") && m.contains("/invitation/")));
+    assert!(mails.iter().any(|m| m.contains("To: mary@example.com") && m.contains("/invitation/")));
 
     // The same file again is a new upload that changes nothing.
-    let again = muster(
-        &dir,
-        Some(&test_db.url),
-        &["import", file.to_str().unwrap(), "--tenant", "demo"],
-    );
+    let again = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("0 added, 0 updated"), "{stdout}");

@@ -25,22 +25,13 @@ async fn start(db: &TestDb, data_dir: &std::path::Path) -> Running {
     };
     let app = Application::build(&config).await.expect("the app builds");
     let url = app.url();
-    let first = app
-        .first_run
-        .clone()
-        .expect("a fresh database gets first-run accounts");
+    let first = app.first_run.clone().expect("a fresh database gets first-run accounts");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     let client = Client::builder().redirect(Policy::none()).build().unwrap();
-    Running {
-        url,
-        first,
-        client,
-        stop,
-        task,
-    }
+    Running { url, first, client, stop, task }
 }
 
 fn session_cookie(response: &Response) -> Option<String> {
@@ -91,14 +82,8 @@ async fn story(backend: Backend) {
     let page = app.get("/signin", None).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains(r#"<form action="/api/sign_in" method="post""#),
-        "{html}"
-    );
-    assert!(
-        html.contains("/pkg/muster.js"),
-        "the page loads the WebAssembly front end"
-    );
+    assert!(html.contains(r#"<form action="/api/sign_in" method="post""#), "{html}");
+    assert!(html.contains("/pkg/muster.js"), "the page loads the WebAssembly front end");
 
     let refused = app.sign_in("demo", "admin", "wrong password").await;
     assert!(session_cookie(&refused).is_none());
@@ -110,27 +95,15 @@ async fn story(backend: Backend) {
         .post(format!("{}/api/sign_in", app.url))
         .header(header::ACCEPT, "text/html")
         .header(header::REFERER, format!("{}/signin", app.url))
-        .form(&[
-            ("tenant", "demo"),
-            ("login", "admin"),
-            ("password", "wrong"),
-        ])
+        .form(&[("tenant", "demo"), ("login", "admin"), ("password", "wrong")])
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        plain.headers()[header::LOCATION],
-        "/signin?failed=credentials"
-    );
+    assert_eq!(plain.headers()[header::LOCATION], "/signin?failed=credentials");
 
-    let signed_in = app
-        .sign_in("demo", "admin", &first.tenant_admin_password)
-        .await;
+    let signed_in = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
     let set_cookie = session_cookie(&signed_in).expect("a session cookie");
-    assert!(
-        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
-        "{set_cookie}"
-    );
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(!set_cookie.contains("Secure"), "plain HTTP in tests");
     assert_eq!(signed_in.headers()[header::LOCATION], "/");
     let cookie = cookie_pair(&set_cookie);
@@ -138,15 +111,9 @@ async fn story(backend: Backend) {
     let home = app.get("/", Some(&cookie)).await;
     assert_eq!(home.status(), StatusCode::OK);
     let html = home.text().await.unwrap();
-    assert!(
-        html.contains("Demo Admin") && html.contains("Demo Organisation"),
-        "{html}"
-    );
+    assert!(html.contains("Demo Admin") && html.contains("Demo Organisation"), "{html}");
 
-    assert_eq!(
-        app.get("/no-such-page", Some(&cookie)).await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
 
     // A cross-site form post is refused even with the cookie; the session survives.
     let forged = app
@@ -160,43 +127,21 @@ async fn story(backend: Backend) {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::OK);
 
-    let signed_out = app
-        .client
-        .post(format!("{}/api/sign_out", app.url))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let signed_out =
+        app.client.post(format!("{}/api/sign_out", app.url)).header(header::COOKIE, &cookie).send().await.unwrap();
     assert!(session_cookie(&signed_out).unwrap().contains("Max-Age=0"));
-    assert_eq!(
-        app.get("/", Some(&cookie)).await.status(),
-        StatusCode::SEE_OTHER,
-        "{backend:?}: signed out"
-    );
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::SEE_OTHER, "{backend:?}: signed out");
 
-    let platform = app
-        .sign_in("", &first.platform_username, &first.platform_password)
-        .await;
+    let platform = app.sign_in("", &first.platform_username, &first.platform_password).await;
     assert_eq!(platform.headers()[header::LOCATION], "/tenants");
 
     // Five failures lock the account for a while, even for the right password.
     for _ in 0..5 {
-        assert!(app
-            .sign_in("demo", "admin", "guess")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("BadCredentials"));
+        assert!(app.sign_in("demo", "admin", "guess").await.text().await.unwrap().contains("BadCredentials"));
     }
-    let locked = app
-        .sign_in("demo", "admin", &first.tenant_admin_password)
-        .await;
+    let locked = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
     assert!(session_cookie(&locked).is_none());
-    assert!(
-        locked.text().await.unwrap().contains("Throttled"),
-        "{backend:?}"
-    );
+    assert!(locked.text().await.unwrap().contains("Throttled"), "{backend:?}");
 
     let _ = app.stop.send(());
     app.task.await.unwrap().unwrap();

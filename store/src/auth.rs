@@ -75,23 +75,15 @@ pub async fn authenticate(
     }
     let tenant_norm = normalize_key(tenant_slug);
     if tenant_norm.is_empty() {
-        let admin = platform_admin::Entity::find()
-            .filter(platform_admin::Column::UsernameNorm.eq(login_norm))
-            .one(db)
-            .await?;
+        let admin =
+            platform_admin::Entity::find().filter(platform_admin::Column::UsernameNorm.eq(login_norm)).one(db).await?;
         let hash = admin.as_ref().map(|a| a.password_hash.clone());
         return match (check(password, hash).await, admin) {
-            (true, Some(admin)) => Ok(Principal::PlatformAdmin {
-                id: admin.id,
-                username: admin.username,
-            }),
+            (true, Some(admin)) => Ok(Principal::PlatformAdmin { id: admin.id, username: admin.username }),
             _ => Err(AuthError::BadCredentials),
         };
     }
-    let tenant = tenant::Entity::find()
-        .filter(tenant::Column::SlugNorm.eq(tenant_norm))
-        .one(db)
-        .await?;
+    let tenant = tenant::Entity::find().filter(tenant::Column::SlugNorm.eq(tenant_norm)).one(db).await?;
     let user = match &tenant {
         Some(t) => {
             user::Entity::find()

@@ -35,8 +35,7 @@ pub async fn ensure_first_run(db: &DatabaseConnection) -> Result<Option<FirstRun
         &first.platform_password,
     )
     .await?;
-    let tenant =
-        tenants::create_tenant(db, &first.tenant_slug, "Demo Organisation", Some(1000)).await?;
+    let tenant = tenants::create_tenant(db, &first.tenant_slug, "Demo Organisation", Some(1000)).await?;
     tenants::create_tenant_admin(
         db,
         tenant.id,

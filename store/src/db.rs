@@ -14,10 +14,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let url = sqlite_create_if_missing(url);
     let mut options = ConnectOptions::new(url.clone());
-    options
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+    options.connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30)).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's rule; a small pool keeps readers from
         // queueing behind it without multiplying lock contention.
@@ -29,10 +26,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 }
 
 fn sqlite_create_if_missing(url: &str) -> String {
-    let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
         return url.to_owned();
     };
     let file = path.split('?').next().unwrap_or(path);

@@ -14,52 +14,29 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         .order_by_asc(organisation::Column::Code)
         .all(db)
         .await?;
-    let roles = role::Entity::find()
-        .filter(role::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?;
-    let groups = group::Entity::find()
-        .filter(group::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?;
+    let roles = role::Entity::find().filter(role::Column::TenantId.eq(tenant_id)).all(db).await?;
+    let groups = group::Entity::find().filter(group::Column::TenantId.eq(tenant_id)).all(db).await?;
     let users = user::Entity::find()
         .filter(user::Column::TenantId.eq(tenant_id))
         .order_by_asc(user::Column::Id)
         .all(db)
         .await?;
 
-    let org_code: HashMap<i64, &str> = organisations
-        .iter()
-        .map(|o| (o.id, o.code.as_str()))
-        .collect();
+    let org_code: HashMap<i64, &str> = organisations.iter().map(|o| (o.id, o.code.as_str())).collect();
     let role_name: HashMap<i64, &str> = roles.iter().map(|r| (r.id, r.name.as_str())).collect();
     let group_name: HashMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
     let user_id_of: HashMap<i64, &str> = users.iter().map(|u| (u.id, u.user_id.as_str())).collect();
 
     let mut user_roles: HashMap<i64, Vec<String>> = HashMap::new();
-    for m in user_role::Entity::find()
-        .filter(user_role::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?
-    {
+    for m in user_role::Entity::find().filter(user_role::Column::TenantId.eq(tenant_id)).all(db).await? {
         if let Some(name) = role_name.get(&m.role_id) {
-            user_roles
-                .entry(m.user_id)
-                .or_default()
-                .push((*name).to_owned());
+            user_roles.entry(m.user_id).or_default().push((*name).to_owned());
         }
     }
     let mut user_groups: HashMap<i64, Vec<String>> = HashMap::new();
-    for m in user_group::Entity::find()
-        .filter(user_group::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?
-    {
+    for m in user_group::Entity::find().filter(user_group::Column::TenantId.eq(tenant_id)).all(db).await? {
         if let Some(name) = group_name.get(&m.group_id) {
-            user_groups
-                .entry(m.user_id)
-                .or_default()
-                .push((*name).to_owned());
+            user_groups.entry(m.user_id).or_default().push((*name).to_owned());
         }
     }
 
@@ -75,16 +52,10 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
             email: u.email.clone(),
             mobile: u.mobile.clone(),
             job_title: u.job_title.clone(),
-            organisation: u
-                .organisation_id
-                .and_then(|id| org_code.get(&id))
-                .map(|c| (*c).to_owned()),
+            organisation: u.organisation_id.and_then(|id| org_code.get(&id)).map(|c| (*c).to_owned()),
             leaver: u.state == "leaver",
             enabled: u.enabled,
-            reports_to: u
-                .reports_to_id
-                .and_then(|id| user_id_of.get(&id))
-                .map(|s| (*s).to_owned()),
+            reports_to: u.reports_to_id.and_then(|id| user_id_of.get(&id)).map(|s| (*s).to_owned()),
             roles: user_roles.remove(&u.id).unwrap_or_default(),
             groups: user_groups.remove(&u.id).unwrap_or_default(),
             task_notification: if u.task_notification.eq_ignore_ascii_case("off") {
@@ -102,11 +73,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         licence_limit: tenant.licence_limit.map(|l| l.max(0) as u64),
         organisations: organisations
             .iter()
-            .map(|o| Organisation {
-                code: o.code.clone(),
-                name: o.name.clone(),
-                is_default: o.is_default,
-            })
+            .map(|o| Organisation { code: o.code.clone(), name: o.name.clone(), is_default: o.is_default })
             .collect(),
         roles: roles.into_iter().map(|r| r.name).collect(),
         groups: groups.into_iter().map(|g| g.name).collect(),
@@ -114,12 +81,6 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
     })
 }
 
-pub async fn find_tenant<C: ConnectionTrait>(
-    db: &C,
-    slug: &str,
-) -> Result<Option<tenant::Model>, DbErr> {
-    tenant::Entity::find()
-        .filter(tenant::Column::SlugNorm.eq(muster_import::normalize_key(slug)))
-        .one(db)
-        .await
+pub async fn find_tenant<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<tenant::Model>, DbErr> {
+    tenant::Entity::find().filter(tenant::Column::SlugNorm.eq(muster_import::normalize_key(slug))).one(db).await
 }

@@ -10,8 +10,8 @@ use crate::uploads::state;
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, Set, Statement, TransactionTrait,
 };
 
 pub const KIND_LOAD: &str = "load";
@@ -29,10 +29,7 @@ pub enum Enqueued {
 
 /// Queues the load of a ready upload, once: a second request for the same upload
 /// returns the existing job.
-pub async fn enqueue_load(
-    db: &DatabaseConnection,
-    upload: &upload::Model,
-) -> Result<Enqueued, DbErr> {
+pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Result<Enqueued, DbErr> {
     let txn = db.begin().await?;
     if let Some(existing) = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
@@ -70,14 +67,7 @@ pub async fn enqueue_load(
         .await?
         .len() as u64;
     txn.commit().await?;
-    Ok(if ahead > 0 {
-        Enqueued::Waiting {
-            job: created,
-            ahead,
-        }
-    } else {
-        Enqueued::Queued(created)
-    })
+    Ok(if ahead > 0 { Enqueued::Waiting { job: created, ahead } } else { Enqueued::Queued(created) })
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -91,11 +81,7 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
     let backend = db.get_database_backend();
     let now = Utc::now();
     let lease_until = now + LEASE;
-    let lock = if backend == DatabaseBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     // A job is claimable when queued, or running with an expired lease (its worker
     // died), and no other job of its tenant holds a live lease.
     let sql = format!(
@@ -109,9 +95,7 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
     );
     let txn = db.begin().await?;
     let found =
-        ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into()]))
-            .one(&txn)
-            .await?;
+        ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into()])).one(&txn).await?;
     let Some(ClaimedId { id }) = found else {
         txn.commit().await?;
         return Ok(None);
@@ -120,18 +104,11 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
         .col_expr(job::Column::State, Expr::value("running"))
         .col_expr(job::Column::LockedBy, Expr::value(worker))
         .col_expr(job::Column::LeaseUntil, Expr::value(lease_until))
-        .col_expr(
-            job::Column::Attempts,
-            Expr::col(job::Column::Attempts).add(1),
-        )
+        .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .filter(job::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    let claimed = if updated.rows_affected == 1 {
-        job::Entity::find_by_id(id).one(&txn).await?
-    } else {
-        None
-    };
+    let claimed = if updated.rows_affected == 1 { job::Entity::find_by_id(id).one(&txn).await? } else { None };
     txn.commit().await?;
     Ok(claimed)
 }
@@ -149,24 +126,11 @@ pub async fn renew<C: ConnectionTrait>(db: &C, job_id: i64, worker: &str) -> Res
     Ok(result.rows_affected == 1)
 }
 
-pub async fn finish<C: ConnectionTrait>(
-    db: &C,
-    job_id: i64,
-    failed: Option<&str>,
-) -> Result<(), DbErr> {
+pub async fn finish<C: ConnectionTrait>(db: &C, job_id: i64, failed: Option<&str>) -> Result<(), DbErr> {
     job::Entity::update_many()
-        .col_expr(
-            job::Column::State,
-            Expr::value(if failed.is_some() { "failed" } else { "done" }),
-        )
-        .col_expr(
-            job::Column::LastError,
-            Expr::value(failed.map(str::to_owned)),
-        )
-        .col_expr(
-            job::Column::LeaseUntil,
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
+        .col_expr(job::Column::State, Expr::value(if failed.is_some() { "failed" } else { "done" }))
+        .col_expr(job::Column::LastError, Expr::value(failed.map(str::to_owned)))
+        .col_expr(job::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .filter(job::Column::Id.eq(job_id))
         .exec(db)
         .await?;

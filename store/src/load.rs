@@ -6,9 +6,7 @@
 //! committed batch ended and applies every row once. Each row is re-checked
 //! against the database as it is at that moment: what changed since the preview
 //! is reported as the row's result, never overwritten.
-use crate::entity::{
-    audit_event, group, organisation, role, tenant, upload, upload_row, user, user_group, user_role,
-};
+use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user, user_group, user_role};
 use crate::uploads::state;
 use crate::{passwords, tokens};
 use chrono::Utc;
@@ -16,8 +14,8 @@ use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -50,11 +48,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self {
-            stop_on_error: false,
-            credentials: Credentials::Invite,
-            results_email: true,
-        }
+        Self { stop_on_error: false, credentials: Credentials::Invite, results_email: true }
     }
 }
 
@@ -68,18 +62,8 @@ pub struct UploadOptions {
 /// A message the caller sends once the batch that created it has committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    Invitation {
-        email: String,
-        name: String,
-        user_id: String,
-        token: String,
-    },
-    Password {
-        email: String,
-        name: String,
-        user_id: String,
-        password: String,
-    },
+    Invitation { email: String, name: String, user_id: String, token: String },
+    Password { email: String, name: String, user_id: String, password: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,43 +83,24 @@ pub struct LoadCounts {
 impl LoadCounts {
     /// The summary line of SPEC section 5.
     pub fn summary(&self) -> String {
-        let lead = if self.errors == 0 {
-            "Users loaded successfully."
-        } else {
-            "Users loaded with errors."
-        };
+        let lead = if self.errors == 0 { "Users loaded successfully." } else { "Users loaded with errors." };
         let mut line = format!(
             "{lead} {} added, {} updated, {} {}, {} {}, {} deleted, {} {} added.",
             self.added,
             self.updated,
             self.leavers,
-            if self.leavers == 1 {
-                "leaver"
-            } else {
-                "leavers"
-            },
+            if self.leavers == 1 { "leaver" } else { "leavers" },
             self.joiners,
-            if self.joiners == 1 {
-                "joiner"
-            } else {
-                "joiners"
-            },
+            if self.joiners == 1 { "joiner" } else { "joiners" },
             self.deleted,
             self.roles_added,
-            if self.roles_added == 1 {
-                "role"
-            } else {
-                "roles"
-            },
+            if self.roles_added == 1 { "role" } else { "roles" },
         );
         if self.groups_added > 0 {
             line.push_str(&format!(" {} groups added.", self.groups_added));
         }
         if self.errors > 0 {
-            line.push_str(&format!(
-                " {} rows not loaded: see the results file.",
-                self.errors
-            ));
+            line.push_str(&format!(" {} rows not loaded: see the results file.", self.errors));
         }
         line
     }
@@ -169,18 +134,9 @@ struct Catalogue {
 
 impl Catalogue {
     async fn load<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Self, DbErr> {
-        let orgs = organisation::Entity::find()
-            .filter(organisation::Column::TenantId.eq(tenant_id))
-            .all(db)
-            .await?;
-        let roles = role::Entity::find()
-            .filter(role::Column::TenantId.eq(tenant_id))
-            .all(db)
-            .await?;
-        let groups = group::Entity::find()
-            .filter(group::Column::TenantId.eq(tenant_id))
-            .all(db)
-            .await?;
+        let orgs = organisation::Entity::find().filter(organisation::Column::TenantId.eq(tenant_id)).all(db).await?;
+        let roles = role::Entity::find().filter(role::Column::TenantId.eq(tenant_id)).all(db).await?;
+        let groups = group::Entity::find().filter(group::Column::TenantId.eq(tenant_id)).all(db).await?;
         Ok(Self {
             default_organisation: orgs.iter().find(|o| o.is_default).map(|o| o.id),
             organisations: orgs.into_iter().map(|o| (o.code_norm, o.id)).collect(),
@@ -237,9 +193,7 @@ fn current_value(
         Field::Email => Some(user.email.clone()),
         Field::Mobile => user.mobile.clone(),
         Field::JobTitle => user.job_title.clone(),
-        Field::Organisation => user
-            .organisation_id
-            .and_then(|id| org_code.get(&id).cloned()),
+        Field::Organisation => user.organisation_id.and_then(|id| org_code.get(&id).cloned()),
         Field::Enabled => Some(user.enabled.to_string()),
         Field::ReportsTo => manager.map(str::to_owned),
         Field::TaskNotification => Some(user.task_notification.clone()),
@@ -253,19 +207,12 @@ fn same(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 fn names_set(names: &str) -> HashSet<String> {
-    names
-        .split('|')
-        .filter(|n| !n.trim().is_empty())
-        .map(normalize_key)
-        .collect()
+    names.split('|').filter(|n| !n.trim().is_empty()).map(normalize_key).collect()
 }
 
 /// Asked between batches whether to go on (a worker renews its lease here).
 pub type KeepGoing<'a> = Box<
-    dyn FnMut() -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<bool, DbErr>> + Send + 'a>,
-        > + Send
-        + 'a,
+    dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, DbErr>> + Send + 'a>> + Send + 'a,
 >;
 
 /// Goes on until the end: for a load run in the foreground.
@@ -294,35 +241,21 @@ pub async fn run(
         return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
     };
     let tenant_id = upload.tenant_id;
-    let tenant = tenant::Entity::find_by_id(tenant_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
-    let options: UploadOptions = upload
-        .options
-        .clone()
-        .and_then(|o| serde_json::from_value(o).ok())
-        .unwrap_or_default();
+    let tenant =
+        tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+    let options: UploadOptions =
+        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
     let actor = match upload.uploaded_by {
         Some(id) => Actor {
             user_id: Some(id),
-            label: user::Entity::find_by_id(id)
-                .one(db)
-                .await?
-                .map_or(format!("user {id}"), |u| u.user_id),
+            label: user::Entity::find_by_id(id).one(db).await?.map_or(format!("user {id}"), |u| u.user_id),
         },
-        None => Actor {
-            user_id: None,
-            label: "command line".into(),
-        },
+        None => Actor { user_id: None, label: "command line".into() },
     };
     if upload.started_at.is_none() || upload.state != state::RUNNING {
         upload::Entity::update_many()
             .col_expr(upload::Column::State, Expr::value(state::RUNNING))
-            .col_expr(
-                upload::Column::StartedAt,
-                Expr::value(upload.started_at.unwrap_or_else(Utc::now)),
-            )
+            .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
             .filter(upload::Column::Id.eq(upload.id))
             .exec(db)
             .await?;
@@ -349,11 +282,7 @@ pub async fn run(
 
     loop {
         if !keep_going().await? {
-            return Ok(LoadReport {
-                counts: counts(db, &upload).await?,
-                outgoing: vec![],
-                finished: false,
-            });
+            return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
         }
         let rows = upload_row::Entity::find()
             .filter(upload_row::Column::UploadId.eq(upload.id))
@@ -373,23 +302,12 @@ pub async fn run(
                 .map(|r| RowResult {
                     id: r.id,
                     outcome: outcome::SKIPPED,
-                    text: "Not loaded: the upload is all or nothing and has rows with errors"
-                        .into(),
+                    text: "Not loaded: the upload is all or nothing and has rows with errors".into(),
                 })
                 .collect();
             (results, vec![], false)
         } else {
-            apply_batch(
-                &txn,
-                &tenant,
-                &upload,
-                &options,
-                &actor,
-                &mut catalogue,
-                &org_code,
-                &rows,
-            )
-            .await?
+            apply_batch(&txn, &tenant, &upload, &options, &actor, &mut catalogue, &org_code, &rows).await?
         };
         write_results(&txn, tenant_id, &results).await?;
         let done = upload_row::Entity::find()
@@ -422,20 +340,13 @@ pub async fn run(
         .filter(upload::Column::Id.eq(upload.id))
         .exec(db)
         .await?;
-    Ok(LoadReport {
-        counts,
-        outgoing: vec![],
-        finished: true,
-    })
+    Ok(LoadReport { counts, outgoing: vec![], finished: true })
 }
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
 async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
     upload_row::Entity::update_many()
-        .col_expr(
-            upload_row::Column::Result,
-            Expr::value("Not loaded: the load stopped at the first failed row"),
-        )
+        .col_expr(upload_row::Column::Result, Expr::value("Not loaded: the load stopped at the first failed row"))
         .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
         .filter(upload_row::Column::UploadId.eq(upload.id))
         .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
@@ -445,11 +356,7 @@ async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Resu
     Ok(())
 }
 
-async fn write_results<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    results: &[RowResult],
-) -> Result<(), DbErr> {
+async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[RowResult]) -> Result<(), DbErr> {
     if results.is_empty() {
         return Ok(());
     }
@@ -457,14 +364,8 @@ async fn write_results<C: ConnectionTrait>(
     let mut text = CaseStatement::new();
     let mut kind = CaseStatement::new();
     for r in results {
-        text = text.case(
-            Expr::col(upload_row::Column::Id).eq(r.id),
-            Expr::value(r.text.clone()),
-        );
-        kind = kind.case(
-            Expr::col(upload_row::Column::Id).eq(r.id),
-            Expr::value(r.outcome),
-        );
+        text = text.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.text.clone()));
+        kind = kind.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.outcome));
     }
     upload_row::Entity::update_many()
         .col_expr(upload_row::Column::Result, text.into())
@@ -535,17 +436,8 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
         after = last.row_index;
         let pairs: Vec<(String, String)> = rows
             .iter()
-            .filter_map(|r| {
-                r.record
-                    .clone()
-                    .and_then(|j| serde_json::from_value::<UserRow>(j).ok())
-            })
-            .filter_map(|row| {
-                Some((
-                    normalize_key(row.user_id?.as_str()),
-                    normalize_key(row.reports_to?.as_str()),
-                ))
-            })
+            .filter_map(|r| r.record.clone().and_then(|j| serde_json::from_value::<UserRow>(j).ok()))
+            .filter_map(|row| Some((normalize_key(row.user_id?.as_str()), normalize_key(row.reports_to?.as_str()))))
             .collect();
         if pairs.is_empty() {
             continue;
@@ -594,14 +486,8 @@ async fn apply_batch<C: ConnectionTrait>(
     let mut audits = Vec::new();
     let mut stop = false;
 
-    let parsed: Vec<Option<UserRow>> = rows
-        .iter()
-        .map(|r| {
-            r.record
-                .clone()
-                .and_then(|j| serde_json::from_value(j).ok())
-        })
-        .collect();
+    let parsed: Vec<Option<UserRow>> =
+        rows.iter().map(|r| r.record.clone().and_then(|j| serde_json::from_value(j).ok())).collect();
     let existing_ids: Vec<i64> = rows.iter().filter_map(|r| r.existing_user_id).collect();
     let current: HashMap<i64, user::Model> = if existing_ids.is_empty() {
         HashMap::new()
@@ -649,12 +535,7 @@ async fn apply_batch<C: ConnectionTrait>(
                 .add(user::Column::UserIdNorm.is_in(uids))
                 .add(user::Column::EmailNorm.is_in(emails))
                 .add(user::Column::ExternalIdNorm.is_in(exts));
-            for u in user::Entity::find()
-                .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(cond)
-                .all(db)
-                .await?
-            {
+            for u in user::Entity::find().filter(user::Column::TenantId.eq(tenant_id)).filter(cond).all(db).await? {
                 taken.insert(format!("u:{}", u.user_id_norm));
                 taken.insert(format!("e:{}", u.email_norm));
                 if let Some(x) = u.external_id_norm {
@@ -679,17 +560,8 @@ async fn apply_batch<C: ConnectionTrait>(
                 .unwrap_or("Error")
                 .to_owned()
         };
-        let status = RowStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == r.status)
-            .unwrap_or(RowStatus::Error);
-        let mut result = |outcome: &'static str, text: String| {
-            results.push(RowResult {
-                id: r.id,
-                outcome,
-                text,
-            })
-        };
+        let status = RowStatus::ALL.into_iter().find(|s| s.as_str() == r.status).unwrap_or(RowStatus::Error);
+        let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
         if !r.selected {
             result(outcome::SKIPPED, "Skipped".into());
             continue;
@@ -704,10 +576,7 @@ async fn apply_batch<C: ConnectionTrait>(
                     continue;
                 };
                 match options.plan.sync_action {
-                    _ if u.is_tenant_admin => result(
-                        outcome::UNCHANGED,
-                        "Not in file (a tenant admin: kept)".into(),
-                    ),
+                    _ if u.is_tenant_admin => result(outcome::UNCHANGED, "Not in file (a tenant admin: kept)".into()),
                     SyncAction::Report => result(outcome::UNCHANGED, "Not in file (kept)".into()),
                     SyncAction::MarkLeaver if u.state == "leaver" => {
                         result(outcome::UNCHANGED, "Not in file; already a leaver".into())
@@ -757,25 +626,14 @@ async fn apply_batch<C: ConnectionTrait>(
                     result(outcome::ERROR, "The row's values were not stored".into());
                     continue;
                 };
-                let uid = row
-                    .user_id
-                    .as_ref()
-                    .map(|u| normalize_key(u.as_str()))
-                    .unwrap_or_default();
-                let email = row
-                    .email
-                    .as_ref()
-                    .map(|e| normalize_key(e.as_str()))
-                    .unwrap_or_default();
+                let uid = row.user_id.as_ref().map(|u| normalize_key(u.as_str())).unwrap_or_default();
+                let email = row.email.as_ref().map(|e| normalize_key(e.as_str())).unwrap_or_default();
                 let ext = row.external_id.as_ref().map(|x| normalize_key(x.as_str()));
                 let conflict = if taken.contains(&format!("u:{uid}")) {
                     Some("a user with this userId was created since the preview")
                 } else if taken.contains(&format!("e:{email}")) {
                     Some("this email was given to another user since the preview")
-                } else if ext
-                    .as_ref()
-                    .is_some_and(|x| taken.contains(&format!("x:{x}")))
-                {
+                } else if ext.as_ref().is_some_and(|x| taken.contains(&format!("x:{x}"))) {
                     Some("this externalId was given to another user since the preview")
                 } else {
                     None
@@ -790,12 +648,7 @@ async fn apply_batch<C: ConnectionTrait>(
                 let organisation_id = row
                     .organisation
                     .as_ref()
-                    .and_then(|o| {
-                        catalogue
-                            .organisations
-                            .get(&normalize_key(o.as_str()))
-                            .copied()
-                    })
+                    .and_then(|o| catalogue.organisations.get(&normalize_key(o.as_str())).copied())
                     .or(catalogue.default_organisation);
                 let password = match (&row.password, options.load.credentials) {
                     (Some(p), _) => Some(p.clone()),
@@ -808,32 +661,21 @@ async fn apply_batch<C: ConnectionTrait>(
                 new_users.push(user::ActiveModel {
                     tenant_id: Set(tenant_id),
                     user_id_norm: Set(uid),
-                    user_id: Set(row
-                        .user_id
-                        .as_ref()
-                        .map(|u| u.to_string())
-                        .unwrap_or_default()),
+                    user_id: Set(row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default()),
                     external_id_norm: Set(ext),
                     external_id: Set(row.external_id.as_ref().map(|x| x.to_string())),
                     title: Set(row.title.clone()),
                     first_name: Set(row.first_name.clone()),
                     last_name: Set(row.last_name.clone()),
                     email_norm: Set(email),
-                    email: Set(row
-                        .email
-                        .as_ref()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default()),
+                    email: Set(row.email.as_ref().map(|e| e.to_string()).unwrap_or_default()),
                     mobile: Set(row.mobile.as_ref().map(|m| m.to_string())),
                     job_title: Set(row.job_title.clone()),
                     organisation_id: Set(organisation_id),
                     state: Set("active".into()),
                     enabled: Set(row.enabled.unwrap_or(true)),
                     reports_to_id: Set(None),
-                    task_notification: Set(row
-                        .task_notification
-                        .map_or("Email", |t| t.as_str())
-                        .into()),
+                    task_notification: Set(row.task_notification.map_or("Email", |t| t.as_str()).into()),
                     change_password_next_time: Set(row.change_password_next_time.unwrap_or(false)),
                     password_hash: Set(None),
                     is_tenant_admin: Set(false),
@@ -843,41 +685,20 @@ async fn apply_batch<C: ConnectionTrait>(
                 });
                 new_meta.push((i, row));
                 // The result is written once the insert succeeded (below).
-                results.push(RowResult {
-                    id: r.id,
-                    outcome: outcome::ADDED,
-                    text: String::new(),
-                });
-                if let (Some(p), Credentials::GeneratePassword { email: true }) =
-                    (password, options.load.credentials)
-                {
+                results.push(RowResult { id: r.id, outcome: outcome::ADDED, text: String::new() });
+                if let (Some(p), Credentials::GeneratePassword { email: true }) = (password, options.load.credentials) {
                     let row = &new_meta.last().expect("just pushed").1;
                     outgoing.push(Outgoing::Password {
-                        email: row
-                            .email
-                            .as_ref()
-                            .map(|e| e.to_string())
-                            .unwrap_or_default(),
-                        name: row
-                            .first_name
-                            .clone()
-                            .or(row.last_name.clone())
-                            .unwrap_or_default(),
-                        user_id: row
-                            .user_id
-                            .as_ref()
-                            .map(|u| u.to_string())
-                            .unwrap_or_default(),
+                        email: row.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                        name: row.first_name.clone().or(row.last_name.clone()).unwrap_or_default(),
+                        user_id: row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default(),
                         password: p,
                     });
                 }
             }
             RowStatus::Update | RowStatus::Leaver | RowStatus::Joiner | RowStatus::Delete => {
                 let Some(u) = r.existing_user_id.and_then(|id| current.get(&id)) else {
-                    result(
-                        outcome::ERROR,
-                        "Not loaded: the user was deleted since the preview".into(),
-                    );
+                    result(outcome::ERROR, "Not loaded: the user was deleted since the preview".into());
                     stop |= options.load.stop_on_error;
                     continue;
                 };
@@ -900,28 +721,21 @@ async fn apply_batch<C: ConnectionTrait>(
                     result(outcome::DELETED, "Deleted".into());
                     continue;
                 }
-                let changes: Vec<Change> = r
-                    .changes
-                    .clone()
-                    .and_then(|c| serde_json::from_value(c).ok())
-                    .unwrap_or_default();
-                let manager = u
-                    .reports_to_id
-                    .and_then(|id| manager_names.get(&id))
-                    .map(String::as_str);
+                let changes: Vec<Change> =
+                    r.changes.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+                let manager = u.reports_to_id.and_then(|id| manager_names.get(&id)).map(String::as_str);
                 let stale = changes.iter().find(|c| match c.field {
                     Field::Roles | Field::Groups => false,
-                    field => !same(
-                        current_value(u, field, org_code, manager).as_deref(),
-                        c.old.as_deref(),
-                    ),
+                    field => !same(current_value(u, field, org_code, manager).as_deref(), c.old.as_deref()),
                 });
                 if let Some(c) = stale {
-                    let now_value =
-                        current_value(u, c.field, org_code, manager).unwrap_or_default();
+                    let now_value = current_value(u, c.field, org_code, manager).unwrap_or_default();
                     result(
                         outcome::ERROR,
-                        format!("Not loaded: {} changed since the preview (now {now_value:?}); validate the file again", c.field.name()),
+                        format!(
+                            "Not loaded: {} changed since the preview (now {now_value:?}); validate the file again",
+                            c.field.name()
+                        ),
                     );
                     stop |= options.load.stop_on_error;
                     continue;
@@ -929,10 +743,7 @@ async fn apply_batch<C: ConnectionTrait>(
                 if status == RowStatus::Leaver && u.state == "leaver"
                     || status == RowStatus::Joiner && u.state != "leaver"
                 {
-                    result(
-                        outcome::ERROR,
-                        "Not loaded: the user's state changed since the preview".into(),
-                    );
+                    result(outcome::ERROR, "Not loaded: the user's state changed since the preview".into());
                     stop |= options.load.stop_on_error;
                     continue;
                 }
@@ -941,8 +752,7 @@ async fn apply_batch<C: ConnectionTrait>(
                     let new = c.new.clone();
                     match c.field {
                         Field::UserId => {
-                            update.user_id_norm =
-                                Set(new.as_deref().map(normalize_key).unwrap_or_default());
+                            update.user_id_norm = Set(new.as_deref().map(normalize_key).unwrap_or_default());
                             update.user_id = Set(new.unwrap_or_default());
                         }
                         Field::ExternalId => {
@@ -953,8 +763,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         Field::FirstName => update.first_name = Set(new),
                         Field::LastName => update.last_name = Set(new),
                         Field::Email => {
-                            update.email_norm =
-                                Set(new.as_deref().map(normalize_key).unwrap_or_default());
+                            update.email_norm = Set(new.as_deref().map(normalize_key).unwrap_or_default());
                             update.email = Set(new.unwrap_or_default());
                         }
                         Field::Mobile => update.mobile = Set(new),
@@ -962,9 +771,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         Field::Organisation => {
                             update.organisation_id = Set(new
                                 .as_deref()
-                                .and_then(|o| {
-                                    catalogue.organisations.get(&normalize_key(o)).copied()
-                                })
+                                .and_then(|o| catalogue.organisations.get(&normalize_key(o)).copied())
                                 .or(u.organisation_id))
                         }
                         Field::Enabled => update.enabled = Set(new.as_deref() == Some("true")),
@@ -988,9 +795,7 @@ async fn apply_batch<C: ConnectionTrait>(
                 for c in &changes {
                     let (table_is_roles, names) = match c.field {
                         Field::Roles => (true, c.new.as_deref().map(names_set).unwrap_or_default()),
-                        Field::Groups => {
-                            (false, c.new.as_deref().map(names_set).unwrap_or_default())
-                        }
+                        Field::Groups => (false, c.new.as_deref().map(names_set).unwrap_or_default()),
                         _ => continue,
                     };
                     set_memberships(
@@ -1008,27 +813,14 @@ async fn apply_batch<C: ConnectionTrait>(
                     .await?;
                 }
                 let (action, done, text) = match status {
-                    RowStatus::Leaver => (
-                        "user.leaver",
-                        outcome::LEAVER,
-                        "Marked as leaver".to_owned(),
-                    ),
-                    RowStatus::Joiner => (
-                        "user.joiner",
-                        outcome::JOINER,
-                        "Re-admitted to the given organisation".to_owned(),
-                    ),
+                    RowStatus::Leaver => ("user.leaver", outcome::LEAVER, "Marked as leaver".to_owned()),
+                    RowStatus::Joiner => {
+                        ("user.joiner", outcome::JOINER, "Re-admitted to the given organisation".to_owned())
+                    }
                     _ => (
                         "user.update",
                         outcome::UPDATED,
-                        format!(
-                            "Updated ({})",
-                            changes
-                                .iter()
-                                .map(|c| c.field.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        format!("Updated ({})", changes.iter().map(|c| c.field.name()).collect::<Vec<_>>().join(", ")),
                     ),
                 };
                 audits.push(audit(
@@ -1052,10 +844,7 @@ async fn apply_batch<C: ConnectionTrait>(
         for (index, hash) in hashes {
             new_users[index].password_hash = Set(Some(hash));
         }
-        let keys: Vec<String> = new_users
-            .iter()
-            .map(|u| u.user_id_norm.clone().unwrap())
-            .collect();
+        let keys: Vec<String> = new_users.iter().map(|u| u.user_id_norm.clone().unwrap()).collect();
         user::Entity::insert_many(new_users).exec(db).await?;
         let ids: HashMap<String, i64> = user::Entity::find()
             .select_only()
@@ -1068,31 +857,13 @@ async fn apply_batch<C: ConnectionTrait>(
             .into_iter()
             .collect();
         for (i, row) in &new_meta {
-            let key = row
-                .user_id
-                .as_ref()
-                .map(|u| normalize_key(u.as_str()))
-                .unwrap_or_default();
+            let key = row.user_id.as_ref().map(|u| normalize_key(u.as_str())).unwrap_or_default();
             let Some(&id) = ids.get(&key) else { continue };
-            let display = row
-                .user_id
-                .as_ref()
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            audits.push(audit(
-                tenant_id,
-                actor,
-                "user.create",
-                "user",
-                Some(id),
-                &display,
-                upload.id,
-                None,
-            ));
+            let display = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            audits.push(audit(tenant_id, actor, "user.create", "user", Some(id), &display, upload.id, None));
             for (is_roles, names) in [(true, &row.roles), (false, &row.groups)] {
                 if let Some(names) = names {
-                    let set: HashSet<String> =
-                        names.iter().map(|n| normalize_key(n.as_str())).collect();
+                    let set: HashSet<String> = names.iter().map(|n| normalize_key(n.as_str())).collect();
                     set_memberships(
                         db,
                         tenant_id,
@@ -1111,26 +882,11 @@ async fn apply_batch<C: ConnectionTrait>(
             let invited = row.password.is_none() && options.load.credentials == Credentials::Invite;
             let text = if invited {
                 let token = tokens::generate();
-                crate::invitations::create(
-                    db,
-                    tenant_id,
-                    id,
-                    &tokens::digest(&token),
-                    INVITATION_DAYS,
-                )
-                .await?;
+                crate::invitations::create(db, tenant_id, id, &tokens::digest(&token), INVITATION_DAYS).await?;
                 if row.notify_if_new_user != Some(false) {
                     outgoing.push(Outgoing::Invitation {
-                        email: row
-                            .email
-                            .as_ref()
-                            .map(|e| e.to_string())
-                            .unwrap_or_default(),
-                        name: row
-                            .first_name
-                            .clone()
-                            .or(row.last_name.clone())
-                            .unwrap_or_default(),
+                        email: row.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                        name: row.first_name.clone().or(row.last_name.clone()).unwrap_or_default(),
                         user_id: display.clone(),
                         token,
                     });
@@ -1153,10 +909,8 @@ async fn apply_batch<C: ConnectionTrait>(
 }
 
 async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
-    let handles: Vec<_> = work
-        .into_iter()
-        .map(|(i, p)| tokio::task::spawn_blocking(move || (i, passwords::hash_blocking(&p))))
-        .collect();
+    let handles: Vec<_> =
+        work.into_iter().map(|(i, p)| tokio::task::spawn_blocking(move || (i, passwords::hash_blocking(&p)))).collect();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         out.push(h.await.expect("hashing task"));
@@ -1179,26 +933,12 @@ async fn set_memberships<C: ConnectionTrait>(
     audits: &mut Vec<audit_event::ActiveModel>,
 ) -> Result<(), DbErr> {
     let display: HashMap<String, String> = row
-        .and_then(|r| {
-            if roles {
-                r.roles.as_ref()
-            } else {
-                r.groups.as_ref()
-            }
-        })
-        .map(|v| {
-            v.iter()
-                .map(|n| (normalize_key(n.as_str()), n.to_string()))
-                .collect()
-        })
+        .and_then(|r| if roles { r.roles.as_ref() } else { r.groups.as_ref() })
+        .map(|v| v.iter().map(|n| (normalize_key(n.as_str()), n.to_string())).collect())
         .unwrap_or_default();
     let mut ids = Vec::new();
     for key in names {
-        let known = if roles {
-            catalogue.roles.get(key)
-        } else {
-            catalogue.groups.get(key)
-        };
+        let known = if roles { catalogue.roles.get(key) } else { catalogue.groups.get(key) };
         let id = match known {
             Some(id) => *id,
             None => {
@@ -1233,16 +973,7 @@ async fn set_memberships<C: ConnectionTrait>(
                     (&mut catalogue.groups, "group.create", "group")
                 };
                 map.insert(key.clone(), id);
-                audits.push(audit(
-                    tenant_id,
-                    actor,
-                    action,
-                    kind,
-                    Some(id),
-                    &name,
-                    upload_id,
-                    None,
-                ));
+                audits.push(audit(tenant_id, actor, action, kind, Some(id), &name, upload_id, None));
                 id
             }
         };
@@ -1263,9 +994,7 @@ async fn set_memberships<C: ConnectionTrait>(
             });
             user_role::Entity::insert_many(models)
                 .on_conflict(
-                    OnConflict::columns([user_role::Column::UserId, user_role::Column::RoleId])
-                        .do_nothing()
-                        .to_owned(),
+                    OnConflict::columns([user_role::Column::UserId, user_role::Column::RoleId]).do_nothing().to_owned(),
                 )
                 .exec_without_returning(db)
                 .await?;

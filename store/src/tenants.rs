@@ -3,9 +3,7 @@ use crate::entity::{organisation, platform_admin, tenant, user};
 use crate::passwords;
 use chrono::Utc;
 use muster_import::{normalize_key, Email, FieldError, UserId};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -22,16 +20,11 @@ fn check_slug(slug: &str) -> Result<String, AccountError> {
     let slug = slug.trim();
     let ok = !slug.is_empty()
         && slug.len() <= 64
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(slug.to_owned())
     } else {
-        Err(AccountError::Invalid(
-            FieldError("must be 1–64 of lower-case letters, digits and '-'".into()),
-            "slug",
-        ))
+        Err(AccountError::Invalid(FieldError("must be 1–64 of lower-case letters, digits and '-'".into()), "slug"))
     }
 }
 
@@ -152,8 +145,7 @@ pub async fn create_organisation<C: ConnectionTrait>(
     code: &str,
     name: &str,
 ) -> Result<organisation::Model, AccountError> {
-    let code = muster_import::fields::OrgCode::parse(code)
-        .map_err(|e| AccountError::Invalid(e, "code"))?;
+    let code = muster_import::fields::OrgCode::parse(code).map_err(|e| AccountError::Invalid(e, "code"))?;
     Ok(organisation::ActiveModel {
         tenant_id: Set(tenant_id),
         code_norm: Set(normalize_key(code.as_str())),

@@ -34,16 +34,9 @@ pub const PG_TEST_PREFIX: &str = "muster_test_";
 
 fn unique_suffix() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    )
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
 }
 
 impl TestDb {
@@ -53,47 +46,30 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(format!("muster-test-{}", unique_suffix()));
                 std::fs::create_dir_all(&dir).expect("create a temporary folder");
                 let url = crate::db::sqlite_url(&dir.join("muster.db"));
-                Self {
-                    backend,
-                    url,
-                    dir: Some(dir),
-                    pg_name: None,
-                }
+                Self { backend, url, dir: Some(dir), pg_name: None }
             }
             Backend::Postgres => {
                 let name = format!("{PG_TEST_PREFIX}{}", unique_suffix());
                 let admin = Database::connect(format!("{}/postgres", pg_server()))
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL must run at {} for the tests: {e}", pg_server())
-                    });
+                    .unwrap_or_else(|e| panic!("PostgreSQL must run at {} for the tests: {e}", pg_server()));
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
                     .expect("create the test database");
                 admin.close().await.ok();
-                Self {
-                    backend,
-                    url: format!("{}/{name}", pg_server()),
-                    dir: None,
-                    pg_name: Some(name),
-                }
+                Self { backend, url: format!("{}/{name}", pg_server()), dir: None, pg_name: Some(name) }
             }
         }
     }
 
     /// A connection with every migration applied.
     pub async fn connect(&self) -> DatabaseConnection {
-        let db = crate::db::connect_and_migrate(&self.url)
-            .await
-            .expect("connect and migrate");
+        let db = crate::db::connect_and_migrate(&self.url).await.expect("connect and migrate");
         if self.backend == Backend::Postgres {
             // Proof that this really is PostgreSQL, not a fallback.
             let row = db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    "SELECT version()",
-                ))
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT version()"))
                 .await
                 .expect("select version()")
                 .expect("a row");
@@ -110,9 +86,7 @@ impl TestDb {
         }
         if let Some(name) = &self.pg_name {
             if let Ok(admin) = Database::connect(format!("{}/postgres", pg_server())).await {
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
                 admin.close().await.ok();
             }
         }

@@ -22,11 +22,7 @@ impl Default for SignInThrottle {
 
 impl SignInThrottle {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self {
-            max_failures,
-            window,
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self { max_failures, window, entries: Mutex::new(HashMap::new()) }
     }
 
     /// `Err(wait)` when any of the keys has failed too often within the window.
@@ -36,9 +32,7 @@ impl SignInThrottle {
         let wait = keys
             .iter()
             .filter_map(|k| entries.get(k))
-            .filter(|(count, since)| {
-                *count >= self.max_failures && now.duration_since(*since) < self.window
-            })
+            .filter(|(count, since)| *count >= self.max_failures && now.duration_since(*since) < self.window)
             .map(|(_, since)| self.window - now.duration_since(*since))
             .max();
         wait.map_or(Ok(()), Err)

@@ -8,8 +8,8 @@ use chrono::Utc;
 use muster_import::{plan_with, PlanOptions, PlanSummary, RowPlan};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -50,12 +50,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn row_model(
-    tenant_id: i64,
-    upload_id: i64,
-    index: usize,
-    plan: RowPlan,
-) -> upload_row::ActiveModel {
+fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> upload_row::ActiveModel {
     let json = |v: serde_json::Value| Some(v).filter(|v| !v.as_array().is_some_and(Vec::is_empty));
     upload_row::ActiveModel {
         tenant_id: Set(tenant_id),
@@ -64,17 +59,10 @@ fn row_model(
         line: Set(plan.line.unwrap_or(0) as i32),
         status: Set(plan.status.as_str().to_owned()),
         selected: Set(true),
-        record: Set(plan
-            .row
-            .as_ref()
-            .map(|r| serde_json::to_value(r).expect("plain data"))),
+        record: Set(plan.row.as_ref().map(|r| serde_json::to_value(r).expect("plain data"))),
         existing_user_id: Set(plan.existing_id),
-        diagnostics: Set(json(
-            serde_json::to_value(&plan.diagnostics).expect("plain data"),
-        )),
-        changes: Set(json(
-            serde_json::to_value(&plan.changes).expect("plain data"),
-        )),
+        diagnostics: Set(json(serde_json::to_value(&plan.diagnostics).expect("plain data"))),
+        changes: Set(json(serde_json::to_value(&plan.changes).expect("plain data"))),
         result: Set(None),
         outcome: Set(None),
         ..Default::default()
@@ -90,10 +78,7 @@ pub async fn create_and_plan(
     max_bytes: usize,
 ) -> Result<upload::Model, UploadError> {
     if new.bytes.len() > max_bytes {
-        return Err(UploadError::TooLarge {
-            size: new.bytes.len(),
-            limit: max_bytes,
-        });
+        return Err(UploadError::TooLarge { size: new.bytes.len(), limit: max_bytes });
     }
     let hash = content_hash(&new.bytes);
     if let Some(existing) = upload::Entity::find()
@@ -103,10 +88,7 @@ pub async fn create_and_plan(
         .one(db)
         .await?
     {
-        return Err(UploadError::Duplicate {
-            existing: existing.id,
-            state: existing.state,
-        });
+        return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
     }
     let created = upload::ActiveModel {
         tenant_id: Set(tenant.id),
@@ -117,9 +99,7 @@ pub async fn create_and_plan(
         format: Set(String::new()),
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
-        options: Set(Some(
-            serde_json::to_value(&new.options).expect("plain data"),
-        )),
+        options: Set(Some(serde_json::to_value(&new.options).expect("plain data"))),
         state: Set(state::VALIDATING.into()),
         plan_summary: Set(None),
         rows_total: Set(0),
@@ -131,10 +111,7 @@ pub async fn create_and_plan(
     .await?;
     let summary = plan_upload(db, tenant, &created, &new.options.plan).await?;
     let mut update: upload::ActiveModel = created.into();
-    update.format = Set(serde_json::to_value(summary.format)?
-        .as_str()
-        .unwrap_or_default()
-        .to_owned());
+    update.format = Set(serde_json::to_value(summary.format)?.as_str().unwrap_or_default().to_owned());
     update.encoding = Set(summary.encoding.name().to_owned());
     update.delimiter = Set(summary.delimiter.as_str().to_owned());
     update.rows_total = Set(summary.counts.total() as i32);
@@ -167,8 +144,7 @@ async fn plan_upload(
             batch.push(row);
             if batch.len() == ROW_BATCH {
                 // A closed channel means the inserter failed; its error is reported.
-                let _ =
-                    tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH)));
+                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH)));
             }
         });
         if !batch.is_empty() {
@@ -187,20 +163,11 @@ async fn plan_upload(
             .collect();
         upload_row::Entity::insert_many(models).exec(db).await?;
     }
-    planner
-        .await
-        .map_err(|e| DbErr::Custom(format!("planning failed: {e}")))
+    planner.await.map_err(|e| DbErr::Custom(format!("planning failed: {e}")))
 }
 
-pub async fn find<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    id: i64,
-) -> Result<Option<upload::Model>, DbErr> {
-    upload::Entity::find_by_id(id)
-        .filter(upload::Column::TenantId.eq(tenant_id))
-        .one(db)
-        .await
+pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {
+    upload::Entity::find_by_id(id).filter(upload::Column::TenantId.eq(tenant_id)).one(db).await
 }
 
 /// The admin's Add/Update tick boxes: unticked rows are skipped by the load.
@@ -221,11 +188,7 @@ pub async fn set_selected<C: ConnectionTrait>(
     Ok(result.rows_affected)
 }
 
-pub async fn rows<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    upload_id: i64,
-) -> Result<Vec<upload_row::Model>, DbErr> {
+pub async fn rows<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Vec<upload_row::Model>, DbErr> {
     upload_row::Entity::find()
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
@@ -251,9 +214,7 @@ pub async fn count_outcome<C: ConnectionTrait>(
 }
 
 fn delimiter_of(upload: &upload::Model) -> Option<muster_import::Delimiter> {
-    muster_import::Delimiter::ALL
-        .into_iter()
-        .find(|d| d.as_str() == upload.delimiter)
+    muster_import::Delimiter::ALL.into_iter().find(|d| d.as_str() == upload.delimiter)
 }
 
 async fn line_results<C: ConnectionTrait>(
@@ -263,44 +224,26 @@ async fn line_results<C: ConnectionTrait>(
     use sea_orm::QuerySelect;
     let rows: Vec<(i32, Option<String>, Option<String>)> = upload_row::Entity::find()
         .select_only()
-        .columns([
-            upload_row::Column::Line,
-            upload_row::Column::Result,
-            upload_row::Column::Outcome,
-        ])
+        .columns([upload_row::Column::Line, upload_row::Column::Result, upload_row::Column::Outcome])
         .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload.id))
         .filter(upload_row::Column::Line.gt(0))
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(line, result, outcome)| (line as u64, (result, outcome)))
-        .collect())
+    Ok(rows.into_iter().map(|(line, result, outcome)| (line as u64, (result, outcome))).collect())
 }
 
 /// The uploaded file, as it was, with a `result` column saying what happened to
 /// each line (or what will, before the load: the preview's message).
-pub async fn results_csv<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    upload_id: i64,
-) -> Result<Option<Vec<u8>>, DbErr> {
+pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Option<Vec<u8>>, DbErr> {
     let Some(upload) = find(db, tenant_id, upload_id).await? else {
         return Ok(None);
     };
     let mut results = line_results(db, &upload).await?;
-    Ok(Some(muster_import::results::results_file(
-        &upload.content,
-        delimiter_of(&upload),
-        |line| {
-            results
-                .remove(&line)
-                .and_then(|(result, _)| result)
-                .unwrap_or_else(|| "Not loaded".into())
-        },
-    )))
+    Ok(Some(muster_import::results::results_file(&upload.content, delimiter_of(&upload), |line| {
+        results.remove(&line).and_then(|(result, _)| result).unwrap_or_else(|| "Not loaded".into())
+    })))
 }
 
 /// "Retry failed rows": a new upload of the heading line and the rows that ended
@@ -316,22 +259,12 @@ pub async fn retry_failed(
         return Ok(None);
     };
     let results = line_results(db, &upload).await?;
-    let bytes =
-        muster_import::results::retry_file(&upload.content, delimiter_of(&upload), |line| {
-            results
-                .get(&line)
-                .is_some_and(|(_, outcome)| outcome.as_deref() == Some("error"))
-        });
-    let options: UploadOptions = upload
-        .options
-        .clone()
-        .and_then(|o| serde_json::from_value(o).ok())
-        .unwrap_or_default();
-    let new = NewUpload {
-        uploaded_by,
-        file_name: format!("retry-of-{}-{}", upload.id, upload.file_name),
-        bytes,
-        options,
-    };
+    let bytes = muster_import::results::retry_file(&upload.content, delimiter_of(&upload), |line| {
+        results.get(&line).is_some_and(|(_, outcome)| outcome.as_deref() == Some("error"))
+    });
+    let options: UploadOptions =
+        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+    let new =
+        NewUpload { uploaded_by, file_name: format!("retry-of-{}-{}", upload.id, upload.file_name), bytes, options };
     create_and_plan(db, tenant, new, max_bytes).await.map(Some)
 }

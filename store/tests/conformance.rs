@@ -4,10 +4,7 @@ use muster_store::auth::{authenticate, AuthError, Principal};
 use muster_store::entity::{session, user};
 use muster_store::testdb::{Backend, TestDb};
 use muster_store::{bootstrap, sessions, tenants, tokens};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
 async fn on_every_backend<F, Fut>(suite: F)
 where
@@ -23,12 +20,7 @@ where
     }
 }
 
-fn user_row(
-    tenant_id: i64,
-    user_id: &str,
-    email: &str,
-    external_id: Option<&str>,
-) -> user::ActiveModel {
+fn user_row(tenant_id: i64, user_id: &str, email: &str, external_id: Option<&str>) -> user::ActiveModel {
     let now = Utc::now();
     user::ActiveModel {
         tenant_id: Set(tenant_id),
@@ -84,62 +76,32 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
 async fn sessions_live_expire_and_end_with_the_account() {
     on_every_backend(|db, backend| async move {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
-        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password)
-            .await
-            .unwrap();
+        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap();
 
         let token = sessions::create(&db, &admin).await.unwrap();
-        assert_eq!(
-            sessions::find(&db, &token).await.unwrap().as_ref(),
-            Some(&admin),
-            "{backend:?}"
-        );
+        assert_eq!(sessions::find(&db, &token).await.unwrap().as_ref(), Some(&admin), "{backend:?}");
         assert_eq!(sessions::find(&db, "forged").await.unwrap(), None);
         // Only the digest is stored.
-        assert!(session::Entity::find_by_id(token.clone())
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none());
-        assert!(session::Entity::find_by_id(tokens::digest(&token))
-            .one(&db)
-            .await
-            .unwrap()
-            .is_some());
+        assert!(session::Entity::find_by_id(token.clone()).one(&db).await.unwrap().is_none());
+        assert!(session::Entity::find_by_id(tokens::digest(&token)).one(&db).await.unwrap().is_some());
 
         sessions::delete(&db, &token).await.unwrap();
         assert_eq!(sessions::find(&db, &token).await.unwrap(), None);
 
         let expired = sessions::create(&db, &admin).await.unwrap();
-        let mut row = session::Entity::find_by_id(tokens::digest(&expired))
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap()
-            .into_active_model();
+        let mut row =
+            session::Entity::find_by_id(tokens::digest(&expired)).one(&db).await.unwrap().unwrap().into_active_model();
         row.expires_at = Set(Utc::now() - chrono::Duration::minutes(1));
         row.update(&db).await.unwrap();
-        assert_eq!(
-            sessions::find(&db, &expired).await.unwrap(),
-            None,
-            "{backend:?}: expired"
-        );
+        assert_eq!(sessions::find(&db, &expired).await.unwrap(), None, "{backend:?}: expired");
 
         let live = sessions::create(&db, &admin).await.unwrap();
-        let account = user::Entity::find()
-            .filter(user::Column::UserIdNorm.eq("admin"))
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
+        let account =
+            user::Entity::find().filter(user::Column::UserIdNorm.eq("admin")).one(&db).await.unwrap().unwrap();
         let mut disabled = account.into_active_model();
         disabled.enabled = Set(false);
         disabled.update(&db).await.unwrap();
-        assert_eq!(
-            sessions::find(&db, &live).await.unwrap(),
-            None,
-            "{backend:?}: a disabled account is signed out"
-        );
+        assert_eq!(sessions::find(&db, &live).await.unwrap(), None, "{backend:?}: a disabled account is signed out");
     })
     .await;
 }
@@ -148,65 +110,24 @@ async fn sessions_live_expire_and_end_with_the_account() {
 async fn keys_are_unique_per_tenant_ignoring_case() {
     on_every_backend(|db, backend| async move {
         let a = tenants::create_tenant(&db, "a", "A", None).await.unwrap();
-        let b = tenants::create_tenant(&db, "b", "B", Some(10))
-            .await
-            .unwrap();
-        assert!(
-            tenants::create_tenant(&db, "a", "A again", None)
-                .await
-                .is_err(),
-            "{backend:?}: slug unique"
-        );
+        let b = tenants::create_tenant(&db, "b", "B", Some(10)).await.unwrap();
+        assert!(tenants::create_tenant(&db, "a", "A again", None).await.is_err(), "{backend:?}: slug unique");
 
-        user_row(a.id, "Pat", "pat@a.example", None)
-            .insert(&db)
-            .await
-            .unwrap();
-        user_row(a.id, "Sam", "sam@a.example", None)
-            .insert(&db)
-            .await
-            .unwrap();
-        assert!(
-            user_row(a.id, "PAT", "other@a.example", None)
-                .insert(&db)
-                .await
-                .is_err(),
-            "{backend:?}: userId"
-        );
-        assert!(
-            user_row(a.id, "kim", "PAT@A.example", None)
-                .insert(&db)
-                .await
-                .is_err(),
-            "{backend:?}: email"
-        );
+        user_row(a.id, "Pat", "pat@a.example", None).insert(&db).await.unwrap();
+        user_row(a.id, "Sam", "sam@a.example", None).insert(&db).await.unwrap();
+        assert!(user_row(a.id, "PAT", "other@a.example", None).insert(&db).await.is_err(), "{backend:?}: userId");
+        assert!(user_row(a.id, "kim", "PAT@A.example", None).insert(&db).await.is_err(), "{backend:?}: email");
         // The same keys in another tenant are a different user.
-        user_row(b.id, "pat", "pat@a.example", None)
-            .insert(&db)
-            .await
-            .unwrap();
+        user_row(b.id, "pat", "pat@a.example", None).insert(&db).await.unwrap();
 
-        user_row(a.id, "x1", "x1@a.example", Some("E-1"))
-            .insert(&db)
-            .await
-            .unwrap();
+        user_row(a.id, "x1", "x1@a.example", Some("E-1")).insert(&db).await.unwrap();
         assert!(
-            user_row(a.id, "x2", "x2@a.example", Some("e-1"))
-                .insert(&db)
-                .await
-                .is_err(),
+            user_row(a.id, "x2", "x2@a.example", Some("e-1")).insert(&db).await.is_err(),
             "{backend:?}: externalId"
         );
-        user_row(b.id, "x2", "x2@a.example", Some("E-1"))
-            .insert(&db)
-            .await
-            .unwrap();
+        user_row(b.id, "x2", "x2@a.example", Some("E-1")).insert(&db).await.unwrap();
 
-        let in_a = user::Entity::find()
-            .filter(user::Column::TenantId.eq(a.id))
-            .all(&db)
-            .await
-            .unwrap();
+        let in_a = user::Entity::find().filter(user::Column::TenantId.eq(a.id)).all(&db).await.unwrap();
         assert_eq!(in_a.len(), 3);
         assert!(in_a.iter().all(|u| u.tenant_id == a.id));
     })
@@ -233,9 +154,7 @@ async fn tenant_admins_need_valid_keys() {
             bad.unwrap_err().to_string(),
             "userId contains ' '; only letters A-Z, digits, '.', '_', '@' and '-' are allowed"
         );
-        assert!(tenants::create_tenant(&db, "Bad Slug", "x", None)
-            .await
-            .is_err());
+        assert!(tenants::create_tenant(&db, "Bad Slug", "x", None).await.is_err());
     })
     .await;
 }

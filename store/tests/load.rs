@@ -8,8 +8,7 @@ use muster_store::testdb::{Backend, TestDb};
 use muster_store::uploads::{self, NewUpload, UploadError};
 use muster_store::{jobs, tenants};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 async fn on_every_backend<F, Fut>(suite: F)
@@ -63,35 +62,23 @@ struct World {
 }
 
 async fn world(db: &DatabaseConnection) -> World {
-    let tenant = tenants::create_tenant(db, "acme", "Acme", None)
-        .await
-        .unwrap();
-    let rxx01 = tenants::create_organisation(db, tenant.id, "RXX01", "One")
-        .await
-        .unwrap();
-    let rxx02 = tenants::create_organisation(db, tenant.id, "RXX02", "Two")
-        .await
-        .unwrap();
+    let tenant = tenants::create_tenant(db, "acme", "Acme", None).await.unwrap();
+    let rxx01 = tenants::create_organisation(db, tenant.id, "RXX01", "One").await.unwrap();
+    let rxx02 = tenants::create_organisation(db, tenant.id, "RXX02", "Two").await.unwrap();
     add_user(db, &tenant, "pat", rxx01.id, |u| {
         u.external_id = Set(Some("E1".into()));
         u.external_id_norm = Set(Some("e1".into()));
         u.job_title = Set(Some("Nurse".into()));
     })
     .await;
-    add_user(db, &tenant, "sam", rxx01.id, |u| {
-        u.state = Set("leaver".into())
-    })
-    .await;
+    add_user(db, &tenant, "sam", rxx01.id, |u| u.state = Set("leaver".into())).await;
     add_user(db, &tenant, "kim", rxx02.id, |_| {}).await;
     add_user(db, &tenant, "lee", rxx02.id, |_| {}).await;
-    World {
-        tenant,
-        rxx01,
-        rxx02,
-    }
+    World { tenant, rxx01, rxx02 }
 }
 
-const FILE: &str = "userId,externalId,firstName,lastName,email,jobTitle,organisation,status,roles,reportsTo,transaction\n\
+const FILE: &str =
+    "userId,externalId,firstName,lastName,email,jobTitle,organisation,status,roles,reportsTo,transaction\n\
 new1,,Ann,New,new1@example.com,,,,Coordinator|Staff,new2,\n\
 new2,,Bob,New,new2@example.com,,,,,,\n\
 pat,e1,,,pat@example.com,Sister,,,,,\n\
@@ -117,15 +104,8 @@ async fn plan_file(
 async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     let mut mail = Vec::new();
     while let Some(job) = jobs::claim(db, "test").await.unwrap() {
-        let report = load::run(
-            db,
-            job.upload_id.unwrap(),
-            load::to_the_end(),
-            |_, _| {},
-            |m| mail.extend(m),
-        )
-        .await
-        .unwrap();
+        let report =
+            load::run(db, job.upload_id.unwrap(), load::to_the_end(), |_, _| {}, |m| mail.extend(m)).await.unwrap();
         assert!(report.finished);
         jobs::finish(db, job.id, None).await.unwrap();
     }
@@ -234,26 +214,14 @@ async fn the_same_file_twice_in_a_row_is_one_upload() {
 async fn a_tenant_runs_one_load_at_a_time() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let a = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n")
-            .await
-            .unwrap();
-        let b = plan_file(&db, &w.tenant, b"userId,email,firstName\nb1,b1@x.io,B\n")
-            .await
-            .unwrap();
+        let a = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n").await.unwrap();
+        let b = plan_file(&db, &w.tenant, b"userId,email,firstName\nb1,b1@x.io,B\n").await.unwrap();
         jobs::enqueue_load(&db, &a).await.unwrap();
-        assert!(matches!(
-            jobs::enqueue_load(&db, &b).await.unwrap(),
-            jobs::Enqueued::Waiting { ahead: 1, .. }
-        ));
+        assert!(matches!(jobs::enqueue_load(&db, &b).await.unwrap(), jobs::Enqueued::Waiting { ahead: 1, .. }));
         let first = jobs::claim(&db, "w1").await.unwrap().expect("a job");
         assert_eq!(first.upload_id, Some(a.id));
-        assert!(
-            jobs::claim(&db, "w2").await.unwrap().is_none(),
-            "{backend:?}: b waits while a runs"
-        );
-        load::run(&db, a.id, load::to_the_end(), |_, _| {}, |_| {})
-            .await
-            .unwrap();
+        assert!(jobs::claim(&db, "w2").await.unwrap().is_none(), "{backend:?}: b waits while a runs");
+        load::run(&db, a.id, load::to_the_end(), |_, _| {}, |_| {}).await.unwrap();
         jobs::finish(&db, first.id, None).await.unwrap();
         let second = jobs::claim(&db, "w2").await.unwrap().expect("b's turn");
         assert_eq!(second.upload_id, Some(b.id));
@@ -279,27 +247,16 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
             let alive = asked == 1;
             Box::pin(async move { Ok(alive) })
         });
-        let report = load::run(&db, upload.id, dies_after_one_batch, |_, _| {}, |_| {})
-            .await
-            .unwrap();
+        let report = load::run(&db, upload.id, dies_after_one_batch, |_, _| {}, |_| {}).await.unwrap();
         assert!(!report.finished);
-        let partial = uploads::find(&db, w.tenant.id, upload.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let partial = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(partial.rows_done, load::BATCH as i32, "{backend:?}");
         // Another run (a restarted worker) finishes the rest.
-        let report = load::run(&db, upload.id, load::to_the_end(), |_, _| {}, |_| {})
-            .await
-            .unwrap();
+        let report = load::run(&db, upload.id, load::to_the_end(), |_, _| {}, |_| {}).await.unwrap();
         assert!(report.finished);
         jobs::finish(&db, job.id, None).await.unwrap();
         assert_eq!(report.counts.added, 1200);
-        let users = user::Entity::find()
-            .filter(user::Column::TenantId.eq(w.tenant.id))
-            .count(&db)
-            .await
-            .unwrap();
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
         assert_eq!(users, 4 + 1200, "{backend:?}: every row once");
         let without_result = upload_row::Entity::find()
             .filter(upload_row::Column::UploadId.eq(upload.id))

@@ -24,11 +24,7 @@ fn nav_links(role: Role) -> &'static [(&'static str, &'static str)] {
 
 #[component]
 fn Who(session: SessionView) -> impl IntoView {
-    let tenant = session
-        .tenant
-        .as_ref()
-        .map(|t| t.name.clone())
-        .unwrap_or_else(|| "Platform".into());
+    let tenant = session.tenant.as_ref().map(|t| t.name.clone()).unwrap_or_else(|| "Platform".into());
     view! {
         <span class="who" data-testid="who">
             <span class="who-name">{session.display_name.clone()}</span>

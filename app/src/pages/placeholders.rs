@@ -21,44 +21,12 @@ macro_rules! screen {
     };
 }
 
-screen!(
-    UsersPage,
-    "Users",
-    "Search, filter and edit your organisation's users."
-);
-screen!(
-    UploadPage,
-    "Upload users",
-    "Create, update, retire and delete users in bulk from a CSV file."
-);
-screen!(
-    UploadsPage,
-    "Uploads",
-    "Every upload of this tenant: its state, counts, preview and results."
-);
-screen!(
-    RolesPage,
-    "Roles",
-    "Roles, their members, and member counts."
-);
-screen!(
-    GroupsPage,
-    "Groups",
-    "Groups, their members, and member counts."
-);
-screen!(
-    OrganisationsPage,
-    "Organisations",
-    "The organisation units of this tenant."
-);
+screen!(UsersPage, "Users", "Search, filter and edit your organisation's users.");
+screen!(UploadPage, "Upload users", "Create, update, retire and delete users in bulk from a CSV file.");
+screen!(UploadsPage, "Uploads", "Every upload of this tenant: its state, counts, preview and results.");
+screen!(RolesPage, "Roles", "Roles, their members, and member counts.");
+screen!(GroupsPage, "Groups", "Groups, their members, and member counts.");
+screen!(OrganisationsPage, "Organisations", "The organisation units of this tenant.");
 screen!(AuditPage, "Audit", "Who changed what, and when.");
-screen!(
-    TenantsPage,
-    "Tenants",
-    "Tenants, their licence limits and their admins."
-);
-screen!(
-    NotificationsPage,
-    "Notifications",
-    "Messages about your uploads, newest first."
-);
+screen!(TenantsPage, "Tenants", "Tenants, their licence limits and their admins.");
+screen!(NotificationsPage, "Notifications", "Messages about your uploads, newest first.");

@@ -21,10 +21,7 @@ pub fn SignInPage() -> impl IntoView {
     let message = move || match action.value().get() {
         Some(Err(err)) => Some(err.to_string()),
         Some(Ok(())) => None,
-        None => query
-            .with(|q| q.get("failed"))
-            .and_then(|c| failure_message(&c))
-            .map(str::to_owned),
+        None => query.with(|q| q.get("failed")).and_then(|c| failure_message(&c)).map(str::to_owned),
     };
     view! {
         <Title text="Sign in · Muster"/>

@@ -7,10 +7,7 @@ pub const SESSION_COOKIE: &str = "muster_session";
 
 pub fn session_cookie(token: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        SESSION_TTL.num_seconds()
-    )
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", SESSION_TTL.num_seconds())
 }
 
 pub fn cleared_session_cookie(secure: bool) -> String {
@@ -38,10 +35,7 @@ mod tests {
     #[test]
     fn finds_the_session_among_other_cookies() {
         let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; muster_session=abc; b=2"),
-        );
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; muster_session=abc; b=2"));
         assert_eq!(session_token(&headers).as_deref(), Some("abc"));
         let mut empty = HeaderMap::new();
         empty.append(header::COOKIE, HeaderValue::from_static("muster_session="));

@@ -34,19 +34,13 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
-pub async fn session_layer(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     if path.starts_with("/pkg/") {
         return next.run(req).await;
     }
-    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && is_cross_site(req.headers())
-    {
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
         return (StatusCode::FORBIDDEN, "Cross-site request refused").into_response();
     }
     let principal = match session_token(req.headers()) {
@@ -54,10 +48,7 @@ pub async fn session_layer(
             Ok(found) => found,
             Err(err) => {
                 tracing::error!(%err, "session lookup failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database is unavailable; try again shortly.",
-                )
+                return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.")
                     .into_response();
             }
         },
@@ -74,21 +65,14 @@ pub async fn session_layer(
 /// The signed-in principal of the request a server function is serving.
 pub async fn current_principal() -> Result<Option<Principal>, AppError> {
     let Extension(CurrentPrincipal(principal)) =
-        leptos_axum::extract::<Extension<CurrentPrincipal>>()
-            .await
-            .map_err(AppError::internal)?;
+        leptos_axum::extract::<Extension<CurrentPrincipal>>().await.map_err(AppError::internal)?;
     Ok(principal)
 }
 
 /// A tenant admin's tenant and user, or `Forbidden`.
 pub async fn require_tenant_admin() -> Result<(i64, i64), AppError> {
     match current_principal().await? {
-        Some(Principal::TenantUser {
-            tenant_id,
-            user_pk,
-            is_admin: true,
-            ..
-        }) => Ok((tenant_id, user_pk)),
+        Some(Principal::TenantUser { tenant_id, user_pk, is_admin: true, .. }) => Ok((tenant_id, user_pk)),
         Some(_) => Err(AppError::Forbidden),
         None => Err(AppError::NotSignedIn),
     }
@@ -118,22 +102,10 @@ mod tests {
     #[test]
     fn cross_site_detection() {
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(!is_cross_site(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
-        assert!(is_cross_site(&headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "muster.example")
-        ])));
-        assert!(!is_cross_site(&headers(&[
-            ("origin", "http://127.0.0.1:3000"),
-            ("host", "127.0.0.1:3000")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("origin", "null"),
-            ("host", "127.0.0.1:3000")
-        ])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "muster.example")])));
+        assert!(!is_cross_site(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "127.0.0.1:3000")])));
         assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000")])));
     }
 }

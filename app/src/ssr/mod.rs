@@ -3,7 +3,5 @@ pub mod cookies;
 pub mod guard;
 pub mod state;
 
-pub use guard::{
-    current_principal, require_platform_admin, require_tenant_admin, CurrentPrincipal,
-};
+pub use guard::{current_principal, require_platform_admin, require_tenant_admin, CurrentPrincipal};
 pub use state::{AppState, WebConfig};

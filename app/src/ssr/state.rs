@@ -30,10 +30,7 @@ impl AppState {
             leptos_options,
             config: Arc::new(config),
             account_throttle: Arc::new(SignInThrottle::default()),
-            address_throttle: Arc::new(SignInThrottle::new(
-                50,
-                std::time::Duration::from_secs(15 * 60),
-            )),
+            address_throttle: Arc::new(SignInThrottle::new(50, std::time::Duration::from_secs(15 * 60))),
         }
     }
 }

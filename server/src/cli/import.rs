@@ -74,56 +74,31 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         load: LoadOptions {
             stop_on_error: args.all_or_nothing,
             credentials: if args.generate_passwords {
-                Credentials::GeneratePassword {
-                    email: args.email_passwords,
-                }
+                Credentials::GeneratePassword { email: args.email_passwords }
             } else {
                 Credentials::Invite
             },
             results_email: false,
         },
     };
-    let file_name = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let new = NewUpload {
-        uploaded_by: None,
-        file_name,
-        bytes,
-        options,
+    let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let new = NewUpload { uploaded_by: None, file_name, bytes, options };
+    let upload = match uploads::create_and_plan(&db, &tenant, new, args.max_upload_mb * 1024 * 1024).await {
+        Ok(upload) => upload,
+        Err(err @ (UploadError::TooLarge { .. } | UploadError::Duplicate { .. })) => {
+            eprintln!("{err}");
+            return Ok(EXIT_INVALID);
+        }
+        Err(UploadError::Db(err)) => return Err(err.into()),
     };
-    let upload =
-        match uploads::create_and_plan(&db, &tenant, new, args.max_upload_mb * 1024 * 1024).await {
-            Ok(upload) => upload,
-            Err(err @ (UploadError::TooLarge { .. } | UploadError::Duplicate { .. })) => {
-                eprintln!("{err}");
-                return Ok(EXIT_INVALID);
-            }
-            Err(UploadError::Db(err)) => return Err(err.into()),
-        };
-    let summary: muster_import::PlanSummary =
-        serde_json::from_value(upload.plan_summary.clone().unwrap_or_default())?;
-    print!(
-        "{}",
-        human_report(&Plan {
-            summary: summary.clone(),
-            rows: vec![]
-        })
-    );
+    let summary: muster_import::PlanSummary = serde_json::from_value(upload.plan_summary.clone().unwrap_or_default())?;
+    print!("{}", human_report(&Plan { summary: summary.clone(), rows: vec![] }));
     if !summary.file_ok() {
-        eprintln!(
-            "The file has errors; nothing was loaded (upload {}).",
-            upload.id
-        );
+        eprintln!("The file has errors; nothing was loaded (upload {}).", upload.id);
         return Ok(EXIT_INVALID);
     }
     if summary.needs_confirmation && !args.confirm {
-        eprintln!(
-            "This sync needs --confirm; nothing was loaded (upload {}).",
-            upload.id
-        );
+        eprintln!("This sync needs --confirm; nothing was loaded (upload {}).", upload.id);
         return Ok(EXIT_INVALID);
     }
     match jobs::enqueue_load(&db, &upload).await? {
@@ -136,16 +111,11 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         db: db.clone(),
         id: format!("cli-{}", std::process::id()),
         mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
-        base_url: config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", config.addr)),
+        base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.addr)),
     };
     loop {
         worker.run_pending().await?;
-        let current = uploads::find(&db, tenant.id, upload.id)
-            .await?
-            .expect("the upload exists");
+        let current = uploads::find(&db, tenant.id, upload.id).await?.expect("the upload exists");
         if current.state == uploads::state::DONE {
             println!("{}", current.summary.unwrap_or_default());
             let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;

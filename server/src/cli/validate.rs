@@ -4,9 +4,7 @@
 use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 use crate::config::Config;
 use muster_import::plan::Change;
-use muster_import::{
-    plan, Counts, Diagnostic, Directory, Mode, Plan, PlanOptions, RowStatus, SyncAction,
-};
+use muster_import::{plan, Counts, Diagnostic, Directory, Mode, Plan, PlanOptions, RowStatus, SyncAction};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -117,10 +115,7 @@ pub fn human_report(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut out = format!(
         "Format {}, encoding {}, delimiter {:?}\n",
-        serde_json::to_value(s.format)
-            .unwrap()
-            .as_str()
-            .unwrap_or(""),
+        serde_json::to_value(s.format).unwrap().as_str().unwrap_or(""),
         s.encoding.name(),
         s.delimiter.as_str()
     );
@@ -137,14 +132,7 @@ pub fn human_report(plan: &Plan) -> String {
         .filter(|st| s.counts.get(**st) > 0)
         .map(|st| format!("{} {}", s.counts.get(*st), st.as_str()))
         .collect();
-    out.push_str(&format!(
-        "Rows: {}\n",
-        if counts.is_empty() {
-            "none".into()
-        } else {
-            counts.join(", ")
-        }
-    ));
+    out.push_str(&format!("Rows: {}\n", if counts.is_empty() { "none".into() } else { counts.join(", ") }));
     if !s.roles_added.is_empty() {
         out.push_str(&format!("Roles added: {}\n", s.roles_added.join(", ")));
     }
@@ -198,10 +186,7 @@ pub async fn run(args: &ValidateArgs, config: &Config) -> i32 {
     }
 }
 
-async fn load_directory(
-    config: &Config,
-    slug: &str,
-) -> Result<Option<Directory>, muster_store::DbErr> {
+async fn load_directory(config: &Config, slug: &str) -> Result<Option<Directory>, muster_store::DbErr> {
     let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
     let Some(tenant) = muster_store::directory::find_tenant(&db, slug).await? else {
         return Ok(None);

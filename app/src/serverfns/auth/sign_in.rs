@@ -15,10 +15,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     // A plain form post (before the WebAssembly has loaded) cannot show an error in
     // place, so it is sent back to the sign-in page with the reason in the query.
-    let plain_form = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let plain_form = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     let fail = |err: AppError| {
         if plain_form {
             let reason = match err {
@@ -35,20 +32,11 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
         .await
         .map(|ConnectInfo(addr)| addr.ip().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let account_key = vec![format!(
-        "{}/{}",
-        normalize_key(&tenant),
-        normalize_key(&login)
-    )];
+    let account_key = vec![format!("{}/{}", normalize_key(&tenant), normalize_key(&login))];
     let address_key = vec![address];
-    let throttled = state
-        .account_throttle
-        .check(&account_key)
-        .and_then(|_| state.address_throttle.check(&address_key));
+    let throttled = state.account_throttle.check(&account_key).and_then(|_| state.address_throttle.check(&address_key));
     if let Err(wait) = throttled {
-        return fail(AppError::Throttled {
-            minutes: wait.as_secs().div_ceil(60).max(1),
-        });
+        return fail(AppError::Throttled { minutes: wait.as_secs().div_ceil(60).max(1) });
     }
 
     let principal = match auth::authenticate(&state.db, &tenant, &login, &password).await {
@@ -65,10 +53,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     let token = muster_store::sessions::create(&state.db, &principal).await?;
     let response = expect_context::<leptos_axum::ResponseOptions>();
     let cookie = cookies::session_cookie(&token, state.config.secure_cookies);
-    response.insert_header(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(AppError::internal)?,
-    );
+    response.insert_header(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(AppError::internal)?);
     let landing = match principal {
         Principal::PlatformAdmin { .. } => "/tenants",
         Principal::TenantUser { .. } => "/",

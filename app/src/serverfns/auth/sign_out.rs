@@ -13,10 +13,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     }
     let response = expect_context::<leptos_axum::ResponseOptions>();
     let cookie = cookies::cleared_session_cookie(state.config.secure_cookies);
-    response.insert_header(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(AppError::internal)?,
-    );
+    response.insert_header(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(AppError::internal)?);
     leptos_axum::redirect("/signin");
     Ok(())
 }
