@@ -8,10 +8,10 @@ cd "$MUSTER_ROOT"
 SIZES="${SIZES:-10000 100000 1000000}"
 prepare_build
 ensure_chromium
-mkdir -p target/bench target/site/bench
+mkdir -p target/bench target/site/pkg/bench
 echo "==> native"
 NATIVE_JSON="$MUSTER_ROOT/target/bench/native.json" cargo bench -q -p muster-import --bench engine -- $SIZES
-cargo run -q --release -p muster-import --example synth -- target/site/bench $SIZES >/dev/null
+cargo run -q --release -p muster-import --example synth -- target/site/pkg/bench $SIZES >/dev/null
 build_site release
 build_server release
 echo "==> in headless Chromium (release WebAssembly)"

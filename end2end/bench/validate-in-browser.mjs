@@ -18,7 +18,7 @@ try {
   await hydrated(page);
   console.log('     rows       MB |     wasm raw csv (r/s, MB/s) |    wasm validate (r/s, MB/s) ratio | native validate | browser/native');
   for (const n of sizes) {
-    const file = `/bench/users-${n}.csv`;
+    const file = `/pkg/bench/users-${n}.csv`;
     if (!existsSync(join(siteRoot, file))) throw new Error(`missing ${file}: run scripts/bench-import.sh`);
     const r = await page.evaluate(async ({ file, n }) => {
       const m = await import('/pkg/muster.js');

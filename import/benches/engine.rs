@@ -134,6 +134,10 @@ fn main() {
             fmt(planned),
         );
     }
+    if let Ok(path) = std::env::var("NATIVE_JSON") {
+        // Seconds per size, for the browser benchmark's browser/native column.
+        std::fs::write(&path, format!("{{{}}}", native.join(","))).expect("write the native figures");
+    }
     println!("# ratio: engine validate throughput as a share of raw ByteRecord reading (target >= 50%)");
     println!("# peak memory (VmHWM): {:.0} MB, snapshot included", peak_rss_mb());
 }

@@ -22,6 +22,10 @@ enum Command {
     Validate(muster_server::cli::validate::ValidateArgs),
     /// Plan and load a users file into a tenant (exit 0 loaded, 1 errors, 3 unavailable).
     Import(muster_server::cli::import::ImportArgs),
+    /// Write every user of a tenant as CSV in the standard format (a valid upload).
+    Export(muster_server::cli::accounts::ExportArgs),
+    /// Create a tenant admin (or, with --platform, a platform admin); prints a generated password.
+    CreateAdmin(muster_server::cli::accounts::CreateAdminArgs),
 }
 
 async fn shutdown_signal() {
@@ -56,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(args) => {
             let code = muster_server::cli::import::run(&args, &cli.config).await;
             std::process::exit(code);
+        }
+        Command::Export(args) => std::process::exit(muster_server::cli::accounts::export(&args, &cli.config).await),
+        Command::CreateAdmin(args) => {
+            std::process::exit(muster_server::cli::accounts::create_admin(&args, &cli.config).await)
         }
         Command::Migrate => {
             muster_store::db::connect_and_migrate(&cli.config.database_url()).await?;

@@ -107,6 +107,38 @@ async fn import_story(backend: Backend) {
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("0 added, 0 updated"), "{stdout}");
+
+    // An export is a valid upload: planned against the tenant, nothing changes.
+    let export = dir.join("export.csv");
+    let out = muster(&dir, Some(&test_db.url), &["export", "--tenant", "demo", "--output", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert!(text.starts_with("userId,externalId,title,firstName,lastName,email,"), "{text}");
+    assert_eq!(text.lines().count(), 5, "the admin and four users from the file: {text}");
+    let out = muster(&dir, Some(&test_db.url), &["validate", export.to_str().unwrap(), "--tenant", "demo", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["counts"]["Unchanged"], 4, "{json}");
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = muster(
+        &dir,
+        Some(&test_db.url),
+        &["create-admin", "--tenant", "demo", "--user-id", "second", "--email", "second@example.com"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Password (shown once): "));
+    let again = muster(
+        &dir,
+        Some(&test_db.url),
+        &["create-admin", "--tenant", "demo", "--user-id", "second", "--email", "second@example.com"],
+    );
+    assert_eq!(again.status.code(), Some(3), "the user ID is taken");
+    let bad = muster(
+        &dir,
+        Some(&test_db.url),
+        &["create-admin", "--tenant", "demo", "--user-id", "a b", "--email", "x@example.com"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
 }

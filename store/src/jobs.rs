@@ -15,7 +15,15 @@ use sea_orm::{
 };
 
 pub const KIND_LOAD: &str = "load";
-pub const LEASE: Duration = Duration::seconds(30);
+/// How long a claim lasts without renewal: 30 s, or `MUSTER_JOB_LEASE_SECS`
+/// (tests shorten it to see a dead worker's job taken over quickly).
+pub fn lease() -> Duration {
+    std::env::var("MUSTER_JOB_LEASE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::seconds(30), Duration::seconds)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
@@ -80,7 +88,7 @@ struct ClaimedId {
 pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::Model>, DbErr> {
     let backend = db.get_database_backend();
     let now = Utc::now();
-    let lease_until = now + LEASE;
+    let lease_until = now + lease();
     let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     // A job is claimable when queued, or running with an expired lease (its worker
     // died), and no other job of its tenant holds a live lease.
@@ -117,7 +125,7 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
 /// taken the job over (the lease had run out), in which case this one must stop.
 pub async fn renew<C: ConnectionTrait>(db: &C, job_id: i64, worker: &str) -> Result<bool, DbErr> {
     let result = job::Entity::update_many()
-        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + LEASE))
+        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
         .filter(job::Column::Id.eq(job_id))
         .filter(job::Column::LockedBy.eq(worker))
         .filter(job::Column::State.eq("running"))

@@ -280,6 +280,13 @@ pub async fn run(
             .await?
             > 0;
 
+    // Rows that already have a result (a resumed load): counted once, then added to.
+    let mut done = upload_row::Entity::find()
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::Result.is_not_null())
+        .count(db)
+        .await? as i64;
     loop {
         if !keep_going().await? {
             return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
@@ -310,12 +317,7 @@ pub async fn run(
             apply_batch(&txn, &tenant, &upload, &options, &actor, &mut catalogue, &org_code, &rows).await?
         };
         write_results(&txn, tenant_id, &results).await?;
-        let done = upload_row::Entity::find()
-            .filter(upload_row::Column::UploadId.eq(upload.id))
-            .filter(upload_row::Column::TenantId.eq(tenant_id))
-            .filter(upload_row::Column::Result.is_not_null())
-            .count(&txn)
-            .await? as i64;
+        done += results.len() as i64;
         upload::Entity::update_many()
             .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
             .filter(upload::Column::Id.eq(upload.id))
@@ -838,6 +840,7 @@ async fn apply_batch<C: ConnectionTrait>(
         }
     }
 
+    let (mut new_roles, mut new_groups, mut new_invitations) = (Vec::new(), Vec::new(), Vec::new());
     if !new_users.is_empty() {
         // Hashing is CPU work: it runs on the blocking pool, all rows at once.
         let hashes = futures_join(to_hash).await;
@@ -862,27 +865,36 @@ async fn apply_batch<C: ConnectionTrait>(
             let display = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
             audits.push(audit(tenant_id, actor, "user.create", "user", Some(id), &display, upload.id, None));
             for (is_roles, names) in [(true, &row.roles), (false, &row.groups)] {
-                if let Some(names) = names {
-                    let set: HashSet<String> = names.iter().map(|n| normalize_key(n.as_str())).collect();
-                    set_memberships(
-                        db,
-                        tenant_id,
-                        id,
-                        is_roles,
-                        Some(row),
-                        &set,
-                        catalogue,
-                        actor,
-                        upload.id,
-                        &mut audits,
-                    )
-                    .await?;
+                let Some(names) = names else { continue };
+                let set: HashSet<String> = names.iter().map(|n| normalize_key(n.as_str())).collect();
+                for member_of in
+                    ensure_names(db, tenant_id, is_roles, Some(row), &set, catalogue, actor, upload.id, &mut audits)
+                        .await?
+                {
+                    if is_roles {
+                        new_roles.push(user_role::ActiveModel {
+                            tenant_id: Set(tenant_id),
+                            user_id: Set(id),
+                            role_id: Set(member_of),
+                        });
+                    } else {
+                        new_groups.push(user_group::ActiveModel {
+                            tenant_id: Set(tenant_id),
+                            user_id: Set(id),
+                            group_id: Set(member_of),
+                        });
+                    }
                 }
             }
             let invited = row.password.is_none() && options.load.credentials == Credentials::Invite;
             let text = if invited {
                 let token = tokens::generate();
-                crate::invitations::create(db, tenant_id, id, &tokens::digest(&token), INVITATION_DAYS).await?;
+                new_invitations.push(crate::invitations::new_model(
+                    tenant_id,
+                    id,
+                    &tokens::digest(&token),
+                    INVITATION_DAYS,
+                ));
                 if row.notify_if_new_user != Some(false) {
                     outgoing.push(Outgoing::Invitation {
                         email: row.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
@@ -902,8 +914,19 @@ async fn apply_batch<C: ConnectionTrait>(
             }
         }
     }
+    if !new_roles.is_empty() {
+        user_role::Entity::insert_many(new_roles).exec_without_returning(db).await?;
+    }
+    if !new_groups.is_empty() {
+        user_group::Entity::insert_many(new_groups).exec_without_returning(db).await?;
+    }
+    if !new_invitations.is_empty() {
+        crate::entity::invitation::Entity::insert_many(new_invitations).exec_without_returning(db).await?;
+    }
     if !audits.is_empty() {
-        audit_event::Entity::insert_many(audits).exec(db).await?;
+        for chunk in audits.chunks(1000).map(<[_]>::to_vec) {
+            audit_event::Entity::insert_many(chunk).exec_without_returning(db).await?;
+        }
     }
     Ok((results, outgoing, stop))
 }
@@ -918,12 +941,11 @@ async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
     out
 }
 
-/// Makes the user's roles (or groups) exactly `names`, creating missing ones.
+/// The ids of the roles (or groups) named, creating the missing ones.
 #[allow(clippy::too_many_arguments)]
-async fn set_memberships<C: ConnectionTrait>(
+async fn ensure_names<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
-    user_id: i64,
     roles: bool,
     row: Option<&UserRow>,
     names: &HashSet<String>,
@@ -931,7 +953,7 @@ async fn set_memberships<C: ConnectionTrait>(
     actor: &Actor,
     upload_id: i64,
     audits: &mut Vec<audit_event::ActiveModel>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<i64>, DbErr> {
     let display: HashMap<String, String> = row
         .and_then(|r| if roles { r.roles.as_ref() } else { r.groups.as_ref() })
         .map(|v| v.iter().map(|n| (normalize_key(n.as_str()), n.to_string())).collect())
@@ -979,6 +1001,24 @@ async fn set_memberships<C: ConnectionTrait>(
         };
         ids.push(id);
     }
+    Ok(ids)
+}
+
+/// Makes the user's roles (or groups) exactly `names`, creating missing ones.
+#[allow(clippy::too_many_arguments)]
+async fn set_memberships<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    user_id: i64,
+    roles: bool,
+    row: Option<&UserRow>,
+    names: &HashSet<String>,
+    catalogue: &mut Catalogue,
+    actor: &Actor,
+    upload_id: i64,
+    audits: &mut Vec<audit_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    let ids = ensure_names(db, tenant_id, roles, row, names, catalogue, actor, upload_id, audits).await?;
     if roles {
         user_role::Entity::delete_many()
             .filter(user_role::Column::TenantId.eq(tenant_id))

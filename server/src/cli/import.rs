@@ -114,14 +114,20 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.addr)),
     };
     loop {
-        worker.run_pending().await?;
-        let current = uploads::find(&db, tenant.id, upload.id).await?.expect("the upload exists");
-        if current.state == uploads::state::DONE {
-            println!("{}", current.summary.unwrap_or_default());
-            let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
-            return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
+        // A lost database connection is waited out: the load resumes once it is back.
+        if let Err(err) = worker.run_pending().await {
+            eprintln!("waiting for the database: {err}");
         }
-        // Another process holds this tenant's load (or ours, after a crash): wait.
+        match uploads::find(&db, tenant.id, upload.id).await {
+            Ok(Some(current)) if current.state == uploads::state::DONE => {
+                println!("{}", current.summary.unwrap_or_default());
+                let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
+                return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
+            }
+            Ok(_) => {}
+            Err(err) => eprintln!("waiting for the database: {err}"),
+        }
+        // Another process holds this tenant's load (or ours, after a failure): wait.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }

@@ -1,0 +1,155 @@
+//! A load survives its process being killed with SIGKILL and its database
+//! dropping every connection: it resumes and applies every row exactly once.
+use muster_store::entity::{upload, user};
+use muster_store::testdb::{Backend, TestDb};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROWS: usize = 6000;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-crash-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env("MUSTER_DATA_DIR", dir)
+        .env("DATABASE_URL", url)
+        .env("MUSTER_ADDR", "127.0.0.1:0")
+        .env("MUSTER_JOB_LEASE_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{}.log", args[0]))).map(Stdio::from).unwrap_or(Stdio::null()))
+        .spawn()
+        .expect("start muster")
+}
+
+/// The demo tenant's 1000 licences would refuse the file: lift the limit.
+async fn demo_tenant(db: &DatabaseConnection) -> muster_store::entity::tenant::Model {
+    use sea_orm::{ActiveModelTrait, Set};
+    muster_store::bootstrap::ensure_first_run(db).await.unwrap();
+    let tenant = muster_store::directory::find_tenant(db, "demo").await.unwrap().unwrap();
+    let mut unlimited: muster_store::entity::tenant::ActiveModel = tenant.into();
+    unlimited.licence_limit = Set(None);
+    unlimited.update(db).await.unwrap()
+}
+
+async fn latest_upload(db: &DatabaseConnection) -> Option<upload::Model> {
+    use sea_orm::QueryOrder;
+    upload::Entity::find().order_by_desc(upload::Column::Id).one(db).await.ok().flatten()
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn users_file(dir: &Path) -> PathBuf {
+    let mut text = String::from("userId,email,firstName,lastName\n");
+    for i in 0..ROWS {
+        text.push_str(&format!("crash{i},crash{i}@example.org,Crash,Test{i}\n"));
+    }
+    let path = dir.join("users.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn assert_every_row_once(db: &DatabaseConnection, tenant_id: i64) {
+    let users = user::Entity::find().filter(user::Column::TenantId.eq(tenant_id)).count(db).await.unwrap();
+    assert_eq!(users as usize, ROWS + 1, "the admin and every row, once");
+    let upload = latest_upload(db).await.unwrap();
+    assert_eq!(upload.state, "done");
+    assert_eq!(upload.rows_done as usize, ROWS);
+    assert!(upload.summary.unwrap().starts_with(&format!("Users loaded successfully. {ROWS} added")));
+}
+
+async fn killed_and_restarted(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = test_db.connect().await;
+    let tenant = demo_tenant(&db).await;
+    let dir = temp_dir(&format!("kill-{backend:?}"));
+    let file = users_file(&dir);
+
+    let mut import = spawn(&dir, &test_db.url, &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+    wait_for("the first batches", Duration::from_secs(120), async || {
+        latest_upload(&db).await.is_some_and(|u| u.rows_done >= 1000)
+    })
+    .await;
+    import.kill().expect("SIGKILL");
+    import.wait().unwrap();
+    let at_kill = latest_upload(&db).await.unwrap();
+    assert!(at_kill.rows_done < ROWS as i32, "{backend:?}: killed mid-load ({} rows done)", at_kill.rows_done);
+
+    // A server started afterwards takes over the dead worker's job once its lease runs out.
+    let mut server = spawn(&dir, &test_db.url, &["serve"]);
+    wait_for("the resumed load", Duration::from_secs(180), async || {
+        latest_upload(&db).await.is_some_and(|u| u.state == "done")
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_every_row_once(&db, tenant.id).await;
+    db.close().await.ok();
+    test_db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_load_killed_with_sigkill_resumes_on_sqlite() {
+    killed_and_restarted(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_load_killed_with_sigkill_resumes_on_postgres() {
+    killed_and_restarted(Backend::Postgres).await;
+}
+
+/// PostgreSQL only: SQLite has no connections to drop.
+#[tokio::test]
+async fn a_load_survives_the_database_dropping_its_connections() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = test_db.connect().await;
+    let tenant = demo_tenant(&db).await;
+    let dir = temp_dir("drop");
+    let file = users_file(&dir);
+    let name = test_db.url.rsplit('/').next().unwrap().to_owned();
+    let admin =
+        sea_orm::Database::connect(format!("{}/postgres", test_db.url.rsplit_once('/').unwrap().0)).await.unwrap();
+
+    let mut import = spawn(&dir, &test_db.url, &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+    wait_for("the first batches", Duration::from_secs(120), async || {
+        latest_upload(&db).await.is_some_and(|u| u.rows_done >= 1000)
+    })
+    .await;
+    // Every connection to the database but the admin's is cut, twice.
+    for _ in 0..2 {
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let db = test_db.connect().await;
+    wait_for("the load to finish", Duration::from_secs(180), async || {
+        latest_upload(&db).await.is_some_and(|u| u.state == "done")
+    })
+    .await;
+    let status = import.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the import command finished its load");
+    assert_every_row_once(&db, tenant.id).await;
+    admin.close().await.ok();
+    db.close().await.ok();
+    test_db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
