@@ -287,18 +287,26 @@ pub async fn run(
         .filter(upload_row::Column::Result.is_not_null())
         .count(db)
         .await? as i64;
+    let mut cursor = 0i32;
+    let mut batches = 0u64;
     loop {
         if !keep_going().await? {
             return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
         }
+        // A cursor on row_index: the index walk starts after the last batch instead
+        // of stepping over every row already done (quadratic on a long file).
         let rows = upload_row::Entity::find()
             .filter(upload_row::Column::UploadId.eq(upload.id))
             .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::RowIndex.gt(cursor))
             .filter(upload_row::Column::Result.is_null())
             .order_by_asc(upload_row::Column::RowIndex)
             .limit(BATCH)
             .all(db)
             .await?;
+        if let Some(last) = rows.last() {
+            cursor = last.row_index;
+        }
         if rows.is_empty() {
             break;
         }
@@ -326,6 +334,13 @@ pub async fn run(
         txn.commit().await?;
         if !outgoing.is_empty() {
             send(outgoing);
+        }
+        batches += 1;
+        // PostgreSQL plans by table statistics, which autovacuum refreshes only
+        // minutes later: a table grown from empty by this load would be scanned
+        // whole for every key lookup. Refresh them as the load grows the table.
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
+            db.execute_unprepared("ANALYZE users").await?;
         }
         progress(done, upload.rows_total as i64);
         if stop {

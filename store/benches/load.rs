@@ -1,0 +1,136 @@
+//! `cargo bench -p muster-store --bench load [-- ROWS]` (default 100000)
+//!
+//! Loads ROWS new users (invitations, no password hashing), then ROWS updates,
+//! through Muster's real path (plan into `upload_rows`, then the batched load),
+//! on SQLite and on PostgreSQL; and in the same run, on the same table, two
+//! baselines: one sea-orm INSERT per row in autocommit (what peers do; measured
+//! on a sample) and, on PostgreSQL, `COPY FROM STDIN` (the practical ceiling).
+use chrono::Utc;
+use muster_store::entity::user;
+use muster_store::load::{self, UploadOptions};
+use muster_store::testdb::{Backend, TestDb};
+use muster_store::uploads::{self, NewUpload};
+use muster_store::{jobs, tenants};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use std::time::Instant;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn users_file(rows: usize, job: &str) -> Vec<u8> {
+    let mut text = String::with_capacity(rows * 80);
+    text.push_str("userId,email,firstName,lastName,jobTitle,roles\n");
+    for i in 0..rows {
+        text.push_str(&format!("u{i},u{i}@example.org,Zoë,Brontë{i},{job},Staff|Reader\n"));
+    }
+    text.into_bytes()
+}
+
+async fn muster_load(db: &DatabaseConnection, tenant: &muster_store::entity::tenant::Model, bytes: Vec<u8>) -> (f64, f64) {
+    let t = Instant::now();
+    let new = NewUpload { uploaded_by: None, file_name: "bench.csv".into(), bytes, options: UploadOptions::default() };
+    let upload = uploads::create_and_plan(db, tenant, new, usize::MAX).await.expect("plan");
+    let plan = t.elapsed().as_secs_f64();
+    jobs::enqueue_load(db, &upload).await.unwrap();
+    let job = jobs::claim(db, "bench").await.unwrap().expect("a job");
+    let t = Instant::now();
+    let report = load::run(db, upload.id, load::to_the_end(), |_, _| {}, |_| {}).await.expect("load");
+    let loaded = t.elapsed().as_secs_f64();
+    jobs::finish(db, job.id, None).await.unwrap();
+    assert!(report.finished && report.counts.errors == 0, "{:?}", report.counts);
+    (plan, loaded)
+}
+
+async fn naive(db: &DatabaseConnection, tenant_id: i64, rows: usize) -> f64 {
+    let t = Instant::now();
+    for i in 0..rows {
+        let now = Utc::now();
+        user::ActiveModel {
+            tenant_id: Set(tenant_id),
+            user_id: Set(format!("n{i}")),
+            user_id_norm: Set(format!("n{i}")),
+            email: Set(format!("n{i}@example.org")),
+            email_norm: Set(format!("n{i}@example.org")),
+            first_name: Set(Some("Zoë".into())),
+            last_name: Set(Some(format!("Brontë{i}"))),
+            state: Set("active".into()),
+            enabled: Set(true),
+            task_notification: Set("Email".into()),
+            change_password_next_time: Set(false),
+            is_tenant_admin: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    rows as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn copy(db: &DatabaseConnection, tenant_id: i64, rows: usize) -> f64 {
+    let pool = db.get_postgres_connection_pool();
+    let mut data = String::with_capacity(rows * 120);
+    let now = Utc::now().to_rfc3339();
+    for i in 0..rows {
+        data.push_str(&format!(
+            "{tenant_id},c{i},c{i},c{i}@example.org,c{i}@example.org,Zoë,Brontë{i},active,true,Email,false,false,{now},{now}\n"
+        ));
+    }
+    let t = Instant::now();
+    let mut conn = pool.acquire().await.unwrap();
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY users (tenant_id, user_id, user_id_norm, email, email_norm, first_name, last_name, state, enabled, \
+             task_notification, change_password_next_time, is_tenant_admin, created_at, updated_at) FROM STDIN WITH (FORMAT csv)",
+        )
+        .await
+        .unwrap();
+    copy.send(data.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap();
+    rows as f64 / t.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let rows: usize = std::env::args().skip(1).filter_map(|a| a.parse().ok()).next().unwrap_or(100_000);
+    println!("# {rows} rows per measurement; naive baseline on a sample of 2000 rows");
+    println!(
+        "{:>10} | {:>14} | {:>14} | {:>16} | {:>14} | {:>14} | {:>12} | {:>10}",
+        "database", "plan r/s", "load new r/s", "new end-to-end", "updates r/s", "naive r/s", "COPY r/s", "vs naive"
+    );
+    for backend in Backend::ALL {
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.connect().await;
+        let tenant = tenants::create_tenant(&db, "bench", "Bench", None).await.unwrap();
+        let baseline = tenants::create_tenant(&db, "baseline", "Baseline", None).await.unwrap();
+
+        let (plan, loaded) = muster_load(&db, &tenant, users_file(rows, "Nurse")).await;
+        let (plan_u, loaded_u) = muster_load(&db, &tenant, users_file(rows, "Sister")).await;
+        let naive_rate = naive(&db, baseline.id, 2000).await;
+        let copy_rate = if backend == Backend::Postgres { Some(copy(&db, baseline.id, rows).await) } else { None };
+        let new_rate = rows as f64 / loaded;
+        println!(
+            "{:>10} | {:>14.0} | {:>14.0} | {:>14.1} s | {:>14.0} | {:>14.0} | {:>12} | {:>9.0}x",
+            format!("{backend:?}"),
+            rows as f64 / plan,
+            new_rate,
+            plan + loaded,
+            rows as f64 / loaded_u,
+            naive_rate,
+            copy_rate.map_or("n/a".into(), |c| format!("{c:.0} ({:.0}%)", 100.0 * new_rate / c)),
+            new_rate / naive_rate,
+        );
+        let _ = plan_u;
+        db.close().await.ok();
+        test_db.cleanup().await;
+    }
+    println!("# load new r/s: the background load alone; new end-to-end: plan + load. COPY (%): Muster's load rate as a share of COPY's");
+    println!("# peak memory (VmHWM): {:.0} MB", peak_rss_mb());
+}
