@@ -31,7 +31,11 @@ fn users_file(rows: usize, job: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
-async fn muster_load(db: &DatabaseConnection, tenant: &muster_store::entity::tenant::Model, bytes: Vec<u8>) -> (f64, f64) {
+async fn muster_load(
+    db: &DatabaseConnection,
+    tenant: &muster_store::entity::tenant::Model,
+    bytes: Vec<u8>,
+) -> (f64, f64) {
     let t = Instant::now();
     let new = NewUpload { uploaded_by: None, file_name: "bench.csv".into(), bytes, options: UploadOptions::default() };
     let upload = uploads::create_and_plan(db, tenant, new, usize::MAX).await.expect("plan");
