@@ -254,6 +254,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(index("jobs", "claim", &["state", "lease_until"], false)).await?;
+        // One load per upload, even when two tabs press Load at the same moment.
+        m.create_index(index("jobs", "upload", &["upload_id"], true)).await?;
         m.create_index(index("jobs", "tenant", &["tenant_id", "state"], false)).await?;
 
         m.create_table(

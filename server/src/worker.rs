@@ -41,7 +41,25 @@ impl Worker {
             return Ok(());
         };
         tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
-        let mut outgoing = Vec::new();
+        // Mail goes out as each batch commits, so a crash later in the load loses
+        // none of the invitations whose rows already say "sent".
+        let mut sending = Vec::new();
+        let (mailer, base_url) = (self.mailer.clone(), self.base_url.clone());
+        let send = |mail: Vec<load::Outgoing>| {
+            let (mailer, base_url) = (mailer.clone(), base_url.clone());
+            sending.push(tokio::spawn(async move {
+                for message in mail {
+                    match compose(&message, &base_url) {
+                        Ok(m) => {
+                            if let Err(err) = mailer.send(m).await {
+                                tracing::error!(error = %err, "mail not sent");
+                            }
+                        }
+                        Err(err) => tracing::error!(error = %err, "mail not composed"),
+                    }
+                }
+            }));
+        };
         let (db, worker, job_id) = (self.db.clone(), self.id.clone(), job.id);
         let keep_going: load::KeepGoing<'static> = Box::new(move || {
             let (db, worker) = (db.clone(), worker.clone());
@@ -52,18 +70,11 @@ impl Worker {
             upload_id,
             keep_going,
             |done, total| tracing::debug!(upload = upload_id, done, total, "load progress"),
-            |mut mail| outgoing.append(&mut mail),
+            send,
         )
         .await;
-        for message in outgoing.drain(..) {
-            match compose(&message, &self.base_url) {
-                Ok(m) => {
-                    if let Err(err) = self.mailer.send(m).await {
-                        tracing::error!(error = %err, "mail not sent");
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "mail not composed"),
-            }
+        for handle in sending {
+            let _ = handle.await;
         }
         match result {
             Ok(report) if report.finished => {

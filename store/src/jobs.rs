@@ -49,7 +49,7 @@ pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Re
         return Ok(Enqueued::AlreadyLoading(existing));
     }
     let now = Utc::now();
-    let created = job::ActiveModel {
+    let inserted = job::ActiveModel {
         tenant_id: Set(upload.tenant_id),
         kind: Set(KIND_LOAD.into()),
         upload_id: Set(Some(upload.id)),
@@ -59,7 +59,19 @@ pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Re
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await;
+    let created = match inserted {
+        Ok(created) => created,
+        // Another tab queued the same upload at the same moment: the unique index
+        // on jobs.upload_id kept one job; this request joins it.
+        Err(err) => {
+            txn.rollback().await?;
+            return match job::Entity::find().filter(job::Column::UploadId.eq(upload.id)).one(db).await? {
+                Some(existing) => Ok(Enqueued::AlreadyLoading(existing)),
+                None => Err(err),
+            };
+        }
+    };
     upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(state::QUEUED))
         .col_expr(upload::Column::QueuedAt, Expr::value(now))
@@ -91,14 +103,15 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
     let lease_until = now + lease();
     let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     // A job is claimable when queued, or running with an expired lease (its worker
-    // died), and no other job of its tenant holds a live lease.
+    // died), no other job of its tenant holds a live lease, and no earlier job of
+    // its tenant is still waiting or unfinished (an expired one is taken first).
     let sql = format!(
         "SELECT j.id FROM jobs j \
          WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < $1)) \
            AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.id <> j.id \
                            AND o.state = 'running' AND o.lease_until >= $1) \
            AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.tenant_id = j.tenant_id AND e.id < j.id \
-                           AND e.state = 'queued') \
+                           AND e.state IN ('queued', 'running')) \
          ORDER BY j.id LIMIT 1 {lock}"
     );
     let txn = db.begin().await?;
@@ -114,6 +127,8 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
         .col_expr(job::Column::LeaseUntil, Expr::value(lease_until))
         .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .filter(job::Column::Id.eq(id))
+        // Still claimable: another process may have claimed it since the SELECT.
+        .filter(sea_orm::Condition::any().add(job::Column::State.eq("queued")).add(job::Column::LeaseUntil.lt(now)))
         .exec(&txn)
         .await?;
     let claimed = if updated.rows_affected == 1 { job::Entity::find_by_id(id).one(&txn).await? } else { None };

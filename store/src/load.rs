@@ -312,12 +312,20 @@ pub async fn run(
         }
         let txn = db.begin().await?;
         let (results, outgoing, stop) = if blocked {
+            // The rows with errors keep them (so the results file and "Retry failed
+            // rows" find them); the others say why they were not loaded.
             let results = rows
                 .iter()
-                .map(|r| RowResult {
-                    id: r.id,
-                    outcome: outcome::SKIPPED,
-                    text: "Not loaded: the upload is all or nothing and has rows with errors".into(),
+                .map(|r| {
+                    if r.status == RowStatus::Error.as_str() && r.selected {
+                        RowResult { id: r.id, outcome: outcome::ERROR, text: first_error(r) }
+                    } else {
+                        RowResult {
+                            id: r.id,
+                            outcome: outcome::SKIPPED,
+                            text: "Not loaded: the upload is all or nothing and has rows with errors".into(),
+                        }
+                    }
                 })
                 .collect();
             (results, vec![], false)
@@ -568,15 +576,7 @@ async fn apply_batch<C: ConnectionTrait>(
     let now = Utc::now();
 
     for (i, (r, row)) in rows.iter().zip(&parsed).enumerate() {
-        let message_of = || {
-            r.diagnostics
-                .as_ref()
-                .and_then(|d| d.as_array())
-                .and_then(|a| a.iter().find(|d| d["severity"] == "error"))
-                .and_then(|d| d["message"].as_str())
-                .unwrap_or("Error")
-                .to_owned()
-        };
+        let message_of = || first_error(r);
         let status = RowStatus::ALL.into_iter().find(|s| s.as_str() == r.status).unwrap_or(RowStatus::Error);
         let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
         if !r.selected {
@@ -944,6 +944,17 @@ async fn apply_batch<C: ConnectionTrait>(
         }
     }
     Ok((results, outgoing, stop))
+}
+
+/// The first error message the plan stored for a row.
+fn first_error(r: &upload_row::Model) -> String {
+    r.diagnostics
+        .as_ref()
+        .and_then(|d| d.as_array())
+        .and_then(|a| a.iter().find(|d| d["severity"] == "error"))
+        .and_then(|d| d["message"].as_str())
+        .unwrap_or("Error")
+        .to_owned()
 }
 
 async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {

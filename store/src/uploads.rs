@@ -109,7 +109,17 @@ pub async fn create_and_plan(
     }
     .insert(db)
     .await?;
-    let summary = plan_upload(db, tenant, &created, &new.options.plan).await?;
+    let summary = match plan_upload(db, tenant, &created, &new.options.plan).await {
+        Ok(summary) => summary,
+        Err(err) => {
+            // A failed validation must not keep the file locked as "in progress".
+            let mut failed: upload::ActiveModel = created.into();
+            failed.state = Set(state::FAILED.into());
+            failed.error = Set(Some(err.to_string()));
+            failed.update(db).await?;
+            return Err(err.into());
+        }
+    };
     let mut update: upload::ActiveModel = created.into();
     update.format = Set(serde_json::to_value(summary.format)?.as_str().unwrap_or_default().to_owned());
     update.encoding = Set(summary.encoding.name().to_owned());

@@ -313,3 +313,38 @@ async fn results_file_and_retry_of_failed_rows() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.load.stop_on_error = true;
+        let new = NewUpload {
+            uploaded_by: None,
+            file_name: "strict.csv".into(),
+            bytes: b"userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n".to_vec(),
+            options,
+        };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert!(find(&db, &w.tenant, "good").await.is_none(), "{backend:?}: nothing loaded");
+        let outcomes: Vec<(String, String)> = uploads::rows(&db, w.tenant.id, upload.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.outcome.unwrap(), r.result.unwrap()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("skipped".into(), "Not loaded: the upload is all or nothing and has rows with errors".into()),
+                ("error".into(), r#"Line 3, email: "bad@" is not a valid email address"#.into()),
+            ]
+        );
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert!(done.summary.unwrap().starts_with("Users loaded with errors. 0 added"));
+    })
+    .await;
+}
