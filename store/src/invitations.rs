@@ -11,18 +11,7 @@ pub async fn create<C: ConnectionTrait>(
     token_digest: &str,
     valid_days: i64,
 ) -> Result<invitation::Model, DbErr> {
-    let now = Utc::now();
-    invitation::ActiveModel {
-        tenant_id: Set(tenant_id),
-        user_id: Set(user_id),
-        token_hash: Set(token_digest.to_owned()),
-        expires_at: Set(now + Duration::days(valid_days)),
-        used_at: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
+    new_model(tenant_id, user_id, token_digest, valid_days).insert(db).await
 }
 
 /// The row [`create`] inserts, for inserting many at once.

@@ -92,3 +92,19 @@ impl TestDb {
         }
     }
 }
+
+/// Runs `suite` once per backend, each time on a fresh, migrated database that is
+/// dropped afterwards: one conformance suite for SQLite and PostgreSQL.
+pub async fn on_every_backend<F, Fut>(suite: F)
+where
+    F: Fn(DatabaseConnection, Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in Backend::ALL {
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.connect().await;
+        suite(db.clone(), backend).await;
+        db.close().await.ok();
+        test_db.cleanup().await;
+    }
+}

@@ -2,23 +2,9 @@
 use chrono::Utc;
 use muster_store::auth::{authenticate, AuthError, Principal};
 use muster_store::entity::{session, user};
-use muster_store::testdb::{Backend, TestDb};
+use muster_store::testdb::on_every_backend;
 use muster_store::{bootstrap, sessions, tenants, tokens};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set};
-
-async fn on_every_backend<F, Fut>(suite: F)
-where
-    F: Fn(DatabaseConnection, Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in Backend::ALL {
-        let test_db = TestDb::new(backend).await;
-        let db = test_db.connect().await;
-        suite(db.clone(), backend).await;
-        db.close().await.ok();
-        test_db.cleanup().await;
-    }
-}
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
 fn user_row(tenant_id: i64, user_id: &str, email: &str, external_id: Option<&str>) -> user::ActiveModel {
     let now = Utc::now();

@@ -4,26 +4,12 @@
 use chrono::Utc;
 use muster_store::entity::{organisation, role, tenant, upload_row, user, user_role};
 use muster_store::load::{self, Outgoing, UploadOptions};
-use muster_store::testdb::{Backend, TestDb};
+use muster_store::testdb::on_every_backend;
 use muster_store::uploads::{self, NewUpload, UploadError};
 use muster_store::{jobs, tenants};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
-
-async fn on_every_backend<F, Fut>(suite: F)
-where
-    F: Fn(DatabaseConnection, Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in Backend::ALL {
-        let test_db = TestDb::new(backend).await;
-        let db = test_db.connect().await;
-        suite(db.clone(), backend).await;
-        db.close().await.ok();
-        test_db.cleanup().await;
-    }
-}
 
 async fn add_user(
     db: &DatabaseConnection,
