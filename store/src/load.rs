@@ -619,21 +619,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         result(outcome::LEAVER, "Not in file: marked as leaver".into());
                     }
                     SyncAction::Delete => {
-                        user::Entity::delete_many()
-                            .filter(user::Column::Id.eq(u.id))
-                            .filter(user::Column::TenantId.eq(tenant_id))
-                            .exec(db)
-                            .await?;
-                        audits.push(audit(
-                            tenant_id,
-                            actor,
-                            "user.delete",
-                            "user",
-                            Some(u.id),
-                            &u.user_id,
-                            upload.id,
-                            None,
-                        ));
+                        delete_user(db, u, actor, upload.id, &mut audits).await?;
                         result(outcome::DELETED, "Not in file: deleted".into());
                     }
                 }
@@ -720,21 +706,7 @@ async fn apply_batch<C: ConnectionTrait>(
                     continue;
                 };
                 if status == RowStatus::Delete {
-                    user::Entity::delete_many()
-                        .filter(user::Column::Id.eq(u.id))
-                        .filter(user::Column::TenantId.eq(tenant_id))
-                        .exec(db)
-                        .await?;
-                    audits.push(audit(
-                        tenant_id,
-                        actor,
-                        "user.delete",
-                        "user",
-                        Some(u.id),
-                        &u.user_id,
-                        upload.id,
-                        None,
-                    ));
+                    delete_user(db, u, actor, upload.id, &mut audits).await?;
                     result(outcome::DELETED, "Deleted".into());
                     continue;
                 }
@@ -944,6 +916,23 @@ async fn apply_batch<C: ConnectionTrait>(
         }
     }
     Ok((results, outgoing, stop))
+}
+
+/// Deletes one user of the tenant and records it in the audit trail.
+async fn delete_user<C: ConnectionTrait>(
+    db: &C,
+    u: &user::Model,
+    actor: &Actor,
+    upload_id: i64,
+    audits: &mut Vec<audit_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    user::Entity::delete_many()
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::TenantId.eq(u.tenant_id))
+        .exec(db)
+        .await?;
+    audits.push(audit(u.tenant_id, actor, "user.delete", "user", Some(u.id), &u.user_id, upload_id, None));
+    Ok(())
 }
 
 /// The first error message the plan stored for a row.
