@@ -9,7 +9,7 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::directory::DirectoryIndex;
 use crate::export::unneutralise;
 use crate::field::Field;
-use crate::fields::{Email, ExternalId, UserId};
+use crate::fields::{parse_delete, Email, ExternalId, UserId};
 use crate::fingerprint::{fingerprint, Fingerprint, FingerprintMap};
 use crate::layout::Layout;
 use crate::normalize_key;
@@ -25,8 +25,10 @@ struct Edge {
 }
 
 pub struct FileIndex {
-    columns: [Option<usize>; 4],
+    columns: [Option<usize>; 5],
     user_lines: FingerprintMap<u64>,
+    /// Users the file deletes (`transaction` DELETE), by line: nobody may report to them.
+    deleted: FingerprintMap<u64>,
     emails: FingerprintMap<u64>,
     externals: FingerprintMap<u64>,
     edges: Vec<Edge>,
@@ -42,8 +44,15 @@ impl FileIndex {
             FingerprintMap::with_capacity_and_hasher(capacity, Default::default())
         };
         Self {
-            columns: [col(Field::UserId), col(Field::Email), col(Field::ExternalId), col(Field::ReportsTo)],
+            columns: [
+                col(Field::UserId),
+                col(Field::Email),
+                col(Field::ExternalId),
+                col(Field::ReportsTo),
+                col(Field::Transaction),
+            ],
             user_lines: map(true),
+            deleted: FingerprintMap::default(),
             emails: map(true),
             externals: map(col(Field::ExternalId).is_some()),
             edges: Vec::new(),
@@ -59,7 +68,7 @@ impl FileIndex {
 
     /// Registers a row's keys; duplicates of earlier rows are reported at once.
     pub fn add_row(&mut self, layout: &Layout, record: &csv::StringRecord, line: u64, out: &mut Vec<Diagnostic>) {
-        let [c_user, c_email, c_ext, c_manager] = self.columns;
+        let [c_user, c_email, c_ext, c_manager, c_transaction] = self.columns;
         let cell = |c: Option<usize>| unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
         let user = UserId::check(cell(c_user)).ok();
         let mut duplicate = |map: &mut FingerprintMap<u64>, value: &str, field: Field| {
@@ -76,6 +85,9 @@ impl FileIndex {
         };
         if let Some(user) = user {
             duplicate(&mut self.user_lines, user, Field::UserId);
+            if c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true) {
+                self.deleted.entry(fingerprint(user)).or_insert(line);
+            }
         }
         if let Ok(email) = Email::check(cell(c_email)) {
             duplicate(&mut self.emails, email, Field::Email);
@@ -107,6 +119,15 @@ impl FileIndex {
         for edge in &self.edges {
             if self.user_lines.get(&edge.user) == Some(&edge.line) {
                 file_manager.insert(edge.user, edge);
+            }
+            if let Some(deleted_on) = self.deleted.get(&edge.manager) {
+                findings.entry(edge.line).or_default().push(Diagnostic::cell(
+                    Severity::Error,
+                    edge.line,
+                    heading,
+                    text(&edge.manager_text),
+                    &format!("is deleted by line {deleted_on}; give this user another manager"),
+                ));
             }
             if directory.is_some()
                 && !self.user_lines.contains_key(&edge.manager)

@@ -254,7 +254,7 @@ pub fn plan_with_index(
         dir,
         options,
         layout,
-        named: HashSet::new(),
+        named: HashMap::new(),
         roles_seen: HashSet::new(),
         groups_seen: HashSet::new(),
     };
@@ -302,7 +302,8 @@ struct Planner<'a, 'd> {
     options: &'a PlanOptions,
     layout: &'a Layout,
     /// Directory users some row names: a sync leaves them alone.
-    named: HashSet<usize>,
+    /// Directory users named by a row of the file, with the first such line.
+    named: HashMap<usize, u64>,
     roles_seen: HashSet<String>,
     groups_seen: HashSet<String>,
 }
@@ -395,7 +396,7 @@ impl<'d> Planner<'_, 'd> {
             (Some(a), Some(b)) if a != b => {
                 let uid = row.user_id.as_ref().map_or("", |u| u.as_str());
                 // Both users are named by this row: a sync must not retire either.
-                self.named.insert(b);
+                self.named.entry(b).or_insert(row.line);
                 diagnostics.push(error(
                     row,
                     self.layout,
@@ -431,7 +432,19 @@ impl<'d> Planner<'_, 'd> {
         let layout = self.layout;
         let existing = self.find(&row, &mut diagnostics);
         if let Some(i) = existing {
-            self.named.insert(i);
+            let first = *self.named.entry(i).or_insert(row.line);
+            // Two rows about one user (one matched by externalId, the other by
+            // userId) would apply twice; a duplicate key is already reported.
+            if first != row.line && !diagnostics.iter().any(Diagnostic::is_error) {
+                diagnostics.push(Diagnostic::line(
+                    Severity::Error,
+                    row.line,
+                    format!(
+                        "is about the same user as line {first} ({:?}); give each user one row",
+                        self.dir.user(i).user_id
+                    ),
+                ));
+            }
         }
         let user = existing.map(|i| self.dir.user(i));
 
@@ -632,7 +645,7 @@ impl<'d> Planner<'_, 'd> {
         let action = self.options.sync_action;
         let mut retired = 0u64;
         for (i, user) in self.dir.directory.users.iter().enumerate() {
-            if user.leaver || self.named.contains(&i) {
+            if user.leaver || self.named.contains_key(&i) {
                 continue;
             }
             let message = match (action, user.is_admin) {

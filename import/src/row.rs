@@ -146,7 +146,10 @@ pub fn parse_row(
                         Some(slug) if !raw.trim().eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
                             "is not this tenant ({slug:?}); a file can change only your own tenant"
                         ))),
-                        _ => Ok(row.tenant = own(raw.trim())),
+                        _ => {
+                            row.tenant = own(raw.trim());
+                            Ok(())
+                        }
                     },
                     Field::Title => check_text(raw, TITLE_MAX).map(|v| row.title = own(v)),
                     Field::FirstName => check_text(raw, NAME_MAX).map(|v| row.first_name = own(v)),

@@ -303,3 +303,25 @@ fn validation_without_a_directory_reports_field_and_file_rules_only() {
         ]
     );
 }
+
+#[test]
+fn two_rows_about_one_user_are_an_error_on_the_second() {
+    // Line 2 finds pat by externalId (and renames them); line 3 finds pat by userId.
+    let csv = "userId,externalId,email\npat.new,E1,pat@example.com\npat,,pat2@example.com\n";
+    let plan = run(csv, &PlanOptions::default());
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Update), (Some(3), RowStatus::Error)]);
+    assert_eq!(messages(&plan, 3), [r#"Line 3: is about the same user as line 2 ("pat"); give each user one row"#]);
+}
+
+#[test]
+fn reports_to_a_user_the_file_deletes_is_an_error() {
+    let csv = "userId,email,firstName,reportsTo,transaction\n\
+               kim,kim@example.com,,,DELETE\n\
+               n1,n1@x.io,N,KIM,\n";
+    let plan = run(csv, &PlanOptions::default());
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Delete), (Some(3), RowStatus::Error)]);
+    assert_eq!(
+        messages(&plan, 3),
+        [r#"Line 3, reportsTo: "KIM" is deleted by line 2; give this user another manager"#]
+    );
+}

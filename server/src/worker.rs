@@ -37,9 +37,19 @@ impl Worker {
 
     async fn run_job(&self, job: muster_store::entity::job::Model) -> anyhow::Result<()> {
         let Some(upload_id) = job.upload_id else {
-            jobs::finish(&self.db, job.id, Some("a load job without an upload")).await?;
+            jobs::finish(&self.db, &job, Some("a load job without an upload")).await?;
             return Ok(());
         };
+        if job.attempts > jobs::MAX_ATTEMPTS {
+            let why = format!(
+                "gave up after {} attempts; the last error was: {}",
+                jobs::MAX_ATTEMPTS,
+                job.last_error.as_deref().unwrap_or("none recorded")
+            );
+            tracing::error!(job = job.id, upload = upload_id, %why, "load given up");
+            jobs::give_up(&self.db, &job, &why).await?;
+            return Ok(());
+        }
         tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
         // Mail goes out as each batch commits, so a crash later in the load loses
         // none of the invitations whose rows already say "sent".
@@ -60,16 +70,15 @@ impl Worker {
                 }
             }));
         };
-        let (db, worker, job_id) = (self.db.clone(), self.id.clone(), job.id);
-        let keep_going: load::KeepGoing<'static> = Box::new(move || {
-            let (db, worker) = (db.clone(), worker.clone());
-            Box::pin(async move { jobs::renew(&db, job_id, &worker).await })
-        });
+        let claim = load::Claim::of(&job, &self.id);
         let result = load::run(
             &self.db,
             upload_id,
-            keep_going,
-            |done, total| tracing::debug!(upload = upload_id, done, total, "load progress"),
+            Some(&claim),
+            |done, total| {
+                tracing::debug!(upload = upload_id, done, total, "load progress");
+                true
+            },
             send,
         )
         .await;
@@ -78,14 +87,17 @@ impl Worker {
         }
         match result {
             Ok(report) if report.finished => {
-                jobs::finish(&self.db, job.id, None).await?;
+                jobs::finish(&self.db, &job, None).await?;
                 tracing::info!(upload = upload_id, summary = %report.counts.summary(), "load done");
             }
             // The lease was lost: another worker has the job now.
             Ok(_) => tracing::warn!(upload = upload_id, "load handed over to another worker"),
             // The job stays running; its lease runs out and a worker resumes it.
             Err(err) => {
-                tracing::error!(upload = upload_id, error = %err, "load interrupted; it will resume")
+                tracing::error!(upload = upload_id, error = %err, "load interrupted; it will resume");
+                if let Err(note) = jobs::note_error(&self.db, &job, &err.to_string()).await {
+                    tracing::error!(error = %note, "the load's error was not recorded");
+                }
             }
         }
         Ok(())

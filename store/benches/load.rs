@@ -43,9 +43,10 @@ async fn muster_load(
     jobs::enqueue_load(db, &upload).await.unwrap();
     let job = jobs::claim(db, "bench").await.unwrap().expect("a job");
     let t = Instant::now();
-    let report = load::run(db, upload.id, load::to_the_end(), |_, _| {}, |_| {}).await.expect("load");
+    let claim = load::Claim::of(&job, "bench");
+    let report = load::run(db, upload.id, Some(&claim), |_, _| true, |_| {}).await.expect("load");
     let loaded = t.elapsed().as_secs_f64();
-    jobs::finish(db, job.id, None).await.unwrap();
+    jobs::finish(db, &job, None).await.unwrap();
     assert!(report.finished && report.counts.errors == 0, "{:?}", report.counts);
     (plan, loaded)
 }

@@ -6,6 +6,7 @@
 //! another worker takes the job over and resumes it where it stopped. A tenant
 //! runs one load at a time; the others wait as `queued`.
 use crate::entity::{job, upload};
+use crate::load::Claim;
 use crate::uploads::state;
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -33,11 +34,31 @@ pub enum Enqueued {
     Waiting { job: job::Model, ahead: u64 },
     /// This upload already has a load (a second tab, a double click).
     AlreadyLoading(job::Model),
+    /// The plan has an error for the whole file (too few licences, say): it
+    /// cannot be loaded as it is.
+    Refused(String),
 }
 
 /// Queues the load of a ready upload, once: a second request for the same upload
 /// returns the existing job.
 pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Result<Enqueued, DbErr> {
+    let summary: Option<muster_import::PlanSummary> =
+        upload.plan_summary.clone().and_then(|s| serde_json::from_value(s).ok());
+    let file_error = summary.as_ref().and_then(|s| s.file_diagnostics.iter().find(|d| d.is_error()));
+    if let Some(error) = file_error {
+        return Ok(Enqueued::Refused(error.message.clone()));
+    }
+    if upload.state != state::READY {
+        return match job::Entity::find()
+            .filter(job::Column::TenantId.eq(upload.tenant_id))
+            .filter(job::Column::UploadId.eq(upload.id))
+            .one(db)
+            .await?
+        {
+            Some(existing) => Ok(Enqueued::AlreadyLoading(existing)),
+            None => Ok(Enqueued::Refused(format!("the upload is {}, not ready to load", upload.state))),
+        };
+    }
     let txn = db.begin().await?;
     if let Some(existing) = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
@@ -138,24 +159,59 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
 
 /// Extends the lease while the worker is alive; `false` if another worker has
 /// taken the job over (the lease had run out), in which case this one must stop.
-pub async fn renew<C: ConnectionTrait>(db: &C, job_id: i64, worker: &str) -> Result<bool, DbErr> {
+pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
     let result = job::Entity::update_many()
         .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
-        .filter(job::Column::Id.eq(job_id))
-        .filter(job::Column::LockedBy.eq(worker))
+        .filter(job::Column::Id.eq(claim.job_id))
+        .filter(job::Column::TenantId.eq(claim.tenant_id))
+        .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
         .filter(job::Column::State.eq("running"))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
-pub async fn finish<C: ConnectionTrait>(db: &C, job_id: i64, failed: Option<&str>) -> Result<(), DbErr> {
+pub async fn finish<C: ConnectionTrait>(db: &C, job: &job::Model, failed: Option<&str>) -> Result<(), DbErr> {
     job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(if failed.is_some() { "failed" } else { "done" }))
         .col_expr(job::Column::LastError, Expr::value(failed.map(str::to_owned)))
         .col_expr(job::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::TenantId.eq(job.tenant_id))
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Claims after which a load that keeps failing is given up: each claim follows
+/// a crash or an error, and a cause that survives ten of them needs a person.
+pub const MAX_ATTEMPTS: i32 = 10;
+
+/// Records why a run of the job stopped; the job stays claimed until its lease
+/// runs out, then a worker tries again.
+pub async fn note_error<C: ConnectionTrait>(db: &C, job: &job::Model, error: &str) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::LastError, Expr::value(error.chars().take(2000).collect::<String>()))
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::TenantId.eq(job.tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives a load up for good: the job and its upload are marked failed, with why.
+pub async fn give_up(db: &DatabaseConnection, job: &job::Model, why: &str) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    finish(&txn, job, Some(why)).await?;
+    if let Some(upload_id) = job.upload_id {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(state::FAILED))
+            .col_expr(upload::Column::Summary, Expr::value(format!("The load failed: {why}")))
+            .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(upload::Column::Id.eq(upload_id))
+            .filter(upload::Column::TenantId.eq(job.tenant_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
 }

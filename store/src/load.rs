@@ -130,6 +130,9 @@ struct Catalogue {
     default_organisation: Option<i64>,
     roles: HashMap<String, i64>,
     groups: HashMap<String, i64>,
+    /// Licences the tenant has left (`None`: unlimited), counted when the load
+    /// starts and spent by each user it adds or re-admits.
+    licences_left: Option<u64>,
 }
 
 impl Catalogue {
@@ -142,8 +145,30 @@ impl Catalogue {
             organisations: orgs.into_iter().map(|o| (o.code_norm, o.id)).collect(),
             roles: roles.into_iter().map(|r| (r.name_norm, r.id)).collect(),
             groups: groups.into_iter().map(|g| (g.name_norm, g.id)).collect(),
+            licences_left: None,
         })
     }
+}
+
+impl Catalogue {
+    /// Takes one licence for a user added or re-admitted; `false` when none is left.
+    fn spend_licence(&mut self) -> bool {
+        match &mut self.licences_left {
+            None => true,
+            Some(0) => false,
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+        }
+    }
+}
+
+fn no_licence(tenant: &tenant::Model) -> String {
+    format!(
+        "Not loaded: no licence left (all {} of the tenant's licences are in use)",
+        tenant.licence_limit.unwrap_or_default()
+    )
 }
 
 struct Actor {
@@ -210,14 +235,20 @@ fn names_set(names: &str) -> HashSet<String> {
     names.split('|').filter(|n| !n.trim().is_empty()).map(normalize_key).collect()
 }
 
-/// Asked between batches whether to go on (a worker renews its lease here).
-pub type KeepGoing<'a> = Box<
-    dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, DbErr>> + Send + 'a>> + Send + 'a,
->;
+/// The claim a worker holds on the load's job. Every batch renews it inside its
+/// own transaction, so a worker whose job was taken over (its lease ran out while
+/// it stalled) commits nothing more: the renewal fails and the batch rolls back.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub job_id: i64,
+    pub tenant_id: i64,
+    pub worker: String,
+}
 
-/// Goes on until the end: for a load run in the foreground.
-pub fn to_the_end() -> KeepGoing<'static> {
-    Box::new(|| Box::pin(async { Ok(true) }))
+impl Claim {
+    pub fn of(job: &crate::entity::job::Model, worker: &str) -> Self {
+        Self { job_id: job.id, tenant_id: job.tenant_id, worker: worker.to_owned() }
+    }
 }
 
 pub struct LoadReport {
@@ -226,15 +257,16 @@ pub struct LoadReport {
     pub finished: bool,
 }
 
-/// Applies every row of `upload` that has no result yet, batch by batch.
-/// `keep_going` is asked between batches (the job's lease); `progress` hears
-/// after each commit how many rows are done. Outgoing mail is handed to `send`
-/// after the batch that made it has committed.
+/// Applies every row of `upload` that has no result yet, batch by batch, under
+/// `claim` when a worker runs it (none from the command line). `progress` hears
+/// after each commit how many rows are done, and answers whether to go on (a
+/// server shutting down stops between batches). Outgoing mail is handed to
+/// `send` after the batch that made it has committed.
 pub async fn run(
     db: &DatabaseConnection,
     upload_id: i64,
-    mut keep_going: KeepGoing<'_>,
-    mut progress: impl FnMut(i64, i64) + Send,
+    claim: Option<&Claim>,
+    mut progress: impl FnMut(i64, i64) -> bool + Send,
     mut send: impl FnMut(Vec<Outgoing>) + Send,
 ) -> Result<LoadReport, DbErr> {
     let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
@@ -257,10 +289,20 @@ pub async fn run(
             .col_expr(upload::Column::State, Expr::value(state::RUNNING))
             .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
             .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
             .exec(db)
             .await?;
     }
     let mut catalogue = Catalogue::load(db, tenant_id).await?;
+    if let Some(limit) = tenant.licence_limit {
+        // Loads of one tenant run one at a time, so the count holds for this run.
+        let active = user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::State.ne("leaver"))
+            .count(db)
+            .await?;
+        catalogue.licences_left = Some((Ord::max(limit, 0) as u64).saturating_sub(active));
+    }
     let org_code: HashMap<i64, String> = organisation::Entity::find()
         .filter(organisation::Column::TenantId.eq(tenant_id))
         .all(db)
@@ -289,10 +331,8 @@ pub async fn run(
         .await? as i64;
     let mut cursor = 0i32;
     let mut batches = 0u64;
+    let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
     loop {
-        if !keep_going().await? {
-            return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
-        }
         // A cursor on row_index: the index walk starts after the last batch instead
         // of stepping over every row already done (quadratic on a long file).
         let rows = upload_row::Entity::find()
@@ -311,6 +351,12 @@ pub async fn run(
             break;
         }
         let txn = db.begin().await?;
+        if let Some(claim) = claim {
+            if !crate::jobs::renew(&txn, claim).await? {
+                txn.rollback().await?;
+                return stopped().await;
+            }
+        }
         let (results, outgoing, stop) = if blocked {
             // The rows with errors keep them (so the results file and "Retry failed
             // rows" find them); the others say why they were not loaded.
@@ -332,11 +378,16 @@ pub async fn run(
         } else {
             apply_batch(&txn, &tenant, &upload, &options, &actor, &mut catalogue, &org_code, &rows).await?
         };
-        write_results(&txn, tenant_id, &results).await?;
+        if write_results(&txn, tenant_id, &results).await? != results.len() as u64 {
+            // Another run gave these rows results since they were read: its work stands.
+            txn.rollback().await?;
+            return Err(DbErr::Custom(format!("upload {upload_id}: rows were applied by another run at once")));
+        }
         done += results.len() as i64;
         upload::Entity::update_many()
             .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
             .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -350,9 +401,11 @@ pub async fn run(
         if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
             db.execute_unprepared("ANALYZE users").await?;
         }
-        progress(done, upload.rows_total as i64);
         if stop {
             stop_remaining(db, &upload).await?;
+        }
+        if !progress(done, upload.rows_total as i64) {
+            return stopped().await;
         }
     }
 
@@ -363,15 +416,18 @@ pub async fn run(
         .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
         .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(upload::Column::Id.eq(upload.id))
+        .filter(upload::Column::TenantId.eq(tenant_id))
         .exec(db)
         .await?;
     Ok(LoadReport { counts, outgoing: vec![], finished: true })
 }
 
+const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
+
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
 async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
     upload_row::Entity::update_many()
-        .col_expr(upload_row::Column::Result, Expr::value("Not loaded: the load stopped at the first failed row"))
+        .col_expr(upload_row::Column::Result, Expr::value(STOPPED))
         .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
         .filter(upload_row::Column::UploadId.eq(upload.id))
         .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
@@ -381,9 +437,10 @@ async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Resu
     Ok(())
 }
 
-async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[RowResult]) -> Result<(), DbErr> {
+/// Writes the batch's results on rows that have none; returns how many it wrote.
+async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[RowResult]) -> Result<u64, DbErr> {
     if results.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     // One statement for the whole batch: CASE id WHEN … THEN … END.
     let mut text = CaseStatement::new();
@@ -392,14 +449,15 @@ async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[Ro
         text = text.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.text.clone()));
         kind = kind.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.outcome));
     }
-    upload_row::Entity::update_many()
+    let written = upload_row::Entity::update_many()
         .col_expr(upload_row::Column::Result, text.into())
         .col_expr(upload_row::Column::Outcome, kind.into())
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::Id.is_in(results.iter().map(|r| r.id)))
+        .filter(upload_row::Column::Result.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(written.rows_affected)
 }
 
 async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
@@ -438,7 +496,8 @@ async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadC
 
 /// reportsTo may name a user created later in the same file, so managers are
 /// linked once every row is in. Setting the same manager twice changes nothing,
-/// which keeps this step safe to repeat after a resume.
+/// which keeps this step safe to repeat after a resume. A manager who is not
+/// there (their row failed or was skipped) is said in the row's result.
 async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
     let tenant_id = upload.tenant_id;
     let mut after = 0i32;
@@ -459,15 +518,18 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
             .await?;
         let Some(last) = rows.last() else { break };
         after = last.row_index;
-        let pairs: Vec<(String, String)> = rows
+        let links: Vec<(&upload_row::Model, String, String, String)> = rows
             .iter()
-            .filter_map(|r| r.record.clone().and_then(|j| serde_json::from_value::<UserRow>(j).ok()))
-            .filter_map(|row| Some((normalize_key(row.user_id?.as_str()), normalize_key(row.reports_to?.as_str()))))
+            .filter_map(|r| Some((r, r.record.clone().and_then(|j| serde_json::from_value::<UserRow>(j).ok())?)))
+            .filter_map(|(r, row)| {
+                let manager = row.reports_to?.to_string();
+                Some((r, normalize_key(row.user_id?.as_str()), normalize_key(&manager), manager))
+            })
             .collect();
-        if pairs.is_empty() {
+        if links.is_empty() {
             continue;
         }
-        let keys: HashSet<&String> = pairs.iter().flat_map(|(a, b)| [a, b]).collect();
+        let keys: HashSet<&String> = links.iter().flat_map(|(_, a, b, _)| [a, b]).collect();
         let ids: HashMap<String, i64> = user::Entity::find()
             .select_only()
             .columns([user::Column::UserIdNorm, user::Column::Id])
@@ -478,13 +540,36 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
             .await?
             .into_iter()
             .collect();
+        let mut manager_of = CaseStatement::new();
+        let mut linked = Vec::new();
+        let mut missing = Vec::new();
+        for (r, who, manager, shown) in &links {
+            match (ids.get(who), ids.get(manager)) {
+                (Some(&id), Some(&manager_id)) => {
+                    manager_of = manager_of.case(Expr::col(user::Column::Id).eq(id), Expr::value(manager_id));
+                    linked.push(id);
+                }
+                (Some(_), None) => missing.push((*r, shown)),
+                (None, _) => {}
+            }
+        }
         let txn = db.begin().await?;
-        for (who, manager) in &pairs {
-            if let (Some(&id), Some(&manager_id)) = (ids.get(who), ids.get(manager)) {
-                user::Entity::update_many()
-                    .col_expr(user::Column::ReportsToId, Expr::value(manager_id))
-                    .filter(user::Column::Id.eq(id))
-                    .filter(user::Column::TenantId.eq(tenant_id))
+        if !linked.is_empty() {
+            user::Entity::update_many()
+                .col_expr(user::Column::ReportsToId, manager_of.into())
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .filter(user::Column::Id.is_in(linked))
+                .exec(&txn)
+                .await?;
+        }
+        for (r, manager) in missing {
+            let note = format!("reportsTo {manager:?} not set: that user was not loaded");
+            let result = r.result.clone().unwrap_or_default();
+            if !result.contains(&note) {
+                upload_row::Entity::update_many()
+                    .col_expr(upload_row::Column::Result, Expr::value(format!("{result}; {note}")))
+                    .filter(upload_row::Column::Id.eq(r.id))
+                    .filter(upload_row::Column::TenantId.eq(tenant_id))
                     .exec(&txn)
                     .await?;
             }
@@ -540,6 +625,24 @@ async fn apply_batch<C: ConnectionTrait>(
             .collect()
     };
 
+    // Role and group sets as they are now, for rows that change them.
+    let planned_changes: Vec<Vec<Change>> = rows
+        .iter()
+        .map(|r| r.changes.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default())
+        .collect();
+    let mut set_changers = (Vec::new(), Vec::new());
+    for (r, changes) in rows.iter().zip(&planned_changes) {
+        let Some(id) = r.existing_user_id else { continue };
+        if changes.iter().any(|c| c.field == Field::Roles) {
+            set_changers.0.push(id);
+        }
+        if changes.iter().any(|c| c.field == Field::Groups) {
+            set_changers.1.push(id);
+        }
+    }
+    let current_roles = member_names(db, tenant_id, &set_changers.0, true, catalogue).await?;
+    let current_groups = member_names(db, tenant_id, &set_changers.1, false, catalogue).await?;
+
     // New users: keys taken since the preview are conflicts, not duplicates.
     let mut taken: HashSet<String> = HashSet::new();
     {
@@ -579,6 +682,10 @@ async fn apply_batch<C: ConnectionTrait>(
         let message_of = || first_error(r);
         let status = RowStatus::ALL.into_iter().find(|s| s.as_str() == r.status).unwrap_or(RowStatus::Error);
         let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
+        if stop {
+            result(outcome::SKIPPED, STOPPED.into());
+            continue;
+        }
         if !r.selected {
             result(outcome::SKIPPED, "Skipped".into());
             continue;
@@ -646,6 +753,11 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 }
+                if !catalogue.spend_licence() {
+                    result(outcome::ERROR, no_licence(tenant));
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
                 taken.insert(format!("u:{uid}"));
                 taken.insert(format!("e:{email}"));
                 let organisation_id = row
@@ -710,15 +822,26 @@ async fn apply_batch<C: ConnectionTrait>(
                     result(outcome::DELETED, "Deleted".into());
                     continue;
                 }
-                let changes: Vec<Change> =
-                    r.changes.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+                let changes = &planned_changes[i];
                 let manager = u.reports_to_id.and_then(|id| manager_names.get(&id)).map(String::as_str);
+                let now_value = |field: Field| match field {
+                    Field::Roles | Field::Groups => {
+                        let sets = if field == Field::Roles { &current_roles } else { &current_groups };
+                        let mut names: Vec<&String> = sets.get(&u.id).into_iter().flatten().collect();
+                        names.sort();
+                        Some(names.into_iter().map(String::as_str).collect::<Vec<_>>().join("|"))
+                    }
+                    field => current_value(u, field, org_code, manager),
+                };
                 let stale = changes.iter().find(|c| match c.field {
-                    Field::Roles | Field::Groups => false,
-                    field => !same(current_value(u, field, org_code, manager).as_deref(), c.old.as_deref()),
+                    Field::Roles | Field::Groups => {
+                        names_set(now_value(c.field).as_deref().unwrap_or(""))
+                            != names_set(c.old.as_deref().unwrap_or(""))
+                    }
+                    field => !same(now_value(field).as_deref(), c.old.as_deref()),
                 });
                 if let Some(c) = stale {
-                    let now_value = current_value(u, c.field, org_code, manager).unwrap_or_default();
+                    let now_value = now_value(c.field).unwrap_or_default();
                     result(
                         outcome::ERROR,
                         format!(
@@ -736,8 +859,13 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 }
+                if status == RowStatus::Joiner && !catalogue.spend_licence() {
+                    result(outcome::ERROR, no_licence(tenant));
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
                 let mut update: user::ActiveModel = u.clone().into();
-                for c in &changes {
+                for c in changes {
                     let new = c.new.clone();
                     match c.field {
                         Field::UserId => {
@@ -781,7 +909,7 @@ async fn apply_batch<C: ConnectionTrait>(
                 }
                 update.updated_at = Set(now);
                 update.update(db).await?;
-                for c in &changes {
+                for c in changes {
                     let (table_is_roles, names) = match c.field {
                         Field::Roles => (true, c.new.as_deref().map(names_set).unwrap_or_default()),
                         Field::Groups => (false, c.new.as_deref().map(names_set).unwrap_or_default()),
@@ -820,7 +948,7 @@ async fn apply_batch<C: ConnectionTrait>(
                     Some(u.id),
                     &u.user_id,
                     upload.id,
-                    serde_json::to_value(&changes).ok(),
+                    serde_json::to_value(changes).ok(),
                 ));
                 result(done, text);
             }
@@ -1017,6 +1145,47 @@ async fn ensure_names<C: ConnectionTrait>(
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// The normalised role (or group) names of each user given.
+async fn member_names<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    user_ids: &[i64],
+    roles: bool,
+    catalogue: &Catalogue,
+) -> Result<HashMap<i64, HashSet<String>>, DbErr> {
+    let mut out: HashMap<i64, HashSet<String>> = HashMap::new();
+    if user_ids.is_empty() {
+        return Ok(out);
+    }
+    let pairs: Vec<(i64, i64)> = if roles {
+        user_role::Entity::find()
+            .select_only()
+            .columns([user_role::Column::UserId, user_role::Column::RoleId])
+            .filter(user_role::Column::TenantId.eq(tenant_id))
+            .filter(user_role::Column::UserId.is_in(user_ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?
+    } else {
+        user_group::Entity::find()
+            .select_only()
+            .columns([user_group::Column::UserId, user_group::Column::GroupId])
+            .filter(user_group::Column::TenantId.eq(tenant_id))
+            .filter(user_group::Column::UserId.is_in(user_ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?
+    };
+    let names = if roles { &catalogue.roles } else { &catalogue.groups };
+    let by_id: HashMap<i64, &String> = names.iter().map(|(name, id)| (*id, name)).collect();
+    for (user_id, id) in pairs {
+        // A role made since the load began is not in the catalogue: it differs.
+        let name = by_id.get(&id).map_or_else(|| format!("#{id}"), |n| (*n).clone());
+        out.entry(user_id).or_default().insert(name);
+    }
+    Ok(out)
 }
 
 /// Makes the user's roles (or groups) exactly `names`, creating missing ones.

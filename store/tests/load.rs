@@ -2,11 +2,12 @@
 //! results per row, a second load of the same file changes nothing, duplicates
 //! and concurrent loads are caught, and an interrupted load resumes exactly.
 use chrono::Utc;
-use muster_store::entity::{organisation, role, tenant, upload_row, user, user_role};
+use muster_store::entity::{job, organisation, role, tenant, upload_row, user, user_role};
 use muster_store::load::{self, Outgoing, UploadOptions};
 use muster_store::testdb::on_every_backend;
 use muster_store::uploads::{self, NewUpload, UploadError};
 use muster_store::{jobs, tenants};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
@@ -90,10 +91,11 @@ async fn plan_file(
 async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     let mut mail = Vec::new();
     while let Some(job) = jobs::claim(db, "test").await.unwrap() {
+        let claim = load::Claim::of(&job, "test");
         let report =
-            load::run(db, job.upload_id.unwrap(), load::to_the_end(), |_, _| {}, |m| mail.extend(m)).await.unwrap();
+            load::run(db, job.upload_id.unwrap(), Some(&claim), |_, _| true, |m| mail.extend(m)).await.unwrap();
         assert!(report.finished);
-        jobs::finish(db, job.id, None).await.unwrap();
+        jobs::finish(db, &job, None).await.unwrap();
     }
     mail
 }
@@ -207,8 +209,8 @@ async fn a_tenant_runs_one_load_at_a_time() {
         let first = jobs::claim(&db, "w1").await.unwrap().expect("a job");
         assert_eq!(first.upload_id, Some(a.id));
         assert!(jobs::claim(&db, "w2").await.unwrap().is_none(), "{backend:?}: b waits while a runs");
-        load::run(&db, a.id, load::to_the_end(), |_, _| {}, |_| {}).await.unwrap();
-        jobs::finish(&db, first.id, None).await.unwrap();
+        load::run(&db, a.id, Some(&load::Claim::of(&first, "w1")), |_, _| true, |_| {}).await.unwrap();
+        jobs::finish(&db, &first, None).await.unwrap();
         let second = jobs::claim(&db, "w2").await.unwrap().expect("b's turn");
         assert_eq!(second.upload_id, Some(b.id));
     })
@@ -225,22 +227,32 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         }
         let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
         jobs::enqueue_load(&db, &upload).await.unwrap();
-        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
-        // The worker applies one batch, then loses its lease (as if it died).
-        let mut asked = 0;
-        let dies_after_one_batch: load::KeepGoing<'static> = Box::new(move || {
-            asked += 1;
-            let alive = asked == 1;
-            Box::pin(async move { Ok(alive) })
-        });
-        let report = load::run(&db, upload.id, dies_after_one_batch, |_, _| {}, |_| {}).await.unwrap();
+        let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
+        let stalled = load::Claim::of(&job, "stalls");
+        // The worker applies one batch, then stalls.
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         let partial = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(partial.rows_done, load::BATCH as i32, "{backend:?}");
-        // Another run (a restarted worker) finishes the rest.
-        let report = load::run(&db, upload.id, load::to_the_end(), |_, _| {}, |_| {}).await.unwrap();
+        // Its lease runs out and another worker takes the job over.
+        job::Entity::update_many()
+            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
+        assert_eq!(taken.id, job.id);
+        // The stalled worker wakes up: its next batch is refused, nothing is applied.
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        assert!(!report.finished, "{backend:?}: a worker that lost its lease stops");
+        let still = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(still.rows_done, load::BATCH as i32);
+        // The new owner finishes the rest.
+        let report =
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
         assert!(report.finished);
-        jobs::finish(&db, job.id, None).await.unwrap();
+        jobs::finish(&db, &taken, None).await.unwrap();
         assert_eq!(report.counts.added, 1200);
         let users = user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
         assert_eq!(users, 4 + 1200, "{backend:?}: every row once");
@@ -331,6 +343,193 @@ async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
         );
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert!(done.summary.unwrap().starts_with("Users loaded with errors. 0 added"));
+    })
+    .await;
+}
+
+async fn outcomes(db: &DatabaseConnection, t: &tenant::Model, upload_id: i64) -> Vec<(String, String)> {
+    uploads::rows(db, t.id, upload_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.outcome.unwrap_or_default(), r.result.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.load.stop_on_error = true;
+        let new = NewUpload {
+            uploaded_by: None,
+            file_name: "strict.csv".into(),
+            bytes: b"userId,email,firstName\nfirst,first@x.io,F\nlate,late@x.io,L\nafter,after@x.io,A\n".to_vec(),
+            options,
+        };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        // Between the preview and the load, someone creates "late" by hand.
+        add_user(&db, &w.tenant, "late", w.rxx01.id, |_| {}).await;
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [
+                ("added".into(), "Added; invitation sent".into()),
+                ("error".into(), "Not loaded: a user with this userId was created since the preview".into()),
+                ("skipped".into(), "Not loaded: the load stopped at the first failed row".into()),
+            ],
+            "{backend:?}"
+        );
+        assert!(find(&db, &w.tenant, "after").await.is_none(), "the row after the failure is not applied");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_changed_since_the_preview_are_reported_not_overwritten() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, b"userId,email,roles\npat,pat@example.com,Staff|Nurse\n").await.unwrap();
+        let pat = find(&db, &w.tenant, "pat").await.unwrap();
+        let auditor = role::ActiveModel {
+            tenant_id: Set(w.tenant.id),
+            name: Set("Auditor".into()),
+            name_norm: Set("auditor".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        user_role::ActiveModel { tenant_id: Set(w.tenant.id), user_id: Set(pat.id), role_id: Set(auditor.id) }
+            .insert(&db)
+            .await
+            .unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [(
+                "error".into(),
+                r#"Not loaded: roles changed since the preview (now "auditor"); validate the file again"#.to_owned()
+            )],
+            "{backend:?}"
+        );
+        let roles = user_role::Entity::find().filter(user_role::Column::UserId.eq(pat.id)).count(&db).await.unwrap();
+        assert_eq!(roles, 1, "pat keeps the role given since the preview");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_manager_who_was_not_loaded_is_said_in_the_result() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload =
+            plan_file(&db, &w.tenant, b"userId,email,firstName,reportsTo\nboss,boss@x.io,B,\nw1,w1@x.io,W,boss\n")
+                .await
+                .unwrap();
+        // The admin unticks the manager's row in the preview.
+        uploads::set_selected(&db, w.tenant.id, upload.id, &[2], false).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [
+                ("skipped".into(), "Skipped".into()),
+                (
+                    "added".into(),
+                    r#"Added; invitation sent; reportsTo "boss" not set: that user was not loaded"#.into()
+                ),
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn licences_are_checked_at_the_preview_and_again_at_load_time() {
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "small", "Small", Some(3)).await.unwrap();
+        let org = tenants::create_organisation(&db, t.id, "ORG1", "One").await.unwrap();
+        add_user(&db, &t, "old1", org.id, |_| {}).await;
+        add_user(&db, &t, "gone", org.id, |u| u.state = Set("leaver".into())).await;
+
+        // Three new users for two licences left: the whole file is refused.
+        let big = plan_file(&db, &t, b"userId,email,firstName\na,a@x.io,A\nb,b@x.io,B\nc,c@x.io,C\n").await.unwrap();
+        match jobs::enqueue_load(&db, &big).await.unwrap() {
+            jobs::Enqueued::Refused(why) => assert_eq!(
+                why, "This file needs 3 licences for new users and joiners, but only 2 of the tenant's 3 remain",
+                "{backend:?}"
+            ),
+            other => panic!("{backend:?}: a file over the licence limit was queued: {other:?}"),
+        }
+
+        // Two files that each fit alone, planned before either loads: the second
+        // runs out at load time and says so on each row it could not load.
+        let first = plan_file(
+            &db,
+            &t,
+            b"userId,email,firstName
+d,d@x.io,D
+e,e@x.io,E
+",
+        )
+        .await
+        .unwrap();
+        let second = plan_file(
+            &db,
+            &t,
+            b"userId,email,firstName,organisation
+f,f@x.io,F,
+gone,gone@example.com,,ORG1
+",
+        )
+        .await
+        .unwrap();
+        let statuses: Vec<String> =
+            uploads::rows(&db, t.id, second.id).await.unwrap().into_iter().map(|r| r.status).collect();
+        assert_eq!(statuses, ["New", "Joiner"]);
+        jobs::enqueue_load(&db, &first).await.unwrap();
+        jobs::enqueue_load(&db, &second).await.unwrap();
+        load_all(&db).await;
+        let added = ("added".to_owned(), "Added; invitation sent".to_owned());
+        assert_eq!(outcomes(&db, &t, first.id).await, [added.clone(), added]);
+        let none_left = "Not loaded: no licence left (all 3 of the tenant's licences are in use)".to_owned();
+        assert_eq!(
+            outcomes(&db, &t, second.id).await,
+            [("error".into(), none_left.clone()), ("error".into(), none_left)],
+            "{backend:?}"
+        );
+        assert!(find(&db, &t, "f").await.is_none());
+        assert_eq!(find(&db, &t, "gone").await.unwrap().state, "leaver");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_load_given_up_fails_its_upload_and_frees_the_tenant_queue() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let a = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n").await.unwrap();
+        let b = plan_file(&db, &w.tenant, b"userId,email,firstName\nb1,b1@x.io,B\n").await.unwrap();
+        jobs::enqueue_load(&db, &a).await.unwrap();
+        jobs::enqueue_load(&db, &b).await.unwrap();
+        let stuck = jobs::claim(&db, "w1").await.unwrap().unwrap();
+        jobs::note_error(&db, &stuck, "disk full").await.unwrap();
+        jobs::give_up(&db, &stuck, "gave up after 10 attempts; the last error was: disk full").await.unwrap();
+        let failed = uploads::find(&db, w.tenant.id, a.id).await.unwrap().unwrap();
+        assert_eq!(failed.state, "failed", "{backend:?}");
+        assert_eq!(
+            failed.summary.as_deref(),
+            Some("The load failed: gave up after 10 attempts; the last error was: disk full")
+        );
+        let next = jobs::claim(&db, "w1").await.unwrap().expect("the next upload of the tenant runs");
+        assert_eq!(next.upload_id, Some(b.id));
     })
     .await;
 }

@@ -105,6 +105,10 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         jobs::Enqueued::Waiting { ahead, .. } => {
             println!("Queued behind {ahead} other load(s) of this tenant.")
         }
+        jobs::Enqueued::Refused(why) => {
+            eprintln!("Not loaded: {why} (upload {}).", upload.id);
+            return Ok(EXIT_INVALID);
+        }
         _ => println!("Loading upload {}…", upload.id),
     }
     let worker = Worker {
@@ -119,6 +123,10 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             eprintln!("waiting for the database: {err}");
         }
         match uploads::find(&db, tenant.id, upload.id).await {
+            Ok(Some(current)) if current.state == uploads::state::FAILED => {
+                eprintln!("{}", current.summary.unwrap_or_default());
+                return Ok(EXIT_UNAVAILABLE);
+            }
             Ok(Some(current)) if current.state == uploads::state::DONE => {
                 println!("{}", current.summary.unwrap_or_default());
                 let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;

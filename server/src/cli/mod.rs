@@ -1,6 +1,6 @@
 //! The command line's tasks besides serving. Exit codes scripts can rely on:
 //! 0 success; 1 the file has errors (nothing was, or would be, changed); 2 wrong
-//! usage; 3 a file or the database could not be reached.
+//! usage; 3 a file or the database could not be reached, or a load was given up.
 pub mod accounts;
 pub mod import;
 pub mod validate;
