@@ -20,7 +20,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // queueing behind it without multiplying lock contention.
         options.max_connections(8).min_connections(1);
     } else {
-        options.max_connections(16).min_connections(1);
+        options.max_connections(16).min_connections(1).map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|_, _| {
+                Box::pin(async {
+                    crate::nodelay::on_all_tcp_sockets();
+                    Ok(())
+                })
+            })
+        });
     }
     Database::connect(options).await
 }

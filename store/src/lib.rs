@@ -9,6 +9,7 @@ pub mod entity;
 pub mod invitations;
 pub mod jobs;
 pub mod load;
+mod nodelay;
 pub mod passwords;
 pub mod sessions;
 pub mod tenants;
