@@ -3,6 +3,7 @@
 //! and PostgreSQL.
 pub mod auth;
 pub mod bootstrap;
+pub mod bulk;
 pub mod db;
 pub mod directory;
 pub mod entity;

@@ -6,6 +6,7 @@
 //! committed batch ended and applies every row once. Each row is re-checked
 //! against the database as it is at that moment: what changed since the preview
 //! is reported as the row's result, never overwritten.
+use crate::bulk::{self, Kind};
 use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user, user_group, user_role};
 use crate::uploads::state;
 use crate::{passwords, tokens};
@@ -22,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Rows per transaction: big enough that commits are rare, small enough that a
 /// resumed load repeats little and progress moves visibly.
-pub const BATCH: u64 = 500;
+pub const BATCH: u64 = 1000;
 
 /// How new users without a password in the file get one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,21 +186,98 @@ fn audit(
     target: &str,
     upload_id: i64,
     details: Option<serde_json::Value>,
-) -> audit_event::ActiveModel {
-    audit_event::ActiveModel {
-        tenant_id: Set(tenant_id),
-        actor_user_id: Set(actor.user_id),
-        actor: Set(actor.label.chars().take(128).collect()),
-        action: Set(action.into()),
-        target_kind: Set(kind.into()),
-        target_id: Set(id),
-        target: Set(target.chars().take(254).collect()),
-        upload_id: Set(Some(upload_id)),
-        details: Set(details),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
+) -> bulk::Row {
+    let actor_label: String = actor.label.chars().take(128).collect();
+    let target: String = target.chars().take(254).collect();
+    bulk::Row::with_capacity(AUDIT_COLUMNS.len())
+        .int(tenant_id)
+        .int(actor.user_id)
+        .text(Some(&actor_label))
+        .text(Some(action))
+        .text(Some(kind))
+        .int(id)
+        .text(Some(&target))
+        .int(upload_id)
+        .json(details)
+        .time(Some(Utc::now()))
 }
+
+const AUDIT_COLUMNS: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("actor_user_id", Kind::BigInt),
+    ("actor", Kind::Text),
+    ("action", Kind::Text),
+    ("target_kind", Kind::Text),
+    ("target_id", Kind::BigInt),
+    ("target", Kind::Text),
+    ("upload_id", Kind::BigInt),
+    ("details", Kind::Json),
+    ("created_at", Kind::Timestamp),
+];
+
+const USER_COLUMNS: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("user_id", Kind::Text),
+    ("user_id_norm", Kind::Text),
+    ("external_id", Kind::Text),
+    ("external_id_norm", Kind::Text),
+    ("title", Kind::Text),
+    ("first_name", Kind::Text),
+    ("last_name", Kind::Text),
+    ("email", Kind::Text),
+    ("email_norm", Kind::Text),
+    ("mobile", Kind::Text),
+    ("job_title", Kind::Text),
+    ("organisation_id", Kind::BigInt),
+    ("state", Kind::Text),
+    ("enabled", Kind::Bool),
+    ("task_notification", Kind::Text),
+    ("change_password_next_time", Kind::Bool),
+    ("password_hash", Kind::Text),
+    ("is_tenant_admin", Kind::Bool),
+    ("created_at", Kind::Timestamp),
+    ("updated_at", Kind::Timestamp),
+];
+
+/// A new user's row for [`USER_COLUMNS`].
+fn user_row(u: &user::ActiveModel) -> bulk::Row {
+    let text = |v: &sea_orm::ActiveValue<Option<String>>| v.clone().unwrap();
+    bulk::Row::with_capacity(USER_COLUMNS.len())
+        .int(u.tenant_id.clone().unwrap())
+        .text(Some(&u.user_id.clone().unwrap()))
+        .text(Some(&u.user_id_norm.clone().unwrap()))
+        .text(text(&u.external_id).as_deref())
+        .text(text(&u.external_id_norm).as_deref())
+        .text(text(&u.title).as_deref())
+        .text(text(&u.first_name).as_deref())
+        .text(text(&u.last_name).as_deref())
+        .text(Some(&u.email.clone().unwrap()))
+        .text(Some(&u.email_norm.clone().unwrap()))
+        .text(text(&u.mobile).as_deref())
+        .text(text(&u.job_title).as_deref())
+        .int(u.organisation_id.clone().unwrap())
+        .text(Some(&u.state.clone().unwrap()))
+        .bool(u.enabled.clone().unwrap())
+        .text(Some(&u.task_notification.clone().unwrap()))
+        .bool(u.change_password_next_time.clone().unwrap())
+        .text(text(&u.password_hash).as_deref())
+        .bool(u.is_tenant_admin.clone().unwrap())
+        .time(Some(u.created_at.clone().unwrap()))
+        .time(Some(u.updated_at.clone().unwrap()))
+}
+
+const ROLE_MEMBER_COLUMNS: bulk::Columns =
+    &[("tenant_id", Kind::BigInt), ("user_id", Kind::BigInt), ("role_id", Kind::BigInt)];
+const GROUP_MEMBER_COLUMNS: bulk::Columns =
+    &[("tenant_id", Kind::BigInt), ("user_id", Kind::BigInt), ("group_id", Kind::BigInt)];
+const INVITATION_COLUMNS: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("user_id", Kind::BigInt),
+    ("token_hash", Kind::Text),
+    ("expires_at", Kind::Timestamp),
+    ("created_at", Kind::Timestamp),
+];
+const RESULT_COLUMNS: bulk::Columns = &[("id", Kind::BigInt), ("result", Kind::Text), ("outcome", Kind::Text)];
 
 /// The value of a field on a user as the planner formats it, for the
 /// "changed since the preview" check. Role and group sets are compared apart.
@@ -439,25 +517,11 @@ async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Resu
 
 /// Writes the batch's results on rows that have none; returns how many it wrote.
 async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[RowResult]) -> Result<u64, DbErr> {
-    if results.is_empty() {
-        return Ok(0);
-    }
-    // One statement for the whole batch: CASE id WHEN … THEN … END.
-    let mut text = CaseStatement::new();
-    let mut kind = CaseStatement::new();
-    for r in results {
-        text = text.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.text.clone()));
-        kind = kind.case(Expr::col(upload_row::Column::Id).eq(r.id), Expr::value(r.outcome));
-    }
-    let written = upload_row::Entity::update_many()
-        .col_expr(upload_row::Column::Result, text.into())
-        .col_expr(upload_row::Column::Outcome, kind.into())
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .filter(upload_row::Column::Id.is_in(results.iter().map(|r| r.id)))
-        .filter(upload_row::Column::Result.is_null())
-        .exec(db)
-        .await?;
-    Ok(written.rows_affected)
+    let rows = results
+        .iter()
+        .map(|r| bulk::Row::with_capacity(3).int(r.id).text(Some(&r.text)).text(Some(r.outcome)))
+        .collect();
+    bulk::update_by_id(db, "upload_rows", RESULT_COLUMNS, rows, tenant_id, "t.result IS NULL").await
 }
 
 async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
@@ -520,7 +584,7 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
         after = last.row_index;
         let links: Vec<(&upload_row::Model, String, String, String)> = rows
             .iter()
-            .filter_map(|r| Some((r, r.record.clone().and_then(|j| serde_json::from_value::<UserRow>(j).ok())?)))
+            .filter_map(|r| Some((r, r.record.as_ref().and_then(|j| UserRow::deserialize(j).ok())?)))
             .filter_map(|(r, row)| {
                 let manager = row.reports_to?.to_string();
                 Some((r, normalize_key(row.user_id?.as_str()), normalize_key(&manager), manager))
@@ -597,7 +661,7 @@ async fn apply_batch<C: ConnectionTrait>(
     let mut stop = false;
 
     let parsed: Vec<Option<UserRow>> =
-        rows.iter().map(|r| r.record.clone().and_then(|j| serde_json::from_value(j).ok())).collect();
+        rows.iter().map(|r| r.record.as_ref().and_then(|j| UserRow::deserialize(j).ok())).collect();
     let existing_ids: Vec<i64> = rows.iter().filter_map(|r| r.existing_user_id).collect();
     let current: HashMap<i64, user::Model> = if existing_ids.is_empty() {
         HashMap::new()
@@ -628,7 +692,7 @@ async fn apply_batch<C: ConnectionTrait>(
     // Role and group sets as they are now, for rows that change them.
     let planned_changes: Vec<Vec<Change>> = rows
         .iter()
-        .map(|r| r.changes.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default())
+        .map(|r| r.changes.as_ref().and_then(|c| Vec::<Change>::deserialize(c).ok()).unwrap_or_default())
         .collect();
     let mut set_changers = (Vec::new(), Vec::new());
     for (r, changes) in rows.iter().zip(&planned_changes) {
@@ -673,6 +737,8 @@ async fn apply_batch<C: ConnectionTrait>(
         }
     }
 
+    // Updates of existing users, grouped by the columns they set: one statement a group.
+    let mut updates: HashMap<Vec<(&'static str, Kind)>, Vec<bulk::Row>> = HashMap::new();
     let mut new_users = Vec::new();
     let mut new_meta: Vec<(usize, UserRow)> = Vec::new();
     let mut to_hash: Vec<(usize, String)> = Vec::new();
@@ -864,51 +930,53 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 }
-                let mut update: user::ActiveModel = u.clone().into();
+                let mut columns: Vec<(&'static str, Kind)> = vec![("id", Kind::BigInt)];
+                let mut values = bulk::Row::with_capacity(16).int(u.id);
+                let mut set = |name: &'static str, kind: Kind, value: bulk::Row| {
+                    columns.push((name, kind));
+                    value
+                };
                 for c in changes {
-                    let new = c.new.clone();
-                    match c.field {
-                        Field::UserId => {
-                            update.user_id_norm = Set(new.as_deref().map(normalize_key).unwrap_or_default());
-                            update.user_id = Set(new.unwrap_or_default());
-                        }
-                        Field::ExternalId => {
-                            update.external_id_norm = Set(new.as_deref().map(normalize_key));
-                            update.external_id = Set(new);
-                        }
-                        Field::Title => update.title = Set(new),
-                        Field::FirstName => update.first_name = Set(new),
-                        Field::LastName => update.last_name = Set(new),
-                        Field::Email => {
-                            update.email_norm = Set(new.as_deref().map(normalize_key).unwrap_or_default());
-                            update.email = Set(new.unwrap_or_default());
-                        }
-                        Field::Mobile => update.mobile = Set(new),
-                        Field::JobTitle => update.job_title = Set(new),
+                    let new = c.new.as_deref();
+                    let norm = new.map(normalize_key);
+                    values = match c.field {
+                        Field::UserId => set("user_id", Kind::Text, values.text(new)),
+                        Field::ExternalId => set("external_id", Kind::Text, values.text(new)),
+                        Field::Title => set("title", Kind::Text, values.text(new)),
+                        Field::FirstName => set("first_name", Kind::Text, values.text(new)),
+                        Field::LastName => set("last_name", Kind::Text, values.text(new)),
+                        Field::Email => set("email", Kind::Text, values.text(new)),
+                        Field::Mobile => set("mobile", Kind::Text, values.text(new)),
+                        Field::JobTitle => set("job_title", Kind::Text, values.text(new)),
                         Field::Organisation => {
-                            update.organisation_id = Set(new
-                                .as_deref()
-                                .and_then(|o| catalogue.organisations.get(&normalize_key(o)).copied())
-                                .or(u.organisation_id))
+                            let id = new.and_then(|o| catalogue.organisations.get(&normalize_key(o)).copied());
+                            set("organisation_id", Kind::BigInt, values.int(id.or(u.organisation_id)))
                         }
-                        Field::Enabled => update.enabled = Set(new.as_deref() == Some("true")),
+                        Field::Enabled => set("enabled", Kind::Bool, values.bool(new == Some("true"))),
                         Field::TaskNotification => {
-                            update.task_notification = Set(new.unwrap_or_else(|| "Email".into()))
+                            set("task_notification", Kind::Text, values.text(Some(new.unwrap_or("Email"))))
                         }
                         Field::ChangePasswordNextTime => {
-                            update.change_password_next_time = Set(new.as_deref() == Some("true"))
+                            set("change_password_next_time", Kind::Bool, values.bool(new == Some("true")))
                         }
                         // Managers are linked after all rows; memberships just below.
-                        _ => {}
-                    }
+                        _ => values,
+                    };
+                    // The keys are matched by their normalised form, kept beside them.
+                    values = match c.field {
+                        Field::UserId => set("user_id_norm", Kind::Text, values.text(norm.as_deref())),
+                        Field::ExternalId => set("external_id_norm", Kind::Text, values.text(norm.as_deref())),
+                        Field::Email => set("email_norm", Kind::Text, values.text(norm.as_deref())),
+                        _ => values,
+                    };
                 }
-                match status {
-                    RowStatus::Leaver => update.state = Set("leaver".into()),
-                    RowStatus::Joiner => update.state = Set("active".into()),
-                    _ => {}
-                }
-                update.updated_at = Set(now);
-                update.update(db).await?;
+                values = match status {
+                    RowStatus::Leaver => set("state", Kind::Text, values.text(Some("leaver"))),
+                    RowStatus::Joiner => set("state", Kind::Text, values.text(Some("active"))),
+                    _ => values,
+                };
+                values = set("updated_at", Kind::Timestamp, values.time(Some(now)));
+                updates.entry(columns).or_default().push(values);
                 for c in changes {
                     let (table_is_roles, names) = match c.field {
                         Field::Roles => (true, c.new.as_deref().map(names_set).unwrap_or_default()),
@@ -955,6 +1023,10 @@ async fn apply_batch<C: ConnectionTrait>(
         }
     }
 
+    for (columns, rows) in updates {
+        bulk::update_by_id(db, "users", &columns, rows, tenant_id, "true").await?;
+    }
+
     let (mut new_roles, mut new_groups, mut new_invitations) = (Vec::new(), Vec::new(), Vec::new());
     if !new_users.is_empty() {
         // Hashing is CPU work: it runs on the blocking pool, all rows at once.
@@ -962,18 +1034,14 @@ async fn apply_batch<C: ConnectionTrait>(
         for (index, hash) in hashes {
             new_users[index].password_hash = Set(Some(hash));
         }
-        let keys: Vec<String> = new_users.iter().map(|u| u.user_id_norm.clone().unwrap()).collect();
-        user::Entity::insert_many(new_users).exec(db).await?;
-        let ids: HashMap<String, i64> = user::Entity::find()
-            .select_only()
-            .columns([user::Column::UserIdNorm, user::Column::Id])
-            .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::UserIdNorm.is_in(keys))
-            .into_tuple::<(String, i64)>()
-            .all(db)
-            .await?
-            .into_iter()
-            .collect();
+        let inserted =
+            bulk::insert(db, "users", USER_COLUMNS, new_users.iter().map(user_row).collect(), Some("id, user_id_norm"))
+                .await?;
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+        for row in inserted {
+            ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
+        }
+        let now = Utc::now();
         for (i, row) in &new_meta {
             let key = row.user_id.as_ref().map(|u| normalize_key(u.as_str())).unwrap_or_default();
             let Some(&id) = ids.get(&key) else { continue };
@@ -986,30 +1054,25 @@ async fn apply_batch<C: ConnectionTrait>(
                     ensure_names(db, tenant_id, is_roles, Some(row), &set, catalogue, actor, upload.id, &mut audits)
                         .await?
                 {
+                    let member = bulk::Row::with_capacity(3).int(tenant_id).int(id).int(member_of);
                     if is_roles {
-                        new_roles.push(user_role::ActiveModel {
-                            tenant_id: Set(tenant_id),
-                            user_id: Set(id),
-                            role_id: Set(member_of),
-                        });
+                        new_roles.push(member);
                     } else {
-                        new_groups.push(user_group::ActiveModel {
-                            tenant_id: Set(tenant_id),
-                            user_id: Set(id),
-                            group_id: Set(member_of),
-                        });
+                        new_groups.push(member);
                     }
                 }
             }
             let invited = row.password.is_none() && options.load.credentials == Credentials::Invite;
             let text = if invited {
                 let token = tokens::generate();
-                new_invitations.push(crate::invitations::new_model(
-                    tenant_id,
-                    id,
-                    &tokens::digest(&token),
-                    INVITATION_DAYS,
-                ));
+                new_invitations.push(
+                    bulk::Row::with_capacity(INVITATION_COLUMNS.len())
+                        .int(tenant_id)
+                        .int(id)
+                        .text(Some(&tokens::digest(&token)))
+                        .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
+                        .time(Some(now)),
+                );
                 if row.notify_if_new_user != Some(false) {
                     outgoing.push(Outgoing::Invitation {
                         email: row.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
@@ -1024,25 +1087,15 @@ async fn apply_batch<C: ConnectionTrait>(
             } else {
                 "Added"
             };
-            if let Some(r) = results.iter_mut().find(|r| r.id == rows[*i].id) {
-                r.text = text.to_owned();
-            }
+            // Every row of the batch has exactly one result, in the batch's order.
+            debug_assert_eq!(results[*i].id, rows[*i].id);
+            results[*i].text = text.to_owned();
         }
     }
-    if !new_roles.is_empty() {
-        user_role::Entity::insert_many(new_roles).exec_without_returning(db).await?;
-    }
-    if !new_groups.is_empty() {
-        user_group::Entity::insert_many(new_groups).exec_without_returning(db).await?;
-    }
-    if !new_invitations.is_empty() {
-        crate::entity::invitation::Entity::insert_many(new_invitations).exec_without_returning(db).await?;
-    }
-    if !audits.is_empty() {
-        for chunk in audits.chunks(1000).map(<[_]>::to_vec) {
-            audit_event::Entity::insert_many(chunk).exec_without_returning(db).await?;
-        }
-    }
+    bulk::insert(db, "user_roles", ROLE_MEMBER_COLUMNS, new_roles, None).await?;
+    bulk::insert(db, "user_groups", GROUP_MEMBER_COLUMNS, new_groups, None).await?;
+    bulk::insert(db, "invitations", INVITATION_COLUMNS, new_invitations, None).await?;
+    bulk::insert(db, "audit_events", AUDIT_COLUMNS, audits, None).await?;
     Ok((results, outgoing, stop))
 }
 
@@ -1052,7 +1105,7 @@ async fn delete_user<C: ConnectionTrait>(
     u: &user::Model,
     actor: &Actor,
     upload_id: i64,
-    audits: &mut Vec<audit_event::ActiveModel>,
+    audits: &mut Vec<bulk::Row>,
 ) -> Result<(), DbErr> {
     user::Entity::delete_many()
         .filter(user::Column::Id.eq(u.id))
@@ -1095,7 +1148,7 @@ async fn ensure_names<C: ConnectionTrait>(
     catalogue: &mut Catalogue,
     actor: &Actor,
     upload_id: i64,
-    audits: &mut Vec<audit_event::ActiveModel>,
+    audits: &mut Vec<bulk::Row>,
 ) -> Result<Vec<i64>, DbErr> {
     let display: HashMap<String, String> = row
         .and_then(|r| if roles { r.roles.as_ref() } else { r.groups.as_ref() })
@@ -1200,7 +1253,7 @@ async fn set_memberships<C: ConnectionTrait>(
     catalogue: &mut Catalogue,
     actor: &Actor,
     upload_id: i64,
-    audits: &mut Vec<audit_event::ActiveModel>,
+    audits: &mut Vec<bulk::Row>,
 ) -> Result<(), DbErr> {
     let ids = ensure_names(db, tenant_id, roles, row, names, catalogue, actor, upload_id, audits).await?;
     if roles {

@@ -173,7 +173,13 @@ async fn plan_upload(
             .collect();
         upload_row::Entity::insert_many(models).exec(db).await?;
     }
-    planner.await.map_err(|e| DbErr::Custom(format!("planning failed: {e}")))
+    let summary = planner.await.map_err(|e| DbErr::Custom(format!("planning failed: {e}")))?;
+    // The load walks these rows by index; statistics from before a large plan was
+    // written would have PostgreSQL scan them instead (autovacuum comes later).
+    if index > 10_000 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE upload_rows").await?;
+    }
+    Ok(summary)
 }
 
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {

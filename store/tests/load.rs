@@ -2,7 +2,7 @@
 //! results per row, a second load of the same file changes nothing, duplicates
 //! and concurrent loads are caught, and an interrupted load resumes exactly.
 use chrono::Utc;
-use muster_store::entity::{job, organisation, role, tenant, upload_row, user, user_role};
+use muster_store::entity::{audit_event, invitation, job, organisation, role, tenant, upload_row, user, user_role};
 use muster_store::load::{self, Outgoing, UploadOptions};
 use muster_store::testdb::on_every_backend;
 use muster_store::uploads::{self, NewUpload, UploadError};
@@ -171,6 +171,37 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
         assert_eq!(mail.len(), 2);
         assert!(matches!(&mail[0], Outgoing::Invitation { user_id, .. } if user_id == "new1"));
         let _ = w.rxx01;
+        // The invitation and the audit trail read back as written (timestamps, JSON).
+        let Outgoing::Invitation { token, .. } = &mail[0] else { unreachable!() };
+        let invitation = invitation::Entity::find()
+            .filter(invitation::Column::TokenHash.eq(muster_store::tokens::digest(token)))
+            .one(&db)
+            .await
+            .unwrap()
+            .expect("the invitation is stored by its digest");
+        assert_eq!(invitation.user_id, new1.id);
+        let days = (invitation.expires_at - invitation.created_at).num_days();
+        assert_eq!(days, load::INVITATION_DAYS, "{backend:?}");
+        let audits: Vec<(String, String)> = audit_event::Entity::find()
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .order_by_asc(audit_event::Column::Id)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.action, a.target))
+            .collect();
+        for expected in [("user.create", "new1"), ("role.create", "Coordinator"), ("user.update", "pat"), ("user.delete", "lee")] {
+            assert!(audits.contains(&(expected.0.into(), expected.1.into())), "{backend:?}: {expected:?} in {audits:?}");
+        }
+        let update = audit_event::Entity::find()
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .filter(audit_event::Column::Action.eq("user.update"))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(update.details.unwrap()[0]["new"], "Sister", "the changes are kept as JSON");
 
         // The same file again: a new upload (the first is done), and nothing to do.
         let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
@@ -222,7 +253,8 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
         let mut file = String::from("userId,email,firstName\n");
-        for i in 0..1200 {
+        let n = load::BATCH as usize * 2 + 200;
+        for i in 0..n {
             file.push_str(&format!("r{i},r{i}@x.io,R\n"));
         }
         let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
@@ -253,9 +285,9 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
             load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
         assert!(report.finished);
         jobs::finish(&db, &taken, None).await.unwrap();
-        assert_eq!(report.counts.added, 1200);
+        assert_eq!(report.counts.added, n as u64);
         let users = user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
-        assert_eq!(users, 4 + 1200, "{backend:?}: every row once");
+        assert_eq!(users, 4 + n as u64, "{backend:?}: every row once");
         let without_result = upload_row::Entity::find()
             .filter(upload_row::Column::UploadId.eq(upload.id))
             .filter(upload_row::Column::Result.is_null())
@@ -530,6 +562,31 @@ async fn a_load_given_up_fails_its_upload_and_frees_the_tenant_queue() {
         );
         let next = jobs::claim(&db, "w1").await.unwrap().expect("the next upload of the tenant runs");
         assert_eq!(next.upload_id, Some(b.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_update_sets_only_the_changed_columns_and_their_match_keys() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let before = find(&db, &w.tenant, "pat").await.unwrap();
+        let file = b"externalId,userId,email,enabled,changePasswordNextTime,mobile\nE1,Pat.Renamed,Pat.New@Example.com,no,yes,+44 7700 900123\n";
+        let upload = plan_file(&db, &w.tenant, file).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [("updated".into(), "Updated (userId, email, mobile, enabled, changePasswordNextTime)".into())],
+            "{backend:?}"
+        );
+        let after = find(&db, &w.tenant, "pat.renamed").await.expect("found by the new normalised userId");
+        assert_eq!(after.id, before.id);
+        assert_eq!((after.user_id.as_str(), after.email.as_str(), after.email_norm.as_str()), ("Pat.Renamed", "Pat.New@Example.com", "pat.new@example.com"));
+        assert_eq!((after.enabled, after.change_password_next_time), (false, true));
+        assert_eq!(after.mobile.as_deref(), Some("+44 7700 900123"));
+        assert_eq!((after.job_title, after.first_name), (before.job_title, before.first_name), "other columns kept");
+        assert!(after.updated_at > before.updated_at);
     })
     .await;
 }

@@ -1,0 +1,170 @@
+//! Many rows written at once.
+//!
+//! A multi-row `VALUES` list binds one parameter per cell: a 1 000-row batch of
+//! users is 21 000 parameters, a new statement text for every batch size, and on
+//! PostgreSQL a plan built for each. Here the rows travel as one JSON array that
+//! the database unpacks (`json_to_recordset` on PostgreSQL, `json_each` on
+//! SQLite): one round trip, a statement text that never changes (prepared once
+//! per connection), and the cost per row is the database's own.
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement};
+use serde_json::{Map, Value};
+
+/// The SQL type of a column, as the JSON is unpacked into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    BigInt,
+    Int,
+    Text,
+    Bool,
+    Timestamp,
+    Json,
+}
+
+impl Kind {
+    fn postgres(self) -> &'static str {
+        match self {
+            Kind::BigInt => "bigint",
+            Kind::Int => "integer",
+            Kind::Text => "text",
+            Kind::Bool => "boolean",
+            Kind::Timestamp => "timestamptz",
+            Kind::Json => "json",
+        }
+    }
+}
+
+/// A table's columns for [`insert`]: name and type, in the order rows give them.
+pub type Columns<'a> = &'a [(&'a str, Kind)];
+
+/// One row: its values in the order of the table's [`Columns`].
+#[derive(Default)]
+pub struct Row(Vec<Value>);
+
+impl Row {
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+    pub fn int(mut self, v: impl Into<Option<i64>>) -> Self {
+        self.0.push(v.into().map_or(Value::Null, Value::from));
+        self
+    }
+    pub fn text(mut self, v: Option<&str>) -> Self {
+        self.0.push(v.map_or(Value::Null, Value::from));
+        self
+    }
+    pub fn bool(mut self, v: bool) -> Self {
+        self.0.push(Value::Bool(v));
+        self
+    }
+    /// A timestamp written exactly as sqlx writes one to SQLite, so that text
+    /// comparisons in SQL order it with the values sqlx binds.
+    pub fn time(mut self, v: Option<DateTime<Utc>>) -> Self {
+        self.0.push(v.map_or(Value::Null, |t| Value::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, false))));
+        self
+    }
+    pub fn json(mut self, v: Option<Value>) -> Self {
+        self.0.push(v.unwrap_or(Value::Null));
+        self
+    }
+}
+
+fn payload(columns: Columns<'_>, rows: Vec<Row>) -> String {
+    let objects: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            debug_assert_eq!(row.0.len(), columns.len());
+            let mut object = Map::with_capacity(columns.len());
+            for ((name, _), value) in columns.iter().zip(row.0) {
+                object.insert((*name).to_owned(), value);
+            }
+            Value::Object(object)
+        })
+        .collect();
+    Value::Array(objects).to_string()
+}
+
+/// SQLite is typed by value: json_extract gives integers, text, 1/0 for booleans
+/// and, for an object or array, its JSON text, which is what a json column holds.
+fn sqlite_value(name: &str) -> String {
+    format!("json_extract(value, '$.{name}')")
+}
+
+/// Inserts `rows` into `table`; with `returning`, the inserted rows' columns.
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+    returning: Option<&str>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let list = names.join(", ");
+    let returning = returning.map(|r| format!(" RETURNING {r}")).unwrap_or_default();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            let types: Vec<String> = columns.iter().map(|(n, k)| format!("{n} {}", k.postgres())).collect();
+            format!(
+                "INSERT INTO {table} ({list}) SELECT {list} FROM json_to_recordset($1::json) AS x({}){returning}",
+                types.join(", ")
+            )
+        }
+        _ => {
+            let values: Vec<String> = columns.iter().map(|(n, _)| sqlite_value(n)).collect();
+            format!("INSERT INTO {table} ({list}) SELECT {} FROM json_each(?){returning}", values.join(", "))
+        }
+    };
+    let statement = Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into()]);
+    if returning.is_empty() {
+        db.execute_raw(statement).await?;
+        Ok(Vec::new())
+    } else {
+        db.query_all_raw(statement).await
+    }
+}
+
+/// Sets `columns` of the rows of `table` whose `id` each row gives (the first
+/// column), within `tenant_id`, where `condition` holds; returns how many.
+pub async fn update_by_id<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+    tenant_id: i64,
+    condition: &str,
+) -> Result<u64, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let backend = db.get_database_backend();
+    let (id, _) = columns[0];
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            let types: Vec<String> = columns.iter().map(|(n, k)| format!("{n} {}", k.postgres())).collect();
+            let sets: Vec<String> = columns[1..].iter().map(|(n, _)| format!("{n} = x.{n}")).collect();
+            format!(
+                "UPDATE {table} AS t SET {} FROM json_to_recordset($1::json) AS x({}) \
+                 WHERE t.{id} = x.{id} AND t.tenant_id = $2 AND {condition}",
+                sets.join(", "),
+                types.join(", ")
+            )
+        }
+        // `+t.tenant_id` keeps SQLite from walking the table by its tenant index
+        // and unpacking the JSON once per user: the JSON rows lead, each finds
+        // its row by primary key.
+        _ => {
+            let sets: Vec<String> = columns[1..].iter().map(|(n, _)| format!("{n} = {}", sqlite_value(n))).collect();
+            format!(
+                "UPDATE {table} AS t SET {} FROM json_each(?) \
+                 WHERE t.{id} = json_extract(value, '$.{id}') AND +t.tenant_id = ? AND {condition}",
+                sets.join(", ")
+            )
+        }
+    };
+    let statement = Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into(), tenant_id.into()]);
+    Ok(db.execute_raw(statement).await?.rows_affected())
+}
