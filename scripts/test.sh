@@ -2,6 +2,14 @@
 # Runs every test of Muster: installs what is missing, checks the pure import
 # engine for wasm32, runs the Rust tests (SQLite and a real PostgreSQL), builds
 # the release app and drives it in headless Chromium. `.ci/run` runs exactly this.
+# `--slow` adds the slow tier (tests marked #[ignore], such as a 100k-row upload).
+slow=()
+for arg in "$@"; do
+  case "$arg" in
+    --slow) slow=(-- --include-ignored) ;;
+    *) echo "unknown argument: $arg (only --slow)" >&2; exit 2 ;;
+  esac
+done
 source "$(dirname "$0")/toolchain.sh"
 cd "$MUSTER_ROOT"
 started=$(date +%s)
@@ -21,7 +29,7 @@ echo "==> the import engine builds for wasm32-unknown-unknown"
 cargo check -p muster-import --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
 
 echo "==> Rust tests (SQLite and PostgreSQL)"
-cargo test -p muster-import -p muster-migrations -p muster-store -p muster-app -p muster-server
+cargo test -p muster-import -p muster-migrations -p muster-store -p muster-app -p muster-server "${slow[@]}"
 
 profile="${MUSTER_E2E_PROFILE:-release}"
 build_site "$profile"

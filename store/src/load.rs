@@ -13,7 +13,7 @@ use crate::{passwords, tokens};
 use chrono::Utc;
 use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -277,6 +277,7 @@ const INVITATION_COLUMNS: bulk::Columns = &[
     ("expires_at", Kind::Timestamp),
     ("created_at", Kind::Timestamp),
 ];
+const MANAGER_COLUMNS: bulk::Columns = &[("id", Kind::BigInt), ("reports_to_id", Kind::BigInt)];
 const RESULT_COLUMNS: bulk::Columns = &[("id", Kind::BigInt), ("result", Kind::Text), ("outcome", Kind::Text)];
 
 /// The value of a field on a user as the planner formats it, for the
@@ -604,28 +605,17 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
             .await?
             .into_iter()
             .collect();
-        let mut manager_of = CaseStatement::new();
         let mut linked = Vec::new();
         let mut missing = Vec::new();
         for (r, who, manager, shown) in &links {
             match (ids.get(who), ids.get(manager)) {
-                (Some(&id), Some(&manager_id)) => {
-                    manager_of = manager_of.case(Expr::col(user::Column::Id).eq(id), Expr::value(manager_id));
-                    linked.push(id);
-                }
+                (Some(&id), Some(&manager_id)) => linked.push(bulk::Row::with_capacity(2).int(id).int(manager_id)),
                 (Some(_), None) => missing.push((*r, shown)),
                 (None, _) => {}
             }
         }
         let txn = db.begin().await?;
-        if !linked.is_empty() {
-            user::Entity::update_many()
-                .col_expr(user::Column::ReportsToId, manager_of.into())
-                .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(linked))
-                .exec(&txn)
-                .await?;
-        }
+        bulk::update_by_id(&txn, "users", MANAGER_COLUMNS, linked, tenant_id, "true").await?;
         for (r, manager) in missing {
             let note = format!("reportsTo {manager:?} not set: that user was not loaded");
             let result = r.result.clone().unwrap_or_default();
