@@ -1,6 +1,7 @@
 //! Uploads: storing a file, planning it against the tenant (the engine, on a
 //! blocking thread, streaming its rows into `upload_rows` in batches), and the
 //! admin's choices before a load.
+use crate::bulk::{self, Kind};
 use crate::directory;
 use crate::entity::{tenant, upload, upload_row};
 use crate::load::UploadOptions;
@@ -26,8 +27,9 @@ pub mod state {
     pub const IN_PROGRESS: [&str; 4] = [VALIDATING, READY, QUEUED, RUNNING];
 }
 
-/// Rows per multi-row INSERT: 12 columns, well under both databases' bind limits.
-const ROW_BATCH: usize = 500;
+/// Planned rows per INSERT: few statements, and a bounded buffer between the
+/// planner's thread and the inserts.
+const ROW_BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -50,23 +52,32 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> upload_row::ActiveModel {
+const ROW_COLUMNS: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("upload_id", Kind::BigInt),
+    ("row_index", Kind::Int),
+    ("line", Kind::Int),
+    ("status", Kind::Text),
+    ("selected", Kind::Bool),
+    ("record", Kind::Json),
+    ("existing_user_id", Kind::BigInt),
+    ("diagnostics", Kind::Json),
+    ("changes", Kind::Json),
+];
+
+fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> bulk::Row {
     let json = |v: serde_json::Value| Some(v).filter(|v| !v.as_array().is_some_and(Vec::is_empty));
-    upload_row::ActiveModel {
-        tenant_id: Set(tenant_id),
-        upload_id: Set(upload_id),
-        row_index: Set(index as i32),
-        line: Set(plan.line.unwrap_or(0) as i32),
-        status: Set(plan.status.as_str().to_owned()),
-        selected: Set(true),
-        record: Set(plan.row.as_ref().map(|r| serde_json::to_value(r).expect("plain data"))),
-        existing_user_id: Set(plan.existing_id),
-        diagnostics: Set(json(serde_json::to_value(&plan.diagnostics).expect("plain data"))),
-        changes: Set(json(serde_json::to_value(&plan.changes).expect("plain data"))),
-        result: Set(None),
-        outcome: Set(None),
-        ..Default::default()
-    }
+    bulk::Row::with_capacity(ROW_COLUMNS.len())
+        .int(tenant_id)
+        .int(upload_id)
+        .int(index as i64)
+        .int(plan.line.unwrap_or(0) as i64)
+        .text(Some(plan.status.as_str()))
+        .bool(true)
+        .json(plan.row.as_ref().map(|r| serde_json::to_value(r).expect("plain data")))
+        .int(plan.existing_id)
+        .json(json(serde_json::to_value(&plan.diagnostics).expect("plain data")))
+        .json(json(serde_json::to_value(&plan.changes).expect("plain data")))
 }
 
 /// Stores a file and plans it against the tenant as it is now. The same file,
@@ -171,7 +182,7 @@ async fn plan_upload(
                 row_model(upload.tenant_id, upload.id, index, plan)
             })
             .collect();
-        upload_row::Entity::insert_many(models).exec(db).await?;
+        bulk::insert(db, "upload_rows", ROW_COLUMNS, models, None).await?;
     }
     let summary = planner.await.map_err(|e| DbErr::Custom(format!("planning failed: {e}")))?;
     // The load walks these rows by index; statistics from before a large plan was
