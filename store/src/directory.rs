@@ -3,8 +3,12 @@
 use crate::entity::{group, organisation, role, tenant, user, user_group, user_role};
 use muster_import::fields::TaskNotification;
 use muster_import::{Directory, DirectoryUser, Organisation};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
+
+/// Users read per query: large enough to be few queries, small enough that a
+/// page of database rows is a small part of the snapshot.
+const PAGE: u64 = 5000;
 
 /// Reads the whole tenant. Every query is filtered by `tenant_id`.
 pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<Directory, DbErr> {
@@ -16,57 +20,90 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         .await?;
     let roles = role::Entity::find().filter(role::Column::TenantId.eq(tenant_id)).all(db).await?;
     let groups = group::Entity::find().filter(group::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let users = user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant_id))
-        .order_by_asc(user::Column::Id)
-        .all(db)
-        .await?;
-
     let org_code: HashMap<i64, &str> = organisations.iter().map(|o| (o.id, o.code.as_str())).collect();
     let role_name: HashMap<i64, &str> = roles.iter().map(|r| (r.id, r.name.as_str())).collect();
     let group_name: HashMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
-    let user_id_of: HashMap<i64, &str> = users.iter().map(|u| (u.id, u.user_id.as_str())).collect();
 
     let mut user_roles: HashMap<i64, Vec<String>> = HashMap::new();
-    for m in user_role::Entity::find().filter(user_role::Column::TenantId.eq(tenant_id)).all(db).await? {
-        if let Some(name) = role_name.get(&m.role_id) {
-            user_roles.entry(m.user_id).or_default().push((*name).to_owned());
+    let pairs: Vec<(i64, i64)> = user_role::Entity::find()
+        .select_only()
+        .columns([user_role::Column::UserId, user_role::Column::RoleId])
+        .filter(user_role::Column::TenantId.eq(tenant_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (user, role) in pairs {
+        if let Some(name) = role_name.get(&role) {
+            user_roles.entry(user).or_default().push((*name).to_owned());
         }
     }
     let mut user_groups: HashMap<i64, Vec<String>> = HashMap::new();
-    for m in user_group::Entity::find().filter(user_group::Column::TenantId.eq(tenant_id)).all(db).await? {
-        if let Some(name) = group_name.get(&m.group_id) {
-            user_groups.entry(m.user_id).or_default().push((*name).to_owned());
+    let pairs: Vec<(i64, i64)> = user_group::Entity::find()
+        .select_only()
+        .columns([user_group::Column::UserId, user_group::Column::GroupId])
+        .filter(user_group::Column::TenantId.eq(tenant_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (user, group) in pairs {
+        if let Some(name) = group_name.get(&group) {
+            user_groups.entry(user).or_default().push((*name).to_owned());
         }
     }
 
-    let directory_users = users
-        .iter()
-        .map(|u| DirectoryUser {
-            id: u.id,
-            user_id: u.user_id.clone(),
-            external_id: u.external_id.clone(),
-            title: u.title.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            email: u.email.clone(),
-            mobile: u.mobile.clone(),
-            job_title: u.job_title.clone(),
-            organisation: u.organisation_id.and_then(|id| org_code.get(&id)).map(|c| (*c).to_owned()),
-            leaver: u.state == "leaver",
-            enabled: u.enabled,
-            reports_to: u.reports_to_id.and_then(|id| user_id_of.get(&id)).map(|s| (*s).to_owned()),
-            roles: user_roles.remove(&u.id).unwrap_or_default(),
-            groups: user_groups.remove(&u.id).unwrap_or_default(),
-            task_notification: if u.task_notification.eq_ignore_ascii_case("off") {
-                TaskNotification::Off
-            } else {
-                TaskNotification::Email
-            },
-            change_password_next_time: u.change_password_next_time,
-            is_admin: u.is_tenant_admin,
-        })
-        .collect();
+    // Users a page at a time, each turned into the engine's form at once: a large
+    // tenant is never held twice (database rows and snapshot) in memory.
+    let mut directory_users: Vec<DirectoryUser> = Vec::new();
+    let mut managers: Vec<(usize, i64)> = Vec::new();
+    let mut index_of: HashMap<i64, usize> = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let page = user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::Id.gt(after))
+            .order_by_asc(user::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for u in page {
+            let at = directory_users.len();
+            index_of.insert(u.id, at);
+            if let Some(manager) = u.reports_to_id {
+                managers.push((at, manager));
+            }
+            directory_users.push(DirectoryUser {
+                id: u.id,
+                organisation: u.organisation_id.and_then(|id| org_code.get(&id)).map(|c| (*c).to_owned()),
+                leaver: u.state == "leaver",
+                enabled: u.enabled,
+                reports_to: None,
+                roles: user_roles.remove(&u.id).unwrap_or_default(),
+                groups: user_groups.remove(&u.id).unwrap_or_default(),
+                task_notification: if u.task_notification.eq_ignore_ascii_case("off") {
+                    TaskNotification::Off
+                } else {
+                    TaskNotification::Email
+                },
+                change_password_next_time: u.change_password_next_time,
+                is_admin: u.is_tenant_admin,
+                user_id: u.user_id,
+                external_id: u.external_id,
+                title: u.title,
+                first_name: u.first_name,
+                last_name: u.last_name,
+                email: u.email,
+                mobile: u.mobile,
+                job_title: u.job_title,
+            });
+        }
+    }
+    for (at, manager) in managers {
+        if let Some(&m) = index_of.get(&manager) {
+            directory_users[at].reports_to = Some(directory_users[m].user_id.clone());
+        }
+    }
 
     Ok(Directory {
         tenant_slug: tenant.slug.clone(),
