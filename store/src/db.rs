@@ -18,7 +18,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's rule; a small pool keeps readers from
         // queueing behind it without multiplying lock contention.
-        options.max_connections(8).min_connections(1);
+        options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|sqlite| {
+            // WAL: pages read while a load writes, without waiting for it. Every
+            // commit is still synced (FULL): a confirmed change survives a power cut.
+            sqlite.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        });
     } else {
         options.max_connections(16).min_connections(1).map_sqlx_postgres_pool_opts(|pool| {
             pool.after_connect(|_, _| {
