@@ -1,6 +1,7 @@
 //! Outgoing mail: SMTP when `SMTP_URL` is set, otherwise `.eml` files in the
 //! outbox folder (the embedded default), so nothing is ever silently dropped.
-use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use muster_store::load::Outgoing;
 use std::path::PathBuf;
@@ -64,4 +65,18 @@ pub fn compose(outgoing: &Outgoing, base_url: &str) -> anyhow::Result<Message> {
         .subject(subject)
         .header(ContentType::TEXT_PLAIN)
         .body(body)?)
+}
+
+/// The end of a load, for the admin: the summary line, and the results file
+/// (the uploaded file with its `result` column) attached as it is downloaded.
+pub fn results(to: &str, file_name: &str, summary: &str, results_csv: Vec<u8>) -> anyhow::Result<Message> {
+    let stem = file_name.strip_suffix(".csv").unwrap_or(file_name);
+    let body = format!("Your upload of {file_name} has finished.\n\n{summary}\n\nThe results file is attached.\n");
+    Ok(Message::builder()
+        .from(FROM.parse::<Mailbox>()?)
+        .to(to.parse::<Mailbox>()?)
+        .subject(format!("Muster: {file_name} loaded"))
+        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(body)).singlepart(
+            Attachment::new(format!("{stem}-results.csv")).body(results_csv, ContentType::parse("text/csv")?),
+        ))?)
 }

@@ -1,7 +1,7 @@
 //! The background worker: claims loads from the queue in the database, runs them,
 //! renews its lease while it works, and sends the mail the load produced.
 use crate::mail::{compose, Mailer};
-use muster_store::{jobs, load, DatabaseConnection};
+use muster_store::{jobs, load, tenants, uploads, DatabaseConnection};
 use std::time::Duration;
 
 pub struct Worker {
@@ -33,6 +33,27 @@ impl Worker {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// The results email, when the upload asked for one.
+    async fn email_results(&self, job: &muster_store::entity::job::Model, upload_id: i64) -> anyhow::Result<()> {
+        let Some(upload) = uploads::find(&self.db, job.tenant_id, upload_id).await? else { return Ok(()) };
+        let options: load::UploadOptions =
+            upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+        if !options.load.results_email {
+            return Ok(());
+        }
+        let to = match (options.load.results_to, upload.uploaded_by) {
+            (Some(address), _) => address,
+            (None, Some(admin)) => match tenants::email_of(&self.db, job.tenant_id, admin).await? {
+                Some(address) => address,
+                None => return Ok(()),
+            },
+            (None, None) => return Ok(()),
+        };
+        let csv = uploads::results_csv(&self.db, job.tenant_id, upload_id).await?.unwrap_or_default();
+        let message = crate::mail::results(&to, &upload.file_name, upload.summary.as_deref().unwrap_or(""), csv)?;
+        self.mailer.send(message).await
     }
 
     async fn run_job(&self, job: muster_store::entity::job::Model) -> anyhow::Result<()> {
@@ -89,6 +110,9 @@ impl Worker {
             Ok(report) if report.finished => {
                 jobs::finish(&self.db, &job, None).await?;
                 tracing::info!(upload = upload_id, summary = %report.counts.summary(), "load done");
+                if let Err(err) = self.email_results(&job, upload_id).await {
+                    tracing::error!(upload = upload_id, error = %err, "the results email was not sent");
+                }
             }
             // The lease was lost: another worker has the job now.
             Ok(_) => tracing::warn!(upload = upload_id, "load handed over to another worker"),

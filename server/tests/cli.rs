@@ -152,3 +152,90 @@ async fn import_loads_a_seed_file_on_sqlite() {
 async fn import_loads_a_seed_file_on_postgres() {
     import_story(Backend::Postgres).await;
 }
+
+/// A real SMTP server for the test: Python's standard `smtpd` (3.11 has it),
+/// printing every message it receives.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("python3")
+            .args(["-W", "ignore", "-u", "-m", "smtpd", "-n", "-c", "DebuggingServer", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the SMTP server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the SMTP server did not start");
+    }
+
+    /// Stops the server and returns what it received, as the messages' text
+    /// (the server prints each line as a Python bytes literal).
+    fn received(mut self) -> String {
+        let _ = self.child.kill();
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| {
+                line.strip_prefix("b'")
+                    .and_then(|l| l.strip_suffix('\''))
+                    .or_else(|| line.strip_prefix("b\"").and_then(|l| l.strip_suffix('"')))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[tokio::test]
+async fn import_emails_invitations_and_the_results_over_smtp() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db.connect().await;
+    muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
+    db.close().await.ok();
+    let dir = temp_dir("smtp");
+    let file = dir.join("seed.csv");
+    std::fs::write(&file, SEED_004.replace("lee,,Lee,Long,lee@example.com,false", "lee,,Lee,Long,lee@,false")).unwrap();
+    let smtp = SmtpServer::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["import", file.to_str().unwrap(), "--tenant", "demo", "--results-to", "ops@example.com"])
+        .env("MUSTER_DATA_DIR", &dir)
+        .env("DATABASE_URL", &test_db.url)
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let received = smtp.received();
+    // Exit 1: a row (lee's bad email) was not loaded.
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let messages: Vec<&str> = received.split("---------- MESSAGE FOLLOWS ----------").skip(1).collect();
+    assert_eq!(messages.len(), 2, "mary's invitation and the results: {received}");
+    assert!(messages.iter().any(|m| m.contains("To: mary@example.com") && m.contains("/invitation/")));
+    let results = messages.iter().find(|m| m.contains("To: ops@example.com")).expect("the results email");
+    // The body is quoted-printable: long lines are folded with a soft break.
+    let results = results.replace("=\r\n", "").replace("=\n", "");
+    assert!(results.contains("Subject: Muster: seed.csv loaded"), "{results}");
+    assert!(
+        results
+            .contains("Users loaded with errors. 2 added, 1 updated, 0 leavers, 0 joiners, 0 deleted, 3 roles added."),
+        "{results}"
+    );
+    assert!(results.contains("filename=\"seed-results.csv\""), "{results}");
+    assert!(
+        results.contains(
+            r#"lee,,Lee,Long,lee@,false,,Clerk,,,true,"Line 5, email: ""lee@"" is not a valid email address""#
+        ),
+        "{results}"
+    );
+    assert!(dir.join("outbox").read_dir().map_or(true, |mut d| d.next().is_none()), "nothing left in the outbox");
+    test_db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

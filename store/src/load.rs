@@ -15,7 +15,7 @@ use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
@@ -44,12 +44,17 @@ pub struct LoadOptions {
     /// fails at load time stops the load.
     pub stop_on_error: bool,
     pub credentials: Credentials,
+    /// Email the summary and the results file when the load ends: to
+    /// `results_to` if given (the command line's `--results-to`), else to the
+    /// admin who uploaded the file.
     pub results_email: bool,
+    #[serde(default)]
+    pub results_to: Option<String>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { stop_on_error: false, credentials: Credentials::Invite, results_email: true }
+        Self { stop_on_error: false, credentials: Credentials::Invite, results_email: true, results_to: None }
     }
 }
 
@@ -712,15 +717,26 @@ async fn apply_batch<C: ConnectionTrait>(
                 exts.extend(row.external_id.as_ref().map(|x| normalize_key(x.as_str())));
             }
         }
-        if !uids.is_empty() || !emails.is_empty() || !exts.is_empty() {
-            let cond = Condition::any()
-                .add(user::Column::UserIdNorm.is_in(uids))
-                .add(user::Column::EmailNorm.is_in(emails))
-                .add(user::Column::ExternalIdNorm.is_in(exts));
-            for u in user::Entity::find().filter(user::Column::TenantId.eq(tenant_id)).filter(cond).all(db).await? {
-                taken.insert(format!("u:{}", u.user_id_norm));
-                taken.insert(format!("e:{}", u.email_norm));
-                if let Some(x) = u.external_id_norm {
+        // One query per key, each on its own (tenant_id, key) index: an OR of the
+        // three would have SQLite scan every user of the tenant for every batch.
+        for (column, keys) in
+            [(user::Column::UserIdNorm, uids), (user::Column::EmailNorm, emails), (user::Column::ExternalIdNorm, exts)]
+        {
+            if keys.is_empty() {
+                continue;
+            }
+            let found: Vec<(String, String, Option<String>)> = user::Entity::find()
+                .select_only()
+                .columns([user::Column::UserIdNorm, user::Column::EmailNorm, user::Column::ExternalIdNorm])
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .filter(column.is_in(keys))
+                .into_tuple()
+                .all(db)
+                .await?;
+            for (uid, email, ext) in found {
+                taken.insert(format!("u:{uid}"));
+                taken.insert(format!("e:{email}"));
+                if let Some(x) = ext {
                     taken.insert(format!("x:{x}"));
                 }
             }

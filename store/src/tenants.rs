@@ -3,7 +3,10 @@ use crate::entity::{organisation, platform_admin, tenant, user};
 use crate::passwords;
 use chrono::Utc;
 use muster_import::{normalize_key, Email, FieldError, UserId};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -157,4 +160,9 @@ pub async fn create_organisation<C: ConnectionTrait>(
     }
     .insert(db)
     .await?)
+}
+
+/// The email address of a user of the tenant (for mail to the admin who uploaded).
+pub async fn email_of<C: ConnectionTrait>(db: &C, tenant_id: i64, user_id: i64) -> Result<Option<String>, DbErr> {
+    Ok(user::Entity::find_by_id(user_id).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?.map(|u| u.email))
 }

@@ -34,6 +34,9 @@ pub struct ImportArgs {
     /// Confirm a sync that retires or deletes more than the safeguard allows.
     #[arg(long)]
     pub confirm: bool,
+    /// Email the summary and the results file to this address when the load ends.
+    #[arg(long, value_name = "EMAIL")]
+    pub results_to: Option<String>,
     /// Largest file accepted, in megabytes.
     #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50)]
     pub max_upload_mb: usize,
@@ -57,6 +60,12 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             return Ok(EXIT_UNAVAILABLE);
         }
     };
+    if let Some(address) = &args.results_to {
+        if let Err(err) = muster_import::Email::parse(address) {
+            eprintln!("--results-to: {address:?} {err}");
+            return Ok(EXIT_INVALID);
+        }
+    }
     let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
     let Some(tenant) = directory::find_tenant(&db, &args.tenant).await? else {
         eprintln!("no tenant with the slug {:?}", args.tenant);
@@ -78,7 +87,8 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             } else {
                 Credentials::Invite
             },
-            results_email: false,
+            results_email: args.results_to.is_some(),
+            results_to: args.results_to.clone(),
         },
     };
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
