@@ -319,6 +319,18 @@ fn names_set(names: &str) -> HashSet<String> {
     names.split('|').filter(|n| !n.trim().is_empty()).map(normalize_key).collect()
 }
 
+/// The upload being loaded, as the load needs it.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Target {
+    id: i64,
+    tenant_id: i64,
+    options: Option<serde_json::Value>,
+    uploaded_by: Option<i64>,
+    started_at: Option<chrono::DateTime<Utc>>,
+    state: String,
+    rows_total: i32,
+}
+
 /// The claim a worker holds on the load's job. Every batch renews it inside its
 /// own transaction, so a worker whose job was taken over (its lease ran out while
 /// it stalled) commits nothing more: the renewal fails and the batch rolls back.
@@ -353,7 +365,22 @@ pub async fn run(
     mut progress: impl FnMut(i64, i64) -> bool + Send,
     mut send: impl FnMut(Vec<Outgoing>) + Send,
 ) -> Result<LoadReport, DbErr> {
-    let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
+    // Everything but the file itself, which the load never needs (it can be 50 MB).
+    let Some(upload) = upload::Entity::find_by_id(upload_id)
+        .select_only()
+        .columns([
+            upload::Column::Id,
+            upload::Column::TenantId,
+            upload::Column::Options,
+            upload::Column::UploadedBy,
+            upload::Column::StartedAt,
+            upload::Column::State,
+            upload::Column::RowsTotal,
+        ])
+        .into_model::<Target>()
+        .one(db)
+        .await?
+    else {
         return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
     };
     let tenant_id = upload.tenant_id;
@@ -509,7 +536,7 @@ pub async fn run(
 const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
-async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
+async fn stop_remaining(db: &DatabaseConnection, upload: &Target) -> Result<(), DbErr> {
     upload_row::Entity::update_many()
         .col_expr(upload_row::Column::Result, Expr::value(STOPPED))
         .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
@@ -530,7 +557,7 @@ async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[Ro
     bulk::update_by_id(db, "upload_rows", RESULT_COLUMNS, rows, tenant_id, "t.result IS NULL").await
 }
 
-async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
+async fn counts(db: &DatabaseConnection, upload: &Target) -> Result<LoadCounts, DbErr> {
     let outcomes: Vec<Option<String>> = upload_row::Entity::find()
         .select_only()
         .column(upload_row::Column::Outcome)
@@ -568,7 +595,7 @@ async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadC
 /// linked once every row is in. Setting the same manager twice changes nothing,
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
-async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
+async fn link_managers(db: &DatabaseConnection, upload: &Target) -> Result<(), DbErr> {
     let tenant_id = upload.tenant_id;
     let mut after = 0i32;
     loop {
@@ -642,7 +669,7 @@ async fn link_managers(db: &DatabaseConnection, upload: &upload::Model) -> Resul
 async fn apply_batch<C: ConnectionTrait>(
     db: &C,
     tenant: &tenant::Model,
-    upload: &upload::Model,
+    upload: &Target,
     options: &UploadOptions,
     actor: &Actor,
     catalogue: &mut Catalogue,

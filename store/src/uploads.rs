@@ -8,10 +8,7 @@ use crate::load::UploadOptions;
 use chrono::Utc;
 use muster_import::{plan_with, PlanOptions, PlanSummary, RowPlan};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
 
 /// Upload states (SPEC 2).
@@ -101,12 +98,15 @@ pub async fn create_and_plan(
     {
         return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
     }
-    let created = upload::ActiveModel {
+    // The row is written without the file, and the file is planned from this very
+    // buffer, then stored: a 50 MB upload is held once, not once per step.
+    let bytes = new.bytes;
+    let id = upload::Entity::insert(upload::ActiveModel {
         tenant_id: Set(tenant.id),
         uploaded_by: Set(new.uploaded_by),
         file_name: Set(new.file_name.chars().take(255).collect()),
         content_hash: Set(hash),
-        content: Set(new.bytes),
+        content: Set(Vec::new()),
         format: Set(String::new()),
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
@@ -117,28 +117,39 @@ pub async fn create_and_plan(
         rows_done: Set(0),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    let summary = match plan_upload(db, tenant, &created, &new.options.plan).await {
+    })
+    .exec(db)
+    .await?
+    .last_insert_id;
+    let (bytes, planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
+    let mut update = upload::Entity::update_many()
+        .col_expr(upload::Column::Content, Expr::value(bytes))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::TenantId.eq(tenant.id));
+    let summary = match planned {
         Ok(summary) => summary,
         Err(err) => {
             // A failed validation must not keep the file locked as "in progress".
-            let mut failed: upload::ActiveModel = created.into();
-            failed.state = Set(state::FAILED.into());
-            failed.error = Set(Some(err.to_string()));
-            failed.update(db).await?;
+            update
+                .col_expr(upload::Column::State, Expr::value(state::FAILED))
+                .col_expr(upload::Column::Error, Expr::value(err.to_string()))
+                .exec(db)
+                .await?;
             return Err(err.into());
         }
     };
-    let mut update: upload::ActiveModel = created.into();
-    update.format = Set(serde_json::to_value(summary.format)?.as_str().unwrap_or_default().to_owned());
-    update.encoding = Set(summary.encoding.name().to_owned());
-    update.delimiter = Set(summary.delimiter.as_str().to_owned());
-    update.rows_total = Set(summary.counts.total() as i32);
-    update.plan_summary = Set(Some(serde_json::to_value(&summary).expect("plain data")));
-    update.state = Set(state::READY.into());
-    Ok(update.update(db).await?)
+    update = update
+        .col_expr(
+            upload::Column::Format,
+            Expr::value(serde_json::to_value(summary.format)?.as_str().unwrap_or_default().to_owned()),
+        )
+        .col_expr(upload::Column::Encoding, Expr::value(summary.encoding.name()))
+        .col_expr(upload::Column::Delimiter, Expr::value(summary.delimiter.as_str()))
+        .col_expr(upload::Column::RowsTotal, Expr::value(summary.counts.total() as i32))
+        .col_expr(upload::Column::PlanSummary, Expr::value(serde_json::to_value(&summary).expect("plain data")))
+        .col_expr(upload::Column::State, Expr::value(state::READY));
+    update.exec(db).await?;
+    find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
 }
 
 impl From<serde_json::Error> for UploadError {
@@ -148,16 +159,20 @@ impl From<serde_json::Error> for UploadError {
 }
 
 /// Plans on a blocking thread and inserts the rows as they come, in batches:
-/// memory stays bounded whatever the file's size.
+/// memory stays bounded whatever the file's size. The file comes back with the
+/// outcome, to be stored.
 async fn plan_upload(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
-    upload: &upload::Model,
+    upload_id: i64,
+    bytes: Vec<u8>,
     options: &PlanOptions,
-) -> Result<PlanSummary, DbErr> {
-    let directory = directory::load(db, tenant).await?;
+) -> (Vec<u8>, Result<PlanSummary, DbErr>) {
+    let directory = match directory::load(db, tenant).await {
+        Ok(directory) => directory,
+        Err(err) => return (bytes, Err(err)),
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RowPlan>>(4);
-    let bytes = upload.content.clone();
     let options = options.clone();
     let planner = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(ROW_BATCH);
@@ -171,26 +186,39 @@ async fn plan_upload(
         if !batch.is_empty() {
             let _ = tx.blocking_send(batch);
         }
-        summary
+        (bytes, summary)
     });
     let mut index = 0usize;
+    let mut inserted = Ok(());
     while let Some(batch) = rx.recv().await {
         let models: Vec<_> = batch
             .into_iter()
             .map(|plan| {
                 index += 1;
-                row_model(upload.tenant_id, upload.id, index, plan)
+                row_model(tenant.id, upload_id, index, plan)
             })
             .collect();
-        bulk::insert(db, "upload_rows", ROW_COLUMNS, models, None).await?;
+        if let Err(err) = bulk::insert(db, "upload_rows", ROW_COLUMNS, models, None).await {
+            inserted = Err(err);
+            break;
+        }
     }
-    let summary = planner.await.map_err(|e| DbErr::Custom(format!("planning failed: {e}")))?;
+    drop(rx);
+    let (bytes, summary) = match planner.await {
+        Ok(done) => done,
+        Err(e) => return (Vec::new(), Err(DbErr::Custom(format!("planning failed: {e}")))),
+    };
+    if let Err(err) = inserted {
+        return (bytes, Err(err));
+    }
     // The load walks these rows by index; statistics from before a large plan was
     // written would have PostgreSQL scan them instead (autovacuum comes later).
     if index > 10_000 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        db.execute_unprepared("ANALYZE upload_rows").await?;
+        if let Err(err) = db.execute_unprepared("ANALYZE upload_rows").await {
+            return (bytes, Err(err));
+        }
     }
-    Ok(summary)
+    (bytes, Ok(summary))
 }
 
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {
