@@ -83,9 +83,10 @@ impl FileIndex {
                 ));
             }
         };
+        let deletes = c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true);
         if let Some(user) = user {
             duplicate(&mut self.user_lines, user, Field::UserId);
-            if c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true) {
+            if deletes {
                 self.deleted.entry(fingerprint(user)).or_insert(line);
             }
         }
@@ -95,7 +96,8 @@ impl FileIndex {
         if let Ok(ext) = ExternalId::check(cell(c_ext)) {
             duplicate(&mut self.externals, ext, Field::ExternalId);
         }
-        if let (Some(user), Ok(manager)) = (user, UserId::check(cell(c_manager))) {
+        // A row that deletes its user has no manager to check: the user goes.
+        if let (Some(user), Ok(manager), false) = (user, UserId::check(cell(c_manager)), deletes) {
             let (user_fp, manager_fp) = (fingerprint(user), fingerprint(manager));
             if user_fp != manager_fp {
                 let user_text = self.keep(user);

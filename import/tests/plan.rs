@@ -317,9 +317,14 @@ fn two_rows_about_one_user_are_an_error_on_the_second() {
 fn reports_to_a_user_the_file_deletes_is_an_error() {
     let csv = "userId,email,firstName,reportsTo,transaction\n\
                kim,kim@example.com,,,DELETE\n\
-               n1,n1@x.io,N,KIM,\n";
+               n1,n1@x.io,N,KIM,\n\
+               pat,pat@example.com,,kim,DELETE\n";
     let plan = run(csv, &PlanOptions::default());
-    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Delete), (Some(3), RowStatus::Error)]);
+    // A user deleted with their manager (a whole team going) is no error.
+    assert_eq!(
+        statuses(&plan),
+        [(Some(2), RowStatus::Delete), (Some(3), RowStatus::Error), (Some(4), RowStatus::Delete)]
+    );
     assert_eq!(
         messages(&plan, 3),
         [r#"Line 3, reportsTo: "KIM" is deleted by line 2; give this user another manager"#]

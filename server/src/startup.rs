@@ -54,7 +54,9 @@ impl Application {
             .with_state(state);
         let worker = Worker {
             db: db.clone(),
-            id: format!("{}-{}", std::process::id(), addr.port()),
+            // Unique per process even where every container is pid 1 on port 8080:
+            // the job lease is fenced on this name.
+            id: format!("{}-{}-{}", std::process::id(), addr.port(), &muster_store::tokens::generate()[..8]),
             mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
             base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         };

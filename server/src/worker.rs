@@ -108,10 +108,13 @@ impl Worker {
         }
         match result {
             Ok(report) if report.finished => {
-                jobs::finish(&self.db, &job, None).await?;
-                tracing::info!(upload = upload_id, summary = %report.counts.summary(), "load done");
-                if let Err(err) = self.email_results(&job, upload_id).await {
-                    tracing::error!(upload = upload_id, error = %err, "the results email was not sent");
+                // Only the worker that still holds the job finishes it and sends
+                // the results: one email, even after a takeover.
+                if jobs::finish(&self.db, &job, None).await? {
+                    tracing::info!(upload = upload_id, summary = %report.counts.summary(), "load done");
+                    if let Err(err) = self.email_results(&job, upload_id).await {
+                        tracing::error!(upload = upload_id, error = %err, "the results email was not sent");
+                    }
                 }
             }
             // The lease was lost: another worker has the job now.

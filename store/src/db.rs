@@ -21,9 +21,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|sqlite| {
             // WAL: pages read while a load writes, without waiting for it. Every
             // commit is still synced (FULL): a confirmed change survives a power cut.
-            // A 32 MB page cache (the default is 2 MB): a large load's B-trees stay
-            // in memory instead of being re-read from the OS for every batch.
-            sqlite.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).pragma("cache_size", "-32768")
+            sqlite.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
         });
     } else {
         options.max_connections(16).min_connections(1).map_sqlx_postgres_pool_opts(|pool| {

@@ -162,6 +162,9 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
 pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
     let result = job::Entity::update_many()
         .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
+        // A renewal comes with progress: only claims that made none count towards
+        // giving up (restarts and takeovers of a long load do not).
+        .col_expr(job::Column::Attempts, Expr::value(1))
         .filter(job::Column::Id.eq(claim.job_id))
         .filter(job::Column::TenantId.eq(claim.tenant_id))
         .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
@@ -171,16 +174,22 @@ pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
     Ok(result.rows_affected == 1)
 }
 
-pub async fn finish<C: ConnectionTrait>(db: &C, job: &job::Model, failed: Option<&str>) -> Result<(), DbErr> {
-    job::Entity::update_many()
+/// Ends the job claimed as `job`; `false` if another worker holds it now (it
+/// took the job over), in which case that worker finishes it.
+pub async fn finish<C: ConnectionTrait>(db: &C, job: &job::Model, failed: Option<&str>) -> Result<bool, DbErr> {
+    let result = job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(if failed.is_some() { "failed" } else { "done" }))
         .col_expr(job::Column::LastError, Expr::value(failed.map(str::to_owned)))
         .col_expr(job::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .filter(job::Column::Id.eq(job.id))
         .filter(job::Column::TenantId.eq(job.tenant_id))
+        .filter(match &job.locked_by {
+            Some(worker) => job::Column::LockedBy.eq(worker.as_str()),
+            None => job::Column::LockedBy.is_null(),
+        })
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 /// Claims after which a load that keeps failing is given up: each claim follows

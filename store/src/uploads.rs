@@ -122,10 +122,11 @@ pub async fn create_and_plan(
     .await?
     .last_insert_id;
     let (bytes, planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
-    let mut update = upload::Entity::update_many()
-        .col_expr(upload::Column::Content, Expr::value(bytes))
-        .filter(upload::Column::Id.eq(id))
-        .filter(upload::Column::TenantId.eq(tenant.id));
+    let mut update =
+        upload::Entity::update_many().filter(upload::Column::Id.eq(id)).filter(upload::Column::TenantId.eq(tenant.id));
+    if let Some(bytes) = bytes {
+        update = update.col_expr(upload::Column::Content, Expr::value(bytes));
+    }
     let summary = match planned {
         Ok(summary) => summary,
         Err(err) => {
@@ -160,17 +161,17 @@ impl From<serde_json::Error> for UploadError {
 
 /// Plans on a blocking thread and inserts the rows as they come, in batches:
 /// memory stays bounded whatever the file's size. The file comes back with the
-/// outcome, to be stored.
+/// outcome, to be stored (not if the planner panicked holding it).
 async fn plan_upload(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
     upload_id: i64,
     bytes: Vec<u8>,
     options: &PlanOptions,
-) -> (Vec<u8>, Result<PlanSummary, DbErr>) {
+) -> (Option<Vec<u8>>, Result<PlanSummary, DbErr>) {
     let directory = match directory::load(db, tenant).await {
         Ok(directory) => directory,
-        Err(err) => return (bytes, Err(err)),
+        Err(err) => return (Some(bytes), Err(err)),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RowPlan>>(4);
     let options = options.clone();
@@ -206,19 +207,20 @@ async fn plan_upload(
     drop(rx);
     let (bytes, summary) = match planner.await {
         Ok(done) => done,
-        Err(e) => return (Vec::new(), Err(DbErr::Custom(format!("planning failed: {e}")))),
+        // The planner panicked with the file: the upload fails without it.
+        Err(e) => return (None, Err(DbErr::Custom(format!("planning failed: {e}")))),
     };
     if let Err(err) = inserted {
-        return (bytes, Err(err));
+        return (Some(bytes), Err(err));
     }
     // The load walks these rows by index; statistics from before a large plan was
     // written would have PostgreSQL scan them instead (autovacuum comes later).
     if index > 10_000 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         if let Err(err) = db.execute_unprepared("ANALYZE upload_rows").await {
-            return (bytes, Err(err));
+            return (Some(bytes), Err(err));
         }
     }
-    (bytes, Ok(summary))
+    (Some(bytes), Ok(summary))
 }
 
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {

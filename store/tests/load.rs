@@ -284,7 +284,8 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         let report =
             load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
         assert!(report.finished);
-        jobs::finish(&db, &taken, None).await.unwrap();
+        assert!(!jobs::finish(&db, &job, None).await.unwrap(), "the stalled worker cannot finish the job");
+        assert!(jobs::finish(&db, &taken, None).await.unwrap());
         assert_eq!(report.counts.added, n as u64);
         let users = user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
         assert_eq!(users, 4 + n as u64, "{backend:?}: every row once");

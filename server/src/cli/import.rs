@@ -123,7 +123,7 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     }
     let worker = Worker {
         db: db.clone(),
-        id: format!("cli-{}", std::process::id()),
+        id: format!("cli-{}-{}", std::process::id(), &muster_store::tokens::generate()[..8]),
         mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
         base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.addr)),
     };
