@@ -24,7 +24,6 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
     let role_name: HashMap<i64, &str> = roles.iter().map(|r| (r.id, r.name.as_str())).collect();
     let group_name: HashMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
 
-    let mut user_roles: HashMap<i64, Vec<String>> = HashMap::new();
     let pairs: Vec<(i64, i64)> = user_role::Entity::find()
         .select_only()
         .columns([user_role::Column::UserId, user_role::Column::RoleId])
@@ -32,12 +31,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         .into_tuple()
         .all(db)
         .await?;
-    for (user, role) in pairs {
-        if let Some(name) = role_name.get(&role) {
-            user_roles.entry(user).or_default().push((*name).to_owned());
-        }
-    }
-    let mut user_groups: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut user_roles = names_by_user(pairs, &role_name);
     let pairs: Vec<(i64, i64)> = user_group::Entity::find()
         .select_only()
         .columns([user_group::Column::UserId, user_group::Column::GroupId])
@@ -45,11 +39,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         .into_tuple()
         .all(db)
         .await?;
-    for (user, group) in pairs {
-        if let Some(name) = group_name.get(&group) {
-            user_groups.entry(user).or_default().push((*name).to_owned());
-        }
-    }
+    let mut user_groups = names_by_user(pairs, &group_name);
 
     // Users a page at a time, each turned into the engine's form at once: a large
     // tenant is never held twice (database rows and snapshot) in memory.
@@ -116,6 +106,17 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
         groups: groups.into_iter().map(|g| g.name).collect(),
         users: directory_users,
     })
+}
+
+/// (user, role or group) pairs as each user's names.
+fn names_by_user(pairs: Vec<(i64, i64)>, names: &HashMap<i64, &str>) -> HashMap<i64, Vec<String>> {
+    let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
+    for (user, of) in pairs {
+        if let Some(name) = names.get(&of) {
+            by_user.entry(user).or_default().push((*name).to_owned());
+        }
+    }
+    by_user
 }
 
 pub async fn find_tenant<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<tenant::Model>, DbErr> {

@@ -88,6 +88,18 @@ async fn plan_file(
     uploads::create_and_plan(db, t, new, 50 * 1024 * 1024).await
 }
 
+/// A file planned with the all-or-nothing option.
+async fn plan_all_or_nothing(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    bytes: &[u8],
+) -> muster_store::entity::upload::Model {
+    let mut options = UploadOptions::default();
+    options.load.stop_on_error = true;
+    let new = NewUpload { uploaded_by: None, file_name: "strict.csv".into(), bytes: bytes.to_vec(), options };
+    uploads::create_and_plan(db, t, new, 1 << 20).await.unwrap()
+}
+
 async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     let mut mail = Vec::new();
     while let Some(job) = jobs::claim(db, "test").await.unwrap() {
@@ -349,26 +361,13 @@ async fn results_file_and_retry_of_failed_rows() {
 async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let mut options = UploadOptions::default();
-        options.load.stop_on_error = true;
-        let new = NewUpload {
-            uploaded_by: None,
-            file_name: "strict.csv".into(),
-            bytes: b"userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n".to_vec(),
-            options,
-        };
-        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        let upload =
+            plan_all_or_nothing(&db, &w.tenant, b"userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n").await;
         jobs::enqueue_load(&db, &upload).await.unwrap();
         load_all(&db).await;
         assert!(find(&db, &w.tenant, "good").await.is_none(), "{backend:?}: nothing loaded");
-        let outcomes: Vec<(String, String)> = uploads::rows(&db, w.tenant.id, upload.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.outcome.unwrap(), r.result.unwrap()))
-            .collect();
         assert_eq!(
-            outcomes,
+            outcomes(&db, &w.tenant, upload.id).await,
             [
                 ("skipped".into(), "Not loaded: the upload is all or nothing and has rows with errors".into()),
                 ("error".into(), r#"Line 3, email: "bad@" is not a valid email address"#.into()),
@@ -393,15 +392,8 @@ async fn outcomes(db: &DatabaseConnection, t: &tenant::Model, upload_id: i64) ->
 async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let mut options = UploadOptions::default();
-        options.load.stop_on_error = true;
-        let new = NewUpload {
-            uploaded_by: None,
-            file_name: "strict.csv".into(),
-            bytes: b"userId,email,firstName\nfirst,first@x.io,F\nlate,late@x.io,L\nafter,after@x.io,A\n".to_vec(),
-            options,
-        };
-        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        let file = b"userId,email,firstName\nfirst,first@x.io,F\nlate,late@x.io,L\nafter,after@x.io,A\n";
+        let upload = plan_all_or_nothing(&db, &w.tenant, file).await;
         // Between the preview and the load, someone creates "late" by hand.
         add_user(&db, &w.tenant, "late", w.rxx01.id, |_| {}).await;
         jobs::enqueue_load(&db, &upload).await.unwrap();
