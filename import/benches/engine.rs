@@ -69,6 +69,7 @@ fn directory(n: usize) -> Directory {
         roles: vec!["Staff".into(), "Coordinator".into()],
         groups: vec![],
         users,
+        active_users: None,
     }
 }
 

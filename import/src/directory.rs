@@ -47,6 +47,10 @@ pub struct Directory {
     pub roles: Vec<String>,
     pub groups: Vec<String>,
     pub users: Vec<DirectoryUser>,
+    /// The tenant's active users when `users` holds only the ones a file names
+    /// (a server reading a large tenant); `None`: count them in `users`.
+    #[serde(default)]
+    pub active_users: Option<u64>,
 }
 
 impl Directory {
@@ -100,6 +104,9 @@ impl<'d> DirectoryIndex<'d> {
             if !user.leaver {
                 index.active_users += 1;
             }
+        }
+        if let Some(active) = directory.active_users {
+            index.active_users = active;
         }
         index
     }

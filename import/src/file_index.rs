@@ -107,6 +107,11 @@ impl FileIndex {
         }
     }
 
+    /// The keys the file names, for reading only the users a plan can touch.
+    pub fn keys(&self) -> FileKeys<'_> {
+        FileKeys { index: self, managers: self.edges.iter().map(|e| (e.manager, ())).collect() }
+    }
+
     /// After the last row: `reportsTo` resolved against the file and, when given,
     /// the directory. Returns the findings by line.
     pub fn finish(&self, layout: &Layout, directory: Option<&DirectoryIndex>) -> HashMap<u64, Vec<Diagnostic>> {
@@ -211,5 +216,26 @@ fn report_cycle<'a>(
                 &format!("closes a reporting cycle: {chain}"),
             ));
         }
+    }
+}
+
+/// What a file names, by normalised key (fingerprints: a rare collision keeps
+/// one user too many in view, never one too few).
+pub struct FileKeys<'i> {
+    index: &'i FileIndex,
+    managers: FingerprintMap<()>,
+}
+
+impl FileKeys<'_> {
+    /// A userId that is a row's own or some row's `reportsTo`.
+    pub fn names_user_id(&self, key: &str) -> bool {
+        let fp = fingerprint(key);
+        self.index.user_lines.contains_key(&fp) || self.managers.contains_key(&fp)
+    }
+    pub fn names_email(&self, key: &str) -> bool {
+        self.index.emails.contains_key(&fingerprint(key))
+    }
+    pub fn names_external_id(&self, key: &str) -> bool {
+        self.index.externals.contains_key(&fingerprint(key))
     }
 }

@@ -25,10 +25,11 @@ pub use dialect::Delimiter;
 pub use directory::{Directory, DirectoryIndex, DirectoryUser, Organisation};
 pub use field::Field;
 pub use fields::{Email, FieldError, RoleName, UserId};
+pub use file_index::FileKeys;
 pub use layout::{Format, HeadingMapping};
 pub use plan::{
-    plan, plan_with, plan_with_index, validate, Counts, Mode, Plan, PlanOptions, PlanSummary, RowPlan, RowStatus,
-    SyncAction,
+    plan, plan_with, plan_with_index, validate, Counts, FirstPass, Mode, Plan, PlanOptions, PlanSummary, RowPlan,
+    RowStatus, SyncAction,
 };
 pub use row::UserRow;
 

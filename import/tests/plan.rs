@@ -49,6 +49,7 @@ fn directory() -> Directory {
         roles: vec!["Staff".into()],
         groups: vec![],
         users: vec![pat, sam, kim, admin],
+        active_users: None,
     }
 }
 

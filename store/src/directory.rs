@@ -1,10 +1,15 @@
 //! A tenant as the import engine sees it: the snapshot a plan is made against,
-//! read from the database in a few queries (not one per user).
+//! read from the database a page of users at a time (not one query per user).
+//!
+//! [`load`] reads every user (an export, a sync, which must see who is not in
+//! the file). [`load_named`] reads only the users a file names and the chain of
+//! their managers: a file of 100 changes to a million-user tenant then holds a
+//! hundred users in memory, not a million.
 use crate::entity::{group, organisation, role, tenant, user, user_group, user_role};
 use muster_import::fields::TaskNotification;
-use muster_import::{Directory, DirectoryUser, Organisation};
+use muster_import::{Directory, DirectoryUser, FileKeys, Organisation};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Users read per query: large enough to be few queries, small enough that a
 /// page of database rows is a small part of the snapshot.
@@ -12,44 +17,11 @@ const PAGE: u64 = 5000;
 
 /// Reads the whole tenant. Every query is filtered by `tenant_id`.
 pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<Directory, DbErr> {
-    let tenant_id = tenant.id;
-    let organisations = organisation::Entity::find()
-        .filter(organisation::Column::TenantId.eq(tenant_id))
-        .order_by_asc(organisation::Column::Code)
-        .all(db)
-        .await?;
-    let roles = role::Entity::find().filter(role::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let groups = group::Entity::find().filter(group::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let org_code: HashMap<i64, &str> = organisations.iter().map(|o| (o.id, o.code.as_str())).collect();
-    let role_name: HashMap<i64, &str> = roles.iter().map(|r| (r.id, r.name.as_str())).collect();
-    let group_name: HashMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
-
-    let pairs: Vec<(i64, i64)> = user_role::Entity::find()
-        .select_only()
-        .columns([user_role::Column::UserId, user_role::Column::RoleId])
-        .filter(user_role::Column::TenantId.eq(tenant_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut user_roles = names_by_user(pairs, &role_name);
-    let pairs: Vec<(i64, i64)> = user_group::Entity::find()
-        .select_only()
-        .columns([user_group::Column::UserId, user_group::Column::GroupId])
-        .filter(user_group::Column::TenantId.eq(tenant_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut user_groups = names_by_user(pairs, &group_name);
-
-    // Users a page at a time, each turned into the engine's form at once: a large
-    // tenant is never held twice (database rows and snapshot) in memory.
-    let mut directory_users: Vec<DirectoryUser> = Vec::new();
-    let mut managers: Vec<(usize, i64)> = Vec::new();
-    let mut index_of: HashMap<i64, usize> = HashMap::new();
+    let mut snapshot = Snapshot::start(db, tenant).await?;
     let mut after = 0i64;
     loop {
         let page = user::Entity::find()
-            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::TenantId.eq(tenant.id))
             .filter(user::Column::Id.gt(after))
             .order_by_asc(user::Column::Id)
             .limit(PAGE)
@@ -57,15 +29,149 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
             .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        for u in page {
-            let at = directory_users.len();
-            index_of.insert(u.id, at);
-            if let Some(manager) = u.reports_to_id {
-                managers.push((at, manager));
+        snapshot.add_page(db, page).await?;
+    }
+    Ok(snapshot.finish(None))
+}
+
+/// Reads the users whose userId, email or externalId the file names (a
+/// `reportsTo` names a userId too), and their managers up the chain, which the
+/// cycle rule walks. The tenant's active users are counted for the licence rule.
+pub async fn load_named<C: ConnectionTrait>(
+    db: &C,
+    tenant: &tenant::Model,
+    keys: &FileKeys<'_>,
+) -> Result<Directory, DbErr> {
+    let mut snapshot = Snapshot::start(db, tenant).await?;
+    // The keys of every user, a page at a time: narrow rows, nothing kept but
+    // the ids the file names.
+    let mut wanted: Vec<i64> = Vec::new();
+    let mut active = 0u64;
+    let mut after = 0i64;
+    loop {
+        let page: Vec<(i64, String, String, Option<String>, String)> = user::Entity::find()
+            .select_only()
+            .columns([
+                user::Column::Id,
+                user::Column::UserIdNorm,
+                user::Column::EmailNorm,
+                user::Column::ExternalIdNorm,
+                user::Column::State,
+            ])
+            .filter(user::Column::TenantId.eq(tenant.id))
+            .filter(user::Column::Id.gt(after))
+            .order_by_asc(user::Column::Id)
+            .limit(PAGE)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for (id, user_id, email, external_id, state) in page {
+            active += u64::from(state != "leaver");
+            if keys.names_user_id(&user_id)
+                || keys.names_email(&email)
+                || external_id.as_deref().is_some_and(|x| keys.names_external_id(x))
+            {
+                wanted.push(id);
             }
-            directory_users.push(DirectoryUser {
+        }
+    }
+    // Then those users in full, and the managers they report to, round by round
+    // up the reporting chain.
+    let mut seen: HashSet<i64> = wanted.iter().copied().collect();
+    while !wanted.is_empty() {
+        let mut managers = Vec::new();
+        for ids in wanted.chunks(PAGE as usize) {
+            let page = user::Entity::find()
+                .filter(user::Column::TenantId.eq(tenant.id))
+                .filter(user::Column::Id.is_in(ids.iter().copied()))
+                .order_by_asc(user::Column::Id)
+                .all(db)
+                .await?;
+            managers.extend(page.iter().filter_map(|u| u.reports_to_id).filter(|m| seen.insert(*m)));
+            snapshot.add_page(db, page).await?;
+        }
+        wanted = managers;
+    }
+    Ok(snapshot.finish(Some(active)))
+}
+
+/// A snapshot being read: the tenant's catalogue, then users page by page.
+struct Snapshot {
+    tenant_id: i64,
+    directory: Directory,
+    org_code: HashMap<i64, String>,
+    role_name: HashMap<i64, String>,
+    group_name: HashMap<i64, String>,
+    managers: Vec<(usize, i64)>,
+    index_of: HashMap<i64, usize>,
+}
+
+impl Snapshot {
+    async fn start<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<Self, DbErr> {
+        let tenant_id = tenant.id;
+        let organisations = organisation::Entity::find()
+            .filter(organisation::Column::TenantId.eq(tenant_id))
+            .order_by_asc(organisation::Column::Code)
+            .all(db)
+            .await?;
+        let roles = role::Entity::find().filter(role::Column::TenantId.eq(tenant_id)).all(db).await?;
+        let groups = group::Entity::find().filter(group::Column::TenantId.eq(tenant_id)).all(db).await?;
+        Ok(Self {
+            tenant_id,
+            org_code: organisations.iter().map(|o| (o.id, o.code.clone())).collect(),
+            role_name: roles.iter().map(|r| (r.id, r.name.clone())).collect(),
+            group_name: groups.iter().map(|g| (g.id, g.name.clone())).collect(),
+            directory: Directory {
+                tenant_slug: tenant.slug.clone(),
+                licence_limit: tenant.licence_limit.map(|l| l.max(0) as u64),
+                organisations: organisations
+                    .into_iter()
+                    .map(|o| Organisation { code: o.code, name: o.name, is_default: o.is_default })
+                    .collect(),
+                roles: roles.into_iter().map(|r| r.name).collect(),
+                groups: groups.into_iter().map(|g| g.name).collect(),
+                users: Vec::new(),
+                active_users: None,
+            },
+            managers: Vec::new(),
+            index_of: HashMap::new(),
+        })
+    }
+
+    /// Turns a page of users into the engine's form at once, with their roles
+    /// and groups: a large tenant is never held twice in memory.
+    async fn add_page<C: ConnectionTrait>(&mut self, db: &C, page: Vec<user::Model>) -> Result<(), DbErr> {
+        let ids: Vec<i64> = page.iter().map(|u| u.id).collect();
+        let pairs: Vec<(i64, i64)> = user_role::Entity::find()
+            .select_only()
+            .columns([user_role::Column::UserId, user_role::Column::RoleId])
+            .filter(user_role::Column::TenantId.eq(self.tenant_id))
+            .filter(user_role::Column::UserId.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut user_roles = names_by_user(pairs, &self.role_name);
+        let pairs: Vec<(i64, i64)> = user_group::Entity::find()
+            .select_only()
+            .columns([user_group::Column::UserId, user_group::Column::GroupId])
+            .filter(user_group::Column::TenantId.eq(self.tenant_id))
+            .filter(user_group::Column::UserId.is_in(ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut user_groups = names_by_user(pairs, &self.group_name);
+        for u in page {
+            let users = &mut self.directory.users;
+            let at = users.len();
+            self.index_of.insert(u.id, at);
+            if let Some(manager) = u.reports_to_id {
+                self.managers.push((at, manager));
+            }
+            users.push(DirectoryUser {
                 id: u.id,
-                organisation: u.organisation_id.and_then(|id| org_code.get(&id)).map(|c| (*c).to_owned()),
+                organisation: u.organisation_id.and_then(|id| self.org_code.get(&id)).cloned(),
                 leaver: u.state == "leaver",
                 enabled: u.enabled,
                 reports_to: None,
@@ -88,32 +194,28 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
                 job_title: u.job_title,
             });
         }
-    }
-    for (at, manager) in managers {
-        if let Some(&m) = index_of.get(&manager) {
-            directory_users[at].reports_to = Some(directory_users[m].user_id.clone());
-        }
+        Ok(())
     }
 
-    Ok(Directory {
-        tenant_slug: tenant.slug.clone(),
-        licence_limit: tenant.licence_limit.map(|l| l.max(0) as u64),
-        organisations: organisations
-            .iter()
-            .map(|o| Organisation { code: o.code.clone(), name: o.name.clone(), is_default: o.is_default })
-            .collect(),
-        roles: roles.into_iter().map(|r| r.name).collect(),
-        groups: groups.into_iter().map(|g| g.name).collect(),
-        users: directory_users,
-    })
+    /// Managers by userId, once every user is in.
+    fn finish(mut self, active_users: Option<u64>) -> Directory {
+        let users = &mut self.directory.users;
+        for (at, manager) in self.managers {
+            if let Some(&m) = self.index_of.get(&manager) {
+                users[at].reports_to = Some(users[m].user_id.clone());
+            }
+        }
+        self.directory.active_users = active_users;
+        self.directory
+    }
 }
 
 /// (user, role or group) pairs as each user's names.
-fn names_by_user(pairs: Vec<(i64, i64)>, names: &HashMap<i64, &str>) -> HashMap<i64, Vec<String>> {
+fn names_by_user(pairs: Vec<(i64, i64)>, names: &HashMap<i64, String>) -> HashMap<i64, Vec<String>> {
     let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
     for (user, of) in pairs {
         if let Some(name) = names.get(&of) {
-            by_user.entry(user).or_default().push((*name).to_owned());
+            by_user.entry(user).or_default().push(name.clone());
         }
     }
     by_user

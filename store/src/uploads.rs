@@ -6,7 +6,7 @@ use crate::directory;
 use crate::entity::{tenant, upload, upload_row};
 use crate::load::UploadOptions;
 use chrono::Utc;
-use muster_import::{plan_with, PlanOptions, PlanSummary, RowPlan};
+use muster_import::{DirectoryIndex, FirstPass, Mode, PlanOptions, PlanSummary, RowPlan};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
@@ -169,15 +169,31 @@ async fn plan_upload(
     bytes: Vec<u8>,
     options: &PlanOptions,
 ) -> (Option<Vec<u8>>, Result<PlanSummary, DbErr>) {
-    let directory = match directory::load(db, tenant).await {
-        Ok(directory) => directory,
-        Err(err) => return (Some(bytes), Err(err)),
-    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RowPlan>>(4);
     let options = options.clone();
+    let (db_for_planner, tenant_for_planner) = (db.clone(), tenant.clone());
+    let runtime = tokio::runtime::Handle::current();
     let planner = tokio::task::spawn_blocking(move || {
+        // The first pass learns which users the file names; only they (and their
+        // managers) are read, except in a sync, which must see everyone.
+        let pass = FirstPass::read(&bytes, &options);
+        let directory = runtime.block_on(async {
+            match pass.keys() {
+                Some(keys) if options.mode != Mode::Sync => {
+                    directory::load_named(&db_for_planner, &tenant_for_planner, &keys).await
+                }
+                _ => directory::load(&db_for_planner, &tenant_for_planner).await,
+            }
+        });
+        let directory = match directory {
+            Ok(directory) => directory,
+            Err(err) => {
+                drop(pass);
+                return (bytes, Err(err));
+            }
+        };
         let mut batch = Vec::with_capacity(ROW_BATCH);
-        let summary = plan_with(&bytes, &directory, &options, |row| {
+        let summary = pass.plan(&DirectoryIndex::new(&directory), &options, |row| {
             batch.push(row);
             if batch.len() == ROW_BATCH {
                 // A closed channel means the inserter failed; its error is reported.
@@ -187,7 +203,7 @@ async fn plan_upload(
         if !batch.is_empty() {
             let _ = tx.blocking_send(batch);
         }
-        (bytes, summary)
+        (bytes, Ok(summary))
     });
     let mut index = 0usize;
     let mut inserted = Ok(());
@@ -206,7 +222,8 @@ async fn plan_upload(
     }
     drop(rx);
     let (bytes, summary) = match planner.await {
-        Ok(done) => done,
+        Ok((bytes, Err(err))) => return (Some(bytes), Err(err)),
+        Ok((bytes, Ok(summary))) => (bytes, summary),
         // The planner panicked with the file: the upload fails without it.
         Err(e) => return (None, Err(DbErr::Custom(format!("planning failed: {e}")))),
     };

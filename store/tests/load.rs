@@ -583,3 +583,46 @@ async fn an_update_sets_only_the_changed_columns_and_their_match_keys() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_plan_reads_the_users_a_file_names_and_their_managers_up_the_chain() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        // boss <- mid <- low, in the database; the file names only low and boss.
+        let boss = add_user(&db, &w.tenant, "boss", w.rxx01.id, |_| {}).await;
+        let mid = add_user(&db, &w.tenant, "mid", w.rxx01.id, |u| u.reports_to_id = Set(Some(boss.id))).await;
+        add_user(&db, &w.tenant, "low", w.rxx01.id, |u| u.reports_to_id = Set(Some(mid.id))).await;
+
+        // boss to report to low closes a cycle through mid, whom the file never names.
+        let upload = plan_file(
+            &db,
+            &w.tenant,
+            b"userId,email,jobTitle,reportsTo\nboss,boss@example.com,,low\nlow,low@example.com,Porter,\n",
+        )
+        .await
+        .unwrap();
+        let rows = uploads::rows(&db, w.tenant.id, upload.id).await.unwrap();
+        let seen: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.status.clone(), r.diagnostics.as_ref().map_or(String::new(), |d| d[0]["message"].to_string())))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "Error".into(),
+                    r#""Line 2, reportsTo: \"low\" closes a reporting cycle: boss (line 2) → low (existing) → mid (existing) → boss""#
+                        .into()
+                ),
+                // low's manager (mid) is known though the file does not name mid:
+                // a file without reportsTo changes nothing but the job title.
+                ("Update".into(), String::new()),
+            ],
+            "{backend:?}"
+        );
+        let changes = rows[1].changes.as_ref().unwrap().as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{backend:?}: {changes:?}");
+        assert_eq!(changes[0]["field"], "jobTitle");
+    })
+    .await;
+}
