@@ -1,4 +1,5 @@
-//! `cargo bench -p muster-store --bench load [-- ROWS]` (default 100000)
+//! `cargo bench -p muster-store --bench load [-- ROWS]` (default 100000);
+//! `BENCH_BACKEND=sqlite` or `postgres` runs one database only.
 //!
 //! Loads ROWS new users (invitations, no password hashing), then updates of
 //! min(ROWS, 100 000) of them,
@@ -113,7 +114,11 @@ async fn main() {
         "{:>10} | {:>14} | {:>14} | {:>16} | {:>14} | {:>14} | {:>12} | {:>10}",
         "database", "plan r/s", "load new r/s", "new end-to-end", "updates r/s", "naive r/s", "COPY r/s", "vs naive"
     );
-    for backend in Backend::ALL {
+    // One backend alone (`BENCH_BACKEND=sqlite|postgres`): its peak memory is its own.
+    let only = std::env::var("BENCH_BACKEND").ok().map(|b| b.to_lowercase());
+    for backend in
+        Backend::ALL.into_iter().filter(|b| only.as_ref().is_none_or(|o| format!("{b:?}").to_lowercase() == *o))
+    {
         let test_db = TestDb::new(backend).await;
         let db = test_db.connect().await;
         let tenant = tenants::create_tenant(&db, "bench", "Bench", None).await.unwrap();

@@ -534,7 +534,7 @@ pub async fn run(
         }
     }
 
-    link_managers(db, &upload).await?;
+    link_managers(db, &upload, last_index).await?;
     let counts = counts(db, &upload).await?;
     upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(state::DONE))
@@ -609,26 +609,27 @@ async fn counts(db: &DatabaseConnection, upload: &Target) -> Result<LoadCounts, 
 /// linked once every row is in. Setting the same manager twice changes nothing,
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
-async fn link_managers(db: &DatabaseConnection, upload: &Target) -> Result<(), DbErr> {
+async fn link_managers(db: &DatabaseConnection, upload: &Target, last_index: i32) -> Result<(), DbErr> {
     let tenant_id = upload.tenant_id;
+    // Closed ranges of row_index, as in the load: an open range with a LIMIT had
+    // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
     let mut after = 0i32;
-    loop {
+    while after < last_index {
         let rows = upload_row::Entity::find()
             .filter(upload_row::Column::UploadId.eq(upload.id))
             .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::RowIndex.gt(after))
+            .filter(upload_row::Column::RowIndex.lte(after + BATCH as i32))
             .filter(upload_row::Column::Outcome.is_in([
                 outcome::ADDED,
                 outcome::UPDATED,
                 outcome::JOINER,
                 outcome::LEAVER,
             ]))
-            .filter(upload_row::Column::RowIndex.gt(after))
             .order_by_asc(upload_row::Column::RowIndex)
-            .limit(BATCH)
             .all(db)
             .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.row_index;
+        after += BATCH as i32;
         let links: Vec<(&upload_row::Model, String, String, String)> = rows
             .iter()
             .filter_map(|r| Some((r, r.record.as_ref().and_then(|j| UserRow::deserialize(j).ok())?)))
