@@ -8,7 +8,8 @@
 //! per connection), and the cost per row is the database's own.
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::fmt::Write;
 
 /// The SQL type of a column, as the JSON is unpacked into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,22 +71,31 @@ impl Row {
 }
 
 fn payload(columns: Columns<'_>, rows: Vec<Row>) -> String {
-    let objects: Vec<Value> = rows
-        .into_iter()
-        .map(|row| {
-            debug_assert_eq!(row.0.len(), columns.len());
-            let mut object = Map::with_capacity(columns.len());
-            for ((name, _), value) in columns.iter().zip(row.0) {
-                object.insert((*name).to_owned(), value);
+    // Written straight out, not through a serde_json map per row: the maps
+    // (sorted trees of owned keys) cost more than the statement they feed.
+    let mut out = String::with_capacity(rows.len() * (16 + 24 * columns.len()));
+    out.push('[');
+    for (i, row) in rows.into_iter().enumerate() {
+        debug_assert_eq!(row.0.len(), columns.len());
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        for (j, ((name, _), value)) in columns.iter().zip(row.0).enumerate() {
+            if j > 0 {
+                out.push(',');
             }
-            Value::Object(object)
-        })
-        .collect();
-    Value::Array(objects).to_string()
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            write!(out, "{value}").expect("writing to a String");
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
 }
 
-/// SQLite is typed by value: json_extract gives integers, text, 1/0 for booleans
-/// and, for an object or array, its JSON text, which is what a json column holds.
 fn sqlite_value(name: &str) -> String {
     format!("json_extract(value, '$.{name}')")
 }
@@ -167,4 +177,26 @@ pub async fn update_by_id<C: ConnectionTrait>(
     };
     let statement = Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into(), tenant_id.into()]);
     Ok(db.execute_raw(statement).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_is_one_json_object_per_row_whatever_the_text_holds() {
+        let columns: Columns = &[("id", Kind::BigInt), ("name", Kind::Text), ("ok", Kind::Bool), ("extra", Kind::Json)];
+        let rows = vec![
+            Row::default().int(1).text(Some("Zoë \"Z\" O'Neil,\n\\ \u{1F600}")).bool(true).json(None),
+            Row::default().int(None).text(None).bool(false).json(Some(serde_json::json!([{"a": 1}]))),
+        ];
+        let parsed: Value = serde_json::from_str(&payload(columns, rows)).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!([
+                {"id": 1, "name": "Zoë \"Z\" O'Neil,\n\\ \u{1F600}", "ok": true, "extra": null},
+                {"id": null, "name": null, "ok": false, "extra": [{"a": 1}]},
+            ])
+        );
+    }
 }
