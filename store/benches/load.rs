@@ -13,7 +13,7 @@ use muster_store::load::{self, UploadOptions};
 use muster_store::testdb::{Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
 use muster_store::{jobs, tenants};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
@@ -42,6 +42,7 @@ async fn muster_load(
     let new = NewUpload { uploaded_by: None, file_name: "bench.csv".into(), bytes, options: UploadOptions::default() };
     let upload = uploads::create_and_plan(db, tenant, new, usize::MAX).await.expect("plan");
     let plan = t.elapsed().as_secs_f64();
+    eprintln!("# {:?}: peak memory after the plan: {:.0} MB", db.get_database_backend(), peak_rss_mb());
     jobs::enqueue_load(db, &upload).await.unwrap();
     let job = jobs::claim(db, "bench").await.unwrap().expect("a job");
     let t = Instant::now();

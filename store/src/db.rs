@@ -1,6 +1,8 @@
 //! Opening the database named by `DATABASE_URL` and bringing its schema up to date.
 use muster_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// Connects and applies every pending migration. For SQLite the file and its folder
@@ -58,4 +60,16 @@ fn sqlite_create_if_missing(url: &str) -> String {
 /// A `DATABASE_URL` for a SQLite file at `path`.
 pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A transaction that will write. On SQLite it takes the write lock at BEGIN
+/// (`BEGIN IMMEDIATE`), waiting for it within the busy timeout: a transaction
+/// that reads first and writes later would instead fail at once with
+/// SQLITE_BUSY if another connection wrote in between. PostgreSQL: a plain BEGIN.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }

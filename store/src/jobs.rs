@@ -59,7 +59,7 @@ pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Re
             None => Ok(Enqueued::Refused(format!("the upload is {}, not ready to load", upload.state))),
         };
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if let Some(existing) = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
         .filter(job::Column::UploadId.eq(upload.id))
@@ -135,7 +135,7 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
                            AND e.state IN ('queued', 'running')) \
          ORDER BY j.id LIMIT 1 {lock}"
     );
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found =
         ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into()])).one(&txn).await?;
     let Some(ClaimedId { id }) = found else {
@@ -210,7 +210,7 @@ pub async fn note_error<C: ConnectionTrait>(db: &C, job: &job::Model, error: &st
 
 /// Gives a load up for good: the job and its upload are marked failed, with why.
 pub async fn give_up(db: &DatabaseConnection, job: &job::Model, why: &str) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     finish(&txn, job, Some(why)).await?;
     if let Some(upload_id) = job.upload_id {
         upload::Entity::update_many()

@@ -475,7 +475,7 @@ pub async fn run(
             // Done before a resume: on to the next range.
             continue;
         }
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         if let Some(claim) = claim {
             if !crate::jobs::renew(&txn, claim).await? {
                 txn.rollback().await?;
@@ -534,7 +534,9 @@ pub async fn run(
         }
     }
 
-    link_managers(db, &upload, last_index).await?;
+    if !link_managers(db, &upload, last_index, claim).await? {
+        return stopped().await;
+    }
     let counts = counts(db, &upload).await?;
     upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(state::DONE))
@@ -609,7 +611,13 @@ async fn counts(db: &DatabaseConnection, upload: &Target) -> Result<LoadCounts, 
 /// linked once every row is in. Setting the same manager twice changes nothing,
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
-async fn link_managers(db: &DatabaseConnection, upload: &Target, last_index: i32) -> Result<(), DbErr> {
+/// Returns false if the job's lease was lost: then nothing more is written.
+async fn link_managers(
+    db: &DatabaseConnection,
+    upload: &Target,
+    last_index: i32,
+    claim: Option<&Claim>,
+) -> Result<bool, DbErr> {
     let tenant_id = upload.tenant_id;
     // Closed ranges of row_index, as in the load: an open range with a LIMIT had
     // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
@@ -661,7 +669,13 @@ async fn link_managers(db: &DatabaseConnection, upload: &Target, last_index: i32
                 (None, _) => {}
             }
         }
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
+        if let Some(claim) = claim {
+            if !crate::jobs::renew(&txn, claim).await? {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+        }
         bulk::update_by_id(&txn, "users", MANAGER_COLUMNS, linked, tenant_id, "true").await?;
         for (r, manager) in missing {
             let note = format!("reportsTo {manager:?} not set: that user was not loaded");
@@ -677,7 +691,7 @@ async fn link_managers(db: &DatabaseConnection, upload: &Target, last_index: i32
         }
         txn.commit().await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 #[allow(clippy::too_many_arguments)]

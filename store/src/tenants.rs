@@ -39,7 +39,7 @@ pub async fn create_tenant(
     licence_limit: Option<i32>,
 ) -> Result<tenant::Model, AccountError> {
     let slug = check_slug(slug)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
     let created = tenant::ActiveModel {
         slug_norm: Set(normalize_key(&slug)),

@@ -45,6 +45,15 @@ pub struct NewUpload {
     pub options: UploadOptions,
 }
 
+/// Validation of the largest file allowed takes well under a minute; one still
+/// "validating" after this long was cut off by a stopped server.
+pub const VALIDATION_ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+const ABANDONED: &str = "Validation did not finish (the server stopped); the file was submitted again";
+
+fn abandoned(existing: &upload::Model) -> bool {
+    existing.state == state::VALIDATING && existing.created_at < Utc::now() - VALIDATION_ABANDONED_AFTER
+}
+
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -96,7 +105,18 @@ pub async fn create_and_plan(
         .one(db)
         .await?
     {
-        return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
+        if !abandoned(&existing) {
+            return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
+        }
+        // A server stopped mid-validation left it so: it fails, and this file goes on.
+        upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(state::FAILED))
+            .col_expr(upload::Column::Error, Expr::value(ABANDONED))
+            .filter(upload::Column::Id.eq(existing.id))
+            .filter(upload::Column::TenantId.eq(tenant.id))
+            .filter(upload::Column::State.eq(state::VALIDATING))
+            .exec(db)
+            .await?;
     }
     // The row is written without the file, and the file is planned from this very
     // buffer, then stored: a 50 MB upload is held once, not once per step.

@@ -2,7 +2,9 @@
 //! results per row, a second load of the same file changes nothing, duplicates
 //! and concurrent loads are caught, and an interrupted load resumes exactly.
 use chrono::Utc;
-use muster_store::entity::{audit_event, invitation, job, organisation, role, tenant, upload_row, user, user_role};
+use muster_store::entity::{
+    audit_event, invitation, job, organisation, role, tenant, upload, upload_row, user, user_role,
+};
 use muster_store::load::{self, Outgoing, UploadOptions};
 use muster_store::testdb::on_every_backend;
 use muster_store::uploads::{self, NewUpload, UploadError};
@@ -623,6 +625,66 @@ async fn a_plan_reads_the_users_a_file_names_and_their_managers_up_the_chain() {
         let changes = rows[1].changes.as_ref().unwrap().as_array().unwrap();
         assert_eq!(changes.len(), 1, "{backend:?}: {changes:?}");
         assert_eq!(changes[0]["field"], "jobTitle");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_after_the_last_row_links_no_managers() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload =
+            plan_file(&db, &w.tenant, b"userId,email,firstName,reportsTo\nw1,w1@x.io,W,boss\nboss,boss@x.io,B,\n")
+                .await
+                .unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
+        let stalled = load::Claim::of(&job, "stalls");
+        // Every row is applied, then the worker stalls before linking managers.
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        job::Entity::update_many()
+            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        assert!(!report.finished, "{backend:?}: the stalled worker stops");
+        assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, None, "{backend:?}");
+        let report =
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+        assert!(report.finished);
+        let boss = find(&db, &w.tenant, "boss").await.unwrap();
+        assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, Some(boss.id), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ever() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let first = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        // As a server stopped mid-plan leaves it: still validating.
+        let cut_off = |age: chrono::Duration| {
+            upload::Entity::update_many()
+                .col_expr(upload::Column::State, Expr::value(uploads::state::VALIDATING))
+                .col_expr(upload::Column::CreatedAt, Expr::value(Utc::now() - age))
+                .filter(upload::Column::Id.eq(first.id))
+                .exec(&db)
+        };
+        // Recently: it may still be running, so the same file is a duplicate.
+        cut_off(chrono::Duration::minutes(1)).await.unwrap();
+        assert!(matches!(plan_file(&db, &w.tenant, FILE.as_bytes()).await, Err(UploadError::Duplicate { .. })));
+        // Long ago: it failed, and the file is planned again.
+        cut_off(uploads::VALIDATION_ABANDONED_AFTER + chrono::Duration::minutes(1)).await.unwrap();
+        let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        assert_eq!(again.state, "ready", "{backend:?}");
+        let old = uploads::find(&db, w.tenant.id, first.id).await.unwrap().unwrap();
+        assert_eq!(old.state, "failed", "{backend:?}");
+        assert!(old.error.unwrap().starts_with("Validation did not finish"));
     })
     .await;
 }
