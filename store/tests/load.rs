@@ -688,3 +688,40 @@ async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ev
     })
     .await;
 }
+
+#[tokio::test]
+async fn uploads_queued_and_claimed_all_at_once_never_fail_on_a_busy_database() {
+    on_every_backend(|db, backend| async move {
+        let mut uploads = Vec::new();
+        for i in 0..6 {
+            let t = tenants::create_tenant(&db, &format!("busy{i}"), "Busy", None).await.unwrap();
+            uploads.push(plan_file(&db, &t, format!("userId,email\nu{i},u{i}@x.io\n").as_bytes()).await.unwrap());
+        }
+        // Each enqueue and each claim reads, then writes, on its own connection.
+        let enqueues: Vec<_> = uploads
+            .iter()
+            .map(|u| {
+                let (db, u) = (db.clone(), u.clone());
+                tokio::spawn(async move { jobs::enqueue_load(&db, &u).await.map(|_| ()) })
+            })
+            .collect();
+        for e in enqueues {
+            e.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: enqueue failed: {err}"));
+        }
+        let claims: Vec<_> = (0..8)
+            .map(|w| {
+                let db = db.clone();
+                tokio::spawn(async move { jobs::claim(&db, &format!("w{w}")).await })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for c in claims {
+            let job = c.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: claim failed: {err}"));
+            claimed.extend(job.map(|j| j.id));
+        }
+        claimed.sort();
+        claimed.dedup();
+        assert_eq!(claimed.len(), 6, "{backend:?}: each job claimed once, every job claimed");
+    })
+    .await;
+}
