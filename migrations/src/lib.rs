@@ -9,12 +9,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_schema;
 mod m20261122_000002_users_by_tenant_and_id;
+mod m20261122_000003_upload_files_in_parts;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_schema::Migration), Box::new(m20261122_000002_users_by_tenant_and_id::Migration)]
+        vec![
+            Box::new(m20261122_000001_schema::Migration),
+            Box::new(m20261122_000002_users_by_tenant_and_id::Migration),
+            Box::new(m20261122_000003_upload_files_in_parts::Migration),
+        ]
     }
 }

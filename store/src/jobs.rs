@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, Set, Statement, TransactionTrait,
+    FromQueryResult, QueryFilter, Set, Statement,
 };
 
 pub const KIND_LOAD: &str = "load";

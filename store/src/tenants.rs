@@ -5,7 +5,6 @@ use chrono::Utc;
 use muster_import::{normalize_key, Email, FieldError, UserId};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 
 #[derive(Debug, thiserror::Error)]

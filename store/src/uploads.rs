@@ -3,7 +3,7 @@
 //! admin's choices before a load.
 use crate::bulk::{self, Kind};
 use crate::directory;
-use crate::entity::{tenant, upload, upload_row};
+use crate::entity::{tenant, upload, upload_part, upload_row};
 use crate::load::UploadOptions;
 use chrono::Utc;
 use muster_import::{DirectoryIndex, FirstPass, Mode, PlanOptions, PlanSummary, RowPlan};
@@ -126,7 +126,6 @@ pub async fn create_and_plan(
         uploaded_by: Set(new.uploaded_by),
         file_name: Set(new.file_name.chars().take(255).collect()),
         content_hash: Set(hash),
-        content: Set(Vec::new()),
         format: Set(String::new()),
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
@@ -142,11 +141,11 @@ pub async fn create_and_plan(
     .await?
     .last_insert_id;
     let (bytes, planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
+    if let Some(bytes) = bytes {
+        store_file(db, tenant.id, id, bytes).await?;
+    }
     let mut update =
         upload::Entity::update_many().filter(upload::Column::Id.eq(id)).filter(upload::Column::TenantId.eq(tenant.id));
-    if let Some(bytes) = bytes {
-        update = update.col_expr(upload::Column::Content, Expr::value(bytes));
-    }
     let summary = match planned {
         Ok(summary) => summary,
         Err(err) => {
@@ -177,6 +176,43 @@ impl From<serde_json::Error> for UploadError {
     fn from(err: serde_json::Error) -> Self {
         UploadError::Db(DbErr::Custom(err.to_string()))
     }
+}
+
+/// A file is stored in parts of this size: each is copied a few times on its way
+/// into the database, which for the whole file at once meant ~4x its size in memory.
+const PART: usize = 1 << 20;
+
+async fn store_file(db: &DatabaseConnection, tenant_id: i64, upload_id: i64, bytes: Vec<u8>) -> Result<(), DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    for (part, bytes) in bytes.chunks(PART).enumerate() {
+        upload_part::Entity::insert(upload_part::ActiveModel {
+            upload_id: Set(upload_id),
+            part: Set(part as i32),
+            tenant_id: Set(tenant_id),
+            bytes: Set(bytes.to_vec()),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await
+}
+
+/// The uploaded file as it was received.
+pub async fn file<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Vec<u8>, DbErr> {
+    let mut bytes = Vec::new();
+    // A part at a time: the file is held once, not once more as a list of parts.
+    let mut part = 0;
+    while let Some(piece) = upload_part::Entity::find()
+        .filter(upload_part::Column::TenantId.eq(tenant_id))
+        .filter(upload_part::Column::UploadId.eq(upload_id))
+        .filter(upload_part::Column::Part.eq(part))
+        .one(db)
+        .await?
+    {
+        bytes.extend_from_slice(&piece.bytes);
+        part += 1;
+    }
+    Ok(bytes)
 }
 
 /// Plans on a blocking thread and inserts the rows as they come, in batches:
@@ -335,7 +371,8 @@ pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: 
         return Ok(None);
     };
     let mut results = line_results(db, &upload).await?;
-    Ok(Some(muster_import::results::results_file(&upload.content, delimiter_of(&upload), |line| {
+    let content = file(db, tenant_id, upload_id).await?;
+    Ok(Some(muster_import::results::results_file(&content, delimiter_of(&upload), |line| {
         results.remove(&line).and_then(|(result, _)| result).unwrap_or_else(|| "Not loaded".into())
     })))
 }
@@ -353,7 +390,8 @@ pub async fn retry_failed(
         return Ok(None);
     };
     let results = line_results(db, &upload).await?;
-    let bytes = muster_import::results::retry_file(&upload.content, delimiter_of(&upload), |line| {
+    let content = file(db, tenant.id, upload_id).await?;
+    let bytes = muster_import::results::retry_file(&content, delimiter_of(&upload), |line| {
         results.get(&line).is_some_and(|(_, outcome)| outcome.as_deref() == Some("error"))
     });
     let options: UploadOptions =

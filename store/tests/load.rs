@@ -350,7 +350,8 @@ async fn results_file_and_retry_of_failed_rows() {
             "{backend:?}"
         );
         let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 20).await.unwrap().unwrap();
-        assert_eq!(String::from_utf8(retry.content.clone()).unwrap(), "userId,email,firstName\r\nbad,bad@,B\r\n");
+        let retried = uploads::file(&db, w.tenant.id, retry.id).await.unwrap();
+        assert_eq!(String::from_utf8(retried).unwrap(), "userId,email,firstName\r\nbad,bad@,B\r\n");
         assert_eq!(retry.rows_total, 1);
         // Another tenant cannot read this upload's results.
         let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
@@ -722,6 +723,24 @@ async fn uploads_queued_and_claimed_all_at_once_never_fail_on_a_busy_database() 
         claimed.sort();
         claimed.dedup();
         assert_eq!(claimed.len(), 6, "{backend:?}: each job claimed once, every job claimed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_of_several_parts_is_stored_and_read_back_as_it_was() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut file = String::from("userId,email,jobTitle\n");
+        for i in 0..30_000 {
+            file.push_str(&format!("p{i},p{i}@x.io,Zoë's job title number {i} in a file of more than two parts\n"));
+        }
+        assert!(file.len() > 2 << 20);
+        let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
+        assert_eq!(uploads::file(&db, w.tenant.id, upload.id).await.unwrap(), file.as_bytes(), "{backend:?}");
+        // Another tenant reads nothing of it.
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert!(uploads::file(&db, other.id, upload.id).await.unwrap().is_empty());
     })
     .await;
 }

@@ -9,6 +9,7 @@ pub mod role;
 pub mod session;
 pub mod tenant;
 pub mod upload;
+pub mod upload_part;
 pub mod upload_row;
 pub mod user;
 pub mod user_group;

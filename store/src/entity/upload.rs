@@ -9,7 +9,6 @@ pub struct Model {
     pub uploaded_by: Option<i64>,
     pub file_name: String,
     pub content_hash: String,
-    pub content: Vec<u8>,
     pub format: String,
     pub encoding: String,
     pub delimiter: String,
