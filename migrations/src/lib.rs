@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_schema;
 mod m20261122_000002_users_by_tenant_and_id;
 mod m20261122_000003_upload_files_in_parts;
+mod m20261122_000004_tenant_keys_where_they_cascade;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_schema::Migration),
             Box::new(m20261122_000002_users_by_tenant_and_id::Migration),
             Box::new(m20261122_000003_upload_files_in_parts::Migration),
+            Box::new(m20261122_000004_tenant_keys_where_they_cascade::Migration),
         ]
     }
 }
