@@ -5,7 +5,8 @@
 //! the file). [`load_named`] reads only the users a file names and the chain of
 //! their managers: a file of 100 changes to a million-user tenant then holds a
 //! hundred users in memory, not a million.
-use crate::entity::{group, organisation, role, tenant, user, user_group, user_role};
+use crate::entity::{group, organisation, role, tenant, user};
+use crate::memberships::{self, Kind};
 use muster_import::fields::TaskNotification;
 use muster_import::{Directory, DirectoryUser, FileKeys, Organisation};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -144,23 +145,9 @@ impl Snapshot {
     /// and groups: a large tenant is never held twice in memory.
     async fn add_page<C: ConnectionTrait>(&mut self, db: &C, page: Vec<user::Model>) -> Result<(), DbErr> {
         let ids: Vec<i64> = page.iter().map(|u| u.id).collect();
-        let pairs: Vec<(i64, i64)> = user_role::Entity::find()
-            .select_only()
-            .columns([user_role::Column::UserId, user_role::Column::RoleId])
-            .filter(user_role::Column::TenantId.eq(self.tenant_id))
-            .filter(user_role::Column::UserId.is_in(ids.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
+        let pairs = memberships::of_users(db, self.tenant_id, Kind::Roles, &ids).await?;
         let mut user_roles = names_by_user(pairs, &self.role_name);
-        let pairs: Vec<(i64, i64)> = user_group::Entity::find()
-            .select_only()
-            .columns([user_group::Column::UserId, user_group::Column::GroupId])
-            .filter(user_group::Column::TenantId.eq(self.tenant_id))
-            .filter(user_group::Column::UserId.is_in(ids))
-            .into_tuple()
-            .all(db)
-            .await?;
+        let pairs = memberships::of_users(db, self.tenant_id, Kind::Groups, &ids).await?;
         let mut user_groups = names_by_user(pairs, &self.group_name);
         for u in page {
             let users = &mut self.directory.users;

@@ -7,16 +7,17 @@
 //! against the database as it is at that moment: what changed since the preview
 //! is reported as the row's result, never overwritten.
 use crate::bulk::{self, Kind};
-use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user, user_group, user_role};
+use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user};
+use crate::memberships::{self, Kind as Membership};
 use crate::uploads::state;
 use crate::{passwords, tokens};
 use chrono::Utc;
 use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -103,7 +104,8 @@ impl LoadCounts {
             if self.roles_added == 1 { "role" } else { "roles" },
         );
         if self.groups_added > 0 {
-            line.push_str(&format!(" {} groups added.", self.groups_added));
+            let noun = if self.groups_added == 1 { "group" } else { "groups" };
+            line.push_str(&format!(" {} {noun} added.", self.groups_added));
         }
         if self.errors > 0 {
             line.push_str(&format!(" {} rows not loaded: see the results file.", self.errors));
@@ -157,6 +159,19 @@ impl Catalogue {
 }
 
 impl Catalogue {
+    fn names(&self, kind: Membership) -> &HashMap<String, i64> {
+        match kind {
+            Membership::Roles => &self.roles,
+            Membership::Groups => &self.groups,
+        }
+    }
+    fn names_mut(&mut self, kind: Membership) -> &mut HashMap<String, i64> {
+        match kind {
+            Membership::Roles => &mut self.roles,
+            Membership::Groups => &mut self.groups,
+        }
+    }
+
     /// Takes one licence for a user added or re-admitted; `false` when none is left.
     fn spend_licence(&mut self) -> bool {
         match &mut self.licences_left {
@@ -755,8 +770,8 @@ async fn apply_batch<C: ConnectionTrait>(
             set_changers.1.push(id);
         }
     }
-    let current_roles = member_names(db, tenant_id, &set_changers.0, true, catalogue).await?;
-    let current_groups = member_names(db, tenant_id, &set_changers.1, false, catalogue).await?;
+    let current_roles = member_names(db, tenant_id, &set_changers.0, Membership::Roles, catalogue).await?;
+    let current_groups = member_names(db, tenant_id, &set_changers.1, Membership::Groups, catalogue).await?;
 
     // New users: keys taken since the preview are conflicts, not duplicates.
     let mut taken: HashSet<String> = HashSet::new();
@@ -1040,16 +1055,16 @@ async fn apply_batch<C: ConnectionTrait>(
                 values = set("updated_at", Kind::Timestamp, values.time(Some(now)));
                 updates.entry(columns).or_default().push(values);
                 for c in changes {
-                    let (table_is_roles, names) = match c.field {
-                        Field::Roles => (true, c.new.as_deref().map(names_set).unwrap_or_default()),
-                        Field::Groups => (false, c.new.as_deref().map(names_set).unwrap_or_default()),
+                    let kind = match c.field {
+                        Field::Roles => Membership::Roles,
+                        Field::Groups => Membership::Groups,
                         _ => continue,
                     };
-                    set_memberships(
+                    let names = c.new.as_deref().map(names_set).unwrap_or_default();
+                    let ids = ensure_names(
                         db,
                         tenant_id,
-                        u.id,
-                        table_is_roles,
+                        kind,
                         row.as_ref(),
                         &names,
                         catalogue,
@@ -1058,6 +1073,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         &mut audits,
                     )
                     .await?;
+                    memberships::replace(db, tenant_id, kind, u.id, &ids).await?;
                 }
                 let (action, done, text) = match status {
                     RowStatus::Leaver => ("user.leaver", outcome::LEAVER, "Marked as leaver".to_owned()),
@@ -1114,18 +1130,16 @@ async fn apply_batch<C: ConnectionTrait>(
             let Some(&id) = ids.get(&key) else { continue };
             let display = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
             audits.push(audit(tenant_id, actor, "user.create", "user", Some(id), &display, upload.id, None));
-            for (is_roles, names) in [(true, &row.roles), (false, &row.groups)] {
+            for (kind, names) in [(Membership::Roles, &row.roles), (Membership::Groups, &row.groups)] {
                 let Some(names) = names else { continue };
                 let set: HashSet<String> = names.iter().map(|n| normalize_key(n.as_str())).collect();
                 for member_of in
-                    ensure_names(db, tenant_id, is_roles, Some(row), &set, catalogue, actor, upload.id, &mut audits)
-                        .await?
+                    ensure_names(db, tenant_id, kind, Some(row), &set, catalogue, actor, upload.id, &mut audits).await?
                 {
                     let member = bulk::Row::with_capacity(3).int(tenant_id).int(id).int(member_of);
-                    if is_roles {
-                        new_roles.push(member);
-                    } else {
-                        new_groups.push(member);
+                    match kind {
+                        Membership::Roles => new_roles.push(member),
+                        Membership::Groups => new_groups.push(member),
                     }
                 }
             }
@@ -1214,12 +1228,13 @@ async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
     out
 }
 
-/// The ids of the roles (or groups) named, creating the missing ones.
+/// The ids of the roles (or groups) named, creating those the tenant lacks
+/// (with the row's spelling, and an audit event each).
 #[allow(clippy::too_many_arguments)]
 async fn ensure_names<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
-    roles: bool,
+    kind: Membership,
     row: Option<&UserRow>,
     names: &HashSet<String>,
     catalogue: &mut Catalogue,
@@ -1228,47 +1243,22 @@ async fn ensure_names<C: ConnectionTrait>(
     audits: &mut Vec<bulk::Row>,
 ) -> Result<Vec<i64>, DbErr> {
     let display: HashMap<String, String> = row
-        .and_then(|r| if roles { r.roles.as_ref() } else { r.groups.as_ref() })
+        .and_then(|r| match kind {
+            Membership::Roles => r.roles.as_ref(),
+            Membership::Groups => r.groups.as_ref(),
+        })
         .map(|v| v.iter().map(|n| (normalize_key(n.as_str()), n.to_string())).collect())
         .unwrap_or_default();
     let mut ids = Vec::new();
     for key in names {
-        let known = if roles { catalogue.roles.get(key) } else { catalogue.groups.get(key) };
-        let id = match known {
+        let id = match catalogue.names(kind).get(key) {
             Some(id) => *id,
             None => {
                 let name = display.get(key).cloned().unwrap_or_else(|| key.clone());
-                let now = Utc::now();
-                let id = if roles {
-                    role::ActiveModel {
-                        tenant_id: Set(tenant_id),
-                        name: Set(name.clone()),
-                        name_norm: Set(key.clone()),
-                        created_at: Set(now),
-                        ..Default::default()
-                    }
-                    .insert(db)
-                    .await?
-                    .id
-                } else {
-                    group::ActiveModel {
-                        tenant_id: Set(tenant_id),
-                        name: Set(name.clone()),
-                        name_norm: Set(key.clone()),
-                        created_at: Set(now),
-                        ..Default::default()
-                    }
-                    .insert(db)
-                    .await?
-                    .id
-                };
-                let (map, action, kind) = if roles {
-                    (&mut catalogue.roles, "role.create", "role")
-                } else {
-                    (&mut catalogue.groups, "group.create", "group")
-                };
-                map.insert(key.clone(), id);
-                audits.push(audit(tenant_id, actor, action, kind, Some(id), &name, upload_id, None));
+                let id = memberships::create(db, tenant_id, kind, &name, key).await?;
+                catalogue.names_mut(kind).insert(key.clone(), id);
+                let action = format!("{}.create", kind.noun());
+                audits.push(audit(tenant_id, actor, &action, kind.noun(), Some(id), &name, upload_id, None));
                 id
             }
         };
@@ -1282,99 +1272,15 @@ async fn member_names<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
     user_ids: &[i64],
-    roles: bool,
+    kind: Membership,
     catalogue: &Catalogue,
 ) -> Result<HashMap<i64, HashSet<String>>, DbErr> {
+    let by_id: HashMap<i64, &String> = catalogue.names(kind).iter().map(|(name, id)| (*id, name)).collect();
     let mut out: HashMap<i64, HashSet<String>> = HashMap::new();
-    if user_ids.is_empty() {
-        return Ok(out);
-    }
-    let pairs: Vec<(i64, i64)> = if roles {
-        user_role::Entity::find()
-            .select_only()
-            .columns([user_role::Column::UserId, user_role::Column::RoleId])
-            .filter(user_role::Column::TenantId.eq(tenant_id))
-            .filter(user_role::Column::UserId.is_in(user_ids.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?
-    } else {
-        user_group::Entity::find()
-            .select_only()
-            .columns([user_group::Column::UserId, user_group::Column::GroupId])
-            .filter(user_group::Column::TenantId.eq(tenant_id))
-            .filter(user_group::Column::UserId.is_in(user_ids.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?
-    };
-    let names = if roles { &catalogue.roles } else { &catalogue.groups };
-    let by_id: HashMap<i64, &String> = names.iter().map(|(name, id)| (*id, name)).collect();
-    for (user_id, id) in pairs {
+    for (user_id, id) in memberships::of_users(db, tenant_id, kind, user_ids).await? {
         // A role made since the load began is not in the catalogue: it differs.
         let name = by_id.get(&id).map_or_else(|| format!("#{id}"), |n| (*n).clone());
         out.entry(user_id).or_default().insert(name);
     }
     Ok(out)
-}
-
-/// Makes the user's roles (or groups) exactly `names`, creating missing ones.
-#[allow(clippy::too_many_arguments)]
-async fn set_memberships<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    user_id: i64,
-    roles: bool,
-    row: Option<&UserRow>,
-    names: &HashSet<String>,
-    catalogue: &mut Catalogue,
-    actor: &Actor,
-    upload_id: i64,
-    audits: &mut Vec<bulk::Row>,
-) -> Result<(), DbErr> {
-    let ids = ensure_names(db, tenant_id, roles, row, names, catalogue, actor, upload_id, audits).await?;
-    if roles {
-        user_role::Entity::delete_many()
-            .filter(user_role::Column::TenantId.eq(tenant_id))
-            .filter(user_role::Column::UserId.eq(user_id))
-            .filter(user_role::Column::RoleId.is_not_in(ids.clone()))
-            .exec(db)
-            .await?;
-        if !ids.is_empty() {
-            let models = ids.iter().map(|id| user_role::ActiveModel {
-                tenant_id: Set(tenant_id),
-                user_id: Set(user_id),
-                role_id: Set(*id),
-            });
-            user_role::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::columns([user_role::Column::UserId, user_role::Column::RoleId]).do_nothing().to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        }
-    } else {
-        user_group::Entity::delete_many()
-            .filter(user_group::Column::TenantId.eq(tenant_id))
-            .filter(user_group::Column::UserId.eq(user_id))
-            .filter(user_group::Column::GroupId.is_not_in(ids.clone()))
-            .exec(db)
-            .await?;
-        if !ids.is_empty() {
-            let models = ids.iter().map(|id| user_group::ActiveModel {
-                tenant_id: Set(tenant_id),
-                user_id: Set(user_id),
-                group_id: Set(*id),
-            });
-            user_group::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        }
-    }
-    Ok(())
 }

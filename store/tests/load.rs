@@ -744,3 +744,67 @@ async fn a_file_of_several_parts_is_stored_and_read_back_as_it_was() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_update_replaces_roles_and_groups_creating_the_missing_ones() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let pat = find(&db, &w.tenant, "pat").await.unwrap();
+        let staff = role::ActiveModel {
+            tenant_id: Set(w.tenant.id),
+            name: Set("Staff".into()),
+            name_norm: Set("staff".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let auditor = role::ActiveModel {
+            tenant_id: Set(w.tenant.id),
+            name: Set("Auditor".into()),
+            name_norm: Set("auditor".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        for role_id in [staff.id, auditor.id] {
+            user_role::ActiveModel { tenant_id: Set(w.tenant.id), user_id: Set(pat.id), role_id: Set(role_id) }
+                .insert(&db)
+                .await
+                .unwrap();
+        }
+        let upload =
+            plan_file(&db, &w.tenant, b"userId,email,roles,groups\npat,pat@example.com,STAFF|Nurse,NightShift\n")
+                .await
+                .unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(outcomes(&db, &w.tenant, upload.id).await, [("updated".into(), "Updated (roles, groups)".into())]);
+        let directory = muster_store::directory::load(&db, &w.tenant).await.unwrap();
+        let pat = directory.users.iter().find(|u| u.user_id == "pat").unwrap();
+        let mut roles = pat.roles.clone();
+        roles.sort();
+        assert_eq!(
+            (roles, pat.groups.clone()),
+            (vec!["Nurse".into(), "Staff".into()], vec!["NightShift".into()]),
+            "{backend:?}"
+        );
+        let created: Vec<String> = audit_event::Entity::find()
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .filter(audit_event::Column::Action.is_in(["role.create", "group.create"]))
+            .order_by_asc(audit_event::Column::Id)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.action, e.target))
+            .collect();
+        assert_eq!(created, ["role.create Nurse", "group.create NightShift"], "{backend:?}");
+        let summary = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap().summary.unwrap();
+        assert!(summary.ends_with("0 deleted, 1 role added. 1 group added."), "{summary}");
+    })
+    .await;
+}

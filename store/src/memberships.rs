@@ -1,0 +1,115 @@
+//! Role and group memberships: two tables of one shape, `(tenant_id, user_id,
+//! role_id | group_id)`, beside two catalogues of one shape (`roles`, `groups`).
+//! One set of functions serves both, so the two can never drift apart.
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DbErr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Roles,
+    Groups,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Roles, Kind::Groups];
+
+    fn members(self) -> Alias {
+        Alias::new(match self {
+            Kind::Roles => "user_roles",
+            Kind::Groups => "user_groups",
+        })
+    }
+    fn member_of(self) -> Alias {
+        Alias::new(match self {
+            Kind::Roles => "role_id",
+            Kind::Groups => "group_id",
+        })
+    }
+    fn catalogue(self) -> Alias {
+        Alias::new(match self {
+            Kind::Roles => "roles",
+            Kind::Groups => "groups",
+        })
+    }
+    /// The audit trail's name for one of them: `role` or `group`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Roles => "role",
+            Kind::Groups => "group",
+        }
+    }
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// The (user, role or group) pairs of the users given.
+pub async fn of_users<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    kind: Kind,
+    users: &[i64],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = Query::select()
+        .column(Alias::new("user_id"))
+        .column(kind.member_of())
+        .from(kind.members())
+        .and_where(col("tenant_id").eq(tenant_id))
+        .and_where(col("user_id").is_in(users.iter().copied()))
+        .to_owned();
+    let rows = db.query_all_raw(db.get_database_backend().build(&query)).await?;
+    rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))).collect()
+}
+
+/// Makes one user's memberships of this kind exactly `ids`.
+pub async fn replace<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    kind: Kind,
+    user_id: i64,
+    ids: &[i64],
+) -> Result<(), DbErr> {
+    let mut delete = Query::delete();
+    delete.from_table(kind.members()).and_where(col("tenant_id").eq(tenant_id)).and_where(col("user_id").eq(user_id));
+    if !ids.is_empty() {
+        delete.and_where(Expr::col(kind.member_of()).is_not_in(ids.iter().copied()));
+    }
+    db.execute_raw(db.get_database_backend().build(&delete)).await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(kind.members())
+        .columns([Alias::new("tenant_id"), Alias::new("user_id"), kind.member_of()])
+        .on_conflict(OnConflict::columns([Alias::new("user_id"), kind.member_of()]).do_nothing().to_owned());
+    for id in ids {
+        insert.values_panic([tenant_id.into(), user_id.into(), (*id).into()]);
+    }
+    db.execute_raw(db.get_database_backend().build(&insert)).await?;
+    Ok(())
+}
+
+/// Adds a role or group to the tenant's catalogue; returns its id.
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    kind: Kind,
+    name: &str,
+    name_norm: &str,
+) -> Result<i64, DbErr> {
+    let insert = Query::insert()
+        .into_table(kind.catalogue())
+        .columns([Alias::new("tenant_id"), Alias::new("name"), Alias::new("name_norm"), Alias::new("created_at")])
+        .values_panic([tenant_id.into(), name.into(), name_norm.into(), Utc::now().into()])
+        .returning_col(Alias::new("id"))
+        .to_owned();
+    let row =
+        db.query_one_raw(db.get_database_backend().build(&insert)).await?.ok_or_else(|| DbErr::RecordNotInserted)?;
+    row.try_get_by_index(0)
+}
