@@ -11,6 +11,8 @@ mod m20261122_000001_schema;
 mod m20261122_000002_users_by_tenant_and_id;
 mod m20261122_000003_upload_files_in_parts;
 mod m20261122_000004_tenant_keys_where_they_cascade;
+mod m20261122_000005_cheaper_load_writes;
+mod sqlite;
 
 pub struct Migrator;
 
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_users_by_tenant_and_id::Migration),
             Box::new(m20261122_000003_upload_files_in_parts::Migration),
             Box::new(m20261122_000004_tenant_keys_where_they_cascade::Migration),
+            Box::new(m20261122_000005_cheaper_load_writes::Migration),
         ]
     }
 }

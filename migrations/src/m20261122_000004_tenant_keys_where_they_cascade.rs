@@ -5,7 +5,7 @@
 //! the one tenant row again for every inserted row; it was the largest single
 //! cost of loading memberships (2000 rows: 31 ms with it, 15 ms without).
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -25,7 +25,7 @@ impl MigrationTrait for Migration {
         for table in TABLES {
             match db.get_database_backend() {
                 DatabaseBackend::Sqlite => {
-                    rebuild_sqlite(db, table, |sql| sql.replacen(SQLITE_TENANT_KEY, "", 1)).await?
+                    crate::sqlite::rebuild(db, table, |sql| sql.replacen(SQLITE_TENANT_KEY, "", 1)).await?
                 }
                 _ => {
                     m.drop_foreign_key(ForeignKey::drop().name(format!("fk_{table}_tenant")).table(table).to_owned())
@@ -41,11 +41,8 @@ impl MigrationTrait for Migration {
         for table in TABLES {
             match db.get_database_backend() {
                 DatabaseBackend::Sqlite => {
-                    rebuild_sqlite(db, table, |sql| {
-                        let end = sql.rfind(')').unwrap_or(sql.len());
-                        format!("{}{SQLITE_TENANT_KEY} {}", sql[..end].trim_end(), &sql[end..])
-                    })
-                    .await?
+                    crate::sqlite::rebuild(db, table, |sql| crate::sqlite::add_constraint(sql, SQLITE_TENANT_KEY))
+                        .await?
                 }
                 _ => {
                     m.create_foreign_key(
@@ -62,41 +59,4 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-/// SQLite cannot drop a constraint: the table is created again from its own
-/// definition, changed by `change`, its rows copied and its indexes re-made.
-async fn rebuild_sqlite<C: ConnectionTrait>(db: &C, table: &str, change: impl Fn(&str) -> String) -> Result<(), DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Sqlite,
-            "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
-            [table.into()],
-        ))
-        .await?;
-    let mut create = None;
-    let mut indexes = Vec::new();
-    for row in rows {
-        let (kind, sql): (String, String) = (row.try_get("", "type")?, row.try_get("", "sql")?);
-        if kind == "table" {
-            create = Some(sql);
-        } else {
-            indexes.push(sql);
-        }
-    }
-    let create = create.ok_or_else(|| DbErr::Migration(format!("table {table} not found")))?;
-    let changed = change(&create);
-    if changed == create {
-        return Err(DbErr::Migration(format!("table {table}: its definition is not the expected one")));
-    }
-    let staging = format!("{table}_rebuilt");
-    let changed = changed.replacen(&format!("CREATE TABLE \"{table}\""), &format!("CREATE TABLE \"{staging}\""), 1);
-    db.execute_unprepared(&changed).await?;
-    db.execute_unprepared(&format!("INSERT INTO \"{staging}\" SELECT * FROM \"{table}\"")).await?;
-    db.execute_unprepared(&format!("DROP TABLE \"{table}\"")).await?;
-    db.execute_unprepared(&format!("ALTER TABLE \"{staging}\" RENAME TO \"{table}\"")).await?;
-    for index in indexes {
-        db.execute_unprepared(&index).await?;
-    }
-    Ok(())
 }

@@ -45,16 +45,23 @@ async fn data_written_under_the_first_schema_survives_every_migration_and_goes_w
             "INSERT INTO upload_rows (tenant_id, upload_id, row_index, line, status, selected) \
              VALUES (1, 1, 1, 2, 'New', true)"
                 .to_owned(),
+            "INSERT INTO audit_events (tenant_id, actor, action, target_kind, target_id, target, upload_id, created_at) \
+             VALUES (1, 'command line', 'user.create', 'user', 1, 'old', 1, CURRENT_TIMESTAMP)"
+                .to_owned(),
         ] {
             db.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
         }
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(uploads::file(&db, 1, 1).await.unwrap(), b"userId\nold\n", "{backend:?}");
-        for table in ["user_roles", "invitations", "upload_rows", "upload_parts"] {
+        for table in ["user_roles", "invitations", "upload_rows", "upload_parts", "audit_events"] {
             assert_eq!(count(&db, table).await, 1, "{backend:?}: {table}");
         }
+        // An upload deleted: its rows go, the audit trail keeps its id.
+        db.execute_unprepared("DELETE FROM uploads WHERE id = 1").await.unwrap();
+        assert_eq!(count(&db, "upload_rows").await + count(&db, "upload_parts").await, 0, "{backend:?}");
+        assert_eq!(count(&db, "audit_events WHERE upload_id = 1").await, 1, "{backend:?}");
         db.execute_unprepared("DELETE FROM tenants WHERE id = 1").await.unwrap();
-        for table in ["users", "user_roles", "invitations", "uploads", "upload_rows", "upload_parts"] {
+        for table in ["users", "user_roles", "invitations", "upload_rows", "upload_parts", "audit_events"] {
             assert_eq!(count(&db, table).await, 0, "{backend:?}: {table} outlived its tenant");
         }
         // Down to the first two and up again (a file's parts do not go back down).

@@ -1,0 +1,63 @@
+//! Two costs of the load on PostgreSQL, per row it writes:
+//! - `audit_events.upload_id` had a foreign key to `uploads`: every event of a
+//!   load checked (and share-locked) the one upload row again. An audit trail is
+//!   history: it keeps the upload's id as it was, and a deleted upload no longer
+//!   blanks it. The tenant key stays (events go with their tenant).
+//! - Each planned row gets its result in place; with pages packed full, every
+//!   such update was a new row version in all three of the table's indexes.
+//!   Pages now keep room for it (fillfactor 45: a row and its updated copy), so
+//!   the update stays on the page and touches no index (a HOT update).
+//!   SQLite has no such setting and rewrites rows in place.
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const SQLITE_UPLOAD_KEY: &str = r#", FOREIGN KEY ("upload_id") REFERENCES "uploads" ("id") ON DELETE SET NULL"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        match db.get_database_backend() {
+            DatabaseBackend::Sqlite => {
+                crate::sqlite::rebuild(db, "audit_events", |sql| sql.replacen(SQLITE_UPLOAD_KEY, "", 1)).await
+            }
+            _ => {
+                m.drop_foreign_key(
+                    ForeignKey::drop().name("fk_audit_events_upload_id").table("audit_events").to_owned(),
+                )
+                .await?;
+                db.execute_unprepared("ALTER TABLE upload_rows SET (fillfactor = 45)").await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        match db.get_database_backend() {
+            DatabaseBackend::Sqlite => {
+                crate::sqlite::rebuild(db, "audit_events", |sql| crate::sqlite::add_constraint(sql, SQLITE_UPLOAD_KEY))
+                    .await
+            }
+            _ => {
+                db.execute_unprepared("ALTER TABLE upload_rows RESET (fillfactor)").await?;
+                m.create_foreign_key(
+                    ForeignKey::create()
+                        .name("fk_audit_events_upload_id")
+                        .from("audit_events", "upload_id")
+                        .to("uploads", "id")
+                        .on_delete(ForeignKeyAction::SetNull)
+                        .to_owned(),
+                )
+                .await
+            }
+        }
+    }
+}
