@@ -10,7 +10,7 @@
 use chrono::Utc;
 use muster_store::entity::user;
 use muster_store::load::{self, UploadOptions};
-use muster_store::testdb::{Backend, TestDb};
+use muster_store::testdb::{self, Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
 use muster_store::{jobs, tenants};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
@@ -57,27 +57,10 @@ async fn muster_load(
 async fn naive(db: &DatabaseConnection, tenant_id: i64, rows: usize) -> f64 {
     let t = Instant::now();
     for i in 0..rows {
-        let now = Utc::now();
-        user::ActiveModel {
-            tenant_id: Set(tenant_id),
-            user_id: Set(format!("n{i}")),
-            user_id_norm: Set(format!("n{i}")),
-            email: Set(format!("n{i}@example.org")),
-            email_norm: Set(format!("n{i}@example.org")),
-            first_name: Set(Some("Zoë".into())),
-            last_name: Set(Some(format!("Brontë{i}"))),
-            state: Set("active".into()),
-            enabled: Set(true),
-            task_notification: Set("Email".into()),
-            change_password_next_time: Set(false),
-            is_tenant_admin: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(db)
-        .await
-        .unwrap();
+        let mut user = testdb::user(tenant_id, &format!("n{i}"), &format!("n{i}@example.org"));
+        user.first_name = Set(Some("Zoë".into()));
+        user.last_name = Set(Some(format!("Brontë{i}")));
+        user.insert(db).await.unwrap();
     }
     rows as f64 / t.elapsed().as_secs_f64()
 }

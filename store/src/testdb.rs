@@ -108,3 +108,25 @@ where
         test_db.cleanup().await;
     }
 }
+
+/// An active user of a tenant, ready to insert: its keys and their normalised
+/// forms, every other field at its default.
+pub fn user(tenant_id: i64, user_id: &str, email: &str) -> crate::entity::user::ActiveModel {
+    use sea_orm::Set;
+    let now = chrono::Utc::now();
+    crate::entity::user::ActiveModel {
+        tenant_id: Set(tenant_id),
+        user_id: Set(user_id.into()),
+        user_id_norm: Set(muster_import::normalize_key(user_id)),
+        email: Set(email.into()),
+        email_norm: Set(muster_import::normalize_key(email)),
+        state: Set("active".into()),
+        enabled: Set(true),
+        task_notification: Set("Email".into()),
+        change_password_next_time: Set(false),
+        is_tenant_admin: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}

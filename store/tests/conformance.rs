@@ -2,29 +2,15 @@
 use chrono::Utc;
 use muster_store::auth::{authenticate, AuthError, Principal};
 use muster_store::entity::{session, user};
-use muster_store::testdb::on_every_backend;
+use muster_store::testdb::{self, on_every_backend};
 use muster_store::{bootstrap, sessions, tenants, tokens};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
 fn user_row(tenant_id: i64, user_id: &str, email: &str, external_id: Option<&str>) -> user::ActiveModel {
-    let now = Utc::now();
-    user::ActiveModel {
-        tenant_id: Set(tenant_id),
-        user_id: Set(user_id.into()),
-        user_id_norm: Set(user_id.trim().to_lowercase()),
-        external_id: Set(external_id.map(Into::into)),
-        external_id_norm: Set(external_id.map(|e| e.trim().to_lowercase())),
-        email: Set(email.into()),
-        email_norm: Set(email.trim().to_lowercase()),
-        state: Set("active".into()),
-        enabled: Set(true),
-        task_notification: Set("Email".into()),
-        change_password_next_time: Set(false),
-        is_tenant_admin: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
+    let mut user = testdb::user(tenant_id, user_id, email);
+    user.external_id = Set(external_id.map(Into::into));
+    user.external_id_norm = Set(external_id.map(muster_import::normalize_key));
+    user
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use muster_store::entity::{
     audit_event, invitation, job, organisation, role, tenant, upload, upload_row, user, user_role,
 };
 use muster_store::load::{self, Outgoing, UploadOptions};
-use muster_store::testdb::on_every_backend;
+use muster_store::testdb::{self, on_every_backend};
 use muster_store::uploads::{self, NewUpload, UploadError};
 use muster_store::{jobs, tenants};
 use sea_orm::sea_query::Expr;
@@ -21,25 +21,10 @@ async fn add_user(
     org: i64,
     f: impl FnOnce(&mut user::ActiveModel),
 ) -> user::Model {
-    let now = Utc::now();
-    let mut m = user::ActiveModel {
-        tenant_id: Set(t.id),
-        user_id: Set(user_id.into()),
-        user_id_norm: Set(user_id.to_lowercase()),
-        email: Set(format!("{user_id}@example.com")),
-        email_norm: Set(format!("{user_id}@example.com")),
-        first_name: Set(Some(user_id.to_uppercase())),
-        last_name: Set(Some("Existing".into())),
-        organisation_id: Set(Some(org)),
-        state: Set("active".into()),
-        enabled: Set(true),
-        task_notification: Set("Email".into()),
-        change_password_next_time: Set(false),
-        is_tenant_admin: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
+    let mut m = testdb::user(t.id, user_id, &format!("{user_id}@example.com"));
+    m.first_name = Set(Some(user_id.to_uppercase()));
+    m.last_name = Set(Some("Existing".into()));
+    m.organisation_id = Set(Some(org));
     f(&mut m);
     m.insert(db).await.unwrap()
 }
