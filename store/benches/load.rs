@@ -8,12 +8,11 @@
 //! baselines: one sea-orm INSERT per row in autocommit (what peers do; measured
 //! on a sample) and, on PostgreSQL, `COPY FROM STDIN` (the practical ceiling).
 use chrono::Utc;
-use muster_store::entity::user;
 use muster_store::load::{self, UploadOptions};
 use muster_store::testdb::{self, Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
 use muster_store::{jobs, tenants};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
