@@ -41,6 +41,12 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
+        // Events of uploads deleted since keep ids the key would refuse.
+        db.execute_unprepared(
+            "UPDATE audit_events SET upload_id = NULL \
+             WHERE upload_id IS NOT NULL AND upload_id NOT IN (SELECT id FROM uploads)",
+        )
+        .await?;
         match db.get_database_backend() {
             DatabaseBackend::Sqlite => {
                 crate::sqlite::rebuild(db, "audit_events", |sql| crate::sqlite::add_constraint(sql, SQLITE_UPLOAD_KEY))

@@ -37,8 +37,33 @@ pub async fn rebuild<C: ConnectionTrait>(db: &C, table: &str, change: impl Fn(&s
     let changed = changed.replacen(&format!("CREATE TABLE \"{table}\""), &format!("CREATE TABLE \"{staging}\""), 1);
     db.execute_unprepared(&changed).await?;
     db.execute_unprepared(&format!("INSERT INTO \"{staging}\" SELECT * FROM \"{table}\"")).await?;
+    // The AUTOINCREMENT counter goes with the old table: ids of rows deleted
+    // before the rebuild must not be handed out again (an audit trail's ids).
+    let counter = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT seq FROM sqlite_sequence WHERE name = ?",
+            [table.into()],
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?;
     db.execute_unprepared(&format!("DROP TABLE \"{table}\"")).await?;
     db.execute_unprepared(&format!("ALTER TABLE \"{staging}\" RENAME TO \"{table}\"")).await?;
+    if let Some(counter) = counter {
+        db.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "DELETE FROM sqlite_sequence WHERE name = ?",
+            [table.into()],
+        ))
+        .await?;
+        db.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)",
+            [table.into(), counter.into()],
+        ))
+        .await?;
+    }
     for index in indexes {
         db.execute_unprepared(&index).await?;
     }

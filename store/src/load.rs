@@ -553,14 +553,23 @@ pub async fn run(
         return stopped().await;
     }
     let counts = counts(db, &upload).await?;
+    // Fenced like every batch: only the worker holding the job says it is done.
+    let txn = crate::db::begin_write(db).await?;
+    if let Some(claim) = claim {
+        if !crate::jobs::renew(&txn, claim).await? {
+            txn.rollback().await?;
+            return stopped().await;
+        }
+    }
     upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(state::DONE))
         .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
         .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(upload::Column::Id.eq(upload.id))
         .filter(upload::Column::TenantId.eq(tenant_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(LoadReport { counts, outgoing: vec![], finished: true })
 }
 

@@ -50,6 +50,9 @@ pub struct NewUpload {
 pub const VALIDATION_ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 const ABANDONED: &str = "Validation did not finish (the server stopped); the file was submitted again";
 
+const ABANDONED_MEANWHILE: &str =
+    "validation took so long that the upload was failed as abandoned; submit the file again";
+
 fn abandoned(existing: &upload::Model) -> bool {
     existing.state == state::VALIDATING && existing.created_at < Utc::now() - VALIDATION_ABANDONED_AFTER
 }
@@ -140,12 +143,17 @@ pub async fn create_and_plan(
     .exec(db)
     .await?
     .last_insert_id;
-    let (bytes, planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
-    if let Some(bytes) = bytes {
-        store_file(db, tenant.id, id, bytes).await?;
+    let (bytes, mut planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
+    if let (Some(bytes), Ok(_)) = (bytes, &planned) {
+        if let Err(err) = store_file(db, tenant.id, id, bytes).await {
+            planned = Err(err);
+        }
     }
-    let mut update =
-        upload::Entity::update_many().filter(upload::Column::Id.eq(id)).filter(upload::Column::TenantId.eq(tenant.id));
+    // Only while still validating: one failed meanwhile as abandoned stays failed.
+    let mut update = upload::Entity::update_many()
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::TenantId.eq(tenant.id))
+        .filter(upload::Column::State.eq(state::VALIDATING));
     let summary = match planned {
         Ok(summary) => summary,
         Err(err) => {
@@ -168,7 +176,9 @@ pub async fn create_and_plan(
         .col_expr(upload::Column::RowsTotal, Expr::value(summary.counts.total() as i32))
         .col_expr(upload::Column::PlanSummary, Expr::value(serde_json::to_value(&summary).expect("plain data")))
         .col_expr(upload::Column::State, Expr::value(state::READY));
-    update.exec(db).await?;
+    if update.exec(db).await?.rows_affected == 0 {
+        return Err(UploadError::Db(DbErr::Custom(format!("upload {id}: {ABANDONED_MEANWHILE}"))));
+    }
     find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
 }
 

@@ -611,6 +611,16 @@ async fn a_plan_reads_the_users_a_file_names_and_their_managers_up_the_chain() {
         let changes = rows[1].changes.as_ref().unwrap().as_array().unwrap();
         assert_eq!(changes.len(), 1, "{backend:?}: {changes:?}");
         assert_eq!(changes[0]["field"], "jobTitle");
+        // What was read: the two users named, mid up the chain, no one else; and
+        // the tenant's active users counted all the same.
+        let file = b"userId,email,jobTitle,reportsTo\nboss,boss@example.com,,low\nlow,low@example.com,Porter,\n";
+        let options = muster_import::PlanOptions::default();
+        let pass = muster_import::FirstPass::read(file, &options);
+        let read = muster_store::directory::load_named(&db, &w.tenant, &pass.keys().unwrap()).await.unwrap();
+        let mut names: Vec<&str> = read.users.iter().map(|u| u.user_id.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["boss", "low", "mid"], "{backend:?}");
+        assert_eq!(read.active_users, Some(6), "{backend:?}: pat, kim, lee, boss, mid, low (sam left)");
     })
     .await;
 }

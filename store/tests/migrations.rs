@@ -1,4 +1,5 @@
-//! Migrations applied to a database that already holds data, on both backends.
+//! Migrations applied to a database that already holds data, on both backends:
+//! up from the first schema, down to it again and up once more.
 use muster_migrations::{Migrator, MigratorTrait};
 use muster_store::testdb::{Backend, TestDb};
 use muster_store::uploads;
@@ -10,16 +11,31 @@ async fn count(db: &DatabaseConnection, table: &str) -> i64 {
     row.try_get("", "n").unwrap()
 }
 
+async fn run(db: &DatabaseConnection, backend: Backend, sql: &str) {
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
+}
+
+async fn audit(db: &DatabaseConnection, backend: Backend, upload_id: i64) {
+    let sql = format!(
+        "INSERT INTO audit_events (tenant_id, actor, action, target_kind, target_id, target, upload_id, created_at) \
+         VALUES (1, 'command line', 'user.create', 'user', 1, 'old', {upload_id}, CURRENT_TIMESTAMP)"
+    );
+    run(db, backend, &sql).await;
+}
+
 #[tokio::test]
-async fn data_written_under_the_first_schema_survives_every_migration_and_goes_with_its_tenant() {
+async fn data_written_under_the_first_schema_survives_the_migrations_up_and_down() {
     for backend in Backend::ALL {
         let test_db = TestDb::new(backend).await;
         let db = muster_store::db::connect(&test_db.url).await.unwrap();
         Migrator::up(&db, Some(2)).await.unwrap();
-        let content = if backend == Backend::Postgres {
-            r"'\x7573657249640a6f6c640a'::bytea"
-        } else {
-            "X'7573657249640a6f6c640a'"
+        let hex = |text: &str| {
+            let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+            if backend == Backend::Postgres {
+                format!(r"'\x{hex}'::bytea")
+            } else {
+                format!("X'{hex}'")
+            }
         };
         for sql in [
             "INSERT INTO tenants (slug, slug_norm, name, created_at) VALUES ('t', 't', 'T', CURRENT_TIMESTAMP)".to_owned(),
@@ -40,35 +56,59 @@ async fn data_written_under_the_first_schema_survives_every_migration_and_goes_w
             format!(
                 "INSERT INTO uploads (tenant_id, file_name, content_hash, content, format, encoding, delimiter, state, \
                  rows_total, rows_done, created_at) \
-                 VALUES (1, 'old.csv', 'h', {content}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP)"
+                 VALUES (1, 'old.csv', 'h', {}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP), \
+                        (1, 'kept.csv', 'k', {}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP)",
+                hex("userId\nold\n"),
+                hex("userId\nkept\n")
             ),
             "INSERT INTO upload_rows (tenant_id, upload_id, row_index, line, status, selected) \
              VALUES (1, 1, 1, 2, 'New', true)"
                 .to_owned(),
-            "INSERT INTO audit_events (tenant_id, actor, action, target_kind, target_id, target, upload_id, created_at) \
-             VALUES (1, 'command line', 'user.create', 'user', 1, 'old', 1, CURRENT_TIMESTAMP)"
-                .to_owned(),
         ] {
-            db.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
+            run(&db, backend, &sql).await;
         }
+        audit(&db, backend, 1).await;
+        // An event deleted before the migrations: its id is never given again.
+        audit(&db, backend, 1).await;
+        run(&db, backend, "DELETE FROM audit_events WHERE id = 2").await;
+
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(uploads::file(&db, 1, 1).await.unwrap(), b"userId\nold\n", "{backend:?}");
-        for table in ["user_roles", "invitations", "upload_rows", "upload_parts", "audit_events"] {
+        for table in ["user_roles", "invitations", "upload_rows", "audit_events"] {
             assert_eq!(count(&db, table).await, 1, "{backend:?}: {table}");
         }
-        // An upload deleted: its rows go, the audit trail keeps its id.
-        db.execute_unprepared("DELETE FROM uploads WHERE id = 1").await.unwrap();
-        assert_eq!(count(&db, "upload_rows").await + count(&db, "upload_parts").await, 0, "{backend:?}");
+        audit(&db, backend, 2).await;
+        assert_eq!(count(&db, "audit_events WHERE id = 3").await, 1, "{backend:?}: the id after the last one given");
+
+        // An upload deleted: its rows and parts go, the audit trail keeps its id.
+        run(&db, backend, "DELETE FROM uploads WHERE id = 1").await;
+        assert_eq!(count(&db, "upload_rows").await + count(&db, "upload_parts WHERE upload_id = 1").await, 0);
         assert_eq!(count(&db, "audit_events WHERE upload_id = 1").await, 1, "{backend:?}");
-        db.execute_unprepared("DELETE FROM tenants WHERE id = 1").await.unwrap();
-        for table in ["users", "user_roles", "invitations", "upload_rows", "upload_parts", "audit_events"] {
+
+        // Down to the first two migrations: the kept file is back in its row, the
+        // event of the deleted upload no longer names it; then up once more.
+        Migrator::down(&db, Some(3)).await.unwrap_or_else(|e| panic!("{backend:?}: down: {e}"));
+        let content = db
+            .query_one_raw(Statement::from_string(backend_of(&db), "SELECT content FROM uploads WHERE id = 2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<Vec<u8>>(0)
+            .unwrap();
+        assert_eq!(content, b"userId\nkept\n", "{backend:?}");
+        assert_eq!(count(&db, "audit_events WHERE upload_id IS NULL").await, 1, "{backend:?}");
+        Migrator::up(&db, None).await.unwrap_or_else(|e| panic!("{backend:?}: up again: {e}"));
+        assert_eq!(uploads::file(&db, 1, 2).await.unwrap(), b"userId\nkept\n", "{backend:?}");
+
+        run(&db, backend, "DELETE FROM tenants WHERE id = 1").await;
+        for table in ["users", "user_roles", "invitations", "uploads", "upload_rows", "upload_parts", "audit_events"] {
             assert_eq!(count(&db, table).await, 0, "{backend:?}: {table} outlived its tenant");
         }
-        // Down to the first two and up again (a file's parts do not go back down).
-        Migrator::down(&db, Some(2)).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        assert_eq!(count(&db, "upload_parts").await, 0);
         db.close().await.ok();
         test_db.cleanup().await;
     }
+}
+
+fn backend_of(db: &DatabaseConnection) -> sea_orm::DatabaseBackend {
+    db.get_database_backend()
 }
