@@ -334,18 +334,6 @@ fn names_set(names: &str) -> HashSet<String> {
     names.split('|').filter(|n| !n.trim().is_empty()).map(normalize_key).collect()
 }
 
-/// The upload being loaded, as the load needs it.
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct Target {
-    id: i64,
-    tenant_id: i64,
-    options: Option<serde_json::Value>,
-    uploaded_by: Option<i64>,
-    started_at: Option<chrono::DateTime<Utc>>,
-    state: String,
-    rows_total: i32,
-}
-
 /// The claim a worker holds on the load's job. Every batch renews it inside its
 /// own transaction, so a worker whose job was taken over (its lease ran out while
 /// it stalled) commits nothing more: the renewal fails and the batch rolls back.
@@ -380,22 +368,7 @@ pub async fn run(
     mut progress: impl FnMut(i64, i64) -> bool + Send,
     mut send: impl FnMut(Vec<Outgoing>) + Send,
 ) -> Result<LoadReport, DbErr> {
-    // Everything but the file itself, which the load never needs (it can be 50 MB).
-    let Some(upload) = upload::Entity::find_by_id(upload_id)
-        .select_only()
-        .columns([
-            upload::Column::Id,
-            upload::Column::TenantId,
-            upload::Column::Options,
-            upload::Column::UploadedBy,
-            upload::Column::StartedAt,
-            upload::Column::State,
-            upload::Column::RowsTotal,
-        ])
-        .into_model::<Target>()
-        .one(db)
-        .await?
-    else {
+    let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
         return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
     };
     let tenant_id = upload.tenant_id;
@@ -576,7 +549,7 @@ pub async fn run(
 const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
-async fn stop_remaining(db: &DatabaseConnection, upload: &Target) -> Result<(), DbErr> {
+async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
     upload_row::Entity::update_many()
         .col_expr(upload_row::Column::Result, Expr::value(STOPPED))
         .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
@@ -597,7 +570,7 @@ async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[Ro
     bulk::update_by_id(db, "upload_rows", RESULT_COLUMNS, rows, tenant_id, "t.result IS NULL").await
 }
 
-async fn counts(db: &DatabaseConnection, upload: &Target) -> Result<LoadCounts, DbErr> {
+async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
     // Counted by the database: a million outcomes never cross as strings.
     let outcomes: Vec<(Option<String>, i64)> = upload_row::Entity::find()
         .select_only()
@@ -643,7 +616,7 @@ async fn counts(db: &DatabaseConnection, upload: &Target) -> Result<LoadCounts, 
 /// Returns false if the job's lease was lost: then nothing more is written.
 async fn link_managers(
     db: &DatabaseConnection,
-    upload: &Target,
+    upload: &upload::Model,
     last_index: i32,
     claim: Option<&Claim>,
 ) -> Result<bool, DbErr> {
@@ -727,7 +700,7 @@ async fn link_managers(
 async fn apply_batch<C: ConnectionTrait>(
     db: &C,
     tenant: &tenant::Model,
-    upload: &Target,
+    upload: &upload::Model,
     options: &UploadOptions,
     actor: &Actor,
     catalogue: &mut Catalogue,
