@@ -99,6 +99,26 @@ async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     mail
 }
 
+/// New roles of the tenant, given to one user as the database has them.
+async fn give_roles(db: &DatabaseConnection, t: &tenant::Model, user_id: i64, names: &[&str]) {
+    for name in names {
+        let role = role::ActiveModel {
+            tenant_id: Set(t.id),
+            name: Set((*name).into()),
+            name_norm: Set(name.to_lowercase()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        user_role::ActiveModel { tenant_id: Set(t.id), user_id: Set(user_id), role_id: Set(role.id) }
+            .insert(db)
+            .await
+            .unwrap();
+    }
+}
+
 async fn find(db: &DatabaseConnection, t: &tenant::Model, user_id: &str) -> Option<user::Model> {
     user::Entity::find()
         .filter(user::Column::TenantId.eq(t.id))
@@ -406,20 +426,7 @@ async fn roles_changed_since_the_preview_are_reported_not_overwritten() {
         let w = world(&db).await;
         let upload = plan_file(&db, &w.tenant, b"userId,email,roles\npat,pat@example.com,Staff|Nurse\n").await.unwrap();
         let pat = find(&db, &w.tenant, "pat").await.unwrap();
-        let auditor = role::ActiveModel {
-            tenant_id: Set(w.tenant.id),
-            name: Set("Auditor".into()),
-            name_norm: Set("auditor".into()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
-        user_role::ActiveModel { tenant_id: Set(w.tenant.id), user_id: Set(pat.id), role_id: Set(auditor.id) }
-            .insert(&db)
-            .await
-            .unwrap();
+        give_roles(&db, &w.tenant, pat.id, &["Auditor"]).await;
         jobs::enqueue_load(&db, &upload).await.unwrap();
         load_all(&db).await;
         assert_eq!(
@@ -745,32 +752,7 @@ async fn an_update_replaces_roles_and_groups_creating_the_missing_ones() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
         let pat = find(&db, &w.tenant, "pat").await.unwrap();
-        let staff = role::ActiveModel {
-            tenant_id: Set(w.tenant.id),
-            name: Set("Staff".into()),
-            name_norm: Set("staff".into()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
-        let auditor = role::ActiveModel {
-            tenant_id: Set(w.tenant.id),
-            name: Set("Auditor".into()),
-            name_norm: Set("auditor".into()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
-        for role_id in [staff.id, auditor.id] {
-            user_role::ActiveModel { tenant_id: Set(w.tenant.id), user_id: Set(pat.id), role_id: Set(role_id) }
-                .insert(&db)
-                .await
-                .unwrap();
-        }
+        give_roles(&db, &w.tenant, pat.id, &["Staff", "Auditor"]).await;
         let upload =
             plan_file(&db, &w.tenant, b"userId,email,roles,groups\npat,pat@example.com,STAFF|Nurse,NightShift\n")
                 .await
