@@ -1,16 +1,86 @@
-//! SQLite's way to change a table's constraints: build it again.
+//! Dropping and restoring a foreign key of the first schema, on both backends:
+//! PostgreSQL by the key's name, SQLite (which cannot alter a constraint) by
+//! building the table again from its own definition without, or with, the key.
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
-/// A table definition with one more constraint at its end.
-pub fn add_constraint(sql: &str, constraint: &str) -> String {
-    let end = sql.rfind(')').unwrap_or(sql.len());
-    format!("{}{constraint} {}", sql[..end].trim_end(), &sql[end..])
+/// A foreign key as the first migration made it.
+pub struct Key {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub to: &'static str,
+    pub on_delete: OnDelete,
+}
+
+/// The actions the first schema's keys use.
+#[derive(Clone, Copy)]
+pub enum OnDelete {
+    Cascade,
+    SetNull,
+}
+
+impl Key {
+    /// The first migration's names: `fk_{table}_tenant` for the tenant's key,
+    /// `fk_{table}_{column}` for the others.
+    fn name(&self) -> String {
+        match self.column {
+            "tenant_id" => format!("fk_{}_tenant", self.table),
+            column => format!("fk_{}_{column}", self.table),
+        }
+    }
+
+    /// The key as it stands in SQLite's copy of the table definition.
+    fn sqlite_clause(&self) -> String {
+        let action = match self.on_delete {
+            OnDelete::Cascade => "CASCADE",
+            OnDelete::SetNull => "SET NULL",
+        };
+        format!(r#", FOREIGN KEY ("{}") REFERENCES "{}" ("id") ON DELETE {action}"#, self.column, self.to)
+    }
+}
+
+pub async fn drop(m: &SchemaManager<'_>, key: &Key) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let clause = key.sqlite_clause();
+            rebuild(db, key.table, |sql| sql.replacen(&clause, "", 1)).await
+        }
+        _ => m.drop_foreign_key(ForeignKey::drop().name(key.name()).table(key.table).to_owned()).await,
+    }
+}
+
+pub async fn restore(m: &SchemaManager<'_>, key: &Key) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let clause = key.sqlite_clause();
+            rebuild(db, key.table, |sql| {
+                let end = sql.rfind(')').unwrap_or(sql.len());
+                format!("{}{clause} {}", sql[..end].trim_end(), &sql[end..])
+            })
+            .await
+        }
+        _ => {
+            m.create_foreign_key(
+                ForeignKey::create()
+                    .name(key.name())
+                    .from(key.table, key.column)
+                    .to(key.to, "id")
+                    .on_delete(match key.on_delete {
+                        OnDelete::Cascade => ForeignKeyAction::Cascade,
+                        OnDelete::SetNull => ForeignKeyAction::SetNull,
+                    })
+                    .to_owned(),
+            )
+            .await
+        }
+    }
 }
 
 /// SQLite cannot drop a constraint: the table is created again from its own
 /// definition, changed by `change`, its rows copied and its indexes re-made.
-pub async fn rebuild<C: ConnectionTrait>(db: &C, table: &str, change: impl Fn(&str) -> String) -> Result<(), DbErr> {
+async fn rebuild<C: ConnectionTrait>(db: &C, table: &str, change: impl Fn(&str) -> String) -> Result<(), DbErr> {
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::Sqlite,

@@ -7,12 +7,12 @@
 //! the same normalised form.
 pub use sea_orm_migration::prelude::*;
 
+mod foreign_keys;
 mod m20261122_000001_schema;
 mod m20261122_000002_users_by_tenant_and_id;
 mod m20261122_000003_upload_files_in_parts;
 mod m20261122_000004_tenant_keys_where_they_cascade;
 mod m20261122_000005_cheaper_load_writes;
-mod sqlite;
 
 pub struct Migrator;
 

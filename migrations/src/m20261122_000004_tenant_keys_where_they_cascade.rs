@@ -4,14 +4,17 @@
 //! key already removes them with the tenant. On PostgreSQL each such check locks
 //! the one tenant row again for every inserted row; it was the largest single
 //! cost of loading memberships (2000 rows: 31 ms with it, 15 ms without).
+use crate::foreign_keys::{self, Key, OnDelete};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 const TABLES: [&str; 4] = ["user_roles", "user_groups", "invitations", "upload_rows"];
-const SQLITE_TENANT_KEY: &str = r#", FOREIGN KEY ("tenant_id") REFERENCES "tenants" ("id") ON DELETE CASCADE"#;
+
+fn tenant_key(table: &'static str) -> Key {
+    Key { table, column: "tenant_id", to: "tenants", on_delete: OnDelete::Cascade }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -21,41 +24,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
         for table in TABLES {
-            match db.get_database_backend() {
-                DatabaseBackend::Sqlite => {
-                    crate::sqlite::rebuild(db, table, |sql| sql.replacen(SQLITE_TENANT_KEY, "", 1)).await?
-                }
-                _ => {
-                    m.drop_foreign_key(ForeignKey::drop().name(format!("fk_{table}_tenant")).table(table).to_owned())
-                        .await?
-                }
-            }
+            foreign_keys::drop(m, &tenant_key(table)).await?;
         }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
         for table in TABLES {
-            match db.get_database_backend() {
-                DatabaseBackend::Sqlite => {
-                    crate::sqlite::rebuild(db, table, |sql| crate::sqlite::add_constraint(sql, SQLITE_TENANT_KEY))
-                        .await?
-                }
-                _ => {
-                    m.create_foreign_key(
-                        ForeignKey::create()
-                            .name(format!("fk_{table}_tenant"))
-                            .from(table, "tenant_id")
-                            .to("tenants", "id")
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
-                    .await?
-                }
-            }
+            foreign_keys::restore(m, &tenant_key(table)).await?;
         }
         Ok(())
     }

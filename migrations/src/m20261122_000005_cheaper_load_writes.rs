@@ -8,13 +8,14 @@
 //!   Pages now keep room for it (fillfactor 45: a row and its updated copy), so
 //!   the update stays on the page and touches no index (a HOT update).
 //!   SQLite has no such setting and rewrites rows in place.
+use crate::foreign_keys::{self, Key, OnDelete};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const SQLITE_UPLOAD_KEY: &str = r#", FOREIGN KEY ("upload_id") REFERENCES "uploads" ("id") ON DELETE SET NULL"#;
+const UPLOAD_KEY: Key = Key { table: "audit_events", column: "upload_id", to: "uploads", on_delete: OnDelete::SetNull };
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -23,20 +24,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        match db.get_database_backend() {
-            DatabaseBackend::Sqlite => {
-                crate::sqlite::rebuild(db, "audit_events", |sql| sql.replacen(SQLITE_UPLOAD_KEY, "", 1)).await
-            }
-            _ => {
-                m.drop_foreign_key(
-                    ForeignKey::drop().name("fk_audit_events_upload_id").table("audit_events").to_owned(),
-                )
-                .await?;
-                db.execute_unprepared("ALTER TABLE upload_rows SET (fillfactor = 45)").await?;
-                Ok(())
-            }
+        foreign_keys::drop(m, &UPLOAD_KEY).await?;
+        if m.get_database_backend() == DatabaseBackend::Postgres {
+            m.get_connection().execute_unprepared("ALTER TABLE upload_rows SET (fillfactor = 45)").await?;
         }
+        Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -47,23 +39,9 @@ impl MigrationTrait for Migration {
              WHERE upload_id IS NOT NULL AND upload_id NOT IN (SELECT id FROM uploads)",
         )
         .await?;
-        match db.get_database_backend() {
-            DatabaseBackend::Sqlite => {
-                crate::sqlite::rebuild(db, "audit_events", |sql| crate::sqlite::add_constraint(sql, SQLITE_UPLOAD_KEY))
-                    .await
-            }
-            _ => {
-                db.execute_unprepared("ALTER TABLE upload_rows RESET (fillfactor)").await?;
-                m.create_foreign_key(
-                    ForeignKey::create()
-                        .name("fk_audit_events_upload_id")
-                        .from("audit_events", "upload_id")
-                        .to("uploads", "id")
-                        .on_delete(ForeignKeyAction::SetNull)
-                        .to_owned(),
-                )
-                .await
-            }
+        if m.get_database_backend() == DatabaseBackend::Postgres {
+            db.execute_unprepared("ALTER TABLE upload_rows RESET (fillfactor)").await?;
         }
+        foreign_keys::restore(m, &UPLOAD_KEY).await
     }
 }
