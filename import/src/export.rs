@@ -25,6 +25,7 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 }
 
 /// The inverse of [`neutralise`], applied to every cell read.
+#[inline]
 pub fn unneutralise(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
         Some(rest) if needs_mark(rest) => rest,

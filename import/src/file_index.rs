@@ -13,36 +13,117 @@ use crate::fields::{parse_delete, Email, ExternalId, UserId};
 use crate::fingerprint::{fingerprint, Fingerprint, FingerprintMap};
 use crate::layout::Layout;
 use crate::normalize_key;
-use std::collections::HashMap;
+use crate::row::RowKeys;
+use crate::source::{Record, Source};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+/// A row's `reportsTo`. Its two userIds are kept as text (for messages and the
+/// directory) side by side in the arena: 40 bytes an edge, a million of them in a
+/// large file.
 struct Edge {
     line: u64,
     user: Fingerprint,
     manager: Fingerprint,
-    user_text: Range<usize>,
-    manager_text: Range<usize>,
+    text_at: usize,
+    /// UserIds are ASCII and at most 64 characters.
+    user_len: u8,
+    manager_len: u8,
+}
+
+impl Edge {
+    fn user_text(&self) -> Range<usize> {
+        self.text_at..self.text_at + usize::from(self.user_len)
+    }
+    fn manager_text(&self) -> Range<usize> {
+        let start = self.text_at + usize::from(self.user_len);
+        start..start + usize::from(self.manager_len)
+    }
+}
+
+/// Keys of one kind with the line of each, spread over partitions by some bits
+/// of their fingerprint. Looking for repeats a partition at a time keeps the map
+/// in cache; one map of a million keys missed the cache on nearly every row and
+/// took a third of the time of validating a large file.
+struct KeyLines {
+    parts: Vec<Vec<(Fingerprint, u64)>>,
+}
+
+impl KeyLines {
+    /// About 4096 keys per partition. The partition is chosen by bits 40 and up:
+    /// the maps use the low bits for the slot and the top ones as tags.
+    fn new(expected: usize) -> Self {
+        let parts = (expected / 4096).next_power_of_two().clamp(1, 1024);
+        let per_part = expected / parts + expected / parts / 8 + 16;
+        Self { parts: (0..parts).map(|_| Vec::with_capacity(per_part)).collect() }
+    }
+
+    fn part_of(&self, fp: Fingerprint) -> usize {
+        (fp >> 40) as usize & (self.parts.len() - 1)
+    }
+
+    fn push(&mut self, fp: Fingerprint, line: u64) {
+        let part = self.part_of(fp);
+        self.parts[part].push((fp, line));
+    }
+
+    /// Each line whose key an earlier line has, with that first line.
+    fn repeats(&self) -> Vec<(u64, u64)> {
+        let mut first: FingerprintMap<u64> = FingerprintMap::default();
+        let mut out = Vec::new();
+        for part in &self.parts {
+            first.clear();
+            for &(fp, line) in part {
+                let earlier = *first.entry(fp).or_insert(line);
+                if earlier != line {
+                    out.push((line, earlier));
+                }
+            }
+        }
+        out
+    }
+
+    /// For each of `probes`, whether it is not among these keys (a partition at a time).
+    fn lacks(&self, probes: &[Fingerprint]) -> Vec<bool> {
+        let mut by_part: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
+        for (i, fp) in probes.iter().enumerate() {
+            by_part[self.part_of(*fp)].push(i as u32);
+        }
+        let mut absent = vec![false; probes.len()];
+        let mut keys: FingerprintMap<()> = FingerprintMap::default();
+        for (part, probe_ids) in self.parts.iter().zip(by_part) {
+            keys.clear();
+            keys.extend(part.iter().map(|(fp, _)| (*fp, ())));
+            for i in probe_ids {
+                absent[i as usize] = !keys.contains_key(&probes[i as usize]);
+            }
+        }
+        absent
+    }
+
+    fn set(&self) -> FingerprintMap<()> {
+        self.parts.iter().flatten().map(|(fp, _)| (*fp, ())).collect()
+    }
 }
 
 pub struct FileIndex {
     columns: [Option<usize>; 5],
-    user_lines: FingerprintMap<u64>,
+    users: KeyLines,
     /// Users the file deletes (`transaction` DELETE), by line: nobody may report to them.
     deleted: FingerprintMap<u64>,
-    emails: FingerprintMap<u64>,
-    externals: FingerprintMap<u64>,
+    emails: KeyLines,
+    externals: KeyLines,
+    /// Lines that repeat an earlier line's userId (known after [`FileIndex::repeats`]).
+    repeated_users: HashSet<u64>,
     edges: Vec<Edge>,
     arena: String,
 }
 
 impl FileIndex {
-    /// `expected_rows` sizes the maps up front, so they never rehash mid-file.
+    /// `expected_rows` sizes the partitions up front.
     pub fn new(layout: &Layout, expected_rows: usize) -> Self {
         let col = |f| layout.column_of(f);
-        let map = |wanted: bool| {
-            let capacity = if wanted { expected_rows } else { 0 };
-            FingerprintMap::with_capacity_and_hasher(capacity, Default::default())
-        };
+        let keys = |wanted: bool| KeyLines::new(if wanted { expected_rows } else { 0 });
         Self {
             columns: [
                 col(Field::UserId),
@@ -51,65 +132,153 @@ impl FileIndex {
                 col(Field::ReportsTo),
                 col(Field::Transaction),
             ],
-            user_lines: map(true),
+            users: keys(true),
             deleted: FingerprintMap::default(),
-            emails: map(true),
-            externals: map(col(Field::ExternalId).is_some()),
-            edges: Vec::new(),
+            emails: keys(true),
+            externals: keys(col(Field::ExternalId).is_some()),
+            repeated_users: HashSet::new(),
+            // Most files that have the column give most rows a manager.
+            edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { expected_rows } else { 0 }),
             arena: String::new(),
         }
     }
 
-    fn keep(&mut self, text: &str) -> Range<usize> {
-        let start = self.arena.len();
-        self.arena.push_str(text);
-        start..self.arena.len()
-    }
-
-    /// Registers a row's keys; duplicates of earlier rows are reported at once.
-    pub fn add_row(&mut self, layout: &Layout, record: &csv::StringRecord, line: u64, out: &mut Vec<Diagnostic>) {
+    /// Registers a row's keys, read from its cells.
+    pub fn add_row(&mut self, record: &Record, line: u64) {
         let [c_user, c_email, c_ext, c_manager, c_transaction] = self.columns;
         let cell = |c: Option<usize>| unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
-        let user = UserId::check(cell(c_user)).ok();
-        let mut duplicate = |map: &mut FingerprintMap<u64>, value: &str, field: Field| {
-            let earlier = *map.entry(fingerprint(value)).or_insert(line);
-            if earlier != line {
-                out.push(Diagnostic::cell(
-                    Severity::Error,
-                    line,
-                    layout.heading_of(field),
-                    value,
-                    &format!("is also on line {earlier}; each {} may appear once in a file", field.name()),
-                ));
-            }
+        let keys = RowKeys {
+            user: UserId::check(cell(c_user)).ok(),
+            email: Email::check(cell(c_email)).ok(),
+            external: ExternalId::check(cell(c_ext)).ok(),
+            manager: UserId::check(cell(c_manager)).ok(),
+            deletes: c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true),
         };
-        let deletes = c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true);
+        self.add_keys(&keys, line);
+    }
+
+    /// Registers a row's keys (the valid ones). Repeats are found after the last
+    /// row, by [`FileIndex::repeats`].
+    pub fn add_keys(&mut self, keys: &RowKeys<'_>, line: u64) {
+        let RowKeys { user, email, external, manager, deletes } = *keys;
         if let Some(user) = user {
-            duplicate(&mut self.user_lines, user, Field::UserId);
+            self.users.push(fingerprint(user), line);
             if deletes {
                 self.deleted.entry(fingerprint(user)).or_insert(line);
             }
         }
-        if let Ok(email) = Email::check(cell(c_email)) {
-            duplicate(&mut self.emails, email, Field::Email);
+        if let Some(email) = email {
+            self.emails.push(fingerprint(email), line);
         }
-        if let Ok(ext) = ExternalId::check(cell(c_ext)) {
-            duplicate(&mut self.externals, ext, Field::ExternalId);
+        if let Some(ext) = external {
+            self.externals.push(fingerprint(ext), line);
         }
         // A row that deletes its user has no manager to check: the user goes.
-        if let (Some(user), Ok(manager), false) = (user, UserId::check(cell(c_manager)), deletes) {
+        if let (Some(user), Some(manager), false) = (user, manager, deletes) {
             let (user_fp, manager_fp) = (fingerprint(user), fingerprint(manager));
             if user_fp != manager_fp {
-                let user_text = self.keep(user);
-                let manager_text = self.keep(manager);
-                self.edges.push(Edge { line, user: user_fp, manager: manager_fp, user_text, manager_text });
+                let text_at = self.arena.len();
+                self.arena.push_str(user);
+                self.arena.push_str(manager);
+                let len = |text: &str| u8::try_from(text.len()).expect("a userId has at most 64 characters");
+                self.edges.push(Edge {
+                    line,
+                    user: user_fp,
+                    manager: manager_fp,
+                    text_at,
+                    user_len: len(user),
+                    manager_len: len(manager),
+                });
             }
         }
     }
 
+    /// After the last row: each userId, email and externalId that an earlier line
+    /// has, as diagnostics by line (userId, email, externalId in that order). The
+    /// values are read again from `source`, only when there are repeats.
+    pub fn repeats(&mut self, layout: &Layout, source: &Source<'_>) -> HashMap<u64, Vec<Diagnostic>> {
+        let kinds = [
+            (Field::UserId, self.users.repeats()),
+            (Field::Email, self.emails.repeats()),
+            (Field::ExternalId, self.externals.repeats()),
+        ];
+        self.repeated_users = kinds[0].1.iter().map(|(line, _)| *line).collect();
+        let mut wanted: HashMap<u64, Vec<(Field, u64)>> = HashMap::new();
+        for (field, repeats) in &kinds {
+            for &(line, earlier) in repeats {
+                wanted.entry(line).or_default().push((*field, earlier));
+            }
+        }
+        let mut found: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
+        if wanted.is_empty() {
+            return found;
+        }
+        let mut rows = source.data_rows();
+        let mut record = Record::new();
+        while let Some(line) = rows.next_filled(&mut record) {
+            let Some(repeats) = wanted.remove(&line) else { continue };
+            for (field, earlier) in repeats {
+                let raw = unneutralise(layout.column_of(field).and_then(|c| record.get(c)).unwrap_or(""));
+                let value = match field {
+                    Field::UserId => UserId::check(raw),
+                    Field::Email => Email::check(raw),
+                    _ => ExternalId::check(raw),
+                };
+                found.entry(line).or_default().push(Diagnostic::cell(
+                    Severity::Error,
+                    line,
+                    layout.heading_of(field),
+                    value.unwrap_or(raw.trim()),
+                    &format!("is also on line {earlier}; each {} may appear once in a file", field.name()),
+                ));
+            }
+            if wanted.is_empty() {
+                break;
+            }
+        }
+        found
+    }
+
     /// The keys the file names, for reading only the users a plan can touch.
-    pub fn keys(&self) -> FileKeys<'_> {
-        FileKeys { index: self, managers: self.edges.iter().map(|e| (e.manager, ())).collect() }
+    pub fn keys(&self) -> FileKeys {
+        FileKeys {
+            user_ids: self.users.set().into_iter().chain(self.edges.iter().map(|e| (e.manager, ()))).collect(),
+            emails: self.emails.set(),
+            external_ids: self.externals.set(),
+        }
+    }
+
+    /// For every edge, the first-row edge of its user (`own`) and of its manager
+    /// (`next`), [`NONE`] where there is none; matched a partition at a time, as
+    /// repeats are, instead of through one map of every user.
+    fn link_edges(&self) -> (Vec<u32>, Vec<u32>) {
+        let edges = &self.edges;
+        assert!(edges.len() < NONE as usize, "fewer than 4 billion rows");
+        let parts = self.users.parts.len();
+        let part_of = |fp: Fingerprint| (fp >> 40) as usize & (parts - 1);
+        let mut firsts: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
+        let mut users: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
+        let mut managers: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
+        for (i, edge) in edges.iter().enumerate() {
+            let i = i as u32;
+            if self.repeated_users.is_empty() || !self.repeated_users.contains(&edge.line) {
+                firsts[part_of(edge.user)].push((edge.user, i));
+            }
+            users[part_of(edge.user)].push((edge.user, i));
+            managers[part_of(edge.manager)].push((edge.manager, i));
+        }
+        let (mut own, mut next) = (vec![NONE; edges.len()], vec![NONE; edges.len()]);
+        let mut first: FingerprintMap<u32> = FingerprintMap::default();
+        for ((firsts, users), managers) in firsts.into_iter().zip(users).zip(managers) {
+            first.clear();
+            first.extend(firsts);
+            for (links, probes) in [(&mut own, users), (&mut next, managers)] {
+                for (fp, i) in probes {
+                    links[i as usize] = first.get(&fp).copied().unwrap_or(NONE);
+                }
+            }
+        }
+        (own, next)
     }
 
     /// After the last row: `reportsTo` resolved against the file and, when given,
@@ -117,102 +286,133 @@ impl FileIndex {
     pub fn finish(&self, layout: &Layout, directory: Option<&DirectoryIndex>) -> HashMap<u64, Vec<Diagnostic>> {
         let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
         let heading = layout.heading_of(Field::ReportsTo);
-        let text = |range: &Range<usize>| &self.arena[range.clone()];
+        let edges = &self.edges;
+        let text = |range: Range<usize>| &self.arena[range];
         let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
 
-        // The manager each user will have: the file's word where it gives one (the
-        // first row of a userId: later ones are errors), else the directory's.
-        let mut file_manager: FingerprintMap<&Edge> = FingerprintMap::default();
-        for edge in &self.edges {
-            if self.user_lines.get(&edge.user) == Some(&edge.line) {
-                file_manager.insert(edge.user, edge);
-            }
+        let outside_file = match directory {
+            Some(_) => self.users.lacks(&edges.iter().map(|e| e.manager).collect::<Vec<_>>()),
+            None => Vec::new(),
+        };
+        for (i, edge) in edges.iter().enumerate() {
             if let Some(deleted_on) = self.deleted.get(&edge.manager) {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
                     heading,
-                    text(&edge.manager_text),
+                    text(edge.manager_text()),
                     &format!("is deleted by line {deleted_on}; give this user another manager"),
                 ));
             }
-            if directory.is_some()
-                && !self.user_lines.contains_key(&edge.manager)
-                && in_directory(text(&edge.manager_text)).is_none()
-            {
+            if outside_file.get(i) == Some(&true) && in_directory(text(edge.manager_text())).is_none() {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
                     heading,
-                    text(&edge.manager_text),
+                    text(edge.manager_text()),
                     "is neither an existing user nor a user of this file",
                 ));
             }
         }
 
-        // A node of the reporting graph: its fingerprint and its userId as text,
-        // borrowed from the arena or the directory (no allocation per step).
-        let manager_of = |user: Fingerprint, user_text: &str| -> Option<(Fingerprint, &str)> {
-            if let Some(edge) = file_manager.get(&user) {
-                return Some((edge.manager, text(&edge.manager_text)));
+        // The manager each user will have: the file's word where it gives one (the
+        // first row of a userId: later ones are errors), else the directory's. A
+        // directory's manager may be a user of the file again: only then is a map
+        // from every such user to its edge needed.
+        let (own, next) = self.link_edges();
+        let first_edges: FingerprintMap<u32> = match directory {
+            Some(_) => own.iter().filter(|&&e| e != NONE).map(|&e| (edges[e as usize].user, e)).collect(),
+            None => FingerprintMap::default(),
+        };
+        let node_of = |fp: Fingerprint| first_edges.get(&fp).map_or(Node::Other(fp), |&e| Node::Edge(e));
+        // The step up from a node, with the manager's userId as the text that
+        // names it (borrowed from the arena or the directory: no allocation).
+        let manager_of = |node: Node, user_text: &str| -> Option<(Node, &str)> {
+            match node {
+                Node::Edge(e) => {
+                    let edge = &edges[e as usize];
+                    let up = match next[e as usize] {
+                        NONE => Node::Other(edge.manager),
+                        m => Node::Edge(m),
+                    };
+                    Some((up, text(edge.manager_text())))
+                }
+                Node::Other(_) => {
+                    let manager = directory?.user(in_directory(user_text)?).reports_to.as_deref()?;
+                    Some((node_of(fingerprint(manager)), manager))
+                }
             }
-            let d = directory?;
-            let manager = d.user(in_directory(user_text)?).reports_to.as_deref()?;
-            Some((fingerprint(manager), manager))
         };
 
         // Each user has at most one manager, so a walk up the managers either ends,
         // reaches a node an earlier walk saw (whose way up is already known), or
         // comes back to its own path: a cycle. Every node is entered once.
-        let mut state: FingerprintMap<u32> =
-            FingerprintMap::with_capacity_and_hasher(self.edges.len() + 16, Default::default());
-        let mut path: Vec<(Fingerprint, &str)> = Vec::new();
-        for (walk, start) in self.edges.iter().enumerate() {
+        let mut edge_state = vec![NONE; edges.len()];
+        let mut other_state: FingerprintMap<u32> = FingerprintMap::default();
+        let mut path: Vec<(Node, &str)> = Vec::new();
+        for (walk, start) in edges.iter().enumerate() {
             let walk = walk as u32;
             path.clear();
-            let mut current = Some((start.user, text(&start.user_text)));
-            while let Some((user, user_text)) = current {
-                match state.entry(user) {
-                    std::collections::hash_map::Entry::Occupied(seen) => {
-                        if *seen.get() == walk {
-                            let at = path.iter().position(|(u, _)| *u == user).unwrap_or(0);
-                            report_cycle(&mut findings, &path[at..], &file_manager, heading, &text);
-                        }
-                        break;
-                    }
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(walk);
-                    }
+            let first = match own[walk as usize] {
+                NONE => Node::Other(start.user),
+                e => Node::Edge(e),
+            };
+            let mut current = Some((first, text(start.user_text())));
+            while let Some((node, user_text)) = current {
+                let seen = match node {
+                    Node::Edge(e) => &mut edge_state[e as usize],
+                    Node::Other(fp) => other_state.entry(fp).or_insert(NONE),
+                };
+                if *seen == walk {
+                    let at = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
+                    report_cycle(&mut findings, &path[at..], edges, heading, &text);
+                    break;
                 }
-                current = manager_of(user, user_text);
-                path.push((user, user_text));
+                if *seen != NONE {
+                    break;
+                }
+                *seen = walk;
+                current = manager_of(node, user_text);
+                path.push((node, user_text));
             }
         }
         findings
     }
 }
 
+/// "No edge" in the per-edge tables (and "not yet seen" in walks).
+const NONE: u32 = u32::MAX;
+
+/// A user in the reporting graph: one whose first row has a `reportsTo` (by that
+/// edge), or any other (a user of the file without one, or of the directory only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Edge(u32),
+    Other(Fingerprint),
+}
+
 fn report_cycle<'a>(
     findings: &mut HashMap<u64, Vec<Diagnostic>>,
-    cycle: &[(Fingerprint, &str)],
-    file_manager: &FingerprintMap<&Edge>,
+    cycle: &[(Node, &str)],
+    edges: &[Edge],
     heading: &str,
-    text: &impl Fn(&Range<usize>) -> &'a str,
+    text: &impl Fn(Range<usize>) -> &'a str,
 ) {
-    let describe = |(fp, name): &(Fingerprint, &str)| match file_manager.get(fp) {
-        Some(edge) => format!("{name} (line {})", edge.line),
-        None => format!("{name} (existing)"),
+    let describe = |(node, name): &(Node, &str)| match node {
+        Node::Edge(e) => format!("{name} (line {})", edges[*e as usize].line),
+        Node::Other(_) => format!("{name} (existing)"),
     };
     let mut chain: Vec<String> = cycle.iter().map(describe).collect();
     chain.push(cycle[0].1.to_owned());
     let chain = chain.join(" → ");
-    for (fp, _) in cycle {
-        if let Some(edge) = file_manager.get(fp) {
+    for (node, _) in cycle {
+        if let Node::Edge(e) = node {
+            let edge = &edges[*e as usize];
             findings.entry(edge.line).or_default().push(Diagnostic::cell(
                 Severity::Error,
                 edge.line,
                 heading,
-                text(&edge.manager_text),
+                text(edge.manager_text()),
                 &format!("closes a reporting cycle: {chain}"),
             ));
         }
@@ -221,21 +421,21 @@ fn report_cycle<'a>(
 
 /// What a file names, by normalised key (fingerprints: a rare collision keeps
 /// one user too many in view, never one too few).
-pub struct FileKeys<'i> {
-    index: &'i FileIndex,
-    managers: FingerprintMap<()>,
+pub struct FileKeys {
+    user_ids: FingerprintMap<()>,
+    emails: FingerprintMap<()>,
+    external_ids: FingerprintMap<()>,
 }
 
-impl FileKeys<'_> {
+impl FileKeys {
     /// A userId that is a row's own or some row's `reportsTo`.
     pub fn names_user_id(&self, key: &str) -> bool {
-        let fp = fingerprint(key);
-        self.index.user_lines.contains_key(&fp) || self.managers.contains_key(&fp)
+        self.user_ids.contains_key(&fingerprint(key))
     }
     pub fn names_email(&self, key: &str) -> bool {
-        self.index.emails.contains_key(&fingerprint(key))
+        self.emails.contains_key(&fingerprint(key))
     }
     pub fn names_external_id(&self, key: &str) -> bool {
-        self.index.externals.contains_key(&fingerprint(key))
+        self.external_ids.contains_key(&fingerprint(key))
     }
 }

@@ -8,8 +8,8 @@ use crate::field::Field;
 use crate::file_index::{FileIndex, FileKeys};
 use crate::layout::{Format, HeadingMapping, Layout};
 use crate::normalize_key;
-use crate::row::{parse_row, Purpose, UserRow};
-use crate::source::{is_blank, Source};
+use crate::row::{check_row, parse_row, Purpose, UserRow};
+use crate::source::{Record, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -229,20 +229,15 @@ pub struct FirstPass<'b> {
 impl<'b> FirstPass<'b> {
     pub fn read(bytes: &'b [u8], options: &PlanOptions) -> Self {
         let source = Source::open(bytes, &options.mapping, options.delimiter);
-        let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
+        let mut findings = HashMap::new();
         let index = source.layout.as_ref().map(|layout| {
             let mut index = FileIndex::new(layout, source.expected_rows());
             let mut rows = source.data_rows();
-            let mut record = csv::StringRecord::new();
-            let mut found = Vec::new();
-            while let Some(line) = rows.next_into(&mut record) {
-                if !is_blank(&record) {
-                    index.add_row(layout, &record, line, &mut found);
-                    if !found.is_empty() {
-                        findings.entry(line).or_default().append(&mut found);
-                    }
-                }
+            let mut record = Record::new();
+            while let Some(line) = rows.next_filled(&mut record) {
+                index.add_row(&record, line);
             }
+            findings = index.repeats(layout, &source);
             index
         });
         Self { source, index, findings }
@@ -250,7 +245,7 @@ impl<'b> FirstPass<'b> {
 
     /// The keys the file names (userIds, its managers' userIds, emails and
     /// externalIds). `None` when the file has no usable headings.
-    pub fn keys(&self) -> Option<FileKeys<'_>> {
+    pub fn keys(&self) -> Option<FileKeys> {
         self.index.as_ref().map(FileIndex::keys)
     }
 
@@ -287,11 +282,8 @@ impl<'b> FirstPass<'b> {
         };
 
         let mut rows = source.data_rows();
-        let mut record = csv::StringRecord::new();
-        while let Some(line) = rows.next_into(&mut record) {
-            if is_blank(&record) {
-                continue;
-            }
+        let mut record = Record::new();
+        while let Some(line) = rows.next_filled(&mut record) {
             let mut diagnostics = Vec::new();
             let row = parse_row(layout, &record, line, tenant, Purpose::Build, &mut diagnostics);
             diagnostics.extend(findings.remove(&line).unwrap_or_default());
@@ -755,22 +747,22 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
     // added to their lines at the end.
     let mut index = FileIndex::new(layout, source.expected_rows());
     let mut rows = source.data_rows();
-    let mut record = csv::StringRecord::new();
+    let mut record = Record::new();
     let mut diagnostics = Vec::new();
     let user_column = layout.column_of(Field::UserId);
-    while let Some(line) = rows.next_into(&mut record) {
-        if is_blank(&record) {
-            continue;
-        }
-        parse_row(layout, &record, line, tenant_slug, Purpose::Check, &mut diagnostics);
-        index.add_row(layout, &record, line, &mut diagnostics);
+    while let Some(line) = rows.next_filled(&mut record) {
+        let keys = check_row(layout, &record, line, tenant_slug, &mut diagnostics);
+        index.add_keys(&keys, line);
         out.rows += 1;
         if !diagnostics.is_empty() {
             let user_id = user_column.and_then(|c| record.get(c)).map(|u| u.trim().to_owned());
             out.problems.push(LineProblems { line, user_id, diagnostics: std::mem::take(&mut diagnostics) });
         }
     }
-    let late = index.finish(layout, None);
+    let mut late = index.repeats(layout, &source);
+    for (line, mut more) in index.finish(layout, None) {
+        late.entry(line).or_default().append(&mut more);
+    }
     if !late.is_empty() {
         for problems in &mut out.problems {
             if let Some(more) = late.get(&problems.line) {
@@ -784,6 +776,20 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
             }
         }
         out.problems.sort_by_key(|p| p.line);
+        // Lines known only now (repeats, reportsTo) are named by their userId too:
+        // one more read, for files with such errors only.
+        if let (Some(c), true) = (user_column, out.problems.iter().any(|p| p.user_id.is_none())) {
+            let mut rows = source.data_rows();
+            let mut problems = out.problems.iter_mut().filter(|p| p.user_id.is_none()).peekable();
+            while let Some(line) = rows.next_filled(&mut record) {
+                while problems.next_if(|p| p.line < line).is_some() {}
+                match problems.next_if(|p| p.line == line) {
+                    Some(problem) => problem.user_id = record.get(c).map(|u| u.trim().to_owned()),
+                    None if problems.peek().is_none() => break,
+                    None => {}
+                }
+            }
+        }
     }
     out.rows_with_errors =
         out.problems.iter().filter(|p| p.diagnostics.iter().any(Diagnostic::is_error)).count() as u64;

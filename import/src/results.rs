@@ -4,7 +4,7 @@
 use crate::decode::{decode, Encoding};
 use crate::dialect::{self, Delimiter};
 use crate::export::neutralise;
-use crate::source::{csv_reader, is_blank, LineCounter};
+use crate::source::{Record, Records};
 
 fn rewrite(
     bytes: &[u8],
@@ -15,20 +15,15 @@ fn rewrite(
     let encoding: Encoding = decoded.encoding;
     let text = decoded.text;
     let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
-    let mut reader = csv_reader(&text, delimiter);
-    let mut lines = LineCounter::new(&text);
+    let mut records = Records::new(&text, delimiter);
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter.byte())
         .terminator(csv::Terminator::CRLF)
         .flexible(true)
         .from_writer(Vec::new());
-    let mut record = csv::StringRecord::new();
+    let mut record = Record::new();
     let mut header = true;
-    while reader.read_record(&mut record).unwrap_or(false) {
-        let line = lines.line_of(&record);
-        if is_blank(&record) {
-            continue;
-        }
+    while let Some(line) = records.next_filled(&mut record) {
         let mut cells: Vec<String> = record.iter().map(str::to_owned).collect();
         let keep = row(if header { None } else { Some(line) }, &mut cells);
         header = false;

@@ -3,10 +3,11 @@
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::field::Field;
 use crate::fields::{
-    check_password, check_text, parse_delete, parse_flag, parse_leaver, Email, ExternalId, FieldError, Mobile, OrgCode,
-    RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
+    check_password, check_text, parse_delete, parse_flag, parse_leaver, trim, Email, ExternalId, FieldError, Mobile,
+    OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
 };
 use crate::layout::{ColumnRole, Layout};
+use crate::source::Record;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,22 +68,60 @@ pub enum Purpose {
     Check,
 }
 
+/// The keys of a row that passed their rules, as written (trimmed), for the
+/// rules between rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowKeys<'r> {
+    pub user: Option<&'r str>,
+    pub email: Option<&'r str>,
+    pub external: Option<&'r str>,
+    pub manager: Option<&'r str>,
+    /// The row deletes its user (`transaction` DELETE).
+    pub deletes: bool,
+}
+
 /// Reads one record. Every problem becomes a diagnostic; the row keeps the values
 /// that were valid, so the admin sees all problems of the line at once. `tenant`
 /// is the admin's tenant slug, which a `tenant` cell must name if it is not blank.
 pub fn parse_row(
     layout: &Layout,
-    cells: &csv::StringRecord,
+    cells: &Record,
     line: u64,
     tenant: Option<&str>,
     purpose: Purpose,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> UserRow {
+    read_row(layout, cells, line, tenant, purpose, diagnostics, &mut RowKeys::default())
+}
+
+/// Applies the rules of one record without keeping its values (nothing is
+/// allocated for a good row), and returns its keys.
+pub fn check_row<'r>(
+    layout: &Layout,
+    cells: &'r Record,
+    line: u64,
+    tenant: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> RowKeys<'r> {
+    let mut keys = RowKeys::default();
+    read_row(layout, cells, line, tenant, Purpose::Check, diagnostics, &mut keys);
+    keys
+}
+
+fn read_row<'r>(
+    layout: &Layout,
+    cells: &'r Record,
+    line: u64,
+    tenant: Option<&str>,
+    purpose: Purpose,
+    diagnostics: &mut Vec<Diagnostic>,
+    keys: &mut RowKeys<'r>,
+) -> UserRow {
     let build = purpose == Purpose::Build;
     let mut row = UserRow { line, ..UserRow::default() };
     let width = layout.columns.len();
     if cells.len() > width {
-        if cells.iter().skip(width).any(|c| !c.trim().is_empty()) {
+        if cells.iter().skip(width).any(|c| !trim(c).is_empty()) {
             diagnostics.push(Diagnostic::line(
                 Severity::Error,
                 line,
@@ -102,16 +141,15 @@ pub fn parse_row(
             ),
         ));
     }
-    let mut user_key = None;
-    let mut manager_key = None;
 
     for (index, column) in layout.columns.iter().enumerate() {
         let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
-        if raw.trim().is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
+        let trimmed = trim(raw);
+        if trimmed.is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
             continue;
         }
         let mut fail = |e: FieldError| {
-            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, raw.trim(), &e.0));
+            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, trimmed, &e.0));
         };
         match column.role {
             ColumnRole::Ignored => {}
@@ -125,7 +163,7 @@ pub fn parse_row(
                 row.first_name = first;
                 row.last_name = last;
             }
-            ColumnRole::LegacyLeaver => match raw.trim() {
+            ColumnRole::LegacyLeaver => match trimmed {
                 v if v.eq_ignore_ascii_case("y") => row.leaver = true,
                 v if v.eq_ignore_ascii_case("n") => row.leaver = false,
                 _ => fail(FieldError("must be Y or N".into())),
@@ -134,27 +172,31 @@ pub fn parse_row(
                 let own = |v: &str| build.then(|| v.to_owned());
                 let result: Result<(), FieldError> = match field {
                     Field::UserId => UserId::check(raw).map(|v| {
-                        user_key = Some(v);
+                        keys.user = Some(v);
                         if build {
                             row.user_id = Some(UserId::from_checked(v));
                         }
                     }),
                     Field::ExternalId => ExternalId::check(raw).map(|v| {
+                        keys.external = Some(v);
                         row.external_id = build.then(|| ExternalId::from_checked(v));
                     }),
                     Field::Tenant => match tenant {
-                        Some(slug) if !raw.trim().eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
+                        Some(slug) if !trimmed.eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
                             "is not this tenant ({slug:?}); a file can change only your own tenant"
                         ))),
                         _ => {
-                            row.tenant = own(raw.trim());
+                            row.tenant = own(trimmed);
                             Ok(())
                         }
                     },
                     Field::Title => check_text(raw, TITLE_MAX).map(|v| row.title = own(v)),
                     Field::FirstName => check_text(raw, NAME_MAX).map(|v| row.first_name = own(v)),
                     Field::LastName => check_text(raw, NAME_MAX).map(|v| row.last_name = own(v)),
-                    Field::Email => Email::check(raw).map(|v| row.email = build.then(|| Email::from_checked(v))),
+                    Field::Email => Email::check(raw).map(|v| {
+                        keys.email = Some(v);
+                        row.email = build.then(|| Email::from_checked(v));
+                    }),
                     Field::Mobile => Mobile::check(raw).map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
                     Field::JobTitle => check_text(raw, JOB_TITLE_MAX).map(|v| row.job_title = own(v)),
                     Field::Organisation => {
@@ -163,7 +205,7 @@ pub fn parse_row(
                     Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
                     Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
                     Field::ReportsTo => UserId::check(raw).map(|v| {
-                        manager_key = Some(v);
+                        keys.manager = Some(v);
                         if build {
                             row.reports_to = Some(UserId::from_checked(v));
                         }
@@ -175,7 +217,10 @@ pub fn parse_row(
                     Field::NotifyIfNewUser => parse_flag(raw).map(|v| row.notify_if_new_user = Some(v)),
                     // Passwords are taken exactly as written: spaces may be part of them.
                     Field::Password => check_password(raw).map(|v| row.password = own(v)),
-                    Field::Transaction => parse_delete(raw).map(|v| row.delete = v),
+                    Field::Transaction => parse_delete(raw).map(|v| {
+                        keys.deletes = v;
+                        row.delete = v;
+                    }),
                 };
                 if let Err(e) = result {
                     fail(e);
@@ -184,8 +229,9 @@ pub fn parse_row(
         }
     }
 
-    if let (Some(me), Some(manager)) = (user_key, manager_key) {
-        if crate::fingerprint::fingerprint(me) == crate::fingerprint::fingerprint(manager) {
+    if let (Some(me), Some(manager)) = (keys.user, keys.manager) {
+        // UserIds are ASCII, so this is the matching of keys (case and spaces ignored).
+        if me.eq_ignore_ascii_case(manager) {
             diagnostics.push(Diagnostic::cell(
                 Severity::Error,
                 line,
@@ -206,7 +252,7 @@ mod tests {
     fn parse(headings: &str, data: &str) -> (UserRow, Vec<Diagnostic>) {
         let hs: Vec<&str> = headings.split(',').collect();
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.expect("headings resolve");
-        let record = csv::StringRecord::from(data.split(',').collect::<Vec<_>>());
+        let record = Record::from(data.split(',').collect::<Vec<_>>());
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 2, None, Purpose::Build, &mut diags);
         (row, diags)
@@ -274,14 +320,14 @@ mod tests {
     fn legacy_v1_rows_convert() {
         let hs = ["UserName", "FullName", "EmailAddress", "Department", "Leaver"];
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.unwrap();
-        let record = csv::StringRecord::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
+        let record = Record::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 5, None, Purpose::Build, &mut diags);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Pat"), Some("Jones")));
         assert_eq!(row.organisation.unwrap().as_str(), "RXX01");
         assert!(row.leaver);
-        let record = csv::StringRecord::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
+        let record = Record::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
         let mut diags = Vec::new();
         let row = parse_row(&layout, &record, 6, None, Purpose::Build, &mut diags);
         assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Mary Ann"), Some("Smith")));

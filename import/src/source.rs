@@ -19,40 +19,95 @@ pub struct Source<'b> {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-pub fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
+fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter.byte()).from_reader(text.as_bytes())
 }
 
-/// Line numbers as an editor shows them. The csv reader's own line count lags
-/// behind on CRLF files (it consumes a record's LF only when reading the next), so
-/// lines are counted from the record's byte offset instead, in one forward sweep.
-pub struct LineCounter<'t> {
+/// One record of a file, its cells as text.
+///
+/// The reader works on bytes, without a UTF-8 check per record: it reads a `str`,
+/// cuts it only at ASCII bytes (delimiter, quote, CR, LF) and removes only quote
+/// bytes, so every cell is whole UTF-8 already. The bytes are private to this
+/// module, so nothing else can put other bytes in a `Record`.
+#[derive(Debug, Clone, Default)]
+pub struct Record(csv::ByteRecord);
+
+impl Record {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn get(&self, index: usize) -> Option<&str> {
+        self.0.get(index).map(as_text)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(as_text)
+    }
+    /// True when every cell is empty or white space: such lines are skipped.
+    pub fn is_blank(&self) -> bool {
+        self.iter().all(|cell| crate::fields::trim(cell).is_empty())
+    }
+}
+
+impl<'a> From<Vec<&'a str>> for Record {
+    fn from(cells: Vec<&'a str>) -> Self {
+        Self(csv::ByteRecord::from(cells))
+    }
+}
+
+fn as_text(cell: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(cell).is_ok(), "a cell of a str is UTF-8");
+    // SAFETY: `Record`'s bytes come from a `str` cut at ASCII bytes with only ASCII
+    // bytes removed (see `Record`), or from `&str`s (`From<Vec<&str>>`).
+    unsafe { std::str::from_utf8_unchecked(cell) }
+}
+
+/// The records of a text, each with its line as an editor shows it.
+///
+/// The csv reader counts every LF it consumes, but it records a record's position
+/// where the previous record stopped, which on CRLF files is before that record's
+/// LF (and before any blank lines). The line breaks between that position and the
+/// record's first byte are added.
+pub struct Records<'t> {
+    reader: csv::Reader<&'t [u8]>,
     bytes: &'t [u8],
-    offset: usize,
-    line: u64,
 }
 
-impl<'t> LineCounter<'t> {
-    pub fn new(text: &'t str) -> Self {
-        Self { bytes: text.as_bytes(), offset: 0, line: 1 }
+impl<'t> Records<'t> {
+    pub fn new(text: &'t str, delimiter: Delimiter) -> Self {
+        Self { reader: csv_reader(text, delimiter), bytes: text.as_bytes() }
     }
 
-    /// The line of the record that starts at or after `offset` (line breaks of
-    /// skipped blank lines included). Offsets must not go backwards.
-    pub fn line_of(&mut self, record: &csv::StringRecord) -> u64 {
-        let mut start = record.position().map_or(self.offset, |p| p.byte() as usize).max(self.offset);
-        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
-            start += 1;
+    /// Reads the next record (blank ones included) and returns its line; `None`
+    /// at the end of the text.
+    pub fn next_into(&mut self, record: &mut Record) -> Option<u64> {
+        // The reader is flexible and reads from memory, so it cannot fail.
+        if !self.reader.read_byte_record(&mut record.0).unwrap_or(false) {
+            return None;
         }
-        self.line +=
-            self.bytes[self.offset..start.min(self.bytes.len())].iter().filter(|b| **b == b'\n').count() as u64;
-        self.offset = start.min(self.bytes.len());
-        self.line
+        // The reader always sets a record's position.
+        let (mut at, mut line) = record.0.position().map_or((0, 1), |p| (p.byte() as usize, p.line()));
+        while let Some(&byte @ (b'\r' | b'\n')) = self.bytes.get(at) {
+            line += u64::from(byte == b'\n');
+            at += 1;
+        }
+        Some(line)
     }
-}
 
-pub fn is_blank(record: &csv::StringRecord) -> bool {
-    record.iter().all(|cell| cell.trim().is_empty())
+    /// The next record that is not blank.
+    pub fn next_filled(&mut self, record: &mut Record) -> Option<u64> {
+        loop {
+            let line = self.next_into(record)?;
+            if !record.is_blank() {
+                return Some(line);
+            }
+        }
+    }
 }
 
 impl<'b> Source<'b> {
@@ -75,17 +130,9 @@ impl<'b> Source<'b> {
         let mut source =
             Source { text, encoding: decoded.encoding, delimiter, format: Format::Standard, layout: None, diagnostics };
 
-        let mut reader = csv_reader(&source.text, delimiter);
-        let mut lines = LineCounter::new(&source.text);
-        let mut record = csv::StringRecord::new();
-        let mut header_line = None;
-        while reader.read_record(&mut record).unwrap_or(false) {
-            if !is_blank(&record) {
-                header_line = Some(lines.line_of(&record));
-                break;
-            }
-        }
-        let Some(line) = header_line else {
+        let mut records = Records::new(&source.text, delimiter);
+        let mut record = Record::new();
+        let Some(line) = records.next_filled(&mut record) else {
             source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
             return source;
         };
@@ -95,11 +142,7 @@ impl<'b> Source<'b> {
         if let Some(layout) = &layout {
             source.format = layout.format;
         }
-        let mut has_data = false;
-        while !has_data && reader.read_record(&mut record).unwrap_or(false) {
-            has_data = !is_blank(&record);
-        }
-        if !has_data {
+        if records.next_filled(&mut record).is_none() {
             source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
             return source;
         }
@@ -109,18 +152,11 @@ impl<'b> Source<'b> {
 
     /// The data rows, one at a time into the caller's record (no per-row allocation
     /// by the reader). Blank lines are reported once, by the caller.
-    pub fn data_rows(&self) -> DataRows<'_> {
-        let mut reader = csv_reader(&self.text, self.delimiter);
-        let mut record = csv::StringRecord::new();
-        // Skip to and past the heading line.
-        while reader.read_record(&mut record).unwrap_or(false) {
-            if !is_blank(&record) {
-                break;
-            }
-        }
-        let mut lines = LineCounter::new(&self.text);
-        lines.line_of(&record);
-        DataRows { reader, lines }
+    pub fn data_rows(&self) -> Records<'_> {
+        let mut records = Records::new(&self.text, self.delimiter);
+        // Past the heading line.
+        records.next_filled(&mut Record::new());
+        records
     }
 
     /// A generous guess of the number of rows, to size per-row indexes once.
@@ -130,24 +166,6 @@ impl<'b> Source<'b> {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-}
-
-pub struct DataRows<'t> {
-    reader: csv::Reader<&'t [u8]>,
-    lines: LineCounter<'t>,
-}
-
-impl DataRows<'_> {
-    /// Reads the next record and returns its line; `None` at the end of the file.
-    pub fn next_into(&mut self, record: &mut csv::StringRecord) -> Option<u64> {
-        // The reader is flexible and reads from a `str`, so it cannot fail: no
-        // field-count or UTF-8 errors exist for it, and the input is in memory.
-        if self.reader.read_record(record).unwrap_or(false) {
-            Some(self.lines.line_of(record))
-        } else {
-            None
-        }
     }
 }
 
@@ -174,7 +192,7 @@ mod tests {
         let source = open("userId,email,jobTitle\r\npat,p@x.io,\"Nurse\r\nSister\"\r\n\r\nsam,s@x.io,x\r\n");
         assert!(source.layout.is_some());
         let mut rows = source.data_rows();
-        let mut record = csv::StringRecord::new();
+        let mut record = Record::new();
         let mut seen = Vec::new();
         while let Some(line) = rows.next_into(&mut record) {
             seen.push((line, record.get(0).unwrap().to_owned(), record.get(2).unwrap().to_owned()));

@@ -331,3 +331,79 @@ fn reports_to_a_user_the_file_deletes_is_an_error() {
         [r#"Line 3, reportsTo: "KIM" is deleted by line 2; give this user another manager"#]
     );
 }
+
+#[test]
+fn repeated_keys_are_found_across_a_large_file_and_name_their_first_line() {
+    // 20 000 rows spread the keys over several partitions of the index.
+    let mut csv = String::from("userId,email,externalId,reportsTo\n");
+    for i in 0..20_000 {
+        let (user, email, ext) = match i {
+            7_000 => ("U1".to_owned(), "u19999@x.io".to_owned(), "E5".to_owned()),
+            15_000 => ("u1 ".to_owned(), "u15000@x.io".to_owned(), "e5".to_owned()),
+            _ => (format!("u{i}"), format!("u{i}@x.io"), format!("E{i}")),
+        };
+        let manager = if i == 9_000 { "nobody".to_owned() } else { String::new() };
+        csv.push_str(&format!("{user},{email},{ext},{manager}\n"));
+    }
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    assert_eq!((v.rows, v.rows_with_errors), (20_000, 3));
+    let found: Vec<(u64, Option<&str>, Vec<&str>)> = v
+        .problems
+        .iter()
+        .map(|p| (p.line, p.user_id.as_deref(), p.diagnostics.iter().map(|d| d.message.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                7_002,
+                Some("U1"),
+                vec![
+                    r#"Line 7002, userId: "U1" is also on line 3; each userId may appear once in a file"#,
+                    r#"Line 7002, externalId: "E5" is also on line 7; each externalId may appear once in a file"#,
+                ]
+            ),
+            (
+                15_002,
+                Some("u1"),
+                vec![
+                    r#"Line 15002, userId: "u1" is also on line 3; each userId may appear once in a file"#,
+                    r#"Line 15002, externalId: "e5" is also on line 7; each externalId may appear once in a file"#,
+                ]
+            ),
+            (
+                20_001,
+                Some("u19999"),
+                vec![r#"Line 20001, email: "u19999@x.io" is also on line 7002; each email may appear once in a file"#]
+            ),
+        ]
+    );
+    // reportsTo to nobody is only an error against a directory; validation alone accepts it.
+    assert!(v.problems.iter().all(|p| p.line != 9_002));
+}
+
+#[test]
+fn reporting_cycles_through_existing_users_are_found() {
+    // Existing: pat reports to LEE, kim to ann. The file gives lee a manager (pat),
+    // and ann one (kim) while leaving kim's row without one: kim keeps ann.
+    let mut dir = directory();
+    dir.users[0].reports_to = Some("LEE".into());
+    dir.users[2].reports_to = Some("ann".into());
+    let csv = "userId,email,lastName,reportsTo\n\
+               lee,lee@x.io,Lee,pat\n\
+               kim,kim@example.com,,\n\
+               ann,ann@x.io,Ann,kim\n\
+               bo,bo@x.io,Bo,lee\n";
+    let plan = plan(csv.as_bytes(), &dir, &PlanOptions::default());
+    assert_eq!(
+        messages(&plan, 2),
+        [r#"Line 2, reportsTo: "pat" closes a reporting cycle: lee (line 2) → pat (existing) → lee"#]
+    );
+    assert_eq!(
+        messages(&plan, 4),
+        [r#"Line 4, reportsTo: "kim" closes a reporting cycle: ann (line 4) → kim (existing) → ann"#]
+    );
+    // bo reports into the cycle but is not part of it.
+    assert!(messages(&plan, 5).is_empty());
+    assert!(messages(&plan, 3).is_empty());
+}

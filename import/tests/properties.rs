@@ -2,7 +2,8 @@
 //! valid users written out and read back are the same users.
 use muster_import::export::write_users;
 use muster_import::fields::TaskNotification;
-use muster_import::{plan, validate, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus};
+use muster_import::source::{Record, Records};
+use muster_import::{plan, validate, Delimiter, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus};
 use proptest::prelude::*;
 
 proptest! {
@@ -39,6 +40,31 @@ proptest! {
         }
         let p = plan(text.as_bytes(), &Directory::empty("demo"), &PlanOptions::default());
         prop_assert_eq!(p.summary.counts.total() as usize, p.rows.len());
+    }
+
+    #[test]
+    fn records_carry_the_line_an_editor_shows(
+        rows in proptest::collection::vec(
+            (proptest::collection::vec("[a-z\"\r\n, ]{0,5}", 1..4), 0..3usize, any::<bool>()), 1..12),
+    ) {
+        // Each row: its cells, the blank lines before it, and whether it ends in CRLF.
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for (cells, blanks, crlf) in &rows {
+            let end = if *crlf { "\r\n" } else { "\n" };
+            text.push_str(&end.repeat(*blanks));
+            expected.push((text.matches('\n').count() as u64 + 1, cells.clone()));
+            let quoted: Vec<String> = cells.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+            text.push_str(&quoted.join(","));
+            text.push_str(end);
+        }
+        let mut records = Records::new(&text, Delimiter::Comma);
+        let mut record = Record::new();
+        let mut seen = Vec::new();
+        while let Some(line) = records.next_into(&mut record) {
+            seen.push((line, record.iter().map(str::to_owned).collect::<Vec<_>>()));
+        }
+        prop_assert_eq!(seen, expected, "{:?}", text);
     }
 
     #[test]

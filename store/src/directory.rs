@@ -41,7 +41,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<
 pub async fn load_named<C: ConnectionTrait>(
     db: &C,
     tenant: &tenant::Model,
-    keys: &FileKeys<'_>,
+    keys: &FileKeys,
 ) -> Result<Directory, DbErr> {
     let mut snapshot = Snapshot::start(db, tenant).await?;
     // The keys of every user, a page at a time: narrow rows, nothing kept but
