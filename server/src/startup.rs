@@ -45,6 +45,7 @@ impl Application {
         let routes = generate_route_list(App);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .merge(muster_app::ssr::downloads::routes())
             .leptos_routes_with_context(&state, routes, || (), {
                 let options = leptos_options.clone();
                 move || shell(options.clone())

@@ -86,9 +86,27 @@ async fn import_story(backend: Backend) {
     let file = dir.join("seed.csv");
     std::fs::write(&file, SEED_004).unwrap();
 
-    let out = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+    let results = dir.join("results.csv");
+    let out = muster(
+        &dir,
+        Some(&test_db.url),
+        &["import", file.to_str().unwrap(), "--tenant", "demo", "--results", results.to_str().unwrap()],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let results = std::fs::read_to_string(&results).unwrap();
+    let last_cells: Vec<&str> = results.lines().map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert_eq!(
+        last_cells,
+        [
+            "result",
+            "Updated (lastName)",
+            "Added; invitation sent",
+            "Added; invitation created (not sent: notifyIfNewUser is false)",
+            "Added; invitation sent"
+        ],
+        "{backend:?}: {results}"
+    );
     assert!(
         stdout
             .contains("Users loaded successfully. 3 added, 1 updated, 0 leavers, 0 joiners, 0 deleted, 4 roles added."),

@@ -4,6 +4,7 @@ use muster_server::config::Config;
 use muster_server::startup::Application;
 use muster_store::bootstrap::FirstRun;
 use muster_store::testdb::{Backend, TestDb};
+use muster_store::uploads::{self, NewUpload};
 use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
 
 struct Running {
@@ -115,6 +116,8 @@ async fn story(backend: Backend) {
 
     assert_eq!(app.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
 
+    let upload_id = downloads(&app, &db, &cookie, backend).await;
+
     // A cross-site form post is refused even with the cookie; the session survives.
     let forged = app
         .client
@@ -134,6 +137,9 @@ async fn story(backend: Backend) {
 
     let platform = app.sign_in("", &first.platform_username, &first.platform_password).await;
     assert_eq!(platform.headers()[header::LOCATION], "/tenants");
+    let platform_cookie = cookie_pair(&session_cookie(&platform).unwrap());
+    let refused = app.get(&format!("/uploads/{upload_id}/results.csv"), Some(&platform_cookie)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a platform admin does not read a tenant's files");
 
     // Five failures lock the account for a while, even for the right password.
     for _ in 0..5 {
@@ -147,6 +153,59 @@ async fn story(backend: Backend) {
     app.task.await.unwrap().unwrap();
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An upload's results CSV and original file: the admin of its tenant gets them,
+/// nobody else does.
+async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -> i64 {
+    let conn = db.connect().await;
+    let demo = muster_store::directory::find_tenant(&conn, "demo").await.unwrap().unwrap();
+    let bytes = b"userId;email;firstName\r\nnew1;new1@x.io;=cmd()\r\nbad;bad@;B\r\n".to_vec();
+    let new = NewUpload {
+        uploaded_by: None,
+        file_name: "staff \"2026\".csv".into(),
+        bytes: bytes.clone(),
+        options: Default::default(),
+    };
+    let upload = uploads::create_and_plan(&conn, &demo, new, 1 << 20).await.unwrap();
+    // The server's own worker loads it.
+    muster_store::jobs::enqueue_load(&conn, &upload).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while uploads::find(&conn, demo.id, upload.id).await.unwrap().unwrap().state != uploads::state::DONE {
+        assert!(std::time::Instant::now() < deadline, "{backend:?}: the load did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let results = app.get(&format!("/uploads/{}/results.csv", upload.id), Some(cookie)).await;
+    assert_eq!(results.status(), StatusCode::OK, "{backend:?}");
+    assert_eq!(results.headers()[header::CONTENT_TYPE], "text/csv");
+    assert_eq!(results.headers()[header::CONTENT_DISPOSITION], r#"attachment; filename="staff _2026_-results.csv""#);
+    // Each line says what happened; the formula stays text.
+    assert_eq!(
+        results.text().await.unwrap(),
+        "userId;email;firstName;result\r\nnew1;new1@x.io;'=cmd();\"Added; invitation sent\"\r\nbad;bad@;B;\"Line 3, email: \"\"bad@\"\" is not a valid email address\"\r\n"
+    );
+    let original = app.get(&format!("/uploads/{}/file", upload.id), Some(cookie)).await;
+    assert_eq!(original.status(), StatusCode::OK);
+    assert_eq!(original.bytes().await.unwrap().to_vec(), bytes);
+
+    // Signed out: sent to sign in. Another tenant's admin: not found.
+    let anonymous = app.get(&format!("/uploads/{}/results.csv", upload.id), None).await;
+    assert_eq!(anonymous.headers()[header::LOCATION], "/signin");
+    let other = muster_store::tenants::create_tenant(&conn, "other", "Other", None).await.unwrap();
+    let other_upload = uploads::create_and_plan(
+        &conn,
+        &other,
+        NewUpload { uploaded_by: None, file_name: "o.csv".into(), bytes, options: Default::default() },
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    for path in [format!("/uploads/{}/results.csv", other_upload.id), format!("/uploads/{}/file", other_upload.id)] {
+        assert_eq!(app.get(&path, Some(cookie)).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    conn.close().await.ok();
+    upload.id
 }
 
 #[tokio::test]

@@ -375,7 +375,7 @@ async fn line_results<C: ConnectionTrait>(
 }
 
 /// The uploaded file, as it was, with a `result` column saying what happened to
-/// each line (or what will, before the load: the preview's message).
+/// each line ("Not loaded" for a line the load has not reached, or skipped).
 pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Option<Vec<u8>>, DbErr> {
     let Some(upload) = find(db, tenant_id, upload_id).await? else {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! Server-only glue between axum, the session cookie and the server functions.
 pub mod cookies;
+pub mod downloads;
 pub mod guard;
 pub mod state;
 

@@ -37,6 +37,10 @@ pub struct ImportArgs {
     /// Email the summary and the results file to this address when the load ends.
     #[arg(long, value_name = "EMAIL")]
     pub results_to: Option<String>,
+    /// Write the results file (the file as it was, with a `result` column) here
+    /// when the load ends.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
     /// Largest file accepted, in megabytes.
     #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50)]
     pub max_upload_mb: usize,
@@ -139,6 +143,13 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             }
             Ok(Some(current)) if current.state == uploads::state::DONE => {
                 println!("{}", current.summary.unwrap_or_default());
+                if let Some(path) = &args.results {
+                    let csv = uploads::results_csv(&db, tenant.id, upload.id).await?.unwrap_or_default();
+                    if let Err(err) = std::fs::write(path, csv) {
+                        eprintln!("cannot write the results to {}: {err}", path.display());
+                        return Ok(EXIT_UNAVAILABLE);
+                    }
+                }
                 let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
                 return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
             }

@@ -1,0 +1,122 @@
+//! Files an admin downloads from an upload: its results CSV (the file as it was,
+//! with a `result` column) and the original file. Plain GET routes, so that a
+//! link or a script can fetch them; a tenant admin's session, and only uploads of
+//! that admin's tenant (another tenant's upload is "not found", never "forbidden").
+use super::guard::CurrentPrincipal;
+use super::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use muster_store::auth::Principal;
+use muster_store::uploads;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/uploads/{id}/results.csv", get(results)).route("/uploads/{id}/file", get(original))
+}
+
+/// The tenant of a signed-in tenant admin, or the response that refuses.
+fn admin_tenant(principal: Option<Principal>) -> Result<i64, Response> {
+    match principal {
+        Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => Ok(tenant_id),
+        Some(_) => Err((StatusCode::FORBIDDEN, "Only a tenant's admins may download its uploads.").into_response()),
+        None => Err((StatusCode::UNAUTHORIZED, "Please sign in.").into_response()),
+    }
+}
+
+fn unavailable(err: impl std::fmt::Display) -> Response {
+    tracing::error!(%err, "download failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.").into_response()
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "No such upload.").into_response()
+}
+
+async fn results(
+    State(state): State<AppState>,
+    Extension(CurrentPrincipal(principal)): Extension<CurrentPrincipal>,
+    Path(id): Path<i64>,
+) -> Response {
+    let tenant_id = match admin_tenant(principal) {
+        Ok(tenant_id) => tenant_id,
+        Err(refused) => return refused,
+    };
+    let upload = match uploads::find(&state.db, tenant_id, id).await {
+        Ok(Some(upload)) => upload,
+        Ok(None) => return not_found(),
+        Err(err) => return unavailable(err),
+    };
+    match uploads::results_csv(&state.db, tenant_id, id).await {
+        Ok(Some(csv)) => attachment(csv, &format!("{}-results.csv", stem(&upload.file_name))),
+        Ok(None) => not_found(),
+        Err(err) => unavailable(err),
+    }
+}
+
+async fn original(
+    State(state): State<AppState>,
+    Extension(CurrentPrincipal(principal)): Extension<CurrentPrincipal>,
+    Path(id): Path<i64>,
+) -> Response {
+    let tenant_id = match admin_tenant(principal) {
+        Ok(tenant_id) => tenant_id,
+        Err(refused) => return refused,
+    };
+    let upload = match uploads::find(&state.db, tenant_id, id).await {
+        Ok(Some(upload)) => upload,
+        Ok(None) => return not_found(),
+        Err(err) => return unavailable(err),
+    };
+    match uploads::file(&state.db, tenant_id, id).await {
+        Ok(bytes) => attachment(bytes, &upload.file_name),
+        Err(err) => unavailable(err),
+    }
+}
+
+fn stem(file_name: &str) -> &str {
+    file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem)
+}
+
+/// The file's name as the admin uploaded it, made safe for a header: characters
+/// that could end the quoted value or split the header become `_`.
+fn safe_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '_' })
+        .collect();
+    if !safe.chars().any(|c| c.is_ascii_alphanumeric()) {
+        "upload.csv".into()
+    } else {
+        safe
+    }
+}
+
+fn attachment(bytes: Vec<u8>, file_name: &str) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", safe_file_name(file_name));
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_in_a_header() {
+        assert_eq!(safe_file_name("staff 2026.csv"), "staff 2026.csv");
+        assert_eq!(safe_file_name("a\"b\r\nSet-Cookie: x.csv"), "a_b__Set-Cookie: x.csv");
+        assert_eq!(safe_file_name("Zoë.csv"), "Zo_.csv");
+        assert_eq!(safe_file_name("\n"), "upload.csv");
+        assert_eq!(stem("users.csv"), "users");
+        assert_eq!(stem("users"), "users");
+    }
+}
