@@ -50,6 +50,16 @@ async fn muster_load(
     let loaded = t.elapsed().as_secs_f64();
     jobs::finish(db, &job, None).await.unwrap();
     assert!(report.finished && report.counts.errors == 0, "{:?}", report.counts);
+    // The results file, as the worker builds it for the results email.
+    let t = Instant::now();
+    let results = uploads::results_csv(db, tenant.id, upload.id).await.unwrap().expect("the upload");
+    eprintln!(
+        "# {:?}: results file of {:.0} MB in {:.1} s; peak memory after it: {:.0} MB",
+        db.get_database_backend(),
+        results.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64(),
+        peak_rss_mb()
+    );
     (plan, loaded)
 }
 

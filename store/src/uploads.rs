@@ -357,21 +357,74 @@ fn delimiter_of(upload: &upload::Model) -> Option<muster_import::Delimiter> {
     muster_import::Delimiter::ALL.into_iter().find(|d| d.as_str() == upload.delimiter)
 }
 
-async fn line_results<C: ConnectionTrait>(
-    db: &C,
-    upload: &upload::Model,
-) -> Result<std::collections::HashMap<u64, (Option<String>, Option<String>)>, DbErr> {
-    use sea_orm::QuerySelect;
-    let rows: Vec<(i32, Option<String>, Option<String>)> = upload_row::Entity::find()
-        .select_only()
-        .columns([upload_row::Column::Line, upload_row::Column::Result, upload_row::Column::Outcome])
-        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
-        .filter(upload_row::Column::UploadId.eq(upload.id))
-        .filter(upload_row::Column::Line.gt(0))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(line, result, outcome)| (line as u64, (result, outcome))).collect())
+/// Every line's result and outcome. A million lines share a handful of texts
+/// ("Added; invitation sent"), so each text is kept once and a line costs 16
+/// bytes; the rows are read a page of row positions at a time.
+struct LineResults {
+    /// (line, result, outcome), texts by their index in `texts`; sorted by line.
+    lines: Vec<(u64, u32, u32)>,
+    texts: Vec<String>,
+}
+
+const NO_TEXT: u32 = u32::MAX;
+
+impl LineResults {
+    async fn read<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Self, DbErr> {
+        use sea_orm::QuerySelect;
+        const PAGE: i32 = 10_000;
+        let last: Option<i32> = upload_row::Entity::find()
+            .select_only()
+            .column_as(upload_row::Column::RowIndex.max(), "last")
+            .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .into_tuple()
+            .one(db)
+            .await?
+            .flatten();
+        let mut interned: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut out = Self { lines: Vec::new(), texts: Vec::new() };
+        let mut intern = |text: Option<String>, texts: &mut Vec<String>| match text {
+            None => NO_TEXT,
+            Some(text) => *interned.entry(text).or_insert_with_key(|text| {
+                texts.push(text.clone());
+                (texts.len() - 1) as u32
+            }),
+        };
+        let mut after = -1;
+        while after < last.unwrap_or(-1) {
+            let page: Vec<(i32, Option<String>, Option<String>)> = upload_row::Entity::find()
+                .select_only()
+                .columns([upload_row::Column::Line, upload_row::Column::Result, upload_row::Column::Outcome])
+                .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+                .filter(upload_row::Column::UploadId.eq(upload.id))
+                .filter(upload_row::Column::RowIndex.gt(after))
+                .filter(upload_row::Column::RowIndex.lte(after.saturating_add(PAGE)))
+                .filter(upload_row::Column::Line.gt(0))
+                .into_tuple()
+                .all(db)
+                .await?;
+            for (line, result, outcome) in page {
+                let result = intern(result, &mut out.texts);
+                let outcome = intern(outcome, &mut out.texts);
+                out.lines.push((line as u64, result, outcome));
+            }
+            after = after.saturating_add(PAGE);
+        }
+        out.lines.sort_unstable_by_key(|(line, _, _)| *line);
+        Ok(out)
+    }
+
+    fn text(&self, index: u32) -> Option<&str> {
+        (index != NO_TEXT).then(|| self.texts[index as usize].as_str())
+    }
+
+    /// The result and the outcome of a line.
+    fn get(&self, line: u64) -> (Option<&str>, Option<&str>) {
+        match self.lines.binary_search_by_key(&line, |(line, _, _)| *line) {
+            Ok(at) => (self.text(self.lines[at].1), self.text(self.lines[at].2)),
+            Err(_) => (None, None),
+        }
+    }
 }
 
 /// The uploaded file, as it was, with a `result` column saying what happened to
@@ -380,10 +433,10 @@ pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: 
     let Some(upload) = find(db, tenant_id, upload_id).await? else {
         return Ok(None);
     };
-    let mut results = line_results(db, &upload).await?;
+    let results = LineResults::read(db, &upload).await?;
     let content = file(db, tenant_id, upload_id).await?;
     Ok(Some(muster_import::results::results_file(&content, delimiter_of(&upload), |line| {
-        results.remove(&line).and_then(|(result, _)| result).unwrap_or_else(|| "Not loaded".into())
+        results.get(line).0.unwrap_or("Not loaded").to_owned()
     })))
 }
 
@@ -399,10 +452,10 @@ pub async fn retry_failed(
     let Some(upload) = find(db, tenant.id, upload_id).await? else {
         return Ok(None);
     };
-    let results = line_results(db, &upload).await?;
+    let results = LineResults::read(db, &upload).await?;
     let content = file(db, tenant.id, upload_id).await?;
     let bytes = muster_import::results::retry_file(&content, delimiter_of(&upload), |line| {
-        results.get(&line).is_some_and(|(_, outcome)| outcome.as_deref() == Some("error"))
+        results.get(line).1 == Some("error")
     });
     let options: UploadOptions =
         upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();

@@ -366,6 +366,52 @@ async fn results_file_and_retry_of_failed_rows() {
 }
 
 #[tokio::test]
+async fn results_of_a_file_larger_than_a_page_stay_on_their_lines() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        // 21 000 rows (three pages of results), an error every 4999 rows, blank
+        // lines that shift lines away from row positions.
+        let mut text = String::from("userId,email,lastName\n");
+        let mut bad_rows = Vec::new();
+        let mut line = 1;
+        for i in 0..21_000 {
+            if i % 7_000 == 0 {
+                text.push('\n');
+                line += 1;
+            }
+            line += 1;
+            if i % 4_999 == 0 {
+                text.push_str(&format!("b{i},b{i}@,X\n"));
+                bad_rows.push(format!(r#"b{i},b{i}@,X,"Line {line}, email: ""b{i}@"" is not a valid email address""#));
+            } else {
+                text.push_str(&format!("u{i},u{i}@x.io,X\n"));
+            }
+        }
+        let upload = plan_file(&db, &w.tenant, text.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let csv = String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("userId,email,lastName,result"));
+        let mut errors = Vec::new();
+        let mut added = 0;
+        for row in lines {
+            if row.starts_with('b') {
+                errors.push(row.to_owned());
+            } else {
+                assert!(row.ends_with(",X,Added; invitation sent"), "{backend:?}: {row}");
+                added += 1;
+            }
+        }
+        assert_eq!(errors, bad_rows, "{backend:?}: each error on its own line");
+        assert_eq!(added + errors.len(), 21_000);
+        let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 22).await.unwrap().unwrap();
+        assert_eq!(retry.rows_total as usize, bad_rows.len());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
