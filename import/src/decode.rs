@@ -30,6 +30,19 @@ impl Encoding {
 
     /// Writes `text` back in this encoding, BOM included, so that a results file
     /// opens in the admin's tools exactly as the file they uploaded.
+    /// [`Encoding::encode`] of an owned text: UTF-8 without a copy.
+    pub fn encode_owned(self, text: String) -> Vec<u8> {
+        match self {
+            Encoding::Utf8 => text.into_bytes(),
+            Encoding::Utf8Bom => {
+                let mut bytes = text.into_bytes();
+                bytes.splice(0..0, [0xEF, 0xBB, 0xBF]);
+                bytes
+            }
+            _ => self.encode(&text),
+        }
+    }
+
     pub fn encode(self, text: &str) -> Vec<u8> {
         match self {
             Encoding::Utf8 => text.as_bytes().to_vec(),

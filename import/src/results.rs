@@ -20,7 +20,9 @@ fn rewrite(
         .delimiter(delimiter.byte())
         .terminator(csv::Terminator::CRLF)
         .flexible(true)
-        .from_writer(Vec::new());
+        // Sized once for the file and its results: a million lines are 100 MB,
+        // and growing by doubling would hold the old and the new buffer at once.
+        .from_writer(Vec::with_capacity(text.len() + text.len() / 2 + 1024));
     let mut record = Record::new();
     let mut header = true;
     while let Some(line) = records.next_filled(&mut record) {
@@ -34,7 +36,7 @@ fn rewrite(
         }
     }
     let written = writer.into_inner().expect("writing to memory cannot fail");
-    encoding.encode(&String::from_utf8(written).expect("csv writes the UTF-8 it is given"))
+    encoding.encode_owned(String::from_utf8(written).expect("csv writes the UTF-8 it is given"))
 }
 
 /// The uploaded file with a `result` column: `result_of(line)` for each data row.
