@@ -337,6 +337,67 @@ pub async fn rows<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) ->
         .await
 }
 
+/// One page of an upload's planned rows for the preview, in file order.
+#[derive(Debug, Clone)]
+pub struct PreviewPage {
+    pub rows: Vec<upload_row::Model>,
+    /// The position to ask for the next page from; `None` on the last page.
+    pub next: Option<i32>,
+}
+
+/// The planned rows after row position `after` (`None`: from the start), only
+/// those of `status` if given (`New`, `Update`, … as in [`RowStatus`]), at most
+/// `limit`. Pages by position, not by offset: the thousandth page of a
+/// million-row upload costs what the first does.
+///
+/// [`RowStatus`]: muster_import::RowStatus
+pub async fn preview_page<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    status: Option<&str>,
+    after: Option<i32>,
+    limit: u64,
+) -> Result<PreviewPage, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = upload_row::Entity::find()
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(upload_row::Column::RowIndex.gt(after.unwrap_or(i32::MIN)));
+    if let Some(status) = status {
+        query = query.filter(upload_row::Column::Status.eq(status));
+    }
+    // One row more than asked says whether another page follows.
+    let mut rows = query.order_by_asc(upload_row::Column::RowIndex).limit(limit.saturating_add(1)).all(db).await?;
+    let next = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.row_index)
+    } else {
+        None
+    };
+    Ok(PreviewPage { rows, next })
+}
+
+/// How many planned rows an upload has of each status (the preview's counts).
+pub async fn status_counts<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let counts: Vec<(String, i64)> = upload_row::Entity::find()
+        .select_only()
+        .column(upload_row::Column::Status)
+        .column_as(upload_row::Column::Id.count(), "n")
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .group_by(upload_row::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(counts.into_iter().map(|(status, n)| (status, n as u64)).collect())
+}
+
 /// How many rows of an upload ended with the given outcome (`error`, `added`, …).
 pub async fn count_outcome<C: ConnectionTrait>(
     db: &C,

@@ -234,6 +234,48 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
 }
 
 #[tokio::test]
+async fn the_preview_pages_filters_and_counts_the_planned_rows() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        let counts = uploads::status_counts(&db, w.tenant.id, upload.id).await.unwrap();
+        let expected: std::collections::BTreeMap<String, u64> =
+            [("Delete", 1), ("Error", 1), ("Joiner", 1), ("Leaver", 1), ("New", 2), ("Update", 1)]
+                .into_iter()
+                .map(|(s, n)| (s.to_owned(), n))
+                .collect();
+        assert_eq!(counts, expected, "{backend:?}");
+
+        // Pages of three, in file order, until the last says there is no next.
+        let mut lines = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = uploads::preview_page(&db, w.tenant.id, upload.id, None, after, 3).await.unwrap();
+            assert!(page.rows.len() <= 3);
+            lines.extend(page.rows.iter().map(|r| r.line));
+            pages += 1;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!((lines, pages), (vec![2, 3, 4, 5, 6, 7, 8], 3));
+
+        let new = uploads::preview_page(&db, w.tenant.id, upload.id, Some("New"), None, 1).await.unwrap();
+        assert_eq!(new.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2]);
+        let rest = uploads::preview_page(&db, w.tenant.id, upload.id, Some("New"), new.next, 1).await.unwrap();
+        assert_eq!((rest.rows[0].line, rest.next), (3, None));
+
+        // Another tenant sees nothing of it.
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert!(uploads::status_counts(&db, other.id, upload.id).await.unwrap().is_empty());
+        assert!(uploads::preview_page(&db, other.id, upload.id, None, None, 10).await.unwrap().rows.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_same_file_twice_in_a_row_is_one_upload() {
     on_every_backend(|db, _| async move {
         let w = world(&db).await;
