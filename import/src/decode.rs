@@ -28,9 +28,8 @@ impl Encoding {
         }
     }
 
-    /// Writes `text` back in this encoding, BOM included, so that a results file
-    /// opens in the admin's tools exactly as the file they uploaded.
-    /// [`Encoding::encode`] of an owned text: UTF-8 without a copy.
+    /// [`Encoding::encode`] of an owned text: plain UTF-8 is handed over without
+    /// a copy (a large results file is not held twice).
     pub fn encode_owned(self, text: String) -> Vec<u8> {
         match self {
             Encoding::Utf8 => text.into_bytes(),
@@ -43,6 +42,8 @@ impl Encoding {
         }
     }
 
+    /// Writes `text` back in this encoding, BOM included, so that a results file
+    /// opens in the admin's tools exactly as the file they uploaded.
     pub fn encode(self, text: &str) -> Vec<u8> {
         match self {
             Encoding::Utf8 => text.as_bytes().to_vec(),

@@ -115,6 +115,9 @@ pub struct FileIndex {
     externals: KeyLines,
     /// Lines that repeat an earlier line's userId (known after [`FileIndex::repeats`]).
     repeated_users: HashSet<u64>,
+    /// [`FileIndex::repeats`] ran: [`FileIndex::finish`] needs to know which row
+    /// of a userId is its first.
+    repeats_known: bool,
     edges: Vec<Edge>,
     arena: String,
 }
@@ -137,6 +140,7 @@ impl FileIndex {
             emails: keys(true),
             externals: keys(col(Field::ExternalId).is_some()),
             repeated_users: HashSet::new(),
+            repeats_known: false,
             // Most files that have the column give most rows a manager.
             edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { expected_rows } else { 0 }),
             arena: String::new(),
@@ -203,6 +207,7 @@ impl FileIndex {
             (Field::ExternalId, self.externals.repeats()),
         ];
         self.repeated_users = kinds[0].1.iter().map(|(line, _)| *line).collect();
+        self.repeats_known = true;
         let mut wanted: HashMap<u64, Vec<(Field, u64)>> = HashMap::new();
         for (field, repeats) in &kinds {
             for &(line, earlier) in repeats {
@@ -281,9 +286,10 @@ impl FileIndex {
         (own, next)
     }
 
-    /// After the last row: `reportsTo` resolved against the file and, when given,
-    /// the directory. Returns the findings by line.
+    /// After the last row and [`FileIndex::repeats`]: `reportsTo` resolved against
+    /// the file and, when given, the directory. Returns the findings by line.
     pub fn finish(&self, layout: &Layout, directory: Option<&DirectoryIndex>) -> HashMap<u64, Vec<Diagnostic>> {
+        assert!(self.repeats_known, "FileIndex::repeats must run before finish");
         let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
         let heading = layout.heading_of(Field::ReportsTo);
         let edges = &self.edges;

@@ -407,3 +407,12 @@ fn reporting_cycles_through_existing_users_are_found() {
     assert!(messages(&plan, 5).is_empty());
     assert!(messages(&plan, 3).is_empty());
 }
+
+#[test]
+fn lines_whose_only_problems_are_found_at_the_end_are_named_by_their_user_id() {
+    let csv = "userId,email,reportsTo\n a ,a@x.io,b\nb,b@x.io,A\nc,c@x.io,\n";
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    let named: Vec<(u64, Option<&str>)> = v.problems.iter().map(|p| (p.line, p.user_id.as_deref())).collect();
+    assert_eq!(named, [(2, Some("a")), (3, Some("b"))]);
+    assert!(v.problems[0].diagnostics[0].message.contains("closes a reporting cycle"));
+}

@@ -86,6 +86,15 @@ async fn import_story(backend: Backend) {
     let file = dir.join("seed.csv");
     std::fs::write(&file, SEED_004).unwrap();
 
+    let nowhere = dir.join("no-such-folder").join("results.csv");
+    let refused = muster(
+        &dir,
+        Some(&test_db.url),
+        &["import", file.to_str().unwrap(), "--tenant", "demo", "--results", nowhere.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was loaded"));
+
     let results = dir.join("results.csv");
     let out = muster(
         &dir,

@@ -345,10 +345,13 @@ pub struct PreviewPage {
     pub next: Option<i32>,
 }
 
+/// The most rows one preview page holds.
+pub const PREVIEW_PAGE_MAX: u64 = 1000;
+
 /// The planned rows after row position `after` (`None`: from the start), only
 /// those of `status` if given (`New`, `Update`, … as in [`RowStatus`]), at most
-/// `limit`. Pages by position, not by offset: the thousandth page of a
-/// million-row upload costs what the first does.
+/// `limit` (taken between 1 and [`PREVIEW_PAGE_MAX`]). Pages by position, not by
+/// offset: the thousandth page of a million-row upload costs what the first does.
 ///
 /// [`RowStatus`]: muster_import::RowStatus
 pub async fn preview_page<C: ConnectionTrait>(
@@ -360,6 +363,7 @@ pub async fn preview_page<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<PreviewPage, DbErr> {
     use sea_orm::QuerySelect;
+    let limit = limit.clamp(1, PREVIEW_PAGE_MAX);
     let mut query = upload_row::Entity::find()
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
@@ -368,7 +372,7 @@ pub async fn preview_page<C: ConnectionTrait>(
         query = query.filter(upload_row::Column::Status.eq(status));
     }
     // One row more than asked says whether another page follows.
-    let mut rows = query.order_by_asc(upload_row::Column::RowIndex).limit(limit.saturating_add(1)).all(db).await?;
+    let mut rows = query.order_by_asc(upload_row::Column::RowIndex).limit(limit + 1).all(db).await?;
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.row_index)

@@ -267,6 +267,12 @@ async fn the_preview_pages_filters_and_counts_the_planned_rows() {
         let rest = uploads::preview_page(&db, w.tenant.id, upload.id, Some("New"), new.next, 1).await.unwrap();
         assert_eq!((rest.rows[0].line, rest.next), (3, None));
 
+        // A page holds at least one row and at most PREVIEW_PAGE_MAX.
+        let one = uploads::preview_page(&db, w.tenant.id, upload.id, None, None, 0).await.unwrap();
+        assert_eq!((one.rows.len(), one.next), (1, Some(1)));
+        let all = uploads::preview_page(&db, w.tenant.id, upload.id, None, None, u64::MAX).await.unwrap();
+        assert_eq!((all.rows.len(), all.next), (7, None));
+
         // Another tenant sees nothing of it.
         let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
         assert!(uploads::status_counts(&db, other.id, upload.id).await.unwrap().is_empty());

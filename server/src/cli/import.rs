@@ -38,7 +38,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "EMAIL")]
     pub results_to: Option<String>,
     /// Write the results file (the file as it was, with a `result` column) here
-    /// when the load ends.
+    /// when the load ends, done or failed.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
     /// Largest file accepted, in megabytes.
@@ -64,6 +64,13 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             return Ok(EXIT_UNAVAILABLE);
         }
     };
+    // An unwritable results path is found now, before anything is planned or loaded.
+    if let Some(path) = &args.results {
+        if let Err(err) = std::fs::File::create(path) {
+            eprintln!("cannot write the results to {}: {err}; nothing was loaded", path.display());
+            return Ok(EXIT_UNAVAILABLE);
+        }
+    }
     if let Some(address) = &args.results_to {
         if let Err(err) = muster_import::Email::parse(address) {
             eprintln!("--results-to: {address:?} {err}");
@@ -139,16 +146,13 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         match uploads::find(&db, tenant.id, upload.id).await {
             Ok(Some(current)) if current.state == uploads::state::FAILED => {
                 eprintln!("{}", current.summary.unwrap_or_default());
+                write_results(&db, args, tenant.id, upload.id).await?;
                 return Ok(EXIT_UNAVAILABLE);
             }
             Ok(Some(current)) if current.state == uploads::state::DONE => {
                 println!("{}", current.summary.unwrap_or_default());
-                if let Some(path) = &args.results {
-                    let csv = uploads::results_csv(&db, tenant.id, upload.id).await?.unwrap_or_default();
-                    if let Err(err) = std::fs::write(path, csv) {
-                        eprintln!("cannot write the results to {}: {err}", path.display());
-                        return Ok(EXIT_UNAVAILABLE);
-                    }
+                if !write_results(&db, args, tenant.id, upload.id).await? {
+                    return Ok(EXIT_UNAVAILABLE);
                 }
                 let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
                 return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
@@ -159,4 +163,22 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         // Another process holds this tenant's load (or ours, after a failure): wait.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// The results file to `--results`, if asked for; false if it cannot be written.
+async fn write_results(
+    db: &muster_store::DatabaseConnection,
+    args: &ImportArgs,
+    tenant_id: i64,
+    upload_id: i64,
+) -> anyhow::Result<bool> {
+    let Some(path) = &args.results else {
+        return Ok(true);
+    };
+    let csv = uploads::results_csv(db, tenant_id, upload_id).await?.unwrap_or_default();
+    if let Err(err) = std::fs::write(path, csv) {
+        eprintln!("cannot write the results to {}: {err}", path.display());
+        return Ok(false);
+    }
+    Ok(true)
 }
