@@ -192,32 +192,34 @@ fn no_licence(tenant: &tenant::Model) -> String {
     )
 }
 
+/// Who makes a load's changes, and in which tenant and upload: what every audit
+/// event of the load shares.
 struct Actor {
     user_id: Option<i64>,
     label: String,
+    tenant_id: i64,
+    upload_id: i64,
 }
 
 fn audit(
-    tenant_id: i64,
     actor: &Actor,
     action: &str,
     kind: &str,
     id: Option<i64>,
     target: &str,
-    upload_id: i64,
     details: Option<serde_json::Value>,
 ) -> bulk::Row {
     let actor_label: String = actor.label.chars().take(128).collect();
     let target: String = target.chars().take(254).collect();
     bulk::Row::with_capacity(AUDIT_COLUMNS.len())
-        .int(tenant_id)
+        .int(actor.tenant_id)
         .int(actor.user_id)
         .text(Some(&actor_label))
         .text(Some(action))
         .text(Some(kind))
         .int(id)
         .text(Some(&target))
-        .int(upload_id)
+        .int(actor.upload_id)
         .json(details)
         .time(Some(Utc::now()))
 }
@@ -380,8 +382,10 @@ pub async fn run(
         Some(id) => Actor {
             user_id: Some(id),
             label: user::Entity::find_by_id(id).one(db).await?.map_or(format!("user {id}"), |u| u.user_id),
+            tenant_id,
+            upload_id: upload.id,
         },
-        None => Actor { user_id: None, label: "command line".into() },
+        None => Actor { user_id: None, label: "command line".into(), tenant_id, upload_id: upload.id },
     };
     if upload.started_at.is_none() || upload.state != state::RUNNING {
         upload::Entity::update_many()
@@ -489,7 +493,7 @@ pub async fn run(
                 .collect();
             (results, vec![], false)
         } else {
-            apply_batch(&txn, &tenant, &upload, &options, &actor, &mut catalogue, &org_code, &rows).await?
+            apply_batch(&txn, &tenant, &options, &actor, &mut catalogue, &org_code, &rows).await?
         };
         if write_results(&txn, tenant_id, &results).await? != results.len() as u64 {
             // Another run gave these rows results since they were read: its work stands.
@@ -696,11 +700,9 @@ async fn link_managers(
     Ok(true)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn apply_batch<C: ConnectionTrait>(
     db: &C,
     tenant: &tenant::Model,
-    upload: &upload::Model,
     options: &UploadOptions,
     actor: &Actor,
     catalogue: &mut Catalogue,
@@ -843,20 +845,11 @@ async fn apply_batch<C: ConnectionTrait>(
                             .filter(user::Column::TenantId.eq(tenant_id))
                             .exec(db)
                             .await?;
-                        audits.push(audit(
-                            tenant_id,
-                            actor,
-                            "user.leaver",
-                            "user",
-                            Some(u.id),
-                            &u.user_id,
-                            upload.id,
-                            None,
-                        ));
+                        audits.push(audit(actor, "user.leaver", "user", Some(u.id), &u.user_id, None));
                         result(outcome::LEAVER, "Not in file: marked as leaver".into());
                     }
                     SyncAction::Delete => {
-                        delete_user(db, u, actor, upload.id, &mut audits).await?;
+                        delete_user(db, u, actor, &mut audits).await?;
                         result(outcome::DELETED, "Not in file: deleted".into());
                     }
                 }
@@ -948,7 +941,7 @@ async fn apply_batch<C: ConnectionTrait>(
                     continue;
                 };
                 if status == RowStatus::Delete {
-                    delete_user(db, u, actor, upload.id, &mut audits).await?;
+                    delete_user(db, u, actor, &mut audits).await?;
                     result(outcome::DELETED, "Deleted".into());
                     continue;
                 }
@@ -1048,18 +1041,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         _ => continue,
                     };
                     let names = c.new.as_deref().map(names_set).unwrap_or_default();
-                    let ids = ensure_names(
-                        db,
-                        tenant_id,
-                        kind,
-                        row.as_ref(),
-                        &names,
-                        catalogue,
-                        actor,
-                        upload.id,
-                        &mut audits,
-                    )
-                    .await?;
+                    let ids = ensure_names(db, kind, row.as_ref(), &names, catalogue, actor, &mut audits).await?;
                     memberships::replace(db, tenant_id, kind, u.id, &ids).await?;
                 }
                 let (action, done, text) = match status {
@@ -1073,16 +1055,7 @@ async fn apply_batch<C: ConnectionTrait>(
                         format!("Updated ({})", changes.iter().map(|c| c.field.name()).collect::<Vec<_>>().join(", ")),
                     ),
                 };
-                audits.push(audit(
-                    tenant_id,
-                    actor,
-                    action,
-                    "user",
-                    Some(u.id),
-                    &u.user_id,
-                    upload.id,
-                    serde_json::to_value(changes).ok(),
-                ));
+                audits.push(audit(actor, action, "user", Some(u.id), &u.user_id, serde_json::to_value(changes).ok()));
                 result(done, text);
             }
         }
@@ -1116,13 +1089,11 @@ async fn apply_batch<C: ConnectionTrait>(
             let key = row.user_id.as_ref().map(|u| normalize_key(u.as_str())).unwrap_or_default();
             let Some(&id) = ids.get(&key) else { continue };
             let display = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
-            audits.push(audit(tenant_id, actor, "user.create", "user", Some(id), &display, upload.id, None));
+            audits.push(audit(actor, "user.create", "user", Some(id), &display, None));
             for (kind, names) in [(Membership::Roles, &row.roles), (Membership::Groups, &row.groups)] {
                 let Some(names) = names else { continue };
                 let set: HashSet<String> = names.iter().map(|n| normalize_key(n.as_str())).collect();
-                for member_of in
-                    ensure_names(db, tenant_id, kind, Some(row), &set, catalogue, actor, upload.id, &mut audits).await?
-                {
+                for member_of in ensure_names(db, kind, Some(row), &set, catalogue, actor, &mut audits).await? {
                     let member = bulk::Row::with_capacity(3).int(tenant_id).int(id).int(member_of);
                     match kind {
                         Membership::Roles => new_roles.push(member),
@@ -1172,7 +1143,6 @@ async fn delete_user<C: ConnectionTrait>(
     db: &C,
     u: &user::Model,
     actor: &Actor,
-    upload_id: i64,
     audits: &mut Vec<bulk::Row>,
 ) -> Result<(), DbErr> {
     user::Entity::delete_many()
@@ -1180,7 +1150,7 @@ async fn delete_user<C: ConnectionTrait>(
         .filter(user::Column::TenantId.eq(u.tenant_id))
         .exec(db)
         .await?;
-    audits.push(audit(u.tenant_id, actor, "user.delete", "user", Some(u.id), &u.user_id, upload_id, None));
+    audits.push(audit(actor, "user.delete", "user", Some(u.id), &u.user_id, None));
     Ok(())
 }
 
@@ -1217,18 +1187,16 @@ async fn futures_join(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
 
 /// The ids of the roles (or groups) named, creating those the tenant lacks
 /// (with the row's spelling, and an audit event each).
-#[allow(clippy::too_many_arguments)]
 async fn ensure_names<C: ConnectionTrait>(
     db: &C,
-    tenant_id: i64,
     kind: Membership,
     row: Option<&UserRow>,
     names: &HashSet<String>,
     catalogue: &mut Catalogue,
     actor: &Actor,
-    upload_id: i64,
     audits: &mut Vec<bulk::Row>,
 ) -> Result<Vec<i64>, DbErr> {
+    let tenant_id = actor.tenant_id;
     let display: HashMap<String, String> = row
         .and_then(|r| match kind {
             Membership::Roles => r.roles.as_ref(),
@@ -1245,7 +1213,7 @@ async fn ensure_names<C: ConnectionTrait>(
                 let id = memberships::create(db, tenant_id, kind, &name, key).await?;
                 catalogue.names_mut(kind).insert(key.clone(), id);
                 let action = format!("{}.create", kind.noun());
-                audits.push(audit(tenant_id, actor, &action, kind.noun(), Some(id), &name, upload_id, None));
+                audits.push(audit(actor, &action, kind.noun(), Some(id), &name, None));
                 id
             }
         };
