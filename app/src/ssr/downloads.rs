@@ -16,12 +16,29 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/uploads/{id}/results.csv", get(results)).route("/uploads/{id}/file", get(original))
 }
 
-/// The tenant of a signed-in tenant admin, or the response that refuses.
-fn admin_tenant(principal: Option<Principal>) -> Result<i64, Response> {
+/// Why a download is refused.
+enum Refused {
+    NotSignedIn,
+    NotAnAdmin,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotSignedIn => (StatusCode::UNAUTHORIZED, "Please sign in.").into_response(),
+            Refused::NotAnAdmin => {
+                (StatusCode::FORBIDDEN, "Only a tenant's admins may download its uploads.").into_response()
+            }
+        }
+    }
+}
+
+/// The tenant of a signed-in tenant admin.
+fn admin_tenant(principal: Option<Principal>) -> Result<i64, Refused> {
     match principal {
         Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => Ok(tenant_id),
-        Some(_) => Err((StatusCode::FORBIDDEN, "Only a tenant's admins may download its uploads.").into_response()),
-        None => Err((StatusCode::UNAUTHORIZED, "Please sign in.").into_response()),
+        Some(_) => Err(Refused::NotAnAdmin),
+        None => Err(Refused::NotSignedIn),
     }
 }
 
@@ -41,7 +58,7 @@ async fn results(
 ) -> Response {
     let tenant_id = match admin_tenant(principal) {
         Ok(tenant_id) => tenant_id,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let upload = match uploads::find(&state.db, tenant_id, id).await {
         Ok(Some(upload)) => upload,
@@ -62,7 +79,7 @@ async fn original(
 ) -> Response {
     let tenant_id = match admin_tenant(principal) {
         Ok(tenant_id) => tenant_id,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let upload = match uploads::find(&state.db, tenant_id, id).await {
         Ok(Some(upload)) => upload,
