@@ -259,8 +259,9 @@ impl FileIndex {
     fn link_edges(&self) -> (Vec<u32>, Vec<u32>) {
         let edges = &self.edges;
         assert!(edges.len() < NONE as usize, "fewer than 4 billion rows");
+        // Partitioned as the users' keys are.
         let parts = self.users.parts.len();
-        let part_of = |fp: Fingerprint| (fp >> 40) as usize & (parts - 1);
+        let part_of = |fp: Fingerprint| self.users.part_of(fp);
         let mut firsts: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
         let mut users: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
         let mut managers: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
