@@ -433,16 +433,7 @@ pub async fn run(
         .count(db)
         .await? as i64;
     let mut cursor = 0i32;
-    let last_index: i32 = upload_row::Entity::find()
-        .select_only()
-        .column_as(upload_row::Column::RowIndex.max(), "last")
-        .filter(upload_row::Column::UploadId.eq(upload.id))
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .into_tuple::<Option<i32>>()
-        .one(db)
-        .await?
-        .flatten()
-        .unwrap_or(0);
+    let last_index = crate::uploads::last_row_index(db, tenant_id, upload.id).await?.unwrap_or(0);
     let mut batches = 0u64;
     let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
     loop {
@@ -575,21 +566,10 @@ async fn write_results<C: ConnectionTrait>(db: &C, tenant_id: i64, results: &[Ro
 }
 
 async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
-    // Counted by the database: a million outcomes never cross as strings.
-    let outcomes: Vec<(Option<String>, i64)> = upload_row::Entity::find()
-        .select_only()
-        .column(upload_row::Column::Outcome)
-        .column_as(upload_row::Column::Id.count(), "n")
-        .filter(upload_row::Column::UploadId.eq(upload.id))
-        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
-        .group_by(upload_row::Column::Outcome)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let outcomes = crate::uploads::count_by(db, upload.tenant_id, upload.id, upload_row::Column::Outcome).await?;
     let mut c = LoadCounts::default();
     for (o, n) in outcomes {
         let Some(o) = o else { continue };
-        let n = n as u64;
         match o.as_str() {
             outcome::ADDED => c.added += n,
             outcome::UPDATED => c.updated += n,

@@ -388,18 +388,48 @@ pub async fn status_counts<C: ConnectionTrait>(
     tenant_id: i64,
     upload_id: i64,
 ) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
+    let counts = count_by(db, tenant_id, upload_id, upload_row::Column::Status).await?;
+    Ok(counts.into_iter().filter_map(|(status, n)| Some((status?, n))).collect())
+}
+
+/// An upload's rows counted by the values of one text column, by the database:
+/// a million values never cross as strings.
+pub(crate) async fn count_by<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    column: upload_row::Column,
+) -> Result<Vec<(Option<String>, u64)>, DbErr> {
     use sea_orm::QuerySelect;
-    let counts: Vec<(String, i64)> = upload_row::Entity::find()
+    let counts: Vec<(Option<String>, i64)> = upload_row::Entity::find()
         .select_only()
-        .column(upload_row::Column::Status)
+        .column(column)
         .column_as(upload_row::Column::Id.count(), "n")
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
-        .group_by(upload_row::Column::Status)
+        .group_by(column)
         .into_tuple()
         .all(db)
         .await?;
-    Ok(counts.into_iter().map(|(status, n)| (status, n as u64)).collect())
+    Ok(counts.into_iter().map(|(value, n)| (value, n as u64)).collect())
+}
+
+/// The position of an upload's last planned row (`None` when it has none).
+pub(crate) async fn last_row_index<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<Option<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    Ok(upload_row::Entity::find()
+        .select_only()
+        .column_as(upload_row::Column::RowIndex.max(), "last")
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .into_tuple::<Option<i32>>()
+        .one(db)
+        .await?
+        .flatten())
 }
 
 /// How many rows of an upload ended with the given outcome (`error`, `added`, …).
@@ -437,15 +467,7 @@ impl LineResults {
     async fn read<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Self, DbErr> {
         use sea_orm::QuerySelect;
         const PAGE: i32 = 10_000;
-        let last: Option<i32> = upload_row::Entity::find()
-            .select_only()
-            .column_as(upload_row::Column::RowIndex.max(), "last")
-            .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
-            .filter(upload_row::Column::UploadId.eq(upload.id))
-            .into_tuple()
-            .one(db)
-            .await?
-            .flatten();
+        let last = last_row_index(db, upload.tenant_id, upload.id).await?;
         let mut interned: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut out = Self { lines: Vec::new(), texts: Vec::new() };
         let mut intern = |text: Option<String>, texts: &mut Vec<String>| match text {
@@ -495,14 +517,19 @@ impl LineResults {
 /// The uploaded file, as it was, with a `result` column saying what happened to
 /// each line ("Not loaded" for a line the load has not reached, or skipped).
 pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Option<Vec<u8>>, DbErr> {
-    let Some(upload) = find(db, tenant_id, upload_id).await? else {
-        return Ok(None);
-    };
-    let results = LineResults::read(db, &upload).await?;
-    let content = file(db, tenant_id, upload_id).await?;
-    Ok(Some(muster_import::results::results_file(&content, delimiter_of(&upload), |line| {
+    match find(db, tenant_id, upload_id).await? {
+        Some(upload) => results_csv_of(db, &upload).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`results_csv`] of an upload already read (of its own tenant).
+pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
+    let results = LineResults::read(db, upload).await?;
+    let content = file(db, upload.tenant_id, upload.id).await?;
+    Ok(muster_import::results::results_file(&content, delimiter_of(upload), |line| {
         results.get(line).0.unwrap_or("Not loaded").to_owned()
-    })))
+    }))
 }
 
 /// "Retry failed rows": a new upload of the heading line and the rows that ended

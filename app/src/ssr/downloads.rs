@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use muster_store::auth::Principal;
+use muster_store::entity::upload;
 use muster_store::uploads;
 
 pub fn routes() -> Router<AppState> {
@@ -20,6 +21,8 @@ pub fn routes() -> Router<AppState> {
 enum Refused {
     NotSignedIn,
     NotAnAdmin,
+    NotFound,
+    Unavailable,
 }
 
 impl IntoResponse for Refused {
@@ -29,67 +32,47 @@ impl IntoResponse for Refused {
             Refused::NotAnAdmin => {
                 (StatusCode::FORBIDDEN, "Only a tenant's admins may download its uploads.").into_response()
             }
+            Refused::NotFound => (StatusCode::NOT_FOUND, "No such upload.").into_response(),
+            Refused::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.").into_response()
+            }
         }
     }
 }
 
-/// The tenant of a signed-in tenant admin.
-fn admin_tenant(principal: Option<Principal>) -> Result<i64, Refused> {
-    match principal {
-        Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => Ok(tenant_id),
-        Some(_) => Err(Refused::NotAnAdmin),
-        None => Err(Refused::NotSignedIn),
-    }
-}
-
-fn unavailable(err: impl std::fmt::Display) -> Response {
+fn unavailable(err: impl std::fmt::Display) -> Refused {
     tracing::error!(%err, "download failed");
-    (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.").into_response()
+    Refused::Unavailable
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "No such upload.").into_response()
+/// The upload `id`, if the principal is an admin of its tenant.
+async fn admin_upload(state: &AppState, principal: Option<Principal>, id: i64) -> Result<upload::Model, Refused> {
+    let tenant_id = match principal {
+        Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => tenant_id,
+        Some(_) => return Err(Refused::NotAnAdmin),
+        None => return Err(Refused::NotSignedIn),
+    };
+    uploads::find(&state.db, tenant_id, id).await.map_err(unavailable)?.ok_or(Refused::NotFound)
 }
 
 async fn results(
     State(state): State<AppState>,
     Extension(CurrentPrincipal(principal)): Extension<CurrentPrincipal>,
     Path(id): Path<i64>,
-) -> Response {
-    let tenant_id = match admin_tenant(principal) {
-        Ok(tenant_id) => tenant_id,
-        Err(refused) => return refused.into_response(),
-    };
-    let upload = match uploads::find(&state.db, tenant_id, id).await {
-        Ok(Some(upload)) => upload,
-        Ok(None) => return not_found(),
-        Err(err) => return unavailable(err),
-    };
-    match uploads::results_csv(&state.db, tenant_id, id).await {
-        Ok(Some(csv)) => attachment(csv, &format!("{}-results.csv", stem(&upload.file_name))),
-        Ok(None) => not_found(),
-        Err(err) => unavailable(err),
-    }
+) -> Result<Response, Refused> {
+    let upload = admin_upload(&state, principal, id).await?;
+    let csv = uploads::results_csv_of(&state.db, &upload).await.map_err(unavailable)?;
+    Ok(attachment(csv, &format!("{}-results.csv", stem(&upload.file_name))))
 }
 
 async fn original(
     State(state): State<AppState>,
     Extension(CurrentPrincipal(principal)): Extension<CurrentPrincipal>,
     Path(id): Path<i64>,
-) -> Response {
-    let tenant_id = match admin_tenant(principal) {
-        Ok(tenant_id) => tenant_id,
-        Err(refused) => return refused.into_response(),
-    };
-    let upload = match uploads::find(&state.db, tenant_id, id).await {
-        Ok(Some(upload)) => upload,
-        Ok(None) => return not_found(),
-        Err(err) => return unavailable(err),
-    };
-    match uploads::file(&state.db, tenant_id, id).await {
-        Ok(bytes) => attachment(bytes, &upload.file_name),
-        Err(err) => unavailable(err),
-    }
+) -> Result<Response, Refused> {
+    let upload = admin_upload(&state, principal, id).await?;
+    let bytes = uploads::file(&state.db, upload.tenant_id, upload.id).await.map_err(unavailable)?;
+    Ok(attachment(bytes, &upload.file_name))
 }
 
 fn stem(file_name: &str) -> &str {
