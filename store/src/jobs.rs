@@ -174,6 +174,24 @@ pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
     Ok(result.rows_affected == 1)
 }
 
+/// Whether `claim` still holds its job, checked inside a batch's transaction and
+/// kept true until it ends: on PostgreSQL the job's row is locked for share, so
+/// a takeover (`FOR UPDATE SKIP LOCKED`) passes it by until the batch is over.
+/// Lanes of one load check side by side this way, where renewing in every batch
+/// would queue each lane behind the other's commit; they renew between batches.
+pub async fn holds<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = job::Entity::find()
+        .filter(job::Column::Id.eq(claim.job_id))
+        .filter(job::Column::TenantId.eq(claim.tenant_id))
+        .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
+        .filter(job::Column::State.eq("running"));
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock_shared();
+    }
+    Ok(query.one(db).await?.is_some())
+}
+
 /// Ends the job claimed as `job`; `false` if another worker holds it now (it
 /// took the job over), in which case that worker finishes it.
 pub async fn finish<C: ConnectionTrait>(db: &C, job: &job::Model, failed: Option<&str>) -> Result<bool, DbErr> {

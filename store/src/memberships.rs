@@ -113,3 +113,33 @@ pub async fn create<C: ConnectionTrait>(
         db.query_one_raw(db.get_database_backend().build(&insert)).await?.ok_or_else(|| DbErr::RecordNotInserted)?;
     row.try_get_by_index(0)
 }
+
+/// Adds a role or group unless the tenant has it already (another lane of the
+/// same load may have just made it); returns its id, and whether this call made it.
+pub async fn create_or_find<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    kind: Kind,
+    name: &str,
+    name_norm: &str,
+) -> Result<(i64, bool), DbErr> {
+    let insert = Query::insert()
+        .into_table(kind.catalogue())
+        .columns([Alias::new("tenant_id"), Alias::new("name"), Alias::new("name_norm"), Alias::new("created_at")])
+        .values_panic([tenant_id.into(), name.into(), name_norm.into(), Utc::now().into()])
+        .on_conflict(OnConflict::columns([Alias::new("tenant_id"), Alias::new("name_norm")]).do_nothing().to_owned())
+        .returning_col(Alias::new("id"))
+        .to_owned();
+    let backend = db.get_database_backend();
+    if let Some(row) = db.query_one_raw(backend.build(&insert)).await? {
+        return Ok((row.try_get_by_index(0)?, true));
+    }
+    let select = Query::select()
+        .column(Alias::new("id"))
+        .from(kind.catalogue())
+        .and_where(col("tenant_id").eq(tenant_id))
+        .and_where(col("name_norm").eq(name_norm))
+        .to_owned();
+    let row = db.query_one_raw(backend.build(&select)).await?.ok_or_else(|| DbErr::RecordNotInserted)?;
+    Ok((row.try_get_by_index(0)?, false))
+}

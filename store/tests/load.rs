@@ -320,7 +320,8 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
         let mut file = String::from("userId,email,firstName\n");
-        let n = load::BATCH as usize * 2 + 200;
+        // More ranges than lanes side by side (PostgreSQL), so that some are left.
+        let n = load::BATCH as usize * (load::LANES + 2) + 200;
         for i in 0..n {
             file.push_str(&format!("r{i},r{i}@x.io,R\n"));
         }
@@ -328,11 +329,12 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         jobs::enqueue_load(&db, &upload).await.unwrap();
         let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
         let stalled = load::Claim::of(&job, "stalls");
-        // The worker applies one batch, then stalls.
+        // The worker applies one batch (each lane its own), then stalls.
         let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         let partial = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
-        assert_eq!(partial.rows_done, load::BATCH as i32, "{backend:?}");
+        let lanes = if backend == testdb::Backend::Postgres { load::LANES } else { 1 };
+        assert_eq!(partial.rows_done, (load::BATCH as usize * lanes) as i32, "{backend:?}");
         // Its lease runs out and another worker takes the job over.
         job::Entity::update_many()
             .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
@@ -346,7 +348,7 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
         assert!(!report.finished, "{backend:?}: a worker that lost its lease stops");
         let still = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
-        assert_eq!(still.rows_done, load::BATCH as i32);
+        assert_eq!(still.rows_done, partial.rows_done);
         // The new owner finishes the rest.
         let report =
             load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
@@ -876,6 +878,104 @@ async fn an_update_replaces_roles_and_groups_creating_the_missing_ones() {
         assert_eq!(created, ["role.create Nurse", "group.create NightShift"], "{backend:?}");
         let summary = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap().summary.unwrap();
         assert!(summary.ends_with("0 deleted, 1 role added. 1 group added."), "{summary}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_load_in_lanes_side_by_side_applies_every_row_once_and_makes_each_role_once() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        // More ranges than lanes; every range names the same three roles and a
+        // role of its own, so on PostgreSQL the lanes race to make the shared ones.
+        let batch = load::BATCH as usize;
+        let n = batch * (load::LANES + 1) + 10;
+        let ranges = n.div_ceil(batch);
+        let mut file = String::from("userId,email,firstName,roles,groups\n");
+        for i in 0..n {
+            file.push_str(&format!("p{i},p{i}@x.io,P,Shared{}|Range{},Team{}\n", i % 3, i / batch, i % 2));
+        }
+        let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let mail = load_all(&db).await;
+        assert_eq!(mail.len(), n, "{backend:?}: one invitation per new user");
+
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(done.rows_done as usize, n, "{backend:?}");
+        let summary = done.summary.unwrap();
+        assert_eq!(
+            summary,
+            format!(
+                "Users loaded successfully. {n} added, 0 updated, 0 leavers, 0 joiners, 0 deleted, {} roles added. 2 groups added.",
+                3 + ranges
+            ),
+            "{backend:?}"
+        );
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
+        assert_eq!(users as usize, 4 + n, "{backend:?}: every row once");
+        let mut roles: Vec<String> = role::Entity::find()
+            .filter(role::Column::TenantId.eq(w.tenant.id))
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        roles.sort();
+        let mut expected: Vec<String> =
+            (0..3).map(|i| format!("Shared{i}")).chain((0..ranges).map(|r| format!("Range{r}"))).collect();
+        expected.sort();
+        assert_eq!(roles, expected, "{backend:?}: each role made once");
+        let role_events = audit_event::Entity::find()
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .filter(audit_event::Column::Action.eq("role.create"))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(role_events as usize, 3 + ranges, "{backend:?}: one event per role made");
+        let memberships =
+            user_role::Entity::find().filter(user_role::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
+        assert_eq!(memberships as usize, 2 * n, "{backend:?}");
+        let invitations =
+            invitation::Entity::find().filter(invitation::Column::TenantId.eq(w.tenant.id)).count(&db).await.unwrap();
+        assert_eq!(invitations as usize, n, "{backend:?}");
+        // Each user has exactly the roles of their own line.
+        let p1234 = find(&db, &w.tenant, &format!("p{}", batch + 7)).await.unwrap();
+        let directory = muster_store::directory::load(&db, &w.tenant).await.unwrap();
+        let mut theirs = directory.users.iter().find(|u| u.user_id == p1234.user_id).unwrap().roles.clone();
+        theirs.sort();
+        assert_eq!(theirs, ["Range1".to_owned(), format!("Shared{}", (batch + 7) % 3)], "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn licences_running_out_in_a_large_load_go_to_the_rows_in_file_order() {
+    on_every_backend(|db, backend| async move {
+        let batch = load::BATCH as usize;
+        let (first_rows, second_rows) = (batch + 500, 2 * batch + 300);
+        let left_for_second = batch + 100;
+        let limit = (first_rows + left_for_second) as i32;
+        let t = tenants::create_tenant(&db, "big", "Big", Some(limit)).await.unwrap();
+        let file = |prefix: &str, n: usize| {
+            let mut f = String::from("userId,email,firstName\n");
+            for i in 0..n {
+                f.push_str(&format!("{prefix}{i},{prefix}{i}@x.io,F\n"));
+            }
+            f
+        };
+        // Each fits alone; planned before either loads, the second runs out.
+        let first = plan_file(&db, &t, file("a", first_rows).as_bytes()).await.unwrap();
+        let second = plan_file(&db, &t, file("b", second_rows).as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &first).await.unwrap();
+        jobs::enqueue_load(&db, &second).await.unwrap();
+        load_all(&db).await;
+        let outcomes: Vec<String> = outcomes(&db, &t, second.id).await.into_iter().map(|(o, _)| o).collect();
+        let added = outcomes.iter().take_while(|o| *o == "added").count();
+        assert_eq!(added, left_for_second, "{backend:?}: the first rows of the file get the licences left");
+        assert!(outcomes[added..].iter().all(|o| o == "error"), "{backend:?}: every row after them is refused");
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).count(&db).await.unwrap();
+        assert_eq!(users as usize, first_rows + left_for_second, "{backend:?}");
     })
     .await;
 }
