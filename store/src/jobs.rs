@@ -175,11 +175,16 @@ pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
 }
 
 /// Whether `claim` still holds its job, checked inside a batch's transaction and
-/// kept true until it ends: on PostgreSQL the job's row is locked for share, so
-/// a takeover (`FOR UPDATE SKIP LOCKED`) passes it by until the batch is over.
-/// Lanes of one load check side by side this way, where renewing in every batch
-/// would queue each lane behind the other's commit; they renew between batches.
+/// kept true until it ends: on PostgreSQL the job's row is locked `FOR KEY
+/// SHARE`, so a takeover (`FOR UPDATE SKIP LOCKED`) passes it by until the batch
+/// is over. Lanes of one load check side by side this way, where renewing in
+/// every batch would queue each lane behind the other's commit; they renew
+/// between batches. Key share, not share: a renewal sets no key column, so its
+/// lock (`FOR NO KEY UPDATE`) does not wait for the lanes' batches. Under `FOR
+/// SHARE` it would, and lanes that keep taking the lock could starve it until
+/// the lease ran out.
 pub async fn holds<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::LockType;
     use sea_orm::QuerySelect;
     let mut query = job::Entity::find()
         .filter(job::Column::Id.eq(claim.job_id))
@@ -187,7 +192,7 @@ pub async fn holds<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
         .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
         .filter(job::Column::State.eq("running"));
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_shared();
+        query = query.lock(LockType::KeyShare);
     }
     Ok(query.one(db).await?.is_some())
 }

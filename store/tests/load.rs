@@ -979,3 +979,40 @@ async fn licences_running_out_in_a_large_load_go_to_the_rows_in_file_order() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_batch_holding_the_claim_lets_the_lease_be_renewed_but_not_taken_over() {
+    use sea_orm::TransactionTrait;
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "lane").await.unwrap().unwrap();
+        let claim = load::Claim::of(&job, "lane");
+        assert!(jobs::holds(&db, &claim).await.unwrap(), "{backend:?}");
+        assert!(!jobs::holds(&db, &load::Claim::of(&job, "someone-else")).await.unwrap(), "{backend:?}");
+        if backend != testdb::Backend::Postgres {
+            // SQLite has one writer: there are no lanes side by side to hold it.
+            return;
+        }
+        // A lane's batch is in progress and holds the claim.
+        let batch = db.begin().await.unwrap();
+        assert!(jobs::holds(&batch, &claim).await.unwrap());
+        // Another lane renews the lease without waiting for that batch.
+        let renewal = tokio::time::timeout(std::time::Duration::from_secs(5), jobs::renew(&db, &claim)).await;
+        assert!(renewal.expect("the renewal waited for the batch").unwrap());
+        // A worker that finds the lease run out cannot take the job over meanwhile.
+        job::Entity::update_many()
+            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert!(jobs::claim(&db, "other").await.unwrap().is_none(), "taken over during a batch");
+        batch.commit().await.unwrap();
+        let taken = jobs::claim(&db, "other").await.unwrap().expect("taken over once the batch ended");
+        assert_eq!(taken.id, job.id);
+        assert!(!jobs::holds(&db, &claim).await.unwrap(), "the first worker no longer holds it");
+    })
+    .await;
+}
