@@ -9,7 +9,7 @@
 //!
 //! On PostgreSQL a large load runs in [`LANES`] lanes side by side, each taking
 //! the next range of rows and applying it in its own transaction (see
-//! [`side_by_side`] for when it may).
+//! [`may_run_side_by_side`] for when it may).
 use crate::bulk::{self, Kind};
 use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user};
 use crate::memberships::{self, Kind as Membership};
@@ -442,25 +442,35 @@ pub async fn run(
             .await?
             > 0;
 
-    // Rows that already have a result (a resumed load): counted once, then added to.
+    // Rows that already have a result (a resumed load): counted once, then added
+    // to by each batch. Counted and set under the claim, like a batch: a worker
+    // that lost the job must not set the count back under the one that took it.
+    // Checked, not renewed: a renewal counts as progress, and none is made yet.
+    let txn = crate::db::begin_write(db).await?;
+    if let Some(claim) = claim {
+        if !crate::jobs::holds(&txn, claim).await? {
+            txn.rollback().await?;
+            return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
+        }
+    }
     let done = upload_row::Entity::find()
         .filter(upload_row::Column::UploadId.eq(upload.id))
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::Result.is_not_null())
-        .count(db)
+        .count(&txn)
         .await? as i64;
     if i64::from(upload.rows_done) != done {
-        // Batches add to the count; it starts from the rows' own results.
         upload::Entity::update_many()
             .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
             .filter(upload::Column::Id.eq(upload.id))
             .filter(upload::Column::TenantId.eq(tenant_id))
-            .exec(db)
+            .exec(&txn)
             .await?;
     }
+    txn.commit().await?;
     let last_index = crate::uploads::last_row_index(db, tenant_id, upload.id).await?.unwrap_or(0);
     let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
-    let parallel = side_by_side(db, &upload, &options, &catalogue, done).await?;
+    let parallel = may_run_side_by_side(db, &upload, &options, &catalogue, done).await?;
     if parallel {
         catalogue.creating = Creating::Committed(db.clone());
     }
@@ -479,12 +489,12 @@ pub async fn run(
         done: AtomicI64::new(done),
         batches: AtomicU64::new(0),
         halted: AtomicBool::new(false),
-        renewed: Mutex::new(Instant::now()),
+        renewed: Mutex::new(None),
         progress: Mutex::new(progress),
         send: Mutex::new(send),
     };
     let lanes = if parallel { LANES } else { 1 };
-    side_by_side_until_error((0..lanes).map(|_| run.lane(catalogue.clone())).collect()).await?;
+    side_by_side((0..lanes).map(|_| run.lane(catalogue.clone())).collect(), &run.halted).await?;
     if run.halted.load(Ordering::SeqCst) {
         return stopped().await;
     }
@@ -519,27 +529,37 @@ pub async fn run(
 /// the rate of one on this 2-core machine, three 1.5x).
 pub const LANES: usize = 3;
 
-/// Runs the futures side by side on this task; the first error ends them all
-/// (dropping a lane rolls back its open transaction).
-async fn side_by_side_until_error<F: Future<Output = Result<(), DbErr>>>(lanes: Vec<F>) -> Result<(), DbErr> {
+/// Runs the lanes side by side on this task until all have ended; returns the
+/// first error. After an error the others are halted, but each finishes the
+/// batch it is in: one dropped while its commit was on the way could have
+/// committed rows whose invitations it then never handed over, and a resumed
+/// load skips rows that have a result.
+async fn side_by_side<F: Future<Output = Result<(), DbErr>>>(lanes: Vec<F>, halted: &AtomicBool) -> Result<(), DbErr> {
     let mut lanes: Vec<Option<Pin<Box<F>>>> = lanes.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut first_error = None;
     std::future::poll_fn(|cx| {
         let mut pending = false;
         for slot in &mut lanes {
             let Some(lane) = slot else { continue };
             match lane.as_mut().poll(cx) {
-                Poll::Ready(Ok(())) => *slot = None,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(result) => {
+                    *slot = None;
+                    if let Err(e) = result {
+                        halted.store(true, Ordering::SeqCst);
+                        first_error.get_or_insert(e);
+                    }
+                }
                 Poll::Pending => pending = true,
             }
         }
         if pending {
             Poll::Pending
         } else {
-            Poll::Ready(Ok(()))
+            Poll::Ready(())
         }
     })
-    .await
+    .await;
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Whether the load runs [`LANES`] lanes side by side, each applying its own
@@ -548,7 +568,7 @@ async fn side_by_side_until_error<F: Future<Output = Result<(), DbErr>>>(lanes: 
 /// when no licence can run out (licences go to rows in file order), nothing is
 /// deleted (a deletion's cascade could lock a row the other lane changes: a
 /// deadlock), and the load does not stop at its first failed row.
-async fn side_by_side(
+async fn may_run_side_by_side(
     db: &DatabaseConnection,
     upload: &upload::Model,
     options: &UploadOptions,
@@ -562,8 +582,12 @@ async fn side_by_side(
     if left <= BATCH || catalogue.licences_left.is_some_and(|licences| licences < left) {
         return Ok(false);
     }
+    // Users not in a synced file are deleted only with the Delete sync action.
+    let mut deletes = vec![RowStatus::Delete.as_str()];
+    if options.plan.sync_action == SyncAction::Delete {
+        deletes.push(RowStatus::Old.as_str());
+    }
     let statuses = crate::uploads::count_by(db, upload.tenant_id, upload.id, upload_row::Column::Status).await?;
-    let deletes = [RowStatus::Delete.as_str(), RowStatus::Old.as_str()];
     Ok(!statuses.iter().any(|(status, n)| *n > 0 && status.as_deref().is_some_and(|s| deletes.contains(&s))))
 }
 
@@ -590,7 +614,9 @@ struct Lanes<'a, P, S> {
     batches: AtomicU64,
     /// The lease was lost or the server is stopping: no lane starts another batch.
     halted: AtomicBool,
-    renewed: Mutex<Instant>,
+    /// When lanes side by side last renewed the lease (`None`: not yet; the
+    /// first batch does, so that a run that commits anything counts as progress).
+    renewed: Mutex<Option<Instant>>,
     progress: Mutex<P>,
     send: Mutex<S>,
 }
@@ -686,18 +712,13 @@ where
             if stop {
                 stop_remaining(db, upload).await?;
             }
-            let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
-            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(done, i64::from(upload.rows_total)) {
-                self.halted.store(true, Ordering::SeqCst);
-                return Ok(());
-            }
             if let (true, Some(claim)) = (self.parallel, self.claim) {
                 let due = {
                     let mut renewed = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
-                    let due = renewed.elapsed()
-                        >= crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE as u32;
+                    let every = crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE as u32;
+                    let due = renewed.is_none_or(|at| at.elapsed() >= every);
                     if due {
-                        *renewed = Instant::now();
+                        *renewed = Some(Instant::now());
                     }
                     due
                 };
@@ -705,6 +726,11 @@ where
                     self.halted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
+            }
+            let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
+            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(done, i64::from(upload.rows_total)) {
+                self.halted.store(true, Ordering::SeqCst);
+                return Ok(());
             }
         }
         Ok(())
@@ -1415,4 +1441,30 @@ async fn member_names<C: ConnectionTrait>(
         out.entry(user_id).or_default().insert(name);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_lane_halts_the_others_but_lets_them_finish_their_batch() {
+        let halted = AtomicBool::new(false);
+        let finished = AtomicBool::new(false);
+        let failing = || async { Err::<(), _>(DbErr::Custom("first".into())) };
+        let in_a_batch = || async {
+            // Mid-batch (say, its commit on the way) when the other lane fails.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            finished.store(true, Ordering::SeqCst);
+            Err(DbErr::Custom("second".into()))
+        };
+        type Lane<'a> = Pin<Box<dyn Future<Output = Result<(), DbErr>> + 'a>>;
+        let lanes: Vec<Lane> = vec![Box::pin(failing()), Box::pin(in_a_batch())];
+        let result = side_by_side(lanes, &halted).await;
+        assert!(matches!(result, Err(DbErr::Custom(m)) if m == "first"), "the first error is returned");
+        assert!(halted.load(Ordering::SeqCst), "the other lanes are told to stop");
+        assert!(finished.load(Ordering::SeqCst), "the lane in a batch was not dropped halfway");
+    }
 }

@@ -1016,3 +1016,75 @@ async fn a_batch_holding_the_claim_lets_the_lease_be_renewed_but_not_taken_over(
     })
     .await;
 }
+
+/// A file of `n` new users, more than one batch.
+fn many_users(prefix: &str, n: usize) -> String {
+    let mut file = String::from("userId,email,firstName\n");
+    for i in 0..n {
+        file.push_str(&format!("{prefix}{i},{prefix}{i}@x.io,R\n"));
+    }
+    file
+}
+
+#[tokio::test]
+async fn a_run_that_commits_a_batch_counts_as_progress() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let n = load::BATCH as usize * (load::LANES + 2);
+        let upload = plan_file(&db, &w.tenant, many_users("c", n).as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "w").await.unwrap().unwrap();
+        // Claims that made no progress so far (crashes before any batch).
+        job::Entity::update_many()
+            .col_expr(job::Column::Attempts, Expr::value(5))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        // This run commits its first batches, then stops.
+        let report = load::run(&db, upload.id, Some(&load::Claim::of(&job, "w")), |_, _| false, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        let after = job::Entity::find_by_id(job.id).one(&db).await.unwrap().unwrap();
+        assert_eq!(after.attempts, 1, "{backend:?}: a run that committed rows is not a failed attempt");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let n = load::BATCH as usize * (load::LANES + 2);
+        let upload = plan_file(&db, &w.tenant, many_users("s", n).as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
+        let stalled = load::Claim::of(&job, "stalls");
+        load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
+        // The job is taken over, and its count of rows done says 7 (whatever the
+        // new owner has counted by now).
+        job::Entity::update_many()
+            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
+        upload::Entity::update_many()
+            .col_expr(upload::Column::RowsDone, Expr::value(7))
+            .filter(upload::Column::Id.eq(upload.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        let now = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(now.rows_done, 7, "{backend:?}: the stalled worker wrote nothing");
+        // The new owner counts from the rows' results and finishes.
+        let report =
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+        assert!(report.finished);
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(done.rows_done as usize, n, "{backend:?}");
+    })
+    .await;
+}
