@@ -174,12 +174,27 @@ pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
     Ok(result.rows_affected == 1)
 }
 
+/// Extends the lease without counting it as progress (see [`renew`]): lanes side
+/// by side keep their claim alive this way while their batches run; `false` if
+/// another worker has taken the job over.
+pub async fn extend<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
+    let result = job::Entity::update_many()
+        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
+        .filter(job::Column::Id.eq(claim.job_id))
+        .filter(job::Column::TenantId.eq(claim.tenant_id))
+        .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
+        .filter(job::Column::State.eq("running"))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Whether `claim` still holds its job, checked inside a batch's transaction and
 /// kept true until it ends: on PostgreSQL the job's row is locked `FOR KEY
 /// SHARE`, so a takeover (`FOR UPDATE SKIP LOCKED`) passes it by until the batch
 /// is over. Lanes of one load check side by side this way, where renewing in
-/// every batch would queue each lane behind the other's commit; they renew
-/// between batches. Key share, not share: a renewal sets no key column, so its
+/// every batch would queue each lane behind the other's commit; the lease is
+/// extended beside them (`extend`). Key share, not share: a renewal sets no key column, so its
 /// lock (`FOR NO KEY UPDATE`) does not wait for the lanes' batches. Under `FOR
 /// SHARE` it would, and lanes that keep taking the lock could starve it until
 /// the lease ran out.

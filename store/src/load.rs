@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Instant;
@@ -351,8 +351,8 @@ fn names_set(names: &str) -> HashSet<String> {
 }
 
 /// The claim a worker holds on the load's job. Every batch renews it inside its
-/// own transaction (lanes side by side check it there, and renew it between
-/// batches: `jobs::holds`), so a worker whose job was taken over (its lease ran
+/// own transaction (lanes side by side check it there, `jobs::holds`, while a
+/// keeper extends the lease beside them), so a worker whose job was taken over (its lease ran
 /// out while it stalled) commits nothing more: the check fails and the batch
 /// rolls back.
 #[derive(Debug, Clone)]
@@ -404,15 +404,6 @@ pub async fn run(
         },
         None => Actor { user_id: None, label: "command line".into(), tenant_id, upload_id: upload.id },
     };
-    if upload.started_at.is_none() || upload.state != state::RUNNING {
-        upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(state::RUNNING))
-            .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
-            .filter(upload::Column::Id.eq(upload.id))
-            .filter(upload::Column::TenantId.eq(tenant_id))
-            .exec(db)
-            .await?;
-    }
     let mut catalogue = Catalogue::load(db, tenant_id).await?;
     if let Some(limit) = tenant.licence_limit {
         // Loads of one tenant run one at a time, so the count holds for this run.
@@ -442,16 +433,26 @@ pub async fn run(
             .await?
             > 0;
 
-    // Rows that already have a result (a resumed load): counted once, then added
-    // to by each batch. Counted and set under the claim, like a batch: a worker
-    // that lost the job must not set the count back under the one that took it.
-    // Checked, not renewed: a renewal counts as progress, and none is made yet.
+    // The upload is marked running, and the rows that already have a result (a
+    // resumed load) counted once, to be added to by each batch: under the claim,
+    // like a batch, so that a worker that lost the job sets neither back under the
+    // one that took it over (or finished it). Checked, not renewed: a renewal
+    // counts as progress, and none is made yet.
     let txn = crate::db::begin_write(db).await?;
     if let Some(claim) = claim {
         if !crate::jobs::holds(&txn, claim).await? {
             txn.rollback().await?;
             return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
         }
+    }
+    if upload.started_at.is_none() || upload.state != state::RUNNING {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(state::RUNNING))
+            .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
+            .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
     }
     let done = upload_row::Entity::find()
         .filter(upload_row::Column::UploadId.eq(upload.id))
@@ -474,6 +475,7 @@ pub async fn run(
     if parallel {
         catalogue.creating = Creating::Committed(db.clone());
     }
+    let lanes = if parallel { LANES } else { 1 };
     let run = Lanes {
         db,
         upload: &upload,
@@ -489,12 +491,17 @@ pub async fn run(
         done: AtomicI64::new(done),
         batches: AtomicU64::new(0),
         halted: AtomicBool::new(false),
-        renewed: Mutex::new(None),
+        lanes_running: AtomicUsize::new(lanes),
+        progress_marked: AtomicBool::new(false),
         progress: Mutex::new(progress),
         send: Mutex::new(send),
     };
-    let lanes = if parallel { LANES } else { 1 };
-    side_by_side((0..lanes).map(|_| run.lane(catalogue.clone())).collect(), &run.halted).await?;
+    type Task<'a> = Pin<Box<dyn Future<Output = Result<(), DbErr>> + Send + 'a>>;
+    let mut tasks: Vec<Task> = (0..lanes).map(|_| Box::pin(run.lane(catalogue.clone())) as Task).collect();
+    if let (true, Some(claim)) = (parallel, claim) {
+        tasks.push(Box::pin(run.keep_lease(claim)));
+    }
+    side_by_side(tasks, &run.halted).await?;
     if run.halted.load(Ordering::SeqCst) {
         return stopped().await;
     }
@@ -591,8 +598,8 @@ async fn may_run_side_by_side(
     Ok(!statuses.iter().any(|(status, n)| *n > 0 && status.as_deref().is_some_and(|s| deletes.contains(&s))))
 }
 
-/// How often lanes side by side renew the job's lease, as a share of the lease.
-const RENEWALS_PER_LEASE: i32 = 4;
+/// How often the lease of lanes side by side is extended, as a share of the lease.
+const RENEWALS_PER_LEASE: u32 = 4;
 
 /// One load's lanes: what they share (the next range of rows to take, the
 /// counts, whether to stop) and what each batch needs.
@@ -614,9 +621,10 @@ struct Lanes<'a, P, S> {
     batches: AtomicU64,
     /// The lease was lost or the server is stopping: no lane starts another batch.
     halted: AtomicBool,
-    /// When lanes side by side last renewed the lease (`None`: not yet; the
-    /// first batch does, so that a run that commits anything counts as progress).
-    renewed: Mutex<Option<Instant>>,
+    /// Lanes not yet ended: the lease is kept while any runs.
+    lanes_running: AtomicUsize,
+    /// Whether this run has told the job it made progress (its first commit).
+    progress_marked: AtomicBool,
     progress: Mutex<P>,
     send: Mutex<S>,
 }
@@ -628,7 +636,34 @@ where
 {
     /// Takes ranges of BATCH row positions until none is left, applying each
     /// range's rows without a result in one transaction.
-    async fn lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
+    async fn lane(&self, catalogue: Catalogue) -> Result<(), DbErr> {
+        let ended = self.batches_of_lane(catalogue).await;
+        self.lanes_running.fetch_sub(1, Ordering::SeqCst);
+        ended
+    }
+
+    /// Keeps the job's lease while lanes side by side run, every quarter of it,
+    /// whatever their batches take: a batch that hashes a thousand passwords on a
+    /// core shared with two other lanes can outlast the lease, and between its
+    /// commit and its next batch nothing else would stop a takeover.
+    async fn keep_lease(&self, claim: &Claim) -> Result<(), DbErr> {
+        let every = crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE;
+        let mut extended = Instant::now();
+        while self.lanes_running.load(Ordering::SeqCst) > 0 {
+            // Short sleeps: the load does not wait long for this when its lanes end.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if extended.elapsed() >= every && self.lanes_running.load(Ordering::SeqCst) > 0 {
+                extended = Instant::now();
+                if !crate::jobs::extend(self.db, claim).await? {
+                    self.halted.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn batches_of_lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
         use sea_orm::sea_query::ExprTrait;
         let (db, upload, tenant_id) = (self.db, self.upload, self.upload.tenant_id);
         while !self.halted.load(Ordering::SeqCst) {
@@ -712,17 +747,10 @@ where
             if stop {
                 stop_remaining(db, upload).await?;
             }
+            // One lane renews in its batch, which counts as progress; lanes side
+            // by side say so once, after the run's first commit.
             if let (true, Some(claim)) = (self.parallel, self.claim) {
-                let due = {
-                    let mut renewed = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
-                    let every = crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE as u32;
-                    let due = renewed.is_none_or(|at| at.elapsed() >= every);
-                    if due {
-                        *renewed = Some(Instant::now());
-                    }
-                    due
-                };
-                if due && !crate::jobs::renew(db, claim).await? {
+                if !self.progress_marked.swap(true, Ordering::SeqCst) && !crate::jobs::renew(db, claim).await? {
                     self.halted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }

@@ -1085,6 +1085,12 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
         assert!(report.finished);
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(done.rows_done as usize, n, "{backend:?}");
+        assert_eq!(done.state, "done");
+        // The stalled worker wakes up once more: the finished upload stays finished.
+        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        let still = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!((still.state.as_str(), still.rows_done as usize), ("done", n), "{backend:?}");
     })
     .await;
 }
