@@ -7,6 +7,9 @@
 //! on SQLite and on PostgreSQL; and in the same run, on the same table, two
 //! baselines: one sea-orm INSERT per row in autocommit (what peers do; measured
 //! on a sample) and, on PostgreSQL, `COPY FROM STDIN` (the practical ceiling).
+// The server's allocator (server/src/main.rs), so that the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chrono::Utc;
 use muster_store::load::{self, UploadOptions};
 use muster_store::testdb::{self, Backend, TestDb};
