@@ -160,26 +160,24 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
 /// Extends the lease while the worker is alive; `false` if another worker has
 /// taken the job over (the lease had run out), in which case this one must stop.
 pub async fn renew<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
-    let result = job::Entity::update_many()
-        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
-        // A renewal comes with progress: only claims that made none count towards
-        // giving up (restarts and takeovers of a long load do not).
-        .col_expr(job::Column::Attempts, Expr::value(1))
-        .filter(job::Column::Id.eq(claim.job_id))
-        .filter(job::Column::TenantId.eq(claim.tenant_id))
-        .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
-        .filter(job::Column::State.eq("running"))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    // A renewal comes with progress: only claims that made none count towards
+    // giving up (restarts and takeovers of a long load do not).
+    lengthen(db, claim, true).await
 }
 
 /// Extends the lease without counting it as progress (see [`renew`]): lanes side
 /// by side keep their claim alive this way while their batches run; `false` if
 /// another worker has taken the job over.
 pub async fn extend<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
-    let result = job::Entity::update_many()
-        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()))
+    lengthen(db, claim, false).await
+}
+
+async fn lengthen<C: ConnectionTrait>(db: &C, claim: &Claim, progress: bool) -> Result<bool, DbErr> {
+    let mut update = job::Entity::update_many().col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()));
+    if progress {
+        update = update.col_expr(job::Column::Attempts, Expr::value(1));
+    }
+    let result = update
         .filter(job::Column::Id.eq(claim.job_id))
         .filter(job::Column::TenantId.eq(claim.tenant_id))
         .filter(job::Column::LockedBy.eq(claim.worker.as_str()))

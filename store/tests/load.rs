@@ -119,6 +119,16 @@ async fn give_roles(db: &DatabaseConnection, t: &tenant::Model, user_id: i64, na
     }
 }
 
+/// The job's lease runs out, as when its worker stalled or died.
+async fn expire_lease(db: &DatabaseConnection, job_id: i64) {
+    job::Entity::update_many()
+        .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+        .filter(job::Column::Id.eq(job_id))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
 async fn find(db: &DatabaseConnection, t: &tenant::Model, user_id: &str) -> Option<user::Model> {
     user::Entity::find()
         .filter(user::Column::TenantId.eq(t.id))
@@ -336,12 +346,7 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         let lanes = if backend == testdb::Backend::Postgres { load::LANES } else { 1 };
         assert_eq!(partial.rows_done, (load::BATCH as usize * lanes) as i32, "{backend:?}");
         // Its lease runs out and another worker takes the job over.
-        job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
-            .filter(job::Column::Id.eq(job.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        expire_lease(&db, job.id).await;
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
         assert_eq!(taken.id, job.id);
         // The stalled worker wakes up: its next batch is refused, nothing is applied.
@@ -742,12 +747,7 @@ async fn a_worker_that_lost_its_lease_after_the_last_row_links_no_managers() {
         // Every row is applied, then the worker stalls before linking managers.
         let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
         assert!(!report.finished);
-        job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
-            .filter(job::Column::Id.eq(job.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        expire_lease(&db, job.id).await;
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
         let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
         assert!(!report.finished, "{backend:?}: the stalled worker stops");
@@ -1002,12 +1002,7 @@ async fn a_batch_holding_the_claim_lets_the_lease_be_renewed_but_not_taken_over(
         let renewal = tokio::time::timeout(std::time::Duration::from_secs(5), jobs::renew(&db, &claim)).await;
         assert!(renewal.expect("the renewal waited for the batch").unwrap());
         // A worker that finds the lease run out cannot take the job over meanwhile.
-        job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
-            .filter(job::Column::Id.eq(job.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        expire_lease(&db, job.id).await;
         assert!(jobs::claim(&db, "other").await.unwrap().is_none(), "taken over during a batch");
         batch.commit().await.unwrap();
         let taken = jobs::claim(&db, "other").await.unwrap().expect("taken over once the batch ended");
@@ -1062,12 +1057,7 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
         load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
         // The job is taken over, and its count of rows done says 7 (whatever the
         // new owner has counted by now).
-        job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
-            .filter(job::Column::Id.eq(job.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        expire_lease(&db, job.id).await;
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
         upload::Entity::update_many()
             .col_expr(upload::Column::RowsDone, Expr::value(7))
