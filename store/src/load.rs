@@ -438,11 +438,12 @@ pub async fn run(
     // like a batch, so that a worker that lost the job sets neither back under the
     // one that took it over (or finished it). Checked, not renewed: a renewal
     // counts as progress, and none is made yet.
+    let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
     let txn = crate::db::begin_write(db).await?;
     if let Some(claim) = claim {
         if !crate::jobs::holds(&txn, claim).await? {
             txn.rollback().await?;
-            return Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false });
+            return stopped().await;
         }
     }
     if upload.started_at.is_none() || upload.state != state::RUNNING {
@@ -470,7 +471,6 @@ pub async fn run(
     }
     txn.commit().await?;
     let last_index = crate::uploads::last_row_index(db, tenant_id, upload.id).await?.unwrap_or(0);
-    let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
     let parallel = may_run_side_by_side(db, &upload, &options, &catalogue, done).await?;
     if parallel {
         catalogue.creating = Creating::Committed(db.clone());
