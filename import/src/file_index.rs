@@ -52,10 +52,19 @@ struct KeyLines {
 impl KeyLines {
     /// About 4096 keys per partition. The partition is chosen by bits 40 and up:
     /// the maps use the low bits for the slot and the top ones as tags.
-    fn new(expected: usize) -> Self {
+    /// `expected` is the file's rows, `here` those of the part of the file these
+    /// keys come from (see [`FileIndex::part`]).
+    fn new(expected: usize, here: usize) -> Self {
         let parts = (expected / 4096).next_power_of_two().clamp(1, 1024);
-        let per_part = expected / parts + expected / parts / 8 + 16;
+        let per_part = here / parts + here / parts / 8 + 16;
         Self { parts: (0..parts).map(|_| Vec::with_capacity(per_part)).collect() }
+    }
+
+    /// Adds the keys of a later part of the file.
+    fn append(&mut self, later: Self) {
+        for (part, more) in self.parts.iter_mut().zip(later.parts) {
+            part.extend(more);
+        }
     }
 
     fn part_of(&self, fp: Fingerprint) -> usize {
@@ -123,10 +132,12 @@ pub struct FileIndex {
 }
 
 impl FileIndex {
-    /// `expected_rows` sizes the partitions up front.
-    pub fn new(layout: &Layout, expected_rows: usize) -> Self {
+    /// The index of a part of a file that has `expected_rows`, about `part_rows`
+    /// of them in this part (both size the partitions up front); parts are
+    /// joined in file order with [`FileIndex::append`].
+    pub fn part(layout: &Layout, expected_rows: usize, part_rows: usize) -> Self {
         let col = |f| layout.column_of(f);
-        let keys = |wanted: bool| KeyLines::new(if wanted { expected_rows } else { 0 });
+        let keys = |wanted: bool| if wanted { KeyLines::new(expected_rows, part_rows) } else { KeyLines::new(0, 0) };
         Self {
             columns: [
                 col(Field::UserId),
@@ -142,9 +153,23 @@ impl FileIndex {
             repeated_users: HashSet::new(),
             repeats_known: false,
             // Most files that have the column give most rows a manager.
-            edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { expected_rows } else { 0 }),
+            edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
             arena: String::new(),
         }
+    }
+
+    /// Adds the index of the part of the file that follows this one's.
+    pub fn append(&mut self, later: Self) {
+        assert!(!self.repeats_known && !later.repeats_known, "parts are joined before repeats are looked for");
+        self.users.append(later.users);
+        self.emails.append(later.emails);
+        self.externals.append(later.externals);
+        for (fp, line) in later.deleted {
+            self.deleted.entry(fp).or_insert(line);
+        }
+        let shift = self.arena.len();
+        self.arena.push_str(&later.arena);
+        self.edges.extend(later.edges.into_iter().map(|edge| Edge { text_at: edge.text_at + shift, ..edge }));
     }
 
     /// Registers a row's keys, read from its cells.

@@ -13,6 +13,7 @@ pub mod fields;
 mod file_index;
 pub mod fingerprint;
 pub mod layout;
+mod parts;
 pub mod plan;
 pub mod results;
 pub mod row;

@@ -8,6 +8,7 @@ use crate::field::Field;
 use crate::file_index::{FileIndex, FileKeys};
 use crate::layout::{Format, HeadingMapping, Layout};
 use crate::normalize_key;
+use crate::parts;
 use crate::row::{check_row, parse_row, Purpose, UserRow};
 use crate::source::{Record, Source};
 use serde::{Deserialize, Serialize};
@@ -231,12 +232,16 @@ impl<'b> FirstPass<'b> {
         let source = Source::open(bytes, &options.mapping, options.delimiter);
         let mut findings = HashMap::new();
         let index = source.layout.as_ref().map(|layout| {
-            let mut index = FileIndex::new(layout, source.expected_rows());
-            let mut rows = source.data_rows();
-            let mut record = Record::new();
-            while let Some(line) = rows.next_filled(&mut record) {
-                index.add_row(&record, line);
-            }
+            let file_rows = source.expected_rows();
+            let mut parts = parts::each_row(
+                &source,
+                parts::count(&source),
+                |rows| FileIndex::part(layout, file_rows, rows),
+                |index, record, line| index.add_row(record, line),
+            )
+            .into_iter();
+            let mut index = parts.next().expect("one part at least");
+            parts.for_each(|later| index.append(later));
             findings = index.repeats(layout, &source);
             index
         });
@@ -730,6 +735,25 @@ pub struct LineProblems {
 }
 
 pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str>) -> Validation {
+    validate_in_parts(bytes, mapping, tenant_slug, None)
+}
+
+/// The rows a part of a file yields to [`validate`].
+struct Checked {
+    index: FileIndex,
+    rows: u64,
+    problems: Vec<LineProblems>,
+}
+
+/// [`validate`], reading the rows in `parts` parts side by side (by default one
+/// per core for a large file). Public for the tests that compare it with one part.
+#[doc(hidden)]
+pub fn validate_in_parts(
+    bytes: &[u8],
+    mapping: &HeadingMapping,
+    tenant_slug: Option<&str>,
+    parts: Option<usize>,
+) -> Validation {
     let source = Source::open(bytes, mapping, None);
     let mut out = Validation {
         format: source.format,
@@ -745,20 +769,32 @@ pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str
     };
     // One pass: the rules between rows that need the whole file (reportsTo) are
     // added to their lines at the end.
-    let mut index = FileIndex::new(layout, source.expected_rows());
-    let mut rows = source.data_rows();
-    let mut record = Record::new();
-    let mut diagnostics = Vec::new();
     let user_column = layout.column_of(Field::UserId);
-    while let Some(line) = rows.next_filled(&mut record) {
-        let keys = check_row(layout, &record, line, tenant_slug, &mut diagnostics);
-        index.add_keys(&keys, line);
-        out.rows += 1;
-        if !diagnostics.is_empty() {
-            let user_id = user_column.and_then(|c| record.get(c)).map(|u| u.trim().to_owned());
-            out.problems.push(LineProblems { line, user_id, diagnostics: std::mem::take(&mut diagnostics) });
-        }
+    let file_rows = source.expected_rows();
+    let mut checked = parts::each_row(
+        &source,
+        parts.unwrap_or_else(|| parts::count(&source)),
+        |rows| Checked { index: FileIndex::part(layout, file_rows, rows), rows: 0, problems: Vec::new() },
+        |part, record, line| {
+            let mut diagnostics = Vec::new();
+            let keys = check_row(layout, record, line, tenant_slug, &mut diagnostics);
+            part.index.add_keys(&keys, line);
+            part.rows += 1;
+            if !diagnostics.is_empty() {
+                let user_id = user_column.and_then(|c| record.get(c)).map(|u| u.trim().to_owned());
+                part.problems.push(LineProblems { line, user_id, diagnostics });
+            }
+        },
+    )
+    .into_iter();
+    let Checked { mut index, rows, problems } = checked.next().expect("one part at least");
+    (out.rows, out.problems) = (rows, problems);
+    for later in checked {
+        index.append(later.index);
+        out.rows += later.rows;
+        out.problems.extend(later.problems);
     }
+    let mut record = Record::new();
     let mut late = index.repeats(layout, &source);
     for (line, mut more) in index.finish(layout, None) {
         late.entry(line).or_default().append(&mut more);

@@ -17,6 +17,8 @@ pub struct Source<'b> {
     /// `None` when the heading line is unusable; the diagnostics say why.
     pub layout: Option<Layout>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The text's line count, counted once when first needed.
+    lines: std::sync::OnceLock<usize>,
 }
 
 fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
@@ -76,27 +78,55 @@ fn as_text(cell: &[u8]) -> &str {
 pub struct Records<'t> {
     reader: csv::Reader<&'t [u8]>,
     bytes: &'t [u8],
+    /// Where `bytes` starts in the whole text, and the LFs before that point: a
+    /// reader may start inside a text (see `crate::parts`).
+    from: usize,
+    lines_before: u64,
+}
+
+/// Where a record is in the whole text.
+pub(crate) struct Located {
+    /// Its line as an editor shows it.
+    pub line: u64,
+    /// Where the record before it stopped (before that record's line break).
+    pub stopped: usize,
+    /// Its first byte, after any line breaks.
+    pub start: usize,
 }
 
 impl<'t> Records<'t> {
     pub fn new(text: &'t str, delimiter: Delimiter) -> Self {
-        Self { reader: csv_reader(text, delimiter), bytes: text.as_bytes() }
+        Self::starting_at(text, delimiter, 0, 0)
     }
 
-    /// Reads the next record (blank ones included) and returns its line; `None`
+    /// A reader of `text` from byte `from`, which must start a line;
+    /// `lines_before` is the number of LFs before it.
+    pub(crate) fn starting_at(text: &'t str, delimiter: Delimiter, from: usize, lines_before: u64) -> Self {
+        let rest = &text[from..];
+        Self { reader: csv_reader(rest, delimiter), bytes: rest.as_bytes(), from, lines_before }
+    }
+
+    /// Reads the next record (blank ones included) and says where it is; `None`
     /// at the end of the text.
-    pub fn next_into(&mut self, record: &mut Record) -> Option<u64> {
+    pub(crate) fn next_located(&mut self, record: &mut Record) -> Option<Located> {
         // The reader is flexible and reads from memory, so it cannot fail.
         if !self.reader.read_byte_record(&mut record.0).unwrap_or(false) {
             return None;
         }
         // The reader always sets a record's position.
-        let (mut at, mut line) = record.0.position().map_or((0, 1), |p| (p.byte() as usize, p.line()));
+        let (stopped, mut line) = record.0.position().map_or((0, 1), |p| (p.byte() as usize, p.line()));
+        let mut at = stopped;
         while let Some(&byte @ (b'\r' | b'\n')) = self.bytes.get(at) {
             line += u64::from(byte == b'\n');
             at += 1;
         }
-        Some(line)
+        Some(Located { line: line + self.lines_before, stopped: stopped + self.from, start: at + self.from })
+    }
+
+    /// Reads the next record (blank ones included) and returns its line; `None`
+    /// at the end of the text.
+    pub fn next_into(&mut self, record: &mut Record) -> Option<u64> {
+        self.next_located(record).map(|at| at.line)
     }
 
     /// The next record that is not blank.
@@ -107,6 +137,11 @@ impl<'t> Records<'t> {
                 return Some(line);
             }
         }
+    }
+
+    /// Where the next record begins (or the line breaks before it), in the whole text.
+    pub(crate) fn position(&self) -> usize {
+        self.reader.position().byte() as usize + self.from
     }
 }
 
@@ -127,8 +162,15 @@ impl<'b> Source<'b> {
         }
         let text = decoded.text;
         let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
-        let mut source =
-            Source { text, encoding: decoded.encoding, delimiter, format: Format::Standard, layout: None, diagnostics };
+        let mut source = Source {
+            text,
+            encoding: decoded.encoding,
+            delimiter,
+            format: Format::Standard,
+            layout: None,
+            diagnostics,
+            lines: Default::default(),
+        };
 
         let mut records = Records::new(&source.text, delimiter);
         let mut record = Record::new();
@@ -161,7 +203,7 @@ impl<'b> Source<'b> {
 
     /// A generous guess of the number of rows, to size per-row indexes once.
     pub fn expected_rows(&self) -> usize {
-        memchr::memchr_iter(b'\n', self.text.as_bytes()).count() + 1
+        *self.lines.get_or_init(|| memchr::memchr_iter(b'\n', self.text.as_bytes()).count() + 1)
     }
 
     pub fn has_errors(&self) -> bool {

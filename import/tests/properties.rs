@@ -2,6 +2,7 @@
 //! valid users written out and read back are the same users.
 use muster_import::export::write_users;
 use muster_import::fields::TaskNotification;
+use muster_import::plan::validate_in_parts;
 use muster_import::source::{Record, Records};
 use muster_import::{plan, validate, Delimiter, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus};
 use proptest::prelude::*;
@@ -65,6 +66,31 @@ proptest! {
             seen.push((line, record.iter().map(str::to_owned).collect::<Vec<_>>()));
         }
         prop_assert_eq!(seen, expected, "{:?}", text);
+    }
+
+    #[test]
+    fn reading_in_parts_gives_the_verdict_of_one_pass(
+        rows in proptest::collection::vec(
+            (0..40u32, 0..40u32, "[a-z \"\r\n,]{0,6}", 0..4usize, any::<bool>(), 0..8u8), 1..300),
+        parts in 2..5usize,
+    ) {
+        // Repeated keys and managers across the whole file (so across parts),
+        // quoted line breaks, stray quotes, blank lines, CRLF and LF.
+        let mut text = String::from("userId,email,reportsTo,transaction,jobTitle\n");
+        for (user, manager, title, shape, crlf, deletes) in &rows {
+            let transaction = if *deletes == 0 { "DELETE" } else { "" };
+            let end = if *crlf { "\r\n" } else { "\n" };
+            let title = match shape {
+                0 => format!("\"{}\"", title.replace('"', "\"\"")),
+                1 => title.replace(['\r', '\n'], " "),
+                2 => format!("{}{end}{end}", title.replace(['\r', '\n', '"'], "")),
+                _ => format!("\"{title}\""),
+            };
+            text.push_str(&format!("u{user},u{user}@x.io,u{manager},{transaction},{title}{end}"));
+        }
+        let one = validate_in_parts(text.as_bytes(), &HeadingMapping::new(), None, Some(1));
+        let many = validate_in_parts(text.as_bytes(), &HeadingMapping::new(), None, Some(parts));
+        prop_assert_eq!(many, one);
     }
 
     #[test]
