@@ -541,7 +541,10 @@ pub const LANES: usize = 3;
 /// batch it is in: one dropped while its commit was on the way could have
 /// committed rows whose invitations it then never handed over, and a resumed
 /// load skips rows that have a result.
-async fn side_by_side<F: Future<Output = Result<(), DbErr>>>(lanes: Vec<F>, halted: &AtomicBool) -> Result<(), DbErr> {
+pub(crate) async fn side_by_side<F: Future<Output = Result<(), DbErr>>>(
+    lanes: Vec<F>,
+    halted: &AtomicBool,
+) -> Result<(), DbErr> {
     let mut lanes: Vec<Option<Pin<Box<F>>>> = lanes.into_iter().map(|f| Some(Box::pin(f))).collect();
     let mut first_error = None;
     std::future::poll_fn(|cx| {
