@@ -17,7 +17,7 @@ use crate::uploads::state;
 use crate::{passwords, tokens};
 use chrono::Utc;
 use muster_import::plan::Change;
-use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
+use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserId, UserRow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -834,9 +834,21 @@ async fn link_managers(
     let tenant_id = upload.tenant_id;
     // Closed ranges of row_index, as in the load: an open range with a LIMIT had
     // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
+    // Only the rows whose user has a manager, and of them only what linking
+    // needs: reading whole rows (each record parsed as JSON) took a tenth of the
+    // client's time in a load of 100k new users that had no manager at all.
+    let (user_key, manager_key) = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => ("record ->> 'user_id'", "record ->> 'reports_to'"),
+        _ => ("json_extract(record, '$.user_id')", "json_extract(record, '$.reports_to')"),
+    };
     let mut after = 0i32;
     while after < last_index {
-        let rows = upload_row::Entity::find()
+        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = upload_row::Entity::find()
+            .select_only()
+            .column(upload_row::Column::Id)
+            .column(upload_row::Column::Result)
+            .column_as(Expr::cust(user_key), "user_key")
+            .column_as(Expr::cust(manager_key), "manager_key")
             .filter(upload_row::Column::UploadId.eq(upload.id))
             .filter(upload_row::Column::TenantId.eq(tenant_id))
             .filter(upload_row::Column::RowIndex.gt(after))
@@ -847,22 +859,25 @@ async fn link_managers(
                 outcome::JOINER,
                 outcome::LEAVER,
             ]))
+            .filter(Expr::cust(format!("{manager_key} IS NOT NULL")))
             .order_by_asc(upload_row::Column::RowIndex)
+            .into_tuple()
             .all(db)
             .await?;
         after += BATCH as i32;
-        let links: Vec<(&upload_row::Model, String, String, String)> = rows
+        // The record holds the engine's checked values; parsed again all the same.
+        let links: Vec<(i64, &Option<String>, String, String, String)> = rows
             .iter()
-            .filter_map(|r| Some((r, r.record.as_ref().and_then(|j| UserRow::deserialize(j).ok())?)))
-            .filter_map(|(r, row)| {
-                let manager = row.reports_to?.to_string();
-                Some((r, normalize_key(row.user_id?.as_str()), normalize_key(&manager), manager))
+            .filter_map(|(id, result, user, manager)| {
+                let user = UserId::parse(user.as_deref()?).ok()?;
+                let manager = UserId::parse(manager.as_deref()?).ok()?.into_inner();
+                Some((*id, result, normalize_key(user.as_str()), normalize_key(&manager), manager))
             })
             .collect();
         if links.is_empty() {
             continue;
         }
-        let keys: HashSet<&String> = links.iter().flat_map(|(_, a, b, _)| [a, b]).collect();
+        let keys: HashSet<&String> = links.iter().flat_map(|(_, _, a, b, _)| [a, b]).collect();
         let ids: HashMap<String, i64> = user::Entity::find()
             .select_only()
             .columns([user::Column::UserIdNorm, user::Column::Id])
@@ -875,10 +890,10 @@ async fn link_managers(
             .collect();
         let mut linked = Vec::new();
         let mut missing = Vec::new();
-        for (r, who, manager, shown) in &links {
+        for (row_id, result, who, manager, shown) in &links {
             match (ids.get(who), ids.get(manager)) {
                 (Some(&id), Some(&manager_id)) => linked.push(bulk::Row::with_capacity(2).int(id).int(manager_id)),
-                (Some(_), None) => missing.push((*r, shown)),
+                (Some(_), None) => missing.push((*row_id, *result, shown)),
                 (None, _) => {}
             }
         }
@@ -890,13 +905,13 @@ async fn link_managers(
             }
         }
         bulk::update_by_id(&txn, "users", MANAGER_COLUMNS, linked, tenant_id, "true").await?;
-        for (r, manager) in missing {
+        for (row_id, result, manager) in missing {
             let note = format!("reportsTo {manager:?} not set: that user was not loaded");
-            let result = r.result.clone().unwrap_or_default();
+            let result = result.clone().unwrap_or_default();
             if !result.contains(&note) {
                 upload_row::Entity::update_many()
                     .col_expr(upload_row::Column::Result, Expr::value(format!("{result}; {note}")))
-                    .filter(upload_row::Column::Id.eq(r.id))
+                    .filter(upload_row::Column::Id.eq(row_id))
                     .filter(upload_row::Column::TenantId.eq(tenant_id))
                     .exec(&txn)
                     .await?;
