@@ -825,6 +825,10 @@ async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadC
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
 /// Returns false if the job's lease was lost: then nothing more is written.
+/// What linking managers reads of a planned row: its id, its result, and the
+/// userIds of its user and of its manager.
+type LinkRow = (i64, Option<String>, Option<String>, Option<String>);
+
 async fn link_managers(
     db: &DatabaseConnection,
     upload: &upload::Model,
@@ -843,7 +847,7 @@ async fn link_managers(
     };
     let mut after = 0i32;
     while after < last_index {
-        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = upload_row::Entity::find()
+        let rows: Vec<LinkRow> = upload_row::Entity::find()
             .select_only()
             .column(upload_row::Column::Id)
             .column(upload_row::Column::Result)
