@@ -820,15 +820,15 @@ async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadC
     Ok(c)
 }
 
+/// What linking managers reads of a planned row: its id, its result, and the
+/// userIds of its user and of its manager.
+type LinkRow = (i64, Option<String>, Option<String>, Option<String>);
+
 /// reportsTo may name a user created later in the same file, so managers are
 /// linked once every row is in. Setting the same manager twice changes nothing,
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
 /// Returns false if the job's lease was lost: then nothing more is written.
-/// What linking managers reads of a planned row: its id, its result, and the
-/// userIds of its user and of its manager.
-type LinkRow = (i64, Option<String>, Option<String>, Option<String>);
-
 async fn link_managers(
     db: &DatabaseConnection,
     upload: &upload::Model,
