@@ -115,7 +115,7 @@ fn read_part<S>(
 /// the rows' bytes with an even number of quotes before it. Fewer parts when no
 /// such line break is near.
 fn plan_parts(text: &[u8], data_start: usize, parts: usize, text_lines: usize) -> Vec<Part> {
-    let count = |range: &[u8], byte: u8| range.iter().filter(|&&b| b == byte).count();
+    let count = |range: &[u8], byte: u8| memchr::memchr_iter(byte, range).count();
     let lines_at_data = count(&text[..data_start], b'\n') as u64;
     let mut plan = vec![Part { start: data_start, lines_before: lines_at_data, rows: 0 }];
     let (mut at, mut quotes, mut lines) = (data_start, 0usize, lines_at_data);
