@@ -19,8 +19,9 @@ fn a_load_in_lanes_keeps_its_lease_while_it_outlasts_it() {
         let test_db = testdb::TestDb::new(Backend::Postgres).await;
         let db = test_db.connect().await;
         let t: tenant::Model = tenants::create_tenant(&db, "lease", "Lease", None).await.unwrap();
-        // Enough batches that the load takes several leases' time.
-        let n = load::BATCH as usize * 30;
+        // Enough batches that the load takes several leases' time, with room for
+        // a faster machine or a faster load (30 batches stopped being enough).
+        let n = load::BATCH as usize * 80;
         let mut file = String::from("userId,email,firstName,roles\n");
         for i in 0..n {
             file.push_str(&format!("l{i},l{i}@x.io,L,Staff|Reader\n"));
