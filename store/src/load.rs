@@ -912,8 +912,6 @@ async fn link_managers(
     claim: Option<&Claim>,
 ) -> Result<bool, DbErr> {
     let tenant_id = upload.tenant_id;
-    // Closed ranges of row_index, as in the load: an open range with a LIMIT had
-    // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
     // Only the rows whose user has a manager, and of them only what linking
     // needs: reading whole rows (each record parsed as JSON) took a tenth of the
     // client's time in a load of 100k new users that had no manager at all.
@@ -921,6 +919,8 @@ async fn link_managers(
         sea_orm::DatabaseBackend::Postgres => ("record ->> 'user_id'", "record ->> 'reports_to'"),
         _ => ("json_extract(record, '$.user_id')", "json_extract(record, '$.reports_to')"),
     };
+    // Closed ranges of row_index, as in the load: an open range with a LIMIT had
+    // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
     let mut after = 0i32;
     while after < last_index {
         let rows: Vec<LinkRow> = upload_row::Entity::find()
