@@ -287,23 +287,35 @@ impl FileIndex {
         // Partitioned as the users' keys are.
         let parts = self.users.parts.len();
         let part_of = |fp: Fingerprint| self.users.part_of(fp);
-        let mut firsts: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
-        let mut users: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
-        let mut managers: Vec<Vec<(Fingerprint, u32)>> = vec![Vec::new(); parts];
+        // With no userId on two lines, each edge is its user's only one: its own
+        // first edge. Only the managers are looked up then.
+        let unique_users = self.repeated_users.is_empty();
+        let room = edges.len() / parts + edges.len() / parts / 4 + 16;
+        let buckets = |wanted: bool| -> Vec<Vec<(Fingerprint, u32)>> {
+            (0..if wanted { parts } else { 0 }).map(|_| Vec::with_capacity(room)).collect()
+        };
+        let (mut firsts, mut users, mut managers) = (buckets(true), buckets(!unique_users), buckets(true));
         for (i, edge) in edges.iter().enumerate() {
             let i = i as u32;
-            if self.repeated_users.is_empty() || !self.repeated_users.contains(&edge.line) {
-                firsts[part_of(edge.user)].push((edge.user, i));
+            let user_part = part_of(edge.user);
+            if unique_users {
+                firsts[user_part].push((edge.user, i));
+            } else {
+                if !self.repeated_users.contains(&edge.line) {
+                    firsts[user_part].push((edge.user, i));
+                }
+                users[user_part].push((edge.user, i));
             }
-            users[part_of(edge.user)].push((edge.user, i));
             managers[part_of(edge.manager)].push((edge.manager, i));
         }
-        let (mut own, mut next) = (vec![NONE; edges.len()], vec![NONE; edges.len()]);
+        let mut own = if unique_users { (0..edges.len() as u32).collect() } else { vec![NONE; edges.len()] };
+        let mut next = vec![NONE; edges.len()];
         let mut first: FingerprintMap<u32> = FingerprintMap::default();
-        for ((firsts, users), managers) in firsts.into_iter().zip(users).zip(managers) {
+        let mut users = users.into_iter();
+        for (firsts, managers) in firsts.into_iter().zip(managers) {
             first.clear();
             first.extend(firsts);
-            for (links, probes) in [(&mut own, users), (&mut next, managers)] {
+            for (links, probes) in [(&mut own, users.next().unwrap_or_default()), (&mut next, managers)] {
                 for (fp, i) in probes {
                     links[i as usize] = first.get(&fp).copied().unwrap_or(NONE);
                 }
