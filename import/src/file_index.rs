@@ -190,10 +190,11 @@ impl FileIndex {
     /// row, by [`FileIndex::repeats`].
     pub fn add_keys(&mut self, keys: &RowKeys<'_>, line: u64) {
         let RowKeys { user, email, external, manager, deletes } = *keys;
-        if let Some(user) = user {
-            self.users.push(fingerprint(user), line);
+        let user_fp = user.map(fingerprint);
+        if let Some(user_fp) = user_fp {
+            self.users.push(user_fp, line);
             if deletes {
-                self.deleted.entry(fingerprint(user)).or_insert(line);
+                self.deleted.entry(user_fp).or_insert(line);
             }
         }
         if let Some(email) = email {
@@ -203,8 +204,8 @@ impl FileIndex {
             self.externals.push(fingerprint(ext), line);
         }
         // A row that deletes its user has no manager to check: the user goes.
-        if let (Some(user), Some(manager), false) = (user, manager, deletes) {
-            let (user_fp, manager_fp) = (fingerprint(user), fingerprint(manager));
+        if let (Some(user), Some(user_fp), Some(manager), false) = (user, user_fp, manager, deletes) {
+            let manager_fp = fingerprint(manager);
             if user_fp != manager_fp {
                 let text_at = self.arena.len();
                 self.arena.push_str(user);
