@@ -13,6 +13,7 @@ mod m20261122_000002_users_by_tenant_and_id;
 mod m20261122_000003_upload_files_in_parts;
 mod m20261122_000004_tenant_keys_where_they_cascade;
 mod m20261122_000005_cheaper_load_writes;
+mod m20261130_000006_one_upload_per_file_in_progress;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_upload_files_in_parts::Migration),
             Box::new(m20261122_000004_tenant_keys_where_they_cascade::Migration),
             Box::new(m20261122_000005_cheaper_load_writes::Migration),
+            Box::new(m20261130_000006_one_upload_per_file_in_progress::Migration),
         ]
     }
 }

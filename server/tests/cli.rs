@@ -166,6 +166,24 @@ async fn import_story(backend: Backend) {
         &["create-admin", "--tenant", "demo", "--user-id", "a b", "--email", "x@example.com"],
     );
     assert_eq!(bad.status.code(), Some(1));
+
+    // A sync that would retire pat and lee (2 of 5 active users) stops for a
+    // confirmation; the upload it planned is cancelled, so the same file runs
+    // again with --confirm (the README's nightly-sync example).
+    let sync = dir.join("sync.csv");
+    std::fs::write(&sync, "userId,email\nadmin,admin@demo.muster.invalid\nmary,mary@example.com\n").unwrap();
+    let args = ["import", sync.to_str().unwrap(), "--tenant", "demo", "--mode", "sync", "--sync-action", "mark-leaver"];
+    let stopped = muster(&dir, Some(&test_db.url), &args);
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("This sync needs --confirm; nothing was loaded") && stderr.contains("cancelled"),
+        "{stderr}"
+    );
+    let confirmed = muster(&dir, Some(&test_db.url), &[&args[..], &["--confirm"]].concat());
+    let stdout = String::from_utf8_lossy(&confirmed.stdout);
+    assert_eq!(confirmed.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&confirmed.stderr));
+    assert!(stdout.contains("0 added, 0 updated, 2 leavers"), "{backend:?}: {stdout}");
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -39,14 +39,32 @@ pub enum Enqueued {
     Refused(String),
 }
 
+/// Why a sync beyond the safeguard is not loaded without its confirmation.
+pub const NEEDS_CONFIRMATION: &str =
+    "This sync retires more users than the safeguard allows; it is loaded only with a second, explicit confirmation";
+
 /// Queues the load of a ready upload, once: a second request for the same upload
-/// returns the existing job.
+/// returns the existing job. A sync that retires more users than the safeguard
+/// allows is refused: see [`enqueue_confirmed_load`].
 pub async fn enqueue_load(db: &DatabaseConnection, upload: &upload::Model) -> Result<Enqueued, DbErr> {
+    enqueue(db, upload, false).await
+}
+
+/// [`enqueue_load`] with the admin's second, explicit confirmation of a sync that
+/// retires more users than the safeguard allows (SPEC 4).
+pub async fn enqueue_confirmed_load(db: &DatabaseConnection, upload: &upload::Model) -> Result<Enqueued, DbErr> {
+    enqueue(db, upload, true).await
+}
+
+async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: bool) -> Result<Enqueued, DbErr> {
     let summary: Option<muster_import::PlanSummary> =
         upload.plan_summary.clone().and_then(|s| serde_json::from_value(s).ok());
     let file_error = summary.as_ref().and_then(|s| s.file_diagnostics.iter().find(|d| d.is_error()));
     if let Some(error) = file_error {
         return Ok(Enqueued::Refused(error.message.clone()));
+    }
+    if summary.as_ref().is_some_and(|s| s.needs_confirmation) && !confirmed && upload.state == state::READY {
+        return Ok(Enqueued::Refused(NEEDS_CONFIRMATION.into()));
     }
     if upload.state != state::READY {
         return match job::Entity::find()

@@ -8,7 +8,9 @@ use crate::load::UploadOptions;
 use chrono::Utc;
 use muster_import::{DirectoryIndex, FirstPass, Mode, PlanOptions, PlanSummary, RowPlan};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
+};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -90,6 +92,19 @@ fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> bul
         .json(json(serde_json::to_value(&plan.changes).expect("plain data")))
 }
 
+async fn in_progress_with_hash(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    hash: &str,
+) -> Result<Option<upload::Model>, DbErr> {
+    upload::Entity::find()
+        .filter(upload::Column::TenantId.eq(tenant_id))
+        .filter(upload::Column::ContentHash.eq(hash))
+        .filter(upload::Column::State.is_in(state::IN_PROGRESS))
+        .one(db)
+        .await
+}
+
 /// Stores a file and plans it against the tenant as it is now. The same file,
 /// while an upload of it is still in progress, is refused as a duplicate.
 pub async fn create_and_plan(
@@ -102,13 +117,7 @@ pub async fn create_and_plan(
         return Err(UploadError::TooLarge { size: new.bytes.len(), limit: max_bytes });
     }
     let hash = content_hash(&new.bytes);
-    if let Some(existing) = upload::Entity::find()
-        .filter(upload::Column::TenantId.eq(tenant.id))
-        .filter(upload::Column::ContentHash.eq(hash.clone()))
-        .filter(upload::Column::State.is_in(state::IN_PROGRESS))
-        .one(db)
-        .await?
-    {
+    if let Some(existing) = in_progress_with_hash(db, tenant.id, &hash).await? {
         if !abandoned(&existing) {
             return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
         }
@@ -125,11 +134,11 @@ pub async fn create_and_plan(
     // The row is written without the file, and the file is planned from this very
     // buffer, then stored: a 50 MB upload is held once, not once per step.
     let bytes = new.bytes;
-    let id = upload::Entity::insert(upload::ActiveModel {
+    let inserted = upload::Entity::insert(upload::ActiveModel {
         tenant_id: Set(tenant.id),
         uploaded_by: Set(new.uploaded_by),
         file_name: Set(new.file_name.chars().take(255).collect()),
-        content_hash: Set(hash),
+        content_hash: Set(hash.clone()),
         format: Set(String::new()),
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
@@ -142,8 +151,17 @@ pub async fn create_and_plan(
         ..Default::default()
     })
     .exec(db)
-    .await?
-    .last_insert_id;
+    .await;
+    let id = match inserted {
+        Ok(inserted) => inserted.last_insert_id,
+        // The same file at the same moment (two tabs): the index of uploads in
+        // progress (tenant, hash) let the other request's row in, not this one.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let existing = in_progress_with_hash(db, tenant.id, &hash).await?.ok_or(err)?;
+            return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
+        }
+        Err(err) => return Err(err.into()),
+    };
     let (bytes, mut planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
     if let (Some(bytes), Ok(_)) = (bytes, &planned) {
         if let Err(err) = store_file(db, tenant.id, id, bytes).await {
@@ -329,6 +347,22 @@ async fn plan_upload(
 
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {
     upload::Entity::find_by_id(id).filter(upload::Column::TenantId.eq(tenant_id)).one(db).await
+}
+
+/// Cancels an upload that was planned and not loaded (the admin turned it down,
+/// or the command line stopped before loading): it stays in the history with its
+/// preview, and the same file may be submitted again. False when it was not
+/// ready (already queued, loaded, or not this tenant's).
+pub async fn cancel<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<bool, DbErr> {
+    let result = upload::Entity::update_many()
+        .col_expr(upload::Column::State, Expr::value(state::CANCELLED))
+        .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(upload::Column::Id.eq(upload_id))
+        .filter(upload::Column::TenantId.eq(tenant_id))
+        .filter(upload::Column::State.eq(state::READY))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// The admin's Add/Update tick boxes: unticked rows are skipped by the load.

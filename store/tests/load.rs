@@ -2,6 +2,7 @@
 //! results per row, a second load of the same file changes nothing, duplicates
 //! and concurrent loads are caught, and an interrupted load resumes exactly.
 use chrono::Utc;
+use muster_import::{Mode, SyncAction};
 use muster_store::entity::{
     audit_event, invitation, job, organisation, role, tenant, upload, upload_row, user, user_role,
 };
@@ -302,6 +303,83 @@ async fn the_same_file_twice_in_a_row_is_one_upload() {
             }
             other => panic!("expected a duplicate, got {other:?}"),
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_file_submitted_at_once_is_one_upload_until_it_is_cancelled() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        // Each looks for an upload of the file before any has written one.
+        let (a, b, c, d) = tokio::join!(
+            plan_file(&db, &w.tenant, FILE.as_bytes()),
+            plan_file(&db, &w.tenant, FILE.as_bytes()),
+            plan_file(&db, &w.tenant, FILE.as_bytes()),
+            plan_file(&db, &w.tenant, FILE.as_bytes()),
+        );
+        let (made, refused): (Vec<_>, Vec<_>) = [a, b, c, d].into_iter().partition(Result::is_ok);
+        assert_eq!(made.len(), 1, "{backend:?}: one upload, got {made:?}");
+        let first = made.into_iter().next().unwrap().unwrap();
+        for other in refused {
+            assert!(
+                matches!(other, Err(UploadError::Duplicate { existing, .. }) if existing == first.id),
+                "{backend:?}: {other:?}"
+            );
+        }
+        assert_eq!(upload::Entity::find().count(&db).await.unwrap(), 1, "{backend:?}");
+
+        // Turned down, it stays in the history, and the file may come again.
+        assert!(uploads::cancel(&db, w.tenant.id, first.id).await.unwrap());
+        assert!(!uploads::cancel(&db, w.tenant.id, first.id).await.unwrap(), "cancelled once");
+        let cancelled = uploads::find(&db, w.tenant.id, first.id).await.unwrap().unwrap();
+        assert_eq!(cancelled.state, "cancelled");
+        assert!(matches!(
+            jobs::enqueue_load(&db, &cancelled).await.unwrap(),
+            jobs::Enqueued::Refused(why) if why.contains("cancelled")
+        ));
+        let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        assert_ne!(again.id, first.id);
+        // Another tenant's upload is not this tenant's to cancel.
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert!(!uploads::cancel(&db, other.id, again.id).await.unwrap());
+        assert_eq!(uploads::find(&db, w.tenant.id, again.id).await.unwrap().unwrap().state, "ready");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sync_retires_the_users_not_in_the_file_only_once_confirmed() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.plan.mode = Mode::Sync;
+        options.plan.sync_action = SyncAction::MarkLeaver;
+        let bytes = b"userId,email,jobTitle\npat,pat@example.com,Nurse\n".to_vec();
+        let new = NewUpload { uploaded_by: None, file_name: "sync.csv".into(), bytes, options };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        // kim and lee are active and not in the file: 2 of 3 active users, over 20%.
+        assert!(matches!(
+            jobs::enqueue_load(&db, &upload).await.unwrap(),
+            jobs::Enqueued::Refused(why) if why == jobs::NEEDS_CONFIRMATION
+        ));
+        assert!(jobs::claim(&db, "w").await.unwrap().is_none(), "{backend:?}: nothing was queued");
+        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, "active");
+
+        assert!(matches!(jobs::enqueue_confirmed_load(&db, &upload).await.unwrap(), jobs::Enqueued::Queued(_)));
+        load_all(&db).await;
+        for (who, state) in [("pat", "active"), ("kim", "leaver"), ("lee", "leaver"), ("sam", "leaver")] {
+            assert_eq!(find(&db, &w.tenant, who).await.unwrap().state, state, "{backend:?}: {who}");
+        }
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        let summary = done.summary.unwrap_or_default();
+        assert!(summary.contains("0 added, 0 updated, 2 leavers, 0 joiners, 0 deleted"), "{backend:?}: {summary}");
+        let results =
+            String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
+        assert_eq!(results.lines().nth(1), Some("pat,pat@example.com,Nurse,No change"), "{results}");
+        let events =
+            audit_event::Entity::find().filter(audit_event::Column::Action.eq("user.leaver")).count(&db).await.unwrap();
+        assert_eq!(events, 2, "{backend:?}: one audit event per user retired");
     })
     .await;
 }

@@ -57,9 +57,13 @@ async fn data_written_under_the_first_schema_survives_the_migrations_up_and_down
                 "INSERT INTO uploads (tenant_id, file_name, content_hash, content, format, encoding, delimiter, state, \
                  rows_total, rows_done, created_at) \
                  VALUES (1, 'old.csv', 'h', {}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP), \
-                        (1, 'kept.csv', 'k', {}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP)",
+                        (1, 'kept.csv', 'k', {}, '', '', ',', 'done', 1, 1, CURRENT_TIMESTAMP), \
+                        (1, 'twice.csv', 't', {}, '', '', ',', 'ready', 1, 0, CURRENT_TIMESTAMP), \
+                        (1, 'twice.csv', 't', {}, '', '', ',', 'ready', 1, 0, CURRENT_TIMESTAMP)",
                 hex("userId\nold\n"),
-                hex("userId\nkept\n")
+                hex("userId\nkept\n"),
+                hex("userId\ntwice\n"),
+                hex("userId\ntwice\n")
             ),
             "INSERT INTO upload_rows (tenant_id, upload_id, row_index, line, status, selected) \
              VALUES (1, 1, 1, 2, 'New', true)"
@@ -74,6 +78,9 @@ async fn data_written_under_the_first_schema_survives_the_migrations_up_and_down
 
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(uploads::file(&db, 1, 1).await.unwrap(), b"userId\nold\n", "{backend:?}");
+        // One file in progress twice (before the index of migration 6): the later one failed.
+        assert_eq!(count(&db, "uploads WHERE id = 3 AND state = 'ready'").await, 1, "{backend:?}");
+        assert_eq!(count(&db, "uploads WHERE id = 4 AND state = 'failed' AND error IS NOT NULL").await, 1);
         for table in ["user_roles", "invitations", "upload_rows", "audit_events"] {
             assert_eq!(count(&db, table).await, 1, "{backend:?}: {table}");
         }
@@ -87,7 +94,7 @@ async fn data_written_under_the_first_schema_survives_the_migrations_up_and_down
 
         // Down to the first two migrations: the kept file is back in its row, the
         // event of the deleted upload no longer names it; then up once more.
-        Migrator::down(&db, Some(3)).await.unwrap_or_else(|e| panic!("{backend:?}: down: {e}"));
+        Migrator::down(&db, Some(4)).await.unwrap_or_else(|e| panic!("{backend:?}: down: {e}"));
         let content = db
             .query_one_raw(Statement::from_string(backend_of(&db), "SELECT content FROM uploads WHERE id = 2"))
             .await

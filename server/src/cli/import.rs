@@ -114,22 +114,31 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     };
     let summary: muster_import::PlanSummary = serde_json::from_value(upload.plan_summary.clone().unwrap_or_default())?;
     print!("{}", human_report(&Plan { summary: summary.clone(), rows: vec![] }));
+    // An upload that stops here is cancelled, not left ready: the same file may
+    // then be run again (fixed, or with --confirm) instead of being refused as a
+    // duplicate of an upload nobody will load.
+    let (db_ref, tenant_id, upload_id) = (&db, tenant.id, upload.id);
+    let stop = |why: String| async move {
+        uploads::cancel(db_ref, tenant_id, upload_id).await?;
+        eprintln!("{why}; nothing was loaded (upload {upload_id}, cancelled).");
+        anyhow::Ok(EXIT_INVALID)
+    };
     if !summary.file_ok() {
-        eprintln!("The file has errors; nothing was loaded (upload {}).", upload.id);
-        return Ok(EXIT_INVALID);
+        return stop("The file has errors".into()).await;
     }
     if summary.needs_confirmation && !args.confirm {
-        eprintln!("This sync needs --confirm; nothing was loaded (upload {}).", upload.id);
-        return Ok(EXIT_INVALID);
+        return stop("This sync needs --confirm".into()).await;
     }
-    match jobs::enqueue_load(&db, &upload).await? {
+    let enqueued = if args.confirm {
+        jobs::enqueue_confirmed_load(&db, &upload).await?
+    } else {
+        jobs::enqueue_load(&db, &upload).await?
+    };
+    match enqueued {
         jobs::Enqueued::Waiting { ahead, .. } => {
             println!("Queued behind {ahead} other load(s) of this tenant.")
         }
-        jobs::Enqueued::Refused(why) => {
-            eprintln!("Not loaded: {why} (upload {}).", upload.id);
-            return Ok(EXIT_INVALID);
-        }
+        jobs::Enqueued::Refused(why) => return stop(format!("Not loaded: {why}")).await,
         _ => println!("Loading upload {}…", upload.id),
     }
     let worker = Worker {
