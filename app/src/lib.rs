@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use components::layout::AdminLayout;
@@ -55,6 +55,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/signin") view=SignInPage/>
+                // Rendered whole before it is sent: it must work before (or without)
+                // the WebAssembly, as the sign-in form does.
+                <Route path=path!("/invitation/:token") view=InvitationPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=AdminLayout>
                     <Route path=path!("") view=HomePage/>
                     <Route path=path!("users") view=UsersPage/>

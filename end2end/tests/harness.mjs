@@ -1,6 +1,6 @@
 // Starts the real Muster server on a fresh data folder and a free port, and a
 // headless Debian Chromium driven by playwright-core.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -41,6 +41,12 @@ export async function startServer() {
   const info = await ready;
   return {
     ...info,
+    dataDir,
+    /// Runs the same binary's command line on the same data folder (and so the
+    /// same SQLite database and mail outbox) as the server.
+    cli(args) {
+      return spawnSync(bin, args, { env, encoding: 'utf8', timeout: 120_000 });
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -117,6 +117,7 @@ async fn story(backend: Backend) {
     assert_eq!(app.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
 
     let upload_id = downloads(&app, &db, &cookie, backend).await;
+    invitation(&app, &db, backend).await;
 
     // A cross-site form post is refused even with the cookie; the session survives.
     let forged = app
@@ -206,6 +207,44 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
     }
     conn.close().await.ok();
     upload.id
+}
+
+/// An invitation link opens its page without a session, sets a password once,
+/// and a plain form post (no WebAssembly yet) is sent back with the outcome.
+async fn invitation(app: &Running, db: &TestDb, backend: Backend) {
+    let conn = db.connect().await;
+    let demo = muster_store::directory::find_tenant(&conn, "demo").await.unwrap().unwrap();
+    let mut user = muster_store::testdb::user(demo.id, "ivy", "ivy@example.com");
+    user.first_name = sea_orm::Set(Some("Ivy".into()));
+    let user = sea_orm::ActiveModelTrait::insert(user, &conn).await.unwrap();
+    let token = muster_store::tokens::generate();
+    muster_store::invitations::create(&conn, demo.id, user.id, &muster_store::tokens::digest(&token), 7).await.unwrap();
+
+    let page = app.get(&format!("/invitation/{token}"), None).await;
+    assert_eq!(page.status(), StatusCode::OK, "{backend:?}: public, not sent to sign in");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Welcome, ") && html.contains("Ivy") && html.contains("Demo"), "{html}");
+    assert!(html.contains(r#"<form action="/api/accept_invitation" method="post""#), "{html}");
+
+    let accept = |password: &'static str, plain: bool| {
+        let mut request = app.client.post(format!("{}/api/accept_invitation", app.url));
+        if plain {
+            request = request.header(header::ACCEPT, "text/html");
+        }
+        request.form(&[("token", token.as_str()), ("password", password), ("repeat", password)]).send()
+    };
+    let weak = accept("password", true).await.unwrap();
+    assert_eq!(weak.headers()[header::LOCATION], format!("/invitation/{token}?result=weak"));
+    let set = accept("a good password 1", false).await.unwrap();
+    assert_eq!(set.status(), StatusCode::OK, "{backend:?}");
+    assert_eq!(set.text().await.unwrap(), r#"["demo","ivy"]"#);
+    let again = accept("another password 2", false).await.unwrap();
+    assert!(again.text().await.unwrap().contains("already been used"), "{backend:?}");
+    let plain = accept("another password 2", true).await.unwrap();
+    assert_eq!(plain.headers()[header::LOCATION], format!("/invitation/{token}?result=used"));
+    let signed_in = app.sign_in("demo", "ivy", "a good password 1").await;
+    assert!(session_cookie(&signed_in).is_some(), "{backend:?}: the chosen password signs in");
+    conn.close().await.ok();
 }
 
 #[tokio::test]

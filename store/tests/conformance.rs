@@ -130,3 +130,66 @@ async fn tenant_admins_need_valid_keys() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_invitation_sets_a_password_once_before_it_expires() {
+    use muster_store::entity::{audit_event, invitation};
+    use muster_store::invitations::{self, InvitationError};
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "acme", "Acme Health", None).await.unwrap();
+        let mut pat = testdb::user(t.id, "pat", "pat@example.com");
+        pat.first_name = Set(Some("Pat".into()));
+        pat.change_password_next_time = Set(true);
+        let pat = pat.insert(&db).await.unwrap();
+        let sam = testdb::user(t.id, "sam", "sam@example.com").insert(&db).await.unwrap();
+        let (link, second_link, old_link) = (tokens::generate(), tokens::generate(), tokens::generate());
+        invitations::create(&db, t.id, pat.id, &tokens::digest(&link), 7).await.unwrap();
+        invitations::create(&db, t.id, pat.id, &tokens::digest(&second_link), 7).await.unwrap();
+        invitations::create(&db, t.id, sam.id, &tokens::digest(&old_link), -1).await.unwrap();
+        let good = "correct horse 42";
+
+        let opened = invitations::open(&db, &link).await.unwrap();
+        assert_eq!((opened.user_id.as_str(), opened.tenant_name.as_str()), ("pat", "Acme Health"));
+        assert_eq!(opened.first_name.as_deref(), Some("Pat"));
+        let weak = invitations::accept(&db, &link, "password").await;
+        assert!(matches!(&weak, Err(InvitationError::WeakPassword(why)) if why.contains("10 characters")), "{weak:?}");
+        let expired = invitations::accept(&db, &old_link, good).await;
+        assert!(matches!(expired, Err(InvitationError::Expired(_))), "{backend:?}: {expired:?}");
+        assert!(matches!(invitations::accept(&db, "not-a-token", good).await, Err(InvitationError::Unknown)));
+        // Nothing was spent by the refusals.
+        assert_eq!(invitations::open(&db, &link).await.unwrap(), opened);
+
+        // The same link twice at once (a double click): one sets the password.
+        let (a, b) =
+            tokio::join!(invitations::accept(&db, &link, good), invitations::accept(&db, &link, "other pass 7"));
+        let (set, refused): (Vec<_>, Vec<_>) = [a, b].into_iter().partition(Result::is_ok);
+        assert_eq!(set.len(), 1, "{backend:?}: {refused:?}");
+        assert!(matches!(refused[..], [Err(InvitationError::Used)]), "{backend:?}: {refused:?}");
+
+        let pat = user::Entity::find_by_id(pat.id).one(&db).await.unwrap().unwrap();
+        let hash = pat.password_hash.clone().expect("a password is set");
+        assert!(
+            muster_store::passwords::verify_blocking(good, &hash)
+                || muster_store::passwords::verify_blocking("other pass 7", &hash)
+        );
+        assert!(!pat.change_password_next_time, "the password was just chosen");
+        for spent in [&link, &second_link] {
+            assert!(matches!(invitations::open(&db, spent).await, Err(InvitationError::Used)), "{backend:?}");
+        }
+        let sam_links = invitation::Entity::find()
+            .filter(invitation::Column::UserId.eq(sam.id))
+            .filter(invitation::Column::UsedAt.is_null())
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(sam_links.len(), 1, "another user's link is untouched");
+        let events = audit_event::Entity::find()
+            .filter(audit_event::Column::Action.eq("user.password_set"))
+            .filter(audit_event::Column::TargetId.eq(pat.id))
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{backend:?}");
+    })
+    .await;
+}

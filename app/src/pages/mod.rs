@@ -1,10 +1,12 @@
 //! One module per screen of SPEC section 6.
 mod home;
+mod invitation;
 mod not_found;
 mod placeholders;
 mod sign_in;
 
 pub use home::HomePage;
+pub use invitation::InvitationPage;
 pub use not_found::NotFoundPage;
 pub use placeholders::*;
 pub use sign_in::SignInPage;

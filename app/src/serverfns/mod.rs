@@ -1,2 +1,3 @@
 //! Server functions, one per file, grouped by area.
 pub mod auth;
+pub mod invitations;

@@ -16,7 +16,11 @@ pub struct CurrentPrincipal(pub Option<Principal>);
 
 /// Paths anyone may fetch without a session.
 fn is_public(path: &str) -> bool {
-    path == "/signin" || path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz"
+    path == "/signin"
+        || path.starts_with("/invitation/")
+        || path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+        || path == "/healthz"
 }
 
 /// A state-changing request that a browser marks as coming from another site is
