@@ -472,6 +472,24 @@ impl<'d> Planner<'_, 'd> {
             }
         }
         let user = existing.map(|i| self.dir.user(i));
+        if user.is_some() {
+            // An existing user's password is ignored with a warning (SPEC 3.1),
+            // whether or not it would meet the policy: it changes nothing, so it
+            // cannot be what makes the row fail.
+            let heading = layout.heading_of(Field::Password);
+            let about_password = |d: &Diagnostic| d.line == Some(row.line) && d.column.as_deref() == Some(heading);
+            let given = row.password.is_some() || diagnostics.iter().any(about_password);
+            diagnostics.retain(|d| !about_password(d));
+            if given {
+                diagnostics.push(Diagnostic::cell(
+                    Severity::Warning,
+                    row.line,
+                    heading,
+                    "",
+                    "is ignored for an existing user: passwords are never changed by upload",
+                ));
+            }
+        }
 
         if let Some(email) = &row.email {
             if let Some(owner) = self.dir.by_email(&normalize_key(email.as_str())) {
@@ -548,15 +566,6 @@ impl<'d> Planner<'_, 'd> {
                 }
                 Some(_) if mode == Mode::AddNewOnly => RowStatus::Skipped,
                 Some(user) => {
-                    if row.password.is_some() {
-                        diagnostics.push(Diagnostic::cell(
-                            Severity::Warning,
-                            row.line,
-                            layout.heading_of(Field::Password),
-                            "",
-                            "is ignored for an existing user: passwords are never changed by upload",
-                        ));
-                    }
                     if user.leaver && !row.leaver {
                         match &row.organisation {
                             Some(_) => {

@@ -148,8 +148,11 @@ fn read_row<'r>(
         if trimmed.is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
             continue;
         }
+        // A password is never repeated in a message: messages are stored, shown
+        // and mailed where the file itself is not.
+        let shown = if column.role == ColumnRole::Field(Field::Password) { "" } else { trimmed };
         let mut fail = |e: FieldError| {
-            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, trimmed, &e.0));
+            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, shown, &e.0));
         };
         match column.role {
             ColumnRole::Ignored => {}

@@ -244,13 +244,25 @@ fn reports_to_must_resolve_and_never_cycle() {
 
 #[test]
 fn passwords_of_existing_users_are_ignored_with_a_warning() {
-    let csv = "userId,email,password\npat,pat@example.com,Secret12345\n";
-    let plan = run(csv, &PlanOptions::default());
-    assert_eq!(plan.rows[0].status, RowStatus::Unchanged);
+    // Good or not, an existing user's password changes nothing; a new user's must
+    // meet the policy, and is never repeated in the message.
+    let csv = "userId,email,password,firstName\npat,pat@example.com,Secret12345,\n\
+               pat2,pat2@example.com,short,\nnew1,new1@example.com,short,New\n";
+    let mut dir = directory();
+    dir.users.push(user(11, "pat2", "RXX01"));
+    let plan = plan(csv.as_bytes(), &dir, &PlanOptions::default());
     assert_eq!(
-        messages(&plan, 2),
-        ["Line 2, password: is ignored for an existing user: passwords are never changed by upload"]
+        statuses(&plan),
+        [(Some(2), RowStatus::Unchanged), (Some(3), RowStatus::Unchanged), (Some(4), RowStatus::Error)]
     );
+    for line in [2, 3] {
+        assert_eq!(
+            messages(&plan, line),
+            [format!("Line {line}, password: is ignored for an existing user: passwords are never changed by upload")]
+        );
+    }
+    assert_eq!(messages(&plan, 4), ["Line 4, password: is shorter than 10 characters (password policy)"]);
+    assert!(plan.rows[2].diagnostics[0].value.as_deref() == Some(""), "the value is not kept either");
 }
 
 #[test]
