@@ -49,6 +49,9 @@ pub enum Credentials {
 
 pub const INVITATION_DAYS: i64 = 7;
 
+/// The owner of a key a new user of the batch takes, before it has an id.
+const NEW_USER: i64 = 0;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadOptions {
     /// All or nothing: a file with any row error loads nothing, and a row that
@@ -1061,19 +1064,29 @@ async fn apply_batch<C: ConnectionTrait>(
     let current_roles = member_names(db, tenant_id, &set_changers.0, Membership::Roles, catalogue).await?;
     let current_groups = member_names(db, tenant_id, &set_changers.1, Membership::Groups, catalogue).await?;
 
-    // New users: keys taken since the preview are conflicts, not duplicates.
-    let mut taken: HashSet<String> = HashSet::new();
+    // Keys taken since the preview, by whom: for a new user, or an update that
+    // changes a userId, email or externalId, they are conflicts to report on the
+    // row, not unique-index errors that would fail the whole batch.
+    let mut taken: HashMap<String, i64> = HashMap::new();
     {
         // Three IN lists, not one condition per key: the statement stays flat.
         let (mut uids, mut emails, mut exts) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, r) in parsed.iter().zip(rows) {
-            if r.status != RowStatus::New.as_str() {
-                continue;
+        for ((row, r), changes) in parsed.iter().zip(rows).zip(&planned_changes) {
+            if r.status == RowStatus::New.as_str() {
+                if let Some(row) = row {
+                    uids.extend(row.user_id.as_ref().map(|u| normalize_key(u.as_str())));
+                    emails.extend(row.email.as_ref().map(|e| normalize_key(e.as_str())));
+                    exts.extend(row.external_id.as_ref().map(|x| normalize_key(x.as_str())));
+                }
             }
-            if let Some(row) = row {
-                uids.extend(row.user_id.as_ref().map(|u| normalize_key(u.as_str())));
-                emails.extend(row.email.as_ref().map(|e| normalize_key(e.as_str())));
-                exts.extend(row.external_id.as_ref().map(|x| normalize_key(x.as_str())));
+            for c in changes {
+                let keys = match c.field {
+                    Field::UserId => &mut uids,
+                    Field::Email => &mut emails,
+                    Field::ExternalId => &mut exts,
+                    _ => continue,
+                };
+                keys.extend(c.new.as_deref().map(normalize_key));
             }
         }
         // One query per key, each on its own (tenant_id, key) index: an OR of the
@@ -1084,19 +1097,24 @@ async fn apply_batch<C: ConnectionTrait>(
             if keys.is_empty() {
                 continue;
             }
-            let found: Vec<(String, String, Option<String>)> = user::Entity::find()
+            let found: Vec<(i64, String, String, Option<String>)> = user::Entity::find()
                 .select_only()
-                .columns([user::Column::UserIdNorm, user::Column::EmailNorm, user::Column::ExternalIdNorm])
+                .columns([
+                    user::Column::Id,
+                    user::Column::UserIdNorm,
+                    user::Column::EmailNorm,
+                    user::Column::ExternalIdNorm,
+                ])
                 .filter(user::Column::TenantId.eq(tenant_id))
                 .filter(column.is_in(keys))
                 .into_tuple()
                 .all(db)
                 .await?;
-            for (uid, email, ext) in found {
-                taken.insert(format!("u:{uid}"));
-                taken.insert(format!("e:{email}"));
+            for (id, uid, email, ext) in found {
+                taken.insert(format!("u:{uid}"), id);
+                taken.insert(format!("e:{email}"), id);
                 if let Some(x) = ext {
-                    taken.insert(format!("x:{x}"));
+                    taken.insert(format!("x:{x}"), id);
                 }
             }
         }
@@ -1161,11 +1179,11 @@ async fn apply_batch<C: ConnectionTrait>(
                 let uid = row.user_id.as_ref().map(|u| normalize_key(u.as_str())).unwrap_or_default();
                 let email = row.email.as_ref().map(|e| normalize_key(e.as_str())).unwrap_or_default();
                 let ext = row.external_id.as_ref().map(|x| normalize_key(x.as_str()));
-                let conflict = if taken.contains(&format!("u:{uid}")) {
+                let conflict = if taken.contains_key(&format!("u:{uid}")) {
                     Some("a user with this userId was created since the preview")
-                } else if taken.contains(&format!("e:{email}")) {
+                } else if taken.contains_key(&format!("e:{email}")) {
                     Some("this email was given to another user since the preview")
-                } else if ext.as_ref().is_some_and(|x| taken.contains(&format!("x:{x}"))) {
+                } else if ext.as_ref().is_some_and(|x| taken.contains_key(&format!("x:{x}"))) {
                     Some("this externalId was given to another user since the preview")
                 } else {
                     None
@@ -1180,8 +1198,12 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 }
-                taken.insert(format!("u:{uid}"));
-                taken.insert(format!("e:{email}"));
+                // Not an id yet: no update in this batch may take these keys.
+                taken.insert(format!("u:{uid}"), NEW_USER);
+                taken.insert(format!("e:{email}"), NEW_USER);
+                if let Some(x) = &ext {
+                    taken.insert(format!("x:{x}"), NEW_USER);
+                }
                 let organisation_id = row
                     .organisation
                     .as_ref()
@@ -1274,6 +1296,27 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 }
+                let key_of = |c: &Change| {
+                    let kind = match c.field {
+                        Field::UserId => "u",
+                        Field::Email => "e",
+                        Field::ExternalId => "x",
+                        _ => return None,
+                    };
+                    Some((c.field, format!("{kind}:{}", normalize_key(c.new.as_deref()?))))
+                };
+                let clash = changes
+                    .iter()
+                    .filter_map(key_of)
+                    .find(|(_, key)| taken.get(key).is_some_and(|&owner| owner != u.id));
+                if let Some((field, _)) = clash {
+                    result(
+                        outcome::ERROR,
+                        format!("Not loaded: this {} was given to another user since the preview", field.name()),
+                    );
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
                 if status == RowStatus::Leaver && u.state == "leaver"
                     || status == RowStatus::Joiner && u.state != "leaver"
                 {
@@ -1285,6 +1328,9 @@ async fn apply_batch<C: ConnectionTrait>(
                     result(outcome::ERROR, no_licence(tenant));
                     stop |= options.load.stop_on_error;
                     continue;
+                }
+                for (_, key) in changes.iter().filter_map(key_of) {
+                    taken.insert(key, u.id);
                 }
                 let mut columns: Vec<(&'static str, Kind)> = vec![("id", Kind::BigInt)];
                 let mut values = bulk::Row::with_capacity(16).int(u.id);

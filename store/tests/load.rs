@@ -475,6 +475,46 @@ async fn a_user_changed_since_the_preview_is_reported_not_overwritten() {
 }
 
 #[tokio::test]
+async fn a_key_given_to_another_user_since_the_preview_fails_its_row_not_the_load() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,externalId,email,jobTitle\npat,,pat.new@example.com,\nkim,K9,kim@example.com,\nlee,,lee@example.com,Porter\n";
+        let upload = plan_file(&db, &w.tenant, file).await.unwrap();
+        // Meanwhile, on the Users screen: pat's new email and kim's new externalId
+        // go to a new colleague.
+        add_user(&db, &w.tenant, "zoe", w.rxx01.id, |u| {
+            u.email = Set("Pat.New@example.com".into());
+            u.email_norm = Set("pat.new@example.com".into());
+            u.external_id = Set(Some("k9".into()));
+            u.external_id_norm = Set(Some("k9".into()));
+        })
+        .await;
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(done.state, "done", "{backend:?}: {:?}", done.error);
+        let results: Vec<_> = uploads::rows(&db, w.tenant.id, upload.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.outcome.unwrap_or_default(), r.result.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            results,
+            [
+                ("error".into(), "Not loaded: this email was given to another user since the preview".into()),
+                ("error".into(), "Not loaded: this externalId was given to another user since the preview".into()),
+                ("updated".into(), "Updated (jobTitle)".into()),
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().email, "pat@example.com");
+        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().external_id, None);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn results_file_and_retry_of_failed_rows() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
