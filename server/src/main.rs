@@ -6,6 +6,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
+use muster_server::cli::EXIT_UNAVAILABLE;
 use muster_server::config::Config;
 use muster_server::startup::{first_run_message, Application};
 
@@ -73,11 +74,20 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(muster_server::cli::accounts::create_admin(&args, &cli.config).await)
         }
         Command::Migrate => {
-            muster_store::db::connect_and_migrate(&cli.config.database_url()).await?;
+            if let Err(err) = muster_store::db::connect_and_migrate(&cli.config.database_url()).await {
+                eprintln!("cannot migrate {}: {err}", redact(&cli.config.database_url()));
+                std::process::exit(EXIT_UNAVAILABLE);
+            }
             println!("Database is up to date.");
         }
         Command::Serve => {
-            let app = Application::build(&cli.config).await?;
+            let app = match Application::build(&cli.config).await {
+                Ok(app) => app,
+                Err(err) => {
+                    eprintln!("cannot start: {err:#}");
+                    std::process::exit(EXIT_UNAVAILABLE);
+                }
+            };
             let url = app.url();
             println!("Muster is listening on {url}");
             println!("Database: {}", redact(&cli.config.database_url()));

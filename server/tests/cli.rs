@@ -159,7 +159,8 @@ async fn import_story(backend: Backend) {
         Some(&test_db.url),
         &["create-admin", "--tenant", "demo", "--user-id", "second", "--email", "second@example.com"],
     );
-    assert_eq!(again.status.code(), Some(3), "the user ID is taken");
+    assert_eq!(again.status.code(), Some(1), "the user ID is taken: the input's fault, not the database's");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has a user with the user ID \"second\""));
     let bad = muster(
         &dir,
         Some(&test_db.url),
@@ -185,6 +186,22 @@ async fn import_story(backend: Backend) {
     assert_eq!(confirmed.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&confirmed.stderr));
     assert!(stdout.contains("0 added, 0 updated, 2 leavers"), "{backend:?}: {stdout}");
     test_db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn exit_codes_for_wrong_usage_and_an_unreachable_database() {
+    let dir = temp_dir("exit-codes");
+    let usage = muster(&dir, None, &["import", "users.csv"]);
+    assert_eq!(usage.status.code(), Some(2), "--tenant is missing");
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--tenant"));
+    // A database that cannot be opened (an unreachable PostgreSQL is retried for
+    // 30 s first, which would only slow the test down).
+    let nowhere = Some("sqlite:///proc/no-such-folder/muster.db");
+    for args in [&["migrate"][..], &["serve"], &["export", "--tenant", "demo"]] {
+        let out = muster(&dir, nowhere, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

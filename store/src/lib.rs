@@ -21,4 +21,4 @@ pub mod throttle;
 pub mod tokens;
 pub mod uploads;
 
-pub use sea_orm::{DatabaseConnection, DbErr};
+pub use sea_orm::{DatabaseConnection, DbErr, SqlErr};

@@ -104,8 +104,17 @@ pub async fn create_admin(args: &CreateAdminArgs, config: &Config) -> i32 {
             eprintln!("{field} {reason}");
             EXIT_INVALID
         }
+        Err(AccountError::Db(err))
+            if matches!(err.sql_err(), Some(muster_store::SqlErr::UniqueConstraintViolation(_))) =>
+        {
+            eprintln!(
+                "the tenant already has a user with the user ID {:?} or the email {:?}",
+                args.user_id, args.email
+            );
+            EXIT_INVALID
+        }
         Err(AccountError::Db(err)) => {
-            eprintln!("cannot create the admin: {err} (is the user ID or email taken?)");
+            eprintln!("cannot create the admin: {err}");
             EXIT_UNAVAILABLE
         }
     }
