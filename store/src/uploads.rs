@@ -33,12 +33,22 @@ const ROW_BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("The file is {size} bytes; the limit is {limit} bytes")]
+    #[error("The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit", megabytes(*.size), megabytes(*.limit))]
     TooLarge { size: usize, limit: usize },
     #[error("This file is already upload {existing} ({state}); it was not submitted again")]
     Duplicate { existing: i64, state: String },
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// A size as admins read it: `50 MB`, `50.1 MB` (1 MB = 2^20 bytes, as the limit is set).
+fn megabytes(bytes: usize) -> String {
+    let mb = bytes as f64 / (1024.0 * 1024.0);
+    if mb.fract() == 0.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{:.1} MB", (mb * 10.0).ceil() / 10.0)
+    }
 }
 
 pub struct NewUpload {

@@ -385,6 +385,29 @@ async fn a_sync_retires_the_users_not_in_the_file_only_once_confirmed() {
 }
 
 #[tokio::test]
+async fn a_file_over_the_size_limit_is_refused_with_its_size_and_the_limit() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut bytes = b"userId,email,firstName\n".to_vec();
+        while bytes.len() <= 1 << 20 {
+            bytes.extend_from_slice(format!("u{0},u{0}@x.io,U\n", bytes.len()).as_bytes());
+        }
+        let size = bytes.len();
+        let new = NewUpload { uploaded_by: None, file_name: "big.csv".into(), bytes, options: UploadOptions::default() };
+        let refused = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await;
+        match refused {
+            Err(err @ UploadError::TooLarge { .. }) => assert_eq!(
+                err.to_string(),
+                format!("The file is 1.1 MB ({size} bytes); files up to 1 MB are accepted. Split it into smaller files, or ask for a higher limit")
+            ),
+            other => panic!("{backend:?}: expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(upload::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}: nothing was stored");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_tenant_runs_one_load_at_a_time() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
