@@ -4,7 +4,9 @@ use muster_import::export::write_users;
 use muster_import::fields::TaskNotification;
 use muster_import::plan::validate_in_parts;
 use muster_import::source::{Record, Records};
-use muster_import::{plan, validate, Delimiter, Directory, DirectoryUser, HeadingMapping, PlanOptions, RowStatus};
+use muster_import::{
+    plan, validate, Delimiter, Directory, DirectoryUser, HeadingMapping, Organisation, PlanOptions, RowStatus,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -97,7 +99,7 @@ proptest! {
     fn users_written_out_read_back_unchanged(users in proptest::collection::vec(user_strategy(), 1..20)) {
         // Keys must be unique within a file.
         let mut seen = std::collections::HashSet::new();
-        let users: Vec<DirectoryUser> = users
+        let mut users: Vec<DirectoryUser> = users
             .into_iter()
             .filter(|u| {
                 let ext = u.external_id.as_ref().map(|e| format!("ext:{}", e.to_lowercase()));
@@ -106,11 +108,21 @@ proptest! {
                     && ext.is_none_or(|e| seen.insert(e))
             })
             .collect();
-        let bytes = write_users(&users);
-        let p = plan(&bytes, &Directory::empty("demo"), &PlanOptions::default());
+        // Managers earlier in the file (so never a cycle); ids as a tenant's would be.
+        for i in 0..users.len() {
+            users[i].id = i as i64 + 1;
+            if i % 3 != 0 {
+                users[i].reports_to = Some(users[i / 2].user_id.clone());
+            }
+        }
+
+        // Read as new users (a new user cannot be a leaver yet).
+        let joining: Vec<DirectoryUser> = users.iter().cloned().map(|u| DirectoryUser { leaver: false, ..u }).collect();
+        let tenant = directory_with(&[]);
+        let p = plan(&write_users(&joining), &tenant, &PlanOptions::default());
         prop_assert!(p.summary.file_ok(), "{:?}", p.summary.file_diagnostics);
         prop_assert_eq!(p.rows.len(), users.len());
-        for (user, planned) in users.iter().zip(&p.rows) {
+        for (user, planned) in joining.iter().zip(&p.rows) {
             prop_assert_eq!(planned.status, RowStatus::New, "{:?}", planned.diagnostics);
             let row = planned.row.as_ref().unwrap();
             prop_assert_eq!(row.user_id.as_ref().unwrap().as_str(), user.user_id.as_str());
@@ -119,14 +131,52 @@ proptest! {
             prop_assert_eq!(&row.last_name, &user.last_name);
             prop_assert_eq!(&row.title, &user.title);
             prop_assert_eq!(&row.job_title, &user.job_title);
+            prop_assert_eq!(row.organisation.as_ref().map(|o| o.to_string()), user.organisation.clone());
             prop_assert_eq!(row.mobile.as_ref().map(|m| m.to_string()), user.mobile.clone());
             prop_assert_eq!(row.external_id.as_ref().map(|m| m.to_string()), user.external_id.clone());
+            prop_assert_eq!(row.reports_to.as_ref().map(|m| m.to_string()), user.reports_to.clone());
             prop_assert_eq!(row.enabled, Some(user.enabled));
+            prop_assert!(!row.leaver);
             prop_assert_eq!(row.task_notification, Some(user.task_notification));
+            prop_assert_eq!(row.change_password_next_time, Some(user.change_password_next_time));
             let roles: Vec<String> = row.roles.iter().flatten().map(|r| r.to_string()).collect();
             prop_assert_eq!(roles, user.roles.clone());
+            let groups: Vec<String> = row.groups.iter().flatten().map(|g| g.to_string()).collect();
+            prop_assert_eq!(groups, user.groups.clone());
+        }
+
+        // Read back against the tenant that holds them (leavers included): an
+        // export of a tenant changes nothing in it.
+        let p = plan(&write_users(&users), &directory_with(&users), &PlanOptions::default());
+        prop_assert!(p.summary.file_ok(), "{:?}", p.summary.file_diagnostics);
+        for (user, planned) in users.iter().zip(&p.rows) {
+            prop_assert_eq!(
+                planned.status, RowStatus::Unchanged, "{}: {:?} {:?}", user.user_id, planned.changes, planned.diagnostics
+            );
         }
     }
+}
+
+const ORGANISATIONS: [&str; 3] = ["DEFAULT", "RXX01", "rxx-02"];
+
+/// A tenant with the organisations users are given, and `users` with their
+/// roles and groups.
+fn directory_with(users: &[DirectoryUser]) -> Directory {
+    let mut tenant = Directory::empty("demo");
+    tenant.organisations = ORGANISATIONS
+        .iter()
+        .map(|code| Organisation { code: (*code).into(), name: format!("Org {code}"), is_default: *code == "DEFAULT" })
+        .collect();
+    tenant.users = users.to_vec();
+    let names = |pick: fn(&DirectoryUser) -> &Vec<String>| {
+        let mut all: Vec<String> = users.iter().flat_map(|u| pick(u).iter().cloned()).collect();
+        all.sort_by_key(|n| n.to_lowercase());
+        all.dedup_by_key(|n| n.to_lowercase());
+        all
+    };
+    tenant.roles = names(|u| &u.roles);
+    tenant.groups = names(|u| &u.groups);
+    tenant
 }
 
 fn text(max: usize) -> impl Strategy<Value = Option<String>> {
@@ -147,9 +197,13 @@ fn user_strategy() -> impl Strategy<Value = DirectoryUser> {
         any::<bool>(),
         proptest::collection::vec("[A-Za-z][A-Za-z0-9_-]{0,10}", 0..3),
         any::<bool>(),
+        (text(30), proptest::option::of(0..ORGANISATIONS.len()), any::<bool>(), any::<bool>()),
+        proptest::collection::vec("[A-Za-z][A-Za-z0-9_-]{0,10}", 0..3),
     )
-        .prop_map(|(user_id, email, title, first, last, mobile, ext, enabled, roles, off)| {
+        .prop_map(|(user_id, email, title, first, last, mobile, ext, enabled, roles, off, more, groups)| {
+            let (job_title, organisation, leaver, change_password_next_time) = more;
             let mut roles_seen = std::collections::HashSet::new();
+            let mut groups_seen = std::collections::HashSet::new();
             DirectoryUser {
                 id: 0,
                 user_id,
@@ -161,15 +215,15 @@ fn user_strategy() -> impl Strategy<Value = DirectoryUser> {
                 last_name: last,
                 email,
                 mobile,
-                job_title: None,
-                organisation: None,
-                leaver: false,
+                job_title: job_title.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+                organisation: organisation.map(|i| ORGANISATIONS[i].to_owned()),
+                leaver,
                 enabled,
                 reports_to: None,
                 roles: roles.into_iter().filter(|r| roles_seen.insert(r.to_lowercase())).collect(),
-                groups: vec![],
+                groups: groups.into_iter().filter(|g| groups_seen.insert(g.to_lowercase())).collect(),
                 task_notification: if off { TaskNotification::Off } else { TaskNotification::Email },
-                change_password_next_time: false,
+                change_password_next_time,
                 is_admin: false,
             }
         })
