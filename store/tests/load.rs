@@ -538,6 +538,46 @@ async fn a_key_given_to_another_user_since_the_preview_fails_its_row_not_the_loa
 }
 
 #[tokio::test]
+async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_clear() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.load.credentials = load::Credentials::GeneratePassword { email: true };
+        let bytes = b"userId,email,firstName,password\ngen1,gen1@x.io,Gen,\nown1,own1@x.io,Own,Chosen pass 123\n";
+        let new = NewUpload { uploaded_by: None, file_name: "p.csv".into(), bytes: bytes.to_vec(), options };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let mail = load_all(&db).await;
+
+        let generated = mail
+            .iter()
+            .find_map(|m| match m {
+                Outgoing::Password { user_id, password, email, .. } if user_id == "gen1" => {
+                    assert_eq!(email, "gen1@x.io");
+                    Some(password.clone())
+                }
+                _ => None,
+            })
+            .expect("gen1's password is mailed to them");
+        assert_eq!(generated.len(), 20);
+        for (who, password) in [("gen1", generated.as_str()), ("own1", "Chosen pass 123")] {
+            let user = find(&db, &w.tenant, who).await.unwrap();
+            let hash = user.password_hash.expect("a password hash");
+            assert!(hash.starts_with("$argon2id$"), "{backend:?}: {hash}");
+            assert!(!hash.contains(password));
+            assert!(muster_store::passwords::verify_blocking(password, &hash), "{backend:?}: {who}");
+        }
+        assert!(!mail.iter().any(|m| matches!(m, Outgoing::Invitation { .. })), "no invitations: {mail:?}");
+        assert_eq!(invitation::Entity::find().count(&db).await.unwrap(), 0);
+        // Nothing Muster keeps holds the generated password.
+        let results =
+            String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
+        assert!(!results.contains(&generated), "{results}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn results_file_and_retry_of_failed_rows() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
