@@ -338,6 +338,47 @@ mod tests {
     }
 
     #[test]
+    fn every_length_limit_names_its_column_and_its_limit() {
+        let headings = "userId,externalId,title,firstName,lastName,email,mobile,jobTitle,organisation,roles";
+        let at_limit = [
+            "u".repeat(64),
+            "x".repeat(128),
+            "é".repeat(20),
+            "é".repeat(100),
+            "n".repeat(100),
+            format!("{}@{}.{}.{}.org", "e".repeat(64), "a".repeat(63), "b".repeat(63), "c".repeat(57)),
+            "7".repeat(40),
+            "j".repeat(200),
+            "O".repeat(32),
+            "R".repeat(100),
+        ];
+        let (_, diags) = parse(headings, &at_limit.join(","));
+        assert!(diags.is_empty(), "at the limit: {diags:?}");
+        // One character more (counted as characters: "é" is two bytes).
+        let over: Vec<String> = at_limit.iter().map(|v| format!("{v}{}", v.chars().last().unwrap())).collect();
+        let (_, diags) = parse(headings, &over.join(","));
+        let expected = [
+            ("userId", "is longer than 64 characters"),
+            ("externalId", "is longer than 128 characters"),
+            ("title", "is longer than 20 characters"),
+            ("firstName", "is longer than 100 characters"),
+            ("lastName", "is longer than 100 characters"),
+            ("email", "is longer than 254 characters"),
+            ("mobile", "is longer than 40 characters"),
+            ("jobTitle", "is longer than 200 characters"),
+            ("organisation", "is longer than 32 characters"),
+            ("roles", "is longer than 100 characters"),
+        ];
+        assert_eq!(diags.len(), expected.len(), "{diags:?}");
+        for (d, (column, reason)) in diags.iter().zip(expected) {
+            assert_eq!(d.column.as_deref(), Some(column));
+            assert!(d.message.starts_with(&format!("Line 2, {column}: ")), "{}", d.message);
+            assert!(d.message.ends_with(reason), "{}", d.message);
+        }
+        assert!(diags.iter().all(|d| d.line == Some(2) && d.message.starts_with("Line 2, ")));
+    }
+
+    #[test]
     fn full_names() {
         assert_eq!(split_full_name("Smith"), (None, Some("Smith".into())));
         assert_eq!(split_full_name(" Smith ,  Jo "), (Some("Jo".into()), Some("Smith".into())));

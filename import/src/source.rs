@@ -251,4 +251,18 @@ mod tests {
         assert_eq!(source.diagnostics[0].severity, Severity::Warning);
         assert!(source.text.contains("Brontë"));
     }
+
+    #[test]
+    fn broken_utf16_is_repaired_with_a_warning() {
+        let mut bytes = Encoding::Utf16Le.encode("userId,email,lastName\npat,p@x.io,Bront");
+        // An unpaired high surrogate where "ë" should be.
+        bytes.extend_from_slice(&[0x00, 0xD8, b'\n', 0x00]);
+        let source = Source::open(&bytes, &HeadingMapping::new(), None);
+        assert_eq!(source.encoding, Encoding::Utf16Le);
+        let messages: Vec<&str> = source.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["The file holds characters that are not valid UTF-16; they were replaced with �"]);
+        assert_eq!(source.diagnostics[0].severity, Severity::Warning);
+        assert!(source.text.contains("Bront\u{FFFD}\n"), "{:?}", source.text);
+        assert!(source.layout.is_some(), "the file is read on");
+    }
 }

@@ -2,8 +2,8 @@
 use muster_import::fields::TaskNotification;
 use muster_import::plan::Change;
 use muster_import::{
-    plan, validate, Directory, DirectoryUser, Field, HeadingMapping, Mode, Organisation, Plan, PlanOptions, RowStatus,
-    SyncAction,
+    plan, validate, Delimiter, Directory, DirectoryUser, Field, HeadingMapping, Mode, Organisation, Plan, PlanOptions,
+    RowStatus, SyncAction,
 };
 
 fn user(id: i64, user_id: &str, org: &str) -> DirectoryUser {
@@ -427,4 +427,44 @@ fn lines_whose_only_problems_are_found_at_the_end_are_named_by_their_user_id() {
     let named: Vec<(u64, Option<&str>)> = v.problems.iter().map(|p| (p.line, p.user_id.as_deref())).collect();
     assert_eq!(named, [(2, Some("a")), (3, Some("b"))]);
     assert!(v.problems[0].diagnostics[0].message.contains("closes a reporting cycle"));
+}
+
+#[test]
+fn external_ids_that_disagree_with_user_ids_name_both_users() {
+    let csv = "userId,externalId,email\npat,E2,pat@example.com\nkim,e1,kim@example.com\n";
+    let plan = run(csv, &PlanOptions::default());
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Error), (Some(3), RowStatus::Error)]);
+    assert_eq!(messages(&plan, 2), [r#"Line 2, externalId: "E2" does not match user "pat", whose externalId is "E1""#]);
+    assert_eq!(
+        messages(&plan, 3),
+        [
+            r#"Line 3, userId: "kim" belongs to another user than externalId "e1" (that user's userId is "pat")"#,
+            // Matched by externalId, the row is about pat, whose email this is not.
+            r#"Line 3, email: "kim@example.com" belongs to another user ("kim")"#,
+        ]
+    );
+}
+
+#[test]
+fn a_leaver_named_without_an_organisation_stays_a_leaver_with_a_warning() {
+    let plan = run("userId,email,jobTitle\nsam,sam@example.com,Porter\n", &PlanOptions::default());
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::Update)]);
+    assert_eq!(messages(&plan, 2), [r#"Line 2: "sam" is a leaver; give their organisation to re-admit them"#]);
+    assert!(plan.rows[0].diagnostics.iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn a_file_read_with_the_wrong_delimiter_says_so() {
+    for (text, forced, shown) in [
+        ("userId,email,firstName\npat,p@x.io,Pat\n", Delimiter::Semicolon, "','"),
+        ("userId;email;firstName\npat;p@x.io;Pat\n", Delimiter::Comma, "';'"),
+        ("userId\temail\tfirstName\npat\tp@x.io\tPat\n", Delimiter::Semicolon, "'\\t'"),
+    ] {
+        let options = PlanOptions { delimiter: Some(forced), ..PlanOptions::default() };
+        let plan = run(text, &options);
+        let message = &plan.summary.file_diagnostics[0].message;
+        assert!(message.contains("looks split on the wrong delimiter"), "{message}");
+        assert!(message.contains(&format!("holds {shown}")), "{message}");
+        assert!(plan.rows.is_empty() && !plan.summary.file_ok());
+    }
 }
