@@ -70,7 +70,9 @@ impl Layout {
     }
 }
 
-/// Headings only Legacy v1 files have; any of them makes the file Legacy v1.
+/// Headings of Legacy v1 files. `FullName` and `Leaver` make a file Legacy v1;
+/// `Department` (an organisation code) does only beside no heading of the
+/// standard format's own (see [`resolve`]).
 fn legacy_role(key: &str) -> Option<ColumnRole> {
     match key {
         "fullname" => Some(ColumnRole::FullName),
@@ -102,7 +104,13 @@ fn accepted_headings(field: Field) -> String {
 pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Option<Layout>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let keys: Vec<String> = headings.iter().map(|h| heading_key(h)).collect();
-    let legacy = keys.iter().any(|k| legacy_role(k).is_some());
+    let has = |key: &str| keys.iter().any(|k| k == key);
+    // UserName and EmailAddress are standard aliases too; any other standard
+    // heading beside Department makes a standard file with a department column.
+    let standard_only = keys.iter().any(|k| {
+        legacy_role(k).is_none() && Field::from_heading(k).is_some_and(|f| !matches!(f, Field::UserId | Field::Email))
+    });
+    let legacy = has("fullname") || has("leaver") || (has("department") && !standard_only);
     let format = if legacy { Format::LegacyV1 } else { Format::Standard };
 
     let mut layout = Layout {
@@ -118,11 +126,7 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
         let role = match mapping.get(&heading) {
             Some(Some(field)) => ColumnRole::Field(*field),
             Some(None) => ColumnRole::Ignored,
-            None => match legacy
-                .then(|| legacy_role(key))
-                .flatten()
-                .or_else(|| Field::from_heading(key).map(ColumnRole::Field))
-            {
+            None => match legacy_role(key).or_else(|| Field::from_heading(key).map(ColumnRole::Field)) {
                 Some(role) => role,
                 None => {
                     let shown = if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() };
@@ -167,6 +171,31 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             });
         }
         layout.columns.push(Column { heading, role });
+    }
+
+    // Legacy columns that give standard fields: the same field twice, as above.
+    let pairs = [
+        (layout.full_name, Field::FirstName),
+        (layout.full_name, Field::LastName),
+        (layout.legacy_leaver, Field::Status),
+    ];
+    for (legacy_column, field) in pairs {
+        if let (Some(a), Some(b)) = (legacy_column, layout.fields[field.index()]) {
+            let (first, second) = (a.min(b), a.max(b));
+            let (first_heading, second_heading) = (&layout.columns[first].heading, &layout.columns[second].heading);
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                line: Some(line),
+                column: Some(second_heading.clone()),
+                value: None,
+                message: format!(
+                    "Line {line}: the heading {second_heading:?} (column {}) gives {} a second time; column {} ({first_heading:?}) already does",
+                    second + 1,
+                    field.name(),
+                    first + 1
+                ),
+            });
+        }
     }
 
     if known == 0 {
@@ -256,6 +285,30 @@ mod tests {
         assert_eq!(layout.column_of(Field::Organisation), Some(3));
         assert_eq!(layout.heading_of(Field::FirstName), "FullName");
         assert_eq!(layout.heading_of(Field::Status), "Leaver");
+    }
+
+    #[test]
+    fn legacy_columns_beside_the_standard_fields_they_give_are_errors() {
+        let (layout, diags) = resolve_line("userId,email,firstName,FullName,status,Leaver");
+        assert!(layout.is_none());
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                r#"Line 1: the heading "FullName" (column 4) gives firstName a second time; column 3 ("firstName") already does"#,
+                r#"Line 1: the heading "Leaver" (column 6) gives status a second time; column 5 ("status") already does"#,
+            ]
+        );
+        // Department is Legacy v1's organisation code; in a standard file it is
+        // still the organisation, and the file stays standard.
+        let (layout, diags) = resolve_line("userId,email,firstName,Department");
+        let layout = layout.expect("usable");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!((layout.format, layout.column_of(Field::Organisation)), (Format::Standard, Some(3)));
+        let (layout, _) = resolve_line("UserName,EmailAddress,Department");
+        assert_eq!(layout.unwrap().format, Format::LegacyV1);
+        let (_, diags) = resolve_line("userId,email,organisation,Department");
+        assert!(diags[0].message.contains("gives organisation a second time"), "{diags:?}");
     }
 
     #[test]
