@@ -58,9 +58,29 @@ impl Encoding {
                 out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
                 out
             }
-            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(text).0.into_owned(),
+            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(&fit_windows_1252(text)).0.into_owned(),
         }
     }
+}
+
+/// Windows-1252 has no `→` (Muster's messages use it) and no `�`; encoding_rs
+/// would write them as HTML entities (`&#8594;`), which a spreadsheet shows as
+/// they are. The arrow becomes `->`, anything else missing `?`.
+fn fit_windows_1252(text: &str) -> Cow<'_, str> {
+    const EXTRA: &str = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ";
+    let fits = |c: char| (c as u32) < 0x100 || EXTRA.contains(c);
+    if text.chars().all(fits) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if fits(c) => out.push(c),
+            '→' => out.push_str("->"),
+            _ => out.push('?'),
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[derive(Debug)]
@@ -115,6 +135,12 @@ mod tests {
         assert_eq!(decode(&be).text, "Zoë");
         let latin = decode(b"Zo\xEB \x80");
         assert_eq!((latin.encoding, latin.text.as_ref()), (Encoding::Windows1252, "Zoë €"));
+    }
+
+    #[test]
+    fn windows_1252_output_has_no_html_entities() {
+        let bytes = Encoding::Windows1252.encode("a (line 2) → b; “Zoë” €5 … 雪");
+        assert_eq!(decode(&bytes).text, "a (line 2) -> b; “Zoë” €5 … ?");
     }
 
     #[test]

@@ -5,43 +5,83 @@ use crate::decode::{decode, Encoding};
 use crate::dialect::{self, Delimiter};
 use crate::export::neutralise;
 use crate::source::{Record, Records};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 fn rewrite(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
+    keep_lines: bool,
     mut row: impl FnMut(Option<u64>, &mut Vec<String>) -> bool,
 ) -> Vec<u8> {
     let decoded = decode(bytes);
     let encoding: Encoding = decoded.encoding;
     let text = decoded.text;
     let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
+    // Line breaks as the file has them (its first one decides).
+    let crlf = text.find('\n').is_some_and(|at| text[..at].ends_with('\r'));
+    let newline: &[u8] = if crlf { b"\r\n" } else { b"\n" };
     let mut records = Records::new(&text, delimiter);
+    // Sized once for the file and its results: a million lines are 100 MB, and
+    // growing by doubling would hold the old and the new buffer at once. Shared
+    // with the writer, so that blank lines can go in between its records.
+    let out = Shared(Rc::new(RefCell::new(Vec::with_capacity(text.len() + text.len() / 2 + 1024))));
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter.byte())
-        .terminator(csv::Terminator::CRLF)
+        .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
         .flexible(true)
-        // Sized once for the file and its results: a million lines are 100 MB,
-        // and growing by doubling would hold the old and the new buffer at once.
-        .from_writer(Vec::with_capacity(text.len() + text.len() / 2 + 1024));
+        .from_writer(out.clone());
     let mut record = Record::new();
     let mut header = true;
+    // The line the next record written starts on.
+    let mut at_line = 1;
     while let Some(line) = records.next_filled(&mut record) {
         let mut cells: Vec<String> = record.iter().map(str::to_owned).collect();
         let keep = row(if header { None } else { Some(line) }, &mut cells);
         header = false;
-        if keep {
-            writer
-                .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
-                .expect("writing to memory cannot fail");
+        if !keep {
+            continue;
+        }
+        let mut before = 0;
+        if keep_lines {
+            // Blank lines stay, so that every row is on the line its messages name.
+            writer.flush().expect("writing to memory cannot fail");
+            let mut buffer = out.0.borrow_mut();
+            while at_line < line {
+                buffer.extend_from_slice(newline);
+                at_line += 1;
+            }
+            before = buffer.len();
+        }
+        writer.write_record(cells.iter().map(|c| neutralise(c).into_owned())).expect("writing to memory cannot fail");
+        if keep_lines {
+            writer.flush().expect("writing to memory cannot fail");
+            at_line += memchr::memchr_iter(b'\n', &out.0.borrow()[before..]).count() as u64;
         }
     }
-    let written = writer.into_inner().expect("writing to memory cannot fail");
+    writer.flush().expect("writing to memory cannot fail");
+    drop(writer);
+    let written = Rc::try_unwrap(out.0).expect("the writer is gone").into_inner();
     encoding.encode_owned(String::from_utf8(written).expect("csv writes the UTF-8 it is given"))
+}
+
+/// The output of [`rewrite`], shared between the csv writer and the blank lines.
+#[derive(Clone)]
+struct Shared(Rc<RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The uploaded file with a `result` column: `result_of(line)` for each data row.
 pub fn results_file(bytes: &[u8], delimiter: Option<Delimiter>, mut result_of: impl FnMut(u64) -> String) -> Vec<u8> {
-    rewrite(bytes, delimiter, |line, cells| {
+    rewrite(bytes, delimiter, true, |line, cells| {
         cells.push(match line {
             None => "result".to_owned(),
             Some(line) => result_of(line),
@@ -53,7 +93,7 @@ pub fn results_file(bytes: &[u8], delimiter: Option<Delimiter>, mut result_of: i
 /// The heading line and the rows for which `failed(line)` holds: a new upload
 /// for "Retry failed rows".
 pub fn retry_file(bytes: &[u8], delimiter: Option<Delimiter>, mut failed: impl FnMut(u64) -> bool) -> Vec<u8> {
-    rewrite(bytes, delimiter, |line, _| line.is_none_or(&mut failed))
+    rewrite(bytes, delimiter, false, |line, _| line.is_none_or(&mut failed))
 }
 
 #[cfg(test)]
@@ -66,12 +106,18 @@ mod tests {
         let out = results_file(&original, None, |line| format!("line {line}"));
         let back = decode(&out);
         assert_eq!(back.encoding, Encoding::Utf16Le);
-        assert_eq!(back.text, "userId\temail\tresult\r\npat\t'=cmd\tline 2\r\nzoë\t\"a\r\nb\"\tline 4\r\n");
+        // The blank line 3 stays: each row is on its own line number.
+        assert_eq!(back.text, "userId\temail\tresult\r\npat\t'=cmd\tline 2\r\n\r\nzoë\t\"a\r\nb\"\tline 4\r\n");
+        let lf = results_file(b"userId,email\n\n\na,a@x.io\nb,\"x\ny\"\n\nc,c\n", None, |line| format!("line {line}"));
+        assert_eq!(
+            String::from_utf8(lf).unwrap(),
+            "userId,email,result\n\n\na,a@x.io,line 4\nb,\"x\ny\",line 5\n\nc,c,line 8\n"
+        );
     }
 
     #[test]
     fn retry_keeps_the_heading_and_failed_rows() {
         let out = retry_file(b"userId,email\na,a@x.io\nb,bad\nc,c@x.io\n", None, |line| line == 3);
-        assert_eq!(String::from_utf8(out).unwrap(), "userId,email\r\nb,bad\r\n");
+        assert_eq!(String::from_utf8(out).unwrap(), "userId,email\nb,bad\n");
     }
 }
