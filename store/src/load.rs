@@ -719,11 +719,7 @@ where
                         if r.status == RowStatus::Error.as_str() && r.selected {
                             RowResult { id: r.id, outcome: outcome::ERROR, text: first_error(r) }
                         } else {
-                            RowResult {
-                                id: r.id,
-                                outcome: outcome::SKIPPED,
-                                text: "Not loaded: the upload is all or nothing and has rows with errors".into(),
-                            }
+                            RowResult { id: r.id, outcome: outcome::SKIPPED, text: NOT_LOADED_ALL_OR_NOTHING.into() }
                         }
                     })
                     .collect();
@@ -777,6 +773,13 @@ where
 }
 
 const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
+const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothing and has rows with errors";
+
+/// Whether a row with this result was left unapplied only because an all-or-nothing
+/// load did not run or stopped: "Retry failed rows" takes it again with the errors.
+pub fn held_back(result: &str) -> bool {
+    result == STOPPED || result == NOT_LOADED_ALL_OR_NOTHING
+}
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
 async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {

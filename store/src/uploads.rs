@@ -611,8 +611,11 @@ pub async fn retry_failed(
     };
     let results = LineResults::read(db, &upload).await?;
     let content = file(db, tenant.id, upload_id).await?;
-    let bytes = muster_import::results::retry_file(&content, delimiter_of(&upload), |line| {
-        results.get(line).1 == Some("error")
+    // Rows that failed, rows an all-or-nothing load held back, and rows a failed
+    // load never reached: every row not applied, except those the admin skipped.
+    let bytes = muster_import::results::retry_file(&content, delimiter_of(&upload), |line| match results.get(line) {
+        (_, Some("error")) | (None, _) => true,
+        (Some(result), _) => crate::load::held_back(result),
     });
     let options: UploadOptions =
         upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();

@@ -671,6 +671,10 @@ async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
         );
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert!(done.summary.unwrap().starts_with("Users loaded with errors. 0 added"));
+        // Nothing was loaded: the retry holds every row, the good one included.
+        let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 20).await.unwrap().unwrap();
+        let retried = String::from_utf8(uploads::file(&db, w.tenant.id, retry.id).await.unwrap()).unwrap();
+        assert_eq!(retried, "userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n", "{backend:?}");
     })
     .await;
 }
@@ -704,6 +708,9 @@ async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
             "{backend:?}"
         );
         assert!(find(&db, &w.tenant, "after").await.is_none(), "the row after the failure is not applied");
+        let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 20).await.unwrap().unwrap();
+        let retried = String::from_utf8(uploads::file(&db, w.tenant.id, retry.id).await.unwrap()).unwrap();
+        assert_eq!(retried, "userId,email,firstName\nlate,late@x.io,L\nafter,after@x.io,A\n", "{backend:?}");
     })
     .await;
 }
