@@ -55,3 +55,30 @@ fn line_numbers_count_quoted_line_breaks() {
     let lf = "a,b\n\n1,\"x\ny\"\n\n\n3,4";
     assert_eq!(lines_of(lf), [1, 3, 7]);
 }
+
+/// The cases above are a copy of the project's `../shared/conformance/csv-spectrum`
+/// (a clean clone on another machine may not have that folder). Where the folder
+/// is, the copy must be the same, file for file.
+#[test]
+fn the_cases_are_those_of_the_shared_conformance_folder() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/csv-spectrum");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/csv-spectrum");
+    if !shared.is_dir() {
+        eprintln!("no {} here: the copy is compared where the shared folder exists", shared.display());
+        return;
+    }
+    for sub in ["csvs", "json"] {
+        let mut names: Vec<_> = std::fs::read_dir(shared.join(sub)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        let mut ours: Vec<_> = std::fs::read_dir(here.join(sub)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        ours.sort();
+        assert_eq!(ours, names, "{sub}");
+        for name in names {
+            let (a, b) = (
+                std::fs::read(shared.join(sub).join(&name)).unwrap(),
+                std::fs::read(here.join(sub).join(&name)).unwrap(),
+            );
+            assert!(a == b, "{sub}/{name:?} differs from the shared folder's");
+        }
+    }
+}
