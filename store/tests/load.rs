@@ -408,6 +408,34 @@ async fn a_file_over_the_size_limit_is_refused_with_its_size_and_the_limit() {
 }
 
 #[tokio::test]
+async fn a_sync_that_deletes_keeps_tenant_admins_and_the_users_in_the_file() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        add_user(&db, &w.tenant, "boss", w.rxx01.id, |u| u.is_tenant_admin = Set(true)).await;
+        let mut options = UploadOptions::default();
+        options.plan.mode = Mode::Sync;
+        options.plan.sync_action = SyncAction::Delete;
+        let bytes = b"userId,email\npat,pat@example.com\nkim,kim@example.com\n".to_vec();
+        let new = NewUpload { uploaded_by: None, file_name: "sync.csv".into(), bytes, options };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        // lee (active) goes: 1 of 4 active users, over 20%.
+        assert!(matches!(jobs::enqueue_confirmed_load(&db, &upload).await.unwrap(), jobs::Enqueued::Queued(_)));
+        load_all(&db).await;
+        // A sync acts on active users: sam, a leaver already, stays.
+        for (who, kept) in [("pat", true), ("kim", true), ("boss", true), ("sam", true), ("lee", false)] {
+            assert_eq!(find(&db, &w.tenant, who).await.is_some(), kept, "{backend:?}: {who}");
+        }
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        let summary = done.summary.unwrap_or_default();
+        assert!(summary.contains("0 added, 0 updated, 0 leavers, 0 joiners, 1 deleted"), "{backend:?}: {summary}");
+        let deleted =
+            audit_event::Entity::find().filter(audit_event::Column::Action.eq("user.delete")).count(&db).await.unwrap();
+        assert_eq!(deleted, 1, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_tenant_runs_one_load_at_a_time() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
