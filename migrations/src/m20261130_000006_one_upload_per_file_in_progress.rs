@@ -12,6 +12,7 @@ pub struct Migration;
 /// The states of `muster_store::uploads::state::IN_PROGRESS`, as they were when
 /// this migration was written.
 const IN_PROGRESS: &str = "'validating', 'ready', 'queued', 'running'";
+const WHY: &str = "The same file was already in progress as another upload";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -21,15 +22,29 @@ impl MigrationTrait for Migration {
 
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
-        // Pairs that the old check let through: the later one fails, so that the
-        // index can be built and the earlier one goes on.
+        // Pairs that the old check let through: the one furthest on (running,
+        // then queued, then ready; the earlier of two alike) goes on, the others
+        // fail, and so do their jobs that have not started, so that the index can
+        // be built and no load is left to trip over it.
+        let rank = |table: &str| {
+            format!("CASE {table}.state WHEN 'running' THEN 3 WHEN 'queued' THEN 2 WHEN 'ready' THEN 1 ELSE 0 END")
+        };
+        let behind = format!(
+            "state IN ({IN_PROGRESS}) AND EXISTS (\
+               SELECT 1 FROM uploads other WHERE other.tenant_id = uploads.tenant_id \
+               AND other.content_hash = uploads.content_hash AND other.id <> uploads.id \
+               AND other.state IN ({IN_PROGRESS}) \
+               AND ({other} > {this} OR ({other} = {this} AND other.id < uploads.id)))",
+            other = rank("other"),
+            this = rank("uploads"),
+        );
         db.execute_unprepared(&format!(
-            "UPDATE uploads SET state = 'failed', \
-             error = 'The same file was already in progress as an earlier upload' \
-             WHERE state IN ({IN_PROGRESS}) AND EXISTS (\
-               SELECT 1 FROM uploads earlier WHERE earlier.tenant_id = uploads.tenant_id \
-               AND earlier.content_hash = uploads.content_hash AND earlier.id < uploads.id \
-               AND earlier.state IN ({IN_PROGRESS}))"
+            "UPDATE jobs SET state = 'failed', last_error = '{WHY}' \
+             WHERE state = 'queued' AND upload_id IN (SELECT id FROM uploads WHERE {behind})"
+        ))
+        .await?;
+        db.execute_unprepared(&format!(
+            "UPDATE uploads SET state = 'failed', error = '{WHY}', finished_at = CURRENT_TIMESTAMP WHERE {behind}"
         ))
         .await?;
         // Partial indexes read the same on both databases.
