@@ -54,6 +54,8 @@ pub enum InvitationError {
     Used,
     #[error("This invitation link expired on {}. Ask your administrator for a new one.", .0.format("%-d %B %Y"))]
     Expired(DateTime<Utc>),
+    #[error("This account is not active, so its password cannot be set. Ask your administrator.")]
+    Inactive,
     #[error("The password {0}.")]
     WeakPassword(String),
     #[error(transparent)]
@@ -80,6 +82,11 @@ pub async fn open<C: ConnectionTrait>(db: &C, token: &str) -> Result<OpenInvitat
         .one(db)
         .await?
         .ok_or(InvitationError::Unknown)?;
+    // A user who left or was disabled after the mail went out: the link no longer
+    // gives them a password (one that would work again if they were re-admitted).
+    if user.state != "active" || !user.enabled {
+        return Err(InvitationError::Inactive);
+    }
     let tenant = tenant::Entity::find_by_id(found.tenant_id).one(db).await?.ok_or(InvitationError::Unknown)?;
     Ok(OpenInvitation {
         tenant_id: tenant.id,
@@ -116,14 +123,21 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
         txn.rollback().await?;
         return Err(open(db, token).await.err().unwrap_or(InvitationError::Used));
     }
-    user::Entity::update_many()
+    let set = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(hash))
         .col_expr(user::Column::ChangePasswordNextTime, Expr::value(false))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(invited.user_pk))
         .filter(user::Column::TenantId.eq(invited.tenant_id))
+        .filter(user::Column::State.eq("active"))
+        .filter(user::Column::Enabled.eq(true))
         .exec(&txn)
         .await?;
+    if set.rows_affected != 1 {
+        // Left, disabled or deleted since the link was opened.
+        txn.rollback().await?;
+        return Err(open(db, token).await.err().unwrap_or(InvitationError::Inactive));
+    }
     invitation::Entity::update_many()
         .col_expr(invitation::Column::UsedAt, Expr::value(now))
         .filter(invitation::Column::UserId.eq(invited.user_pk))

@@ -155,6 +155,15 @@ async fn an_invitation_sets_a_password_once_before_it_expires() {
         assert!(matches!(&weak, Err(InvitationError::WeakPassword(why)) if why.contains("10 characters")), "{weak:?}");
         let expired = invitations::accept(&db, &old_link, good).await;
         assert!(matches!(expired, Err(InvitationError::Expired(_))), "{backend:?}: {expired:?}");
+        // A user who left after the mail went out gets no password from it.
+        let mut lou = testdb::user(t.id, "lou", "lou@example.com");
+        lou.state = Set("leaver".into());
+        let lou = lou.insert(&db).await.unwrap();
+        let lou_link = tokens::generate();
+        invitations::create(&db, t.id, lou.id, &tokens::digest(&lou_link), 7).await.unwrap();
+        assert!(matches!(invitations::accept(&db, &lou_link, good).await, Err(InvitationError::Inactive)));
+        let lou = user::Entity::find_by_id(lou.id).one(&db).await.unwrap().unwrap();
+        assert!(lou.password_hash.is_none(), "{backend:?}");
         assert!(matches!(invitations::accept(&db, "not-a-token", good).await, Err(InvitationError::Unknown)));
         // Nothing was spent by the refusals.
         assert_eq!(invitations::open(&db, &link).await.unwrap(), opened);

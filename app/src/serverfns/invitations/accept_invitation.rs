@@ -37,6 +37,7 @@ pub async fn accept_invitation(token: String, password: String, repeat: String) 
                 InvitationError::Used => "used",
                 InvitationError::Expired(_) => "expired",
                 InvitationError::WeakPassword(_) => "weak",
+                InvitationError::Inactive => "inactive",
                 _ => "unknown",
             });
             Err(AppError::Invalid(refused.to_string()))

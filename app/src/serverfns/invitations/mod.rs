@@ -16,6 +16,7 @@ pub fn result_message(code: &str) -> Option<&'static str> {
         "used" => Some("This invitation link has already been used."),
         "expired" => Some("This invitation link has expired. Ask your administrator for a new one."),
         "unknown" => Some("This invitation link is not valid. Ask your administrator for a new one."),
+        "inactive" => Some("This account is not active, so its password cannot be set. Ask your administrator."),
         "error" => Some("Something went wrong on the server. Please try again."),
         _ => None,
     }
