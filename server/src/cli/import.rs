@@ -119,8 +119,8 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     // duplicate of an upload nobody will load.
     let (db_ref, tenant_id, upload_id) = (&db, tenant.id, upload.id);
     let stop = |why: String| async move {
-        uploads::cancel(db_ref, tenant_id, upload_id).await?;
-        eprintln!("{why}; nothing was loaded (upload {upload_id}, cancelled).");
+        let state = if uploads::cancel(db_ref, tenant_id, upload_id).await? { ", cancelled" } else { "" };
+        eprintln!("{why}; nothing was loaded (upload {upload_id}{state}).");
         anyhow::Ok(EXIT_INVALID)
     };
     if !summary.file_ok() {
