@@ -1,9 +1,13 @@
 //! Files made from an uploaded file: the results file (every line with a
 //! `result` column) and the retry file (the heading line and the failed rows),
 //! written in the upload's own delimiter and encoding, formulas neutralised.
+//! The retry file is a new upload and keeps every cell; the results file blanks
+//! passwords.
 use crate::decode::{decode, Encoding};
 use crate::dialect::{self, Delimiter};
 use crate::export::neutralise;
+use crate::field::Field;
+use crate::layout::HeadingMapping;
 use crate::source::{Record, Records};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -80,12 +84,39 @@ impl std::io::Write for Shared {
 }
 
 /// The uploaded file with a `result` column: `result_of(line)` for each data row.
-pub fn results_file(bytes: &[u8], delimiter: Option<Delimiter>, mut result_of: impl FnMut(u64) -> String) -> Vec<u8> {
+/// Passwords are blanked (the column stays): the results file is downloaded and
+/// mailed, and a password in it would travel with it. `mapping` is the upload's
+/// heading mapping, which may name a password column.
+pub fn results_file(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    mut result_of: impl FnMut(u64) -> String,
+) -> Vec<u8> {
+    let mut passwords: Vec<usize> = Vec::new();
     rewrite(bytes, delimiter, true, |line, cells| {
-        cells.push(match line {
-            None => "result".to_owned(),
-            Some(line) => result_of(line),
-        });
+        match line {
+            None => {
+                passwords = cells
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, heading)| match mapping.get(heading.trim()) {
+                        Some(mapped) => *mapped == Some(Field::Password),
+                        None => Field::from_heading(heading) == Some(Field::Password),
+                    })
+                    .map(|(at, _)| at)
+                    .collect();
+                cells.push("result".to_owned());
+            }
+            Some(line) => {
+                for &at in &passwords {
+                    if let Some(cell) = cells.get_mut(at) {
+                        cell.clear();
+                    }
+                }
+                cells.push(result_of(line));
+            }
+        }
         true
     })
 }
@@ -103,16 +134,30 @@ mod tests {
     #[test]
     fn results_keep_the_files_delimiter_encoding_and_lines() {
         let original = Encoding::Utf16Le.encode("userId\temail\r\npat\t=cmd\r\n\r\nzoë\t\"a\r\nb\"\r\n");
-        let out = results_file(&original, None, |line| format!("line {line}"));
+        let out = results_file(&original, None, &HeadingMapping::new(), |line| format!("line {line}"));
         let back = decode(&out);
         assert_eq!(back.encoding, Encoding::Utf16Le);
         // The blank line 3 stays: each row is on its own line number.
         assert_eq!(back.text, "userId\temail\tresult\r\npat\t'=cmd\tline 2\r\n\r\nzoë\t\"a\r\nb\"\tline 4\r\n");
-        let lf = results_file(b"userId,email\n\n\na,a@x.io\nb,\"x\ny\"\n\nc,c\n", None, |line| format!("line {line}"));
+        let lf =
+            results_file(b"userId,email\n\n\na,a@x.io\nb,\"x\ny\"\n\nc,c\n", None, &HeadingMapping::new(), |line| {
+                format!("line {line}")
+            });
         assert_eq!(
             String::from_utf8(lf).unwrap(),
             "userId,email,result\n\n\na,a@x.io,line 4\nb,\"x\ny\",line 5\n\nc,c,line 8\n"
         );
+    }
+
+    #[test]
+    fn results_never_repeat_a_password() {
+        let file = b"userId,Password,secret\na,Hunter2hunter2,x1\nb,,x2\n";
+        let out = results_file(file, None, &HeadingMapping::new(), |_| "Added".into());
+        assert_eq!(String::from_utf8(out).unwrap(), "userId,Password,secret,result\na,,x1,Added\nb,,x2,Added\n");
+        // A column the admin mapped to the password is blanked too.
+        let mapping = HeadingMapping::from([("secret".to_owned(), Some(Field::Password))]);
+        let out = results_file(b"userId,secret\na,Hunter2hunter2\n", None, &mapping, |_| "Added".into());
+        assert_eq!(String::from_utf8(out).unwrap(), "userId,secret,result\na,,Added\n");
     }
 
     #[test]

@@ -148,8 +148,9 @@ fn read_row<'r>(
         if trimmed.is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
             continue;
         }
-        // A password is never repeated in a message: messages are stored, shown
-        // and mailed where the file itself is not.
+        // A password is never repeated in a message: messages are stored apart
+        // from the file, shown in the preview and written to the results file,
+        // which blanks the passwords of the file itself.
         let shown = if column.role == ColumnRole::Field(Field::Password) { "" } else { trimmed };
         let mut fail = |e: FieldError| {
             diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, shown, &e.0));

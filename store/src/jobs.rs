@@ -105,19 +105,35 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
         // on jobs.upload_id kept one job; this request joins it.
         Err(err) => {
             txn.rollback().await?;
-            return match job::Entity::find().filter(job::Column::UploadId.eq(upload.id)).one(db).await? {
+            return match job::Entity::find()
+                .filter(job::Column::TenantId.eq(upload.tenant_id))
+                .filter(job::Column::UploadId.eq(upload.id))
+                .one(db)
+                .await?
+            {
                 Some(existing) => Ok(Enqueued::AlreadyLoading(existing)),
                 None => Err(err),
             };
         }
     };
-    upload::Entity::update_many()
+    // Still ready: the admin may have cancelled it since it was read.
+    let queued = upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(state::QUEUED))
         .col_expr(upload::Column::QueuedAt, Expr::value(now))
         .filter(upload::Column::Id.eq(upload.id))
         .filter(upload::Column::TenantId.eq(upload.tenant_id))
+        .filter(upload::Column::State.eq(state::READY))
         .exec(&txn)
         .await?;
+    if queued.rows_affected != 1 {
+        txn.rollback().await?;
+        let now_state = upload::Entity::find_by_id(upload.id)
+            .filter(upload::Column::TenantId.eq(upload.tenant_id))
+            .one(db)
+            .await?
+            .map_or_else(|| "gone".to_owned(), |u| u.state);
+        return Ok(Enqueued::Refused(format!("the upload is {now_state}, not ready to load")));
+    }
     let ahead = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
         .filter(job::Column::State.is_in(["queued", "running"]))

@@ -716,11 +716,14 @@ where
                 let results = rows
                     .iter()
                     .map(|r| {
-                        if r.status == RowStatus::Error.as_str() && r.selected {
-                            RowResult { id: r.id, outcome: outcome::ERROR, text: first_error(r) }
-                        } else {
-                            RowResult { id: r.id, outcome: outcome::SKIPPED, text: NOT_LOADED_ALL_OR_NOTHING.into() }
-                        }
+                        let (outcome, text) = match r.status.as_str() {
+                            _ if !r.selected => (outcome::SKIPPED, "Skipped".to_owned()),
+                            s if s == RowStatus::Error.as_str() => (outcome::ERROR, first_error(r)),
+                            s if s == RowStatus::Unchanged.as_str() => (outcome::UNCHANGED, "No change".to_owned()),
+                            s if s == RowStatus::Skipped.as_str() => (outcome::SKIPPED, "Skipped".to_owned()),
+                            _ => (outcome::SKIPPED, NOT_LOADED_ALL_OR_NOTHING.to_owned()),
+                        };
+                        RowResult { id: r.id, outcome, text }
                     })
                     .collect();
                 (results, vec![], false)
@@ -775,22 +778,35 @@ where
 const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
 const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothing and has rows with errors";
 
-/// Whether a row with this result was left unapplied only because an all-or-nothing
-/// load did not run or stopped: "Retry failed rows" takes it again with the errors.
-pub fn held_back(result: &str) -> bool {
-    result == STOPPED || result == NOT_LOADED_ALL_OR_NOTHING
-}
+/// Results of rows that would have changed something and were held back because
+/// an all-or-nothing load did not run or stopped: "Retry failed rows" takes
+/// them again with the errors.
+pub const HELD_BACK: [&str; 2] = [STOPPED, NOT_LOADED_ALL_OR_NOTHING];
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
 async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
-    upload_row::Entity::update_many()
-        .col_expr(upload_row::Column::Result, Expr::value(STOPPED))
-        .col_expr(upload_row::Column::Outcome, Expr::value(outcome::SKIPPED))
-        .filter(upload_row::Column::UploadId.eq(upload.id))
-        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
-        .filter(upload_row::Column::Result.is_null())
-        .exec(db)
-        .await?;
+    // As `apply_batch` does after the stop: unticked and skipped rows say so,
+    // unchanged rows too, the others are held back. (A plan with errors is not
+    // loaded all or nothing at all, so no row left here has an error.)
+    let skipped = sea_orm::Condition::any()
+        .add(upload_row::Column::Selected.eq(false))
+        .add(upload_row::Column::Status.eq(RowStatus::Skipped.as_str()));
+    let unchanged = upload_row::Column::Status.eq(RowStatus::Unchanged.as_str());
+    for (condition, result, outcome) in [
+        (skipped, "Skipped", outcome::SKIPPED),
+        (sea_orm::Condition::all().add(unchanged), "No change", outcome::UNCHANGED),
+        (sea_orm::Condition::all(), STOPPED, outcome::SKIPPED),
+    ] {
+        upload_row::Entity::update_many()
+            .col_expr(upload_row::Column::Result, Expr::value(result))
+            .col_expr(upload_row::Column::Outcome, Expr::value(outcome))
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+            .filter(upload_row::Column::Result.is_null())
+            .filter(condition)
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -1134,12 +1150,14 @@ async fn apply_batch<C: ConnectionTrait>(
         let message_of = || first_error(r);
         let status = RowStatus::ALL.into_iter().find(|s| s.as_str() == r.status).unwrap_or(RowStatus::Error);
         let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
-        if stop {
-            result(outcome::SKIPPED, STOPPED.into());
-            continue;
-        }
         if !r.selected {
             result(outcome::SKIPPED, "Skipped".into());
+            continue;
+        }
+        // After the first failed row of an all-or-nothing load, rows that would
+        // change something are held back; the others say what they are.
+        if stop && !matches!(status, RowStatus::Unchanged | RowStatus::Skipped | RowStatus::Error) {
+            result(outcome::SKIPPED, STOPPED.into());
             continue;
         }
         match status {

@@ -6,7 +6,7 @@ use crate::directory;
 use crate::entity::{tenant, upload, upload_part, upload_row};
 use crate::load::UploadOptions;
 use chrono::Utc;
-use muster_import::{DirectoryIndex, FirstPass, Mode, PlanOptions, PlanSummary, RowPlan};
+use muster_import::{DirectoryIndex, FirstPass, Mode, PlanOptions, PlanSummary, RowPlan, RowStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
@@ -33,7 +33,7 @@ const ROW_BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit", megabytes(*.size), megabytes(*.limit))]
+    #[error("The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit", megabytes(*.size, f64::ceil), megabytes(*.limit, f64::floor))]
     TooLarge { size: usize, limit: usize },
     #[error("This file is already upload {existing} ({state}); it was not submitted again")]
     Duplicate { existing: i64, state: String },
@@ -41,13 +41,15 @@ pub enum UploadError {
     Db(#[from] DbErr),
 }
 
-/// A size as admins read it: `50 MB`, `50.1 MB` (1 MB = 2^20 bytes, as the limit is set).
-fn megabytes(bytes: usize) -> String {
+/// A size as admins read it: `50 MB`, `50.1 MB` (1 MB = 2^20 bytes, as the limit
+/// is set), to a tenth rounded by `round`: a file up, its limit down, so that a
+/// file over the limit never reads as the same size.
+fn megabytes(bytes: usize, round: fn(f64) -> f64) -> String {
     let mb = bytes as f64 / (1024.0 * 1024.0);
     if mb.fract() == 0.0 {
         format!("{mb:.0} MB")
     } else {
-        format!("{:.1} MB", (mb * 10.0).ceil() / 10.0)
+        format!("{:.1} MB", round(mb * 10.0) / 10.0)
     }
 }
 
@@ -592,13 +594,44 @@ pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: 
 pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
     let results = LineResults::read(db, upload).await?;
     let content = file(db, upload.tenant_id, upload.id).await?;
-    Ok(muster_import::results::results_file(&content, delimiter_of(upload), |line| {
+    let options: UploadOptions =
+        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+    Ok(muster_import::results::results_file(&content, delimiter_of(upload), &options.plan.mapping, |line| {
         results.get(line).0.unwrap_or("Not loaded").to_owned()
     }))
 }
 
-/// "Retry failed rows": a new upload of the heading line and the rows that ended
-/// in error, planned afresh against the tenant as it is now.
+/// The lines "Retry failed rows" takes, in order: rows that failed, rows an
+/// all-or-nothing load held back, and rows a failed load never reached that
+/// would have changed something; not rows the admin unticked, nor unchanged or
+/// skipped ones.
+async fn lines_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u64>, DbErr> {
+    use sea_orm::{Condition, QuerySelect};
+    let not_reached = Condition::all()
+        .add(upload_row::Column::Result.is_null())
+        .add(upload_row::Column::Selected.eq(true))
+        .add(upload_row::Column::Status.is_not_in([RowStatus::Unchanged.as_str(), RowStatus::Skipped.as_str()]));
+    let lines: Vec<i32> = upload_row::Entity::find()
+        .select_only()
+        .column(upload_row::Column::Line)
+        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::Line.gt(0))
+        .filter(
+            Condition::any()
+                .add(upload_row::Column::Outcome.eq("error"))
+                .add(upload_row::Column::Result.is_in(crate::load::HELD_BACK))
+                .add(not_reached),
+        )
+        .order_by_asc(upload_row::Column::Line)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(lines.into_iter().map(|l| l as u64).collect())
+}
+
+/// "Retry failed rows": a new upload of the heading line and the rows that were
+/// not applied (see [`lines_to_retry`]), planned afresh against the tenant as it is now.
 pub async fn retry_failed(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
@@ -609,14 +642,10 @@ pub async fn retry_failed(
     let Some(upload) = find(db, tenant.id, upload_id).await? else {
         return Ok(None);
     };
-    let results = LineResults::read(db, &upload).await?;
+    let lines = lines_to_retry(db, &upload).await?;
     let content = file(db, tenant.id, upload_id).await?;
-    // Rows that failed, rows an all-or-nothing load held back, and rows a failed
-    // load never reached: every row not applied, except those the admin skipped.
-    let bytes = muster_import::results::retry_file(&content, delimiter_of(&upload), |line| match results.get(line) {
-        (_, Some("error")) | (None, _) => true,
-        (Some(result), _) => crate::load::held_back(result),
-    });
+    let bytes =
+        muster_import::results::retry_file(&content, delimiter_of(&upload), |line| lines.binary_search(&line).is_ok());
     let options: UploadOptions =
         upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
     let new =

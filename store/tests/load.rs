@@ -338,6 +338,13 @@ async fn the_same_file_submitted_at_once_is_one_upload_until_it_is_cancelled() {
             jobs::enqueue_load(&db, &cancelled).await.unwrap(),
             jobs::Enqueued::Refused(why) if why.contains("cancelled")
         ));
+        // A Load pressed on a page read before the cancel: refused, nothing queued.
+        assert_eq!(first.state, "ready");
+        assert_eq!(
+            jobs::enqueue_load(&db, &first).await.unwrap(),
+            jobs::Enqueued::Refused("the upload is cancelled, not ready to load".into())
+        );
+        assert_eq!(job::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
         let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
         assert_ne!(again.id, first.id);
         // Another tenant's upload is not this tenant's to cancel.
@@ -597,10 +604,13 @@ async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_cl
         }
         assert!(!mail.iter().any(|m| matches!(m, Outgoing::Invitation { .. })), "no invitations: {mail:?}");
         assert_eq!(invitation::Entity::find().count(&db).await.unwrap(), 0);
-        // Nothing Muster keeps holds the generated password.
+        // The results file (downloaded, mailed) holds neither password.
         let results =
             String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
-        assert!(!results.contains(&generated), "{results}");
+        assert_eq!(
+            results,
+            "userId,email,firstName,password,result\ngen1,gen1@x.io,Gen,,Added\nown1,own1@x.io,Own,,Added\n"
+        );
     })
     .await;
 }
@@ -685,8 +695,9 @@ async fn results_of_a_file_larger_than_a_page_stay_on_their_lines() {
 async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let upload =
-            plan_all_or_nothing(&db, &w.tenant, b"userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n").await;
+        let file = b"userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\npat,pat@example.com,\nnot,not@x.io,N\n";
+        let upload = plan_all_or_nothing(&db, &w.tenant, file).await;
+        uploads::set_selected(&db, w.tenant.id, upload.id, &[5], false).await.unwrap();
         jobs::enqueue_load(&db, &upload).await.unwrap();
         load_all(&db).await;
         assert!(find(&db, &w.tenant, "good").await.is_none(), "{backend:?}: nothing loaded");
@@ -695,11 +706,14 @@ async fn all_or_nothing_loads_nothing_and_keeps_the_errors_for_retry() {
             [
                 ("skipped".into(), "Not loaded: the upload is all or nothing and has rows with errors".into()),
                 ("error".into(), r#"Line 3, email: "bad@" is not a valid email address"#.into()),
+                ("unchanged".into(), "No change".into()),
+                ("skipped".into(), "Skipped".into()),
             ]
         );
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert!(done.summary.unwrap().starts_with("Users loaded with errors. 0 added"));
-        // Nothing was loaded: the retry holds every row, the good one included.
+        // Nothing was loaded: the retry holds the good row with the bad one, not
+        // the unchanged row nor the one the admin unticked.
         let retry = uploads::retry_failed(&db, &w.tenant, upload.id, None, 1 << 20).await.unwrap().unwrap();
         let retried = String::from_utf8(uploads::file(&db, w.tenant.id, retry.id).await.unwrap()).unwrap();
         assert_eq!(retried, "userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n", "{backend:?}");
@@ -720,8 +734,10 @@ async fn outcomes(db: &DatabaseConnection, t: &tenant::Model, upload_id: i64) ->
 async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let file = b"userId,email,firstName\nfirst,first@x.io,F\nlate,late@x.io,L\nafter,after@x.io,A\n";
+        let file = b"userId,email,firstName\nfirst,first@x.io,F\nlate,late@x.io,L\nafter,after@x.io,A\n\
+                     pat,pat@example.com,\nnot,not@x.io,N\n";
         let upload = plan_all_or_nothing(&db, &w.tenant, file).await;
+        uploads::set_selected(&db, w.tenant.id, upload.id, &[6], false).await.unwrap();
         // Between the preview and the load, someone creates "late" by hand.
         add_user(&db, &w.tenant, "late", w.rxx01.id, |_| {}).await;
         jobs::enqueue_load(&db, &upload).await.unwrap();
@@ -732,6 +748,8 @@ async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
                 ("added".into(), "Added; invitation sent".into()),
                 ("error".into(), "Not loaded: a user with this userId was created since the preview".into()),
                 ("skipped".into(), "Not loaded: the load stopped at the first failed row".into()),
+                ("unchanged".into(), "No change".into()),
+                ("skipped".into(), "Skipped".into()),
             ],
             "{backend:?}"
         );
