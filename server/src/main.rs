@@ -30,6 +30,8 @@ enum Command {
     Validate(muster_server::cli::validate::ValidateArgs),
     /// Plan and load a users file into a tenant (exit 0 loaded, 1 errors, 3 unavailable).
     Import(muster_server::cli::import::ImportArgs),
+    /// Cancel a planned upload that will not be loaded, so its file may be submitted again.
+    Cancel(muster_server::cli::cancel::CancelArgs),
     /// Write every user of a tenant as CSV in the standard format (a valid upload).
     Export(muster_server::cli::accounts::ExportArgs),
     /// Create a tenant admin (or, with --platform, a platform admin); prints a generated password.
@@ -69,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             let code = muster_server::cli::import::run(&args, &cli.config).await;
             std::process::exit(code);
         }
+        Command::Cancel(args) => std::process::exit(muster_server::cli::cancel::run(&args, &cli.config).await),
         Command::Export(args) => std::process::exit(muster_server::cli::accounts::export(&args, &cli.config).await),
         Command::CreateAdmin(args) => {
             std::process::exit(muster_server::cli::accounts::create_admin(&args, &cli.config).await)

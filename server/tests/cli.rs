@@ -185,6 +185,31 @@ async fn import_story(backend: Backend) {
     let stdout = String::from_utf8_lossy(&confirmed.stdout);
     assert_eq!(confirmed.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&confirmed.stderr));
     assert!(stdout.contains("0 added, 0 updated, 2 leavers"), "{backend:?}: {stdout}");
+
+    // A planned upload left behind (a crash before its load was queued) holds its
+    // file until it is cancelled.
+    let db = test_db.connect().await;
+    let demo = muster_store::directory::find_tenant(&db, "demo").await.unwrap().unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let new = muster_store::uploads::NewUpload {
+        uploaded_by: None,
+        file_name: "seed.csv".into(),
+        bytes,
+        options: Default::default(),
+    };
+    let left = muster_store::uploads::create_and_plan(&db, &demo, new, 1 << 20).await.unwrap();
+    db.close().await.ok();
+    let refused = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains(&format!("This file is already upload {} (ready)", left.id)), "{stderr}");
+    let id = left.id.to_string();
+    let cancel = muster(&dir, Some(&test_db.url), &["cancel", &id, "--tenant", "demo"]);
+    assert_eq!(cancel.status.code(), Some(0), "{}", String::from_utf8_lossy(&cancel.stderr));
+    assert_eq!(muster(&dir, Some(&test_db.url), &["cancel", &id, "--tenant", "other"]).status.code(), Some(1));
+    assert_eq!(muster(&dir, Some(&test_db.url), &["cancel", "99999", "--tenant", "demo"]).status.code(), Some(1));
+    let again = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -35,7 +35,7 @@ const ROW_BATCH: usize = 1000;
 pub enum UploadError {
     #[error("The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit", megabytes(*.size, f64::ceil), megabytes(*.limit, f64::floor))]
     TooLarge { size: usize, limit: usize },
-    #[error("This file is already upload {existing} ({state}); it was not submitted again")]
+    #[error("This file is already upload {existing} ({state}); it was not submitted again. A planned upload that will not be loaded can be cancelled first")]
     Duplicate { existing: i64, state: String },
     #[error(transparent)]
     Db(#[from] DbErr),

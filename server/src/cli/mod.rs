@@ -2,6 +2,7 @@
 //! 0 success; 1 the file has errors (nothing was, or would be, changed); 2 wrong
 //! usage; 3 a file or the database could not be reached, or a load was given up.
 pub mod accounts;
+pub mod cancel;
 pub mod import;
 pub mod validate;
 
