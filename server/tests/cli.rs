@@ -181,6 +181,17 @@ async fn import_story(backend: Backend) {
         stderr.contains("This sync needs --confirm; nothing was loaded") && stderr.contains("cancelled"),
         "{stderr}"
     );
+    // With the safeguard raised above 40%, the same sync needs no confirmation:
+    // validate's plan has no warning then.
+    let mut check: Vec<&str> = vec!["validate"];
+    check.extend_from_slice(&args[1..]);
+    let plain = muster(&dir, Some(&test_db.url), &[&check[..], &["--json"]].concat());
+    let raised = muster(&dir, Some(&test_db.url), &[&check[..], &["--json", "--sync-threshold", "50"]].concat());
+    let warnings = |out: &std::process::Output| {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["file_diagnostics"].as_array().unwrap().len()
+    };
+    assert_eq!((warnings(&plain), warnings(&raised)), (1, 0), "{backend:?}");
     let confirmed = muster(&dir, Some(&test_db.url), &[&args[..], &["--confirm"]].concat());
     let stdout = String::from_utf8_lossy(&confirmed.stdout);
     assert_eq!(confirmed.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&confirmed.stderr));

@@ -22,6 +22,10 @@ pub struct ImportArgs {
     pub mode: ModeArg,
     #[arg(long, value_enum, default_value = "report")]
     pub sync_action: SyncActionArg,
+    /// A sync that retires or deletes more than this share of the active users
+    /// is loaded only with --confirm.
+    #[arg(long, value_name = "PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub sync_threshold: u32,
     /// Load nothing if any row has an error, and stop at a row that fails.
     #[arg(long)]
     pub all_or_nothing: bool,
@@ -88,6 +92,7 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         tenant: Some(args.tenant.clone()),
         mode: args.mode,
         sync_action: args.sync_action,
+        sync_threshold: args.sync_threshold,
     };
     let options = UploadOptions {
         plan: plan_args.options(),

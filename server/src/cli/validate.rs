@@ -24,6 +24,10 @@ pub struct ValidateArgs {
     /// Sync mode: what happens to active users the file does not name.
     #[arg(long, value_enum, default_value = "report")]
     pub sync_action: SyncActionArg,
+    /// Sync mode: a sync that retires or deletes more than this share of the
+    /// active users needs a second confirmation (`import --confirm`).
+    #[arg(long, value_name = "PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub sync_threshold: u32,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -55,6 +59,7 @@ impl ValidateArgs {
                 SyncActionArg::MarkLeaver => SyncAction::MarkLeaver,
                 SyncActionArg::Delete => SyncAction::Delete,
             },
+            sync_threshold_percent: self.sync_threshold,
             ..PlanOptions::default()
         }
     }
