@@ -1266,8 +1266,11 @@ async fn apply_batch<C: ConnectionTrait>(
                 new_meta.push((i, row));
                 // The result is written once the insert succeeded (below).
                 results.push(RowResult { id: r.id, outcome: outcome::ADDED, text: String::new() });
-                if let (Some(p), Credentials::GeneratePassword { email: true }) = (password, options.load.credentials) {
-                    let row = &new_meta.last().expect("just pushed").1;
+                let row = &new_meta.last().expect("just pushed").1;
+                // notifyIfNewUser false: no mail to the user, as for invitations.
+                if let (Some(p), Credentials::GeneratePassword { email: true }, true) =
+                    (password, options.load.credentials, row.notify_if_new_user != Some(false))
+                {
                     outgoing.push(Outgoing::Password {
                         email: row.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
                         name: row.first_name.clone().or(row.last_name.clone()).unwrap_or_default(),
@@ -1490,7 +1493,16 @@ async fn apply_batch<C: ConnectionTrait>(
                     "Added; invitation created (not sent: notifyIfNewUser is false)"
                 }
             } else {
-                "Added"
+                match (options.load.credentials, row.password.is_some(), row.notify_if_new_user != Some(false)) {
+                    (Credentials::GeneratePassword { email: true }, _, true) => "Added; password sent",
+                    (Credentials::GeneratePassword { email: true }, _, false) => {
+                        "Added; password set (not sent: notifyIfNewUser is false)"
+                    }
+                    (Credentials::GeneratePassword { email: false }, false, _) => {
+                        "Added; password generated (not sent)"
+                    }
+                    _ => "Added",
+                }
             };
             // Every row of the batch has exactly one result, in the batch's order.
             debug_assert_eq!(results[*i].id, rows[*i].id);

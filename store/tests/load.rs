@@ -578,7 +578,8 @@ async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_cl
         let w = world(&db).await;
         let mut options = UploadOptions::default();
         options.load.credentials = load::Credentials::GeneratePassword { email: true };
-        let bytes = b"userId,email,firstName,password\ngen1,gen1@x.io,Gen,\nown1,own1@x.io,Own,Chosen pass 123\n";
+        let bytes = b"userId,email,firstName,password,notifyIfNewUser\ngen1,gen1@x.io,Gen,,\n\
+                      own1,own1@x.io,Own,Chosen pass 123,\nquiet,quiet@x.io,Q,,false\n";
         let new = NewUpload { uploaded_by: None, file_name: "p.csv".into(), bytes: bytes.to_vec(), options };
         let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
         jobs::enqueue_load(&db, &upload).await.unwrap();
@@ -609,8 +610,19 @@ async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_cl
             String::from_utf8(uploads::results_csv(&db, w.tenant.id, upload.id).await.unwrap().unwrap()).unwrap();
         assert_eq!(
             results,
-            "userId,email,firstName,password,result\ngen1,gen1@x.io,Gen,,Added\nown1,own1@x.io,Own,,Added\n"
+            "userId,email,firstName,password,notifyIfNewUser,result\ngen1,gen1@x.io,Gen,,,Added; password sent\n\
+             own1,own1@x.io,Own,,,Added; password sent\n\
+             quiet,quiet@x.io,Q,,false,Added; password set (not sent: notifyIfNewUser is false)\n"
         );
+        // notifyIfNewUser false: a password, and no mail.
+        assert!(find(&db, &w.tenant, "quiet").await.unwrap().password_hash.is_some());
+        let to: Vec<&str> = mail
+            .iter()
+            .map(|m| match m {
+                Outgoing::Password { user_id, .. } | Outgoing::Invitation { user_id, .. } => user_id.as_str(),
+            })
+            .collect();
+        assert_eq!(to, ["gen1", "own1"], "{backend:?}");
     })
     .await;
 }
