@@ -38,8 +38,7 @@ impl Worker {
     /// The results email, when the upload asked for one.
     async fn email_results(&self, job: &muster_store::entity::job::Model, upload_id: i64) -> anyhow::Result<()> {
         let Some(upload) = uploads::find(&self.db, job.tenant_id, upload_id).await? else { return Ok(()) };
-        let options: load::UploadOptions =
-            upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+        let options = uploads::options_of(&upload);
         if !options.load.results_email {
             return Ok(());
         }

@@ -127,11 +127,8 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
         .await?;
     if queued.rows_affected != 1 {
         txn.rollback().await?;
-        let now_state = upload::Entity::find_by_id(upload.id)
-            .filter(upload::Column::TenantId.eq(upload.tenant_id))
-            .one(db)
-            .await?
-            .map_or_else(|| "gone".to_owned(), |u| u.state);
+        let now_state =
+            crate::uploads::find(db, upload.tenant_id, upload.id).await?.map_or_else(|| "gone".to_owned(), |u| u.state);
         return Ok(Enqueued::Refused(format!("the upload is {now_state}, not ready to load")));
     }
     let ahead = job::Entity::find()

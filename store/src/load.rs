@@ -128,7 +128,7 @@ impl LoadCounts {
 }
 
 /// Outcome words stored per row; the counts are derived from them.
-mod outcome {
+pub(crate) mod outcome {
     pub const ADDED: &str = "added";
     pub const UPDATED: &str = "updated";
     pub const LEAVER: &str = "leaver";
@@ -396,8 +396,7 @@ pub async fn run(
     let tenant_id = upload.tenant_id;
     let tenant =
         tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
-    let options: UploadOptions =
-        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+    let options = crate::uploads::options_of(&upload);
     let actor = match upload.uploaded_by {
         Some(id) => Actor {
             user_id: Some(id),
@@ -713,19 +712,7 @@ where
             let (results, outgoing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
-                let results = rows
-                    .iter()
-                    .map(|r| {
-                        let (outcome, text) = match r.status.as_str() {
-                            _ if !r.selected => (outcome::SKIPPED, "Skipped".to_owned()),
-                            s if s == RowStatus::Error.as_str() => (outcome::ERROR, first_error(r)),
-                            s if s == RowStatus::Unchanged.as_str() => (outcome::UNCHANGED, "No change".to_owned()),
-                            s if s == RowStatus::Skipped.as_str() => (outcome::SKIPPED, "Skipped".to_owned()),
-                            _ => (outcome::SKIPPED, NOT_LOADED_ALL_OR_NOTHING.to_owned()),
-                        };
-                        RowResult { id: r.id, outcome, text }
-                    })
-                    .collect();
+                let results = rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
                 (results, vec![], false)
             } else {
                 apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &batch).await?
@@ -783,9 +770,22 @@ const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothin
 /// them again with the errors.
 pub const HELD_BACK: [&str; 2] = [STOPPED, NOT_LOADED_ALL_OR_NOTHING];
 
+/// The result of a row that is not applied: unticked and skipped rows say so,
+/// unchanged ones too, errors give their error, and the others were `held` back.
+fn not_applied(r: &upload_row::Model, held: &str) -> RowResult {
+    let (outcome, text) = match r.status.as_str() {
+        _ if !r.selected => (outcome::SKIPPED, "Skipped".to_owned()),
+        s if s == RowStatus::Error.as_str() => (outcome::ERROR, first_error(r)),
+        s if s == RowStatus::Unchanged.as_str() => (outcome::UNCHANGED, "No change".to_owned()),
+        s if s == RowStatus::Skipped.as_str() => (outcome::SKIPPED, "Skipped".to_owned()),
+        _ => (outcome::SKIPPED, held.to_owned()),
+    };
+    RowResult { id: r.id, outcome, text }
+}
+
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
 async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
-    // As `apply_batch` does after the stop: unticked and skipped rows say so,
+    // As `not_applied` says after the stop: unticked and skipped rows say so,
     // unchanged rows too, the others are held back. (A plan with errors is not
     // loaded all or nothing at all, so no row left here has an error.)
     let skipped = sea_orm::Condition::any()
@@ -1149,17 +1149,13 @@ async fn apply_batch<C: ConnectionTrait>(
     for (i, (r, row)) in rows.iter().zip(parsed).enumerate() {
         let message_of = || first_error(r);
         let status = RowStatus::ALL.into_iter().find(|s| s.as_str() == r.status).unwrap_or(RowStatus::Error);
-        let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
-        if !r.selected {
-            result(outcome::SKIPPED, "Skipped".into());
-            continue;
-        }
         // After the first failed row of an all-or-nothing load, rows that would
-        // change something are held back; the others say what they are.
-        if stop && !matches!(status, RowStatus::Unchanged | RowStatus::Skipped | RowStatus::Error) {
-            result(outcome::SKIPPED, STOPPED.into());
+        // change something are held back.
+        if stop || !r.selected {
+            results.push(not_applied(r, STOPPED));
             continue;
         }
+        let mut result = |outcome: &'static str, text: String| results.push(RowResult { id: r.id, outcome, text });
         match status {
             RowStatus::Error => result(outcome::ERROR, message_of()),
             RowStatus::Skipped => result(outcome::SKIPPED, "Skipped".into()),

@@ -357,6 +357,12 @@ async fn plan_upload(
     (Some(bytes), Ok(summary))
 }
 
+/// The options an upload was submitted with (the defaults for a row written
+/// before they were stored).
+pub fn options_of(upload: &upload::Model) -> UploadOptions {
+    upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default()
+}
+
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {
     upload::Entity::find_by_id(id).filter(upload::Column::TenantId.eq(tenant_id)).one(db).await
 }
@@ -594,9 +600,7 @@ pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: 
 pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
     let results = LineResults::read(db, upload).await?;
     let content = file(db, upload.tenant_id, upload.id).await?;
-    let options: UploadOptions =
-        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
-    Ok(muster_import::results::results_file(&content, delimiter_of(upload), &options.plan.mapping, |line| {
+    Ok(muster_import::results::results_file(&content, delimiter_of(upload), &options_of(upload).plan.mapping, |line| {
         results.get(line).0.unwrap_or("Not loaded").to_owned()
     }))
 }
@@ -619,7 +623,7 @@ async fn lines_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> R
         .filter(upload_row::Column::Line.gt(0))
         .filter(
             Condition::any()
-                .add(upload_row::Column::Outcome.eq("error"))
+                .add(upload_row::Column::Outcome.eq(crate::load::outcome::ERROR))
                 .add(upload_row::Column::Result.is_in(crate::load::HELD_BACK))
                 .add(not_reached),
         )
@@ -646,8 +650,7 @@ pub async fn retry_failed(
     let content = file(db, tenant.id, upload_id).await?;
     let bytes =
         muster_import::results::retry_file(&content, delimiter_of(&upload), |line| lines.binary_search(&line).is_ok());
-    let options: UploadOptions =
-        upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default();
+    let options = options_of(&upload);
     let new =
         NewUpload { uploaded_by, file_name: format!("retry-of-{}-{}", upload.id, upload.file_name), bytes, options };
     create_and_plan(db, tenant, new, max_bytes).await.map(Some)
