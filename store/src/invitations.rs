@@ -5,7 +5,8 @@ use crate::{passwords, tokens};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set,
 };
 
 pub async fn create<C: ConnectionTrait>(
@@ -119,9 +120,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
         .exec(&txn)
         .await?;
     if spent.rows_affected != 1 {
-        // Spent or expired since it was opened: say which.
-        txn.rollback().await?;
-        return Err(open(db, token).await.err().unwrap_or(InvitationError::Used));
+        return Err(changed_since(txn, db, token, InvitationError::Used).await);
     }
     let set = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(hash))
@@ -134,9 +133,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
         .exec(&txn)
         .await?;
     if set.rows_affected != 1 {
-        // Left, disabled or deleted since the link was opened.
-        txn.rollback().await?;
-        return Err(open(db, token).await.err().unwrap_or(InvitationError::Inactive));
+        return Err(changed_since(txn, db, token, InvitationError::Inactive).await);
     }
     invitation::Entity::update_many()
         .col_expr(invitation::Column::UsedAt, Expr::value(now))
@@ -162,4 +159,19 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
     .await?;
     txn.commit().await?;
     Ok(invited)
+}
+
+/// Why a link that was open when the request came no longer sets a password (it
+/// was spent or expired, or its user left, since): `accept`'s transaction is
+/// rolled back and the link opened again to say which, else `otherwise`.
+async fn changed_since(
+    txn: DatabaseTransaction,
+    db: &DatabaseConnection,
+    token: &str,
+    otherwise: InvitationError,
+) -> InvitationError {
+    if let Err(err) = txn.rollback().await {
+        return err.into();
+    }
+    open(db, token).await.err().unwrap_or(otherwise)
 }
