@@ -19,19 +19,8 @@ pub fn InvitationPage() -> impl IntoView {
         <main class="signin">
             <h1>"Muster"</h1>
             {move || match (action.value().get(), posted()) {
-                (Some(Ok((tenant, user_id))), _) => view! {
-                    <section class="card" data-testid="password-set">
-                        <h2>"Your password is set"</h2>
-                        <p>"Sign in with the tenant " <strong>{tenant}</strong> " and the user ID " <strong>{user_id}</strong> "."</p>
-                        <p><a href="/signin">"Sign in"</a></p>
-                    </section>
-                }.into_any(),
-                (None, Some(code)) if code == "set" => view! {
-                    <section class="card" data-testid="password-set">
-                        <h2>"Your password is set"</h2>
-                        <p><a href="/signin">"Sign in"</a></p>
-                    </section>
-                }.into_any(),
+                (Some(Ok(who)), _) => view! { <PasswordSet sign_in_as=who/> }.into_any(),
+                (None, Some(code)) if code == "set" => view! { <PasswordSet/> }.into_any(),
                 (outcome, code) => {
                     let error = match outcome {
                         Some(Err(err)) => Some(err.to_string()),
@@ -81,5 +70,20 @@ pub fn InvitationPage() -> impl IntoView {
                 }
             }}
         </main>
+    }
+}
+
+/// The password was set: by the hydrated page, which knows whom to sign in as,
+/// or by a plain form post.
+#[component]
+fn PasswordSet(#[prop(optional)] sign_in_as: Option<(String, String)>) -> impl IntoView {
+    view! {
+        <section class="card" data-testid="password-set">
+            <h2>"Your password is set"</h2>
+            {sign_in_as.map(|(tenant, user_id)| view! {
+                <p>"Sign in with the tenant " <strong>{tenant}</strong> " and the user ID " <strong>{user_id}</strong> "."</p>
+            })}
+            <p><a href="/signin">"Sign in"</a></p>
+        </section>
     }
 }
