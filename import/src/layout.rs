@@ -82,6 +82,26 @@ fn legacy_role(key: &str) -> Option<ColumnRole> {
     }
 }
 
+/// The heading line gives `what` in two columns, `(index, heading)` each.
+fn given_twice(
+    line: u64,
+    what: &str,
+    (first, first_heading): (usize, &str),
+    (second, heading): (usize, &str),
+) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        line: Some(line),
+        column: Some(heading.to_owned()),
+        value: None,
+        message: format!(
+            "Line {line}: the heading {heading:?} (column {}) gives {what} a second time; column {} ({first_heading:?}) already does",
+            second + 1,
+            first + 1
+        ),
+    }
+}
+
 fn looks_like_data(heading: &str) -> Option<&'static str> {
     let h = heading.trim();
     if Email::check(h).is_ok() {
@@ -158,17 +178,7 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
                 ColumnRole::Field(field) => field.name(),
                 _ => first_heading,
             };
-            diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                line: Some(line),
-                column: Some(heading.clone()),
-                value: None,
-                message: format!(
-                    "Line {line}: the heading {heading:?} (column {}) gives {what} a second time; column {} ({first_heading:?}) already does",
-                    index + 1,
-                    first + 1
-                ),
-            });
+            diagnostics.push(given_twice(line, what, (first, first_heading), (index, &heading)));
         }
         layout.columns.push(Column { heading, role });
     }
@@ -182,19 +192,8 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
     for (legacy_column, field) in pairs {
         if let (Some(a), Some(b)) = (legacy_column, layout.fields[field.index()]) {
             let (first, second) = (a.min(b), a.max(b));
-            let (first_heading, second_heading) = (&layout.columns[first].heading, &layout.columns[second].heading);
-            diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                line: Some(line),
-                column: Some(second_heading.clone()),
-                value: None,
-                message: format!(
-                    "Line {line}: the heading {second_heading:?} (column {}) gives {} a second time; column {} ({first_heading:?}) already does",
-                    second + 1,
-                    field.name(),
-                    first + 1
-                ),
-            });
+            let heading = |at: usize| (at, layout.columns[at].heading.as_str());
+            diagnostics.push(given_twice(line, field.name(), heading(first), heading(second)));
         }
     }
 
