@@ -772,6 +772,7 @@ pub const HELD_BACK: [&str; 2] = [STOPPED, NOT_LOADED_ALL_OR_NOTHING];
 
 /// The result of a row that is not applied: unticked and skipped rows say so,
 /// unchanged ones too, errors give their error, and the others were `held` back.
+/// (`stop_remaining` says the same in SQL, for the rows after a stop not read.)
 fn not_applied(r: &upload_row::Model, held: &str) -> RowResult {
     let (outcome, text) = match r.status.as_str() {
         _ if !r.selected => (outcome::SKIPPED, "Skipped".to_owned()),
