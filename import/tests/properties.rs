@@ -3,7 +3,7 @@
 use muster_import::export::write_users;
 use muster_import::fields::TaskNotification;
 use muster_import::plan::validate_in_parts;
-use muster_import::source::{Record, Records};
+use muster_import::source::{both_readings, Record, Records};
 use muster_import::{
     plan, validate, Delimiter, Directory, DirectoryUser, HeadingMapping, Organisation, PlanOptions, RowStatus,
 };
@@ -227,4 +227,30 @@ fn user_strategy() -> impl Strategy<Value = DirectoryUser> {
                 is_admin: false,
             }
         })
+}
+
+proptest! {
+    // Cheap cases, and the reader's two ways must agree on every mix: many of them.
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn records_are_read_as_the_csv_crate_reads_them(
+        text in "[a\"\r\n,; \t\u{feff}é]{0,60}",
+        delimiter in proptest::sample::select(vec![Delimiter::Comma, Delimiter::Semicolon, Delimiter::Tab]),
+    ) {
+        // Lines with and without quotes in any mix, stray quotes and CRs, blank
+        // lines, BOMs, no line break at the end: each record goes one of the
+        // reader's two ways, and each way must give the csv crate's records.
+        let [ours, theirs] = both_readings(&text, delimiter);
+        prop_assert_eq!(ours, theirs, "{:?}", text);
+    }
+
+    #[test]
+    fn long_lines_without_quotes_are_cut_at_every_delimiter(
+        text in "([a,;\té ]{0,70}(\r\n|\n|\r)){0,4}[a,;\té ]{0,70}",
+        delimiter in proptest::sample::select(vec![Delimiter::Comma, Delimiter::Semicolon, Delimiter::Tab]),
+    ) {
+        let [ours, theirs] = both_readings(&text, delimiter);
+        prop_assert_eq!(ours, theirs, "{:?}", text);
+    }
 }
