@@ -46,7 +46,10 @@ impl Edge {
 /// in cache; one map of a million keys missed the cache on nearly every row and
 /// took a third of the time of validating a large file.
 struct KeyLines {
-    parts: Vec<Vec<(Fingerprint, u64)>>,
+    /// The partitions of each part of the file, in file order: parts read side
+    /// by side are joined without copying their keys, and a partition's keys
+    /// are those of its parts one after the other.
+    by_part: Vec<Vec<Vec<(Fingerprint, u64)>>>,
 }
 
 impl KeyLines {
@@ -57,52 +60,74 @@ impl KeyLines {
     fn new(expected: usize, here: usize) -> Self {
         let parts = (expected / 4096).next_power_of_two().clamp(1, 1024);
         let per_part = here / parts + here / parts / 8 + 16;
-        Self { parts: (0..parts).map(|_| Vec::with_capacity(per_part)).collect() }
+        Self { by_part: vec![(0..parts).map(|_| Vec::with_capacity(per_part)).collect()] }
     }
 
     /// Adds the keys of a later part of the file.
     fn append(&mut self, later: Self) {
-        for (part, more) in self.parts.iter_mut().zip(later.parts) {
-            part.extend(more);
-        }
+        assert_eq!(self.partitions(), later.partitions(), "parts of one file are partitioned alike");
+        self.by_part.extend(later.by_part);
     }
 
-    fn part_of(&self, fp: Fingerprint) -> usize {
-        (fp >> 40) as usize & (self.parts.len() - 1)
+    fn partitions(&self) -> usize {
+        self.by_part[0].len()
+    }
+
+    fn partition_of(&self, fp: Fingerprint) -> usize {
+        (fp >> 40) as usize & (self.partitions() - 1)
+    }
+
+    /// The keys of one partition, in file order.
+    fn partition(&self, p: usize) -> impl Iterator<Item = &(Fingerprint, u64)> {
+        self.by_part.iter().flat_map(move |partitions| &partitions[p])
     }
 
     fn push(&mut self, fp: Fingerprint, line: u64) {
-        let part = self.part_of(fp);
-        self.parts[part].push((fp, line));
+        let p = self.partition_of(fp);
+        // Keys are added before parts are joined: there is one part.
+        self.by_part[0][p].push((fp, line));
     }
 
-    /// Each line whose key an earlier line has, with that first line.
+    /// Each line whose key an earlier line has, with that first line; natively,
+    /// the two halves of the partitions side by side.
     fn repeats(&self) -> Vec<(u64, u64)> {
-        let mut first: FingerprintMap<u64> = FingerprintMap::default();
-        let mut out = Vec::new();
-        for part in &self.parts {
-            first.clear();
-            for &(fp, line) in part {
-                let earlier = *first.entry(fp).or_insert(line);
-                if earlier != line {
-                    out.push((line, earlier));
+        let repeats_in = |partitions: std::ops::Range<usize>| {
+            let mut first: FingerprintMap<u64> = FingerprintMap::default();
+            let mut out = Vec::new();
+            for p in partitions {
+                first.clear();
+                for &(fp, line) in self.partition(p) {
+                    let earlier = *first.entry(fp).or_insert(line);
+                    if earlier != line {
+                        out.push((line, earlier));
+                    }
                 }
             }
+            out
+        };
+        let (all, half) = (self.partitions(), self.partitions() / 2);
+        if cfg!(target_arch = "wasm32") || all < 2 {
+            return repeats_in(0..all);
         }
-        out
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| repeats_in(half..all));
+            let mut out = repeats_in(0..half);
+            out.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            out
+        })
     }
 
     /// For each of `probes`, whether it is not among these keys (a partition at a time).
     fn lacks(&self, probes: &[Fingerprint]) -> Vec<bool> {
-        let mut by_part: Vec<Vec<u32>> = vec![Vec::new(); self.parts.len()];
+        let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions()];
         for (i, fp) in probes.iter().enumerate() {
-            by_part[self.part_of(*fp)].push(i as u32);
+            by_partition[self.partition_of(*fp)].push(i as u32);
         }
         let mut absent = vec![false; probes.len()];
         let mut keys: FingerprintMap<()> = FingerprintMap::default();
-        for (part, probe_ids) in self.parts.iter().zip(by_part) {
+        for (p, probe_ids) in by_partition.into_iter().enumerate() {
             keys.clear();
-            keys.extend(part.iter().map(|(fp, _)| (*fp, ())));
+            keys.extend(self.partition(p).map(|(fp, _)| (*fp, ())));
             for i in probe_ids {
                 absent[i as usize] = !keys.contains_key(&probes[i as usize]);
             }
@@ -111,7 +136,7 @@ impl KeyLines {
     }
 
     fn set(&self) -> FingerprintMap<()> {
-        self.parts.iter().flatten().map(|(fp, _)| (*fp, ())).collect()
+        self.by_part.iter().flatten().flatten().map(|(fp, _)| (*fp, ())).collect()
     }
 }
 
@@ -286,8 +311,8 @@ impl FileIndex {
         let edges = &self.edges;
         assert!(edges.len() < NONE as usize, "fewer than 4 billion rows");
         // Partitioned as the users' keys are.
-        let parts = self.users.parts.len();
-        let part_of = |fp: Fingerprint| self.users.part_of(fp);
+        let parts = self.users.partitions();
+        let part_of = |fp: Fingerprint| self.users.partition_of(fp);
         // With no userId on two lines, each edge is its user's only one: its own
         // first edge. Only the managers are looked up then.
         let unique_users = self.repeated_users.is_empty();

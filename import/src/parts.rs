@@ -142,7 +142,8 @@ fn plan_parts(text: &[u8], data_start: usize, parts: usize, text_lines: usize) -
     }
     let starts: Vec<u64> = plan.iter().map(|p| p.lines_before).chain([text_lines as u64]).collect();
     for (part, next) in plan.iter_mut().zip(&starts[1..]) {
-        part.rows = (next - part.lines_before) as usize + 1;
+        // `text_lines` is a guess, which may fall short of the last part's start.
+        part.rows = next.saturating_sub(part.lines_before) as usize + 1;
     }
     plan
 }
