@@ -17,6 +17,7 @@ use crate::row::RowKeys;
 use crate::source::{Record, Source};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A row's `reportsTo`. Its two userIds are kept as text (for messages and the
 /// directory) side by side in the arena: 40 bytes an edge, a million of them in a
@@ -306,48 +307,73 @@ impl FileIndex {
 
     /// For every edge, the first-row edge of its user (`own`) and of its manager
     /// (`next`), [`NONE`] where there is none; matched a partition at a time, as
-    /// repeats are, instead of through one map of every user.
+    /// repeats are, instead of through one map of every user. Natively, the two
+    /// halves of the partitions side by side (each edge is written by the half
+    /// its user's or its manager's partition is in).
     fn link_edges(&self) -> (Vec<u32>, Vec<u32>) {
         let edges = &self.edges;
         assert!(edges.len() < NONE as usize, "fewer than 4 billion rows");
-        // Partitioned as the users' keys are.
-        let parts = self.users.partitions();
-        let part_of = |fp: Fingerprint| self.users.partition_of(fp);
         // With no userId on two lines, each edge is its user's only one: its own
         // first edge. Only the managers are looked up then.
         let unique_users = self.repeated_users.is_empty();
-        let room = edges.len() / parts + edges.len() / parts / 4 + 16;
-        let buckets = |wanted: bool| -> Vec<Vec<(Fingerprint, u32)>> {
-            (0..if wanted { parts } else { 0 }).map(|_| Vec::with_capacity(room)).collect()
+        let own: Vec<AtomicU32> = if unique_users {
+            (0..edges.len() as u32).map(AtomicU32::new).collect()
+        } else {
+            (0..edges.len()).map(|_| AtomicU32::new(NONE)).collect()
         };
-        let (mut firsts, mut users, mut managers) = (buckets(true), buckets(!unique_users), buckets(true));
-        for (i, edge) in edges.iter().enumerate() {
-            let i = i as u32;
-            let user_part = part_of(edge.user);
-            if unique_users {
-                firsts[user_part].push((edge.user, i));
-            } else {
-                if !self.repeated_users.contains(&edge.line) {
-                    firsts[user_part].push((edge.user, i));
+        let next: Vec<AtomicU32> = (0..edges.len()).map(|_| AtomicU32::new(NONE)).collect();
+        let link = |partitions: Range<usize>| {
+            // Partitioned as the users' keys are.
+            let part_of = |fp: Fingerprint| self.users.partition_of(fp);
+            let room = edges.len() / self.users.partitions() + edges.len() / self.users.partitions() / 4 + 16;
+            let buckets = |wanted: bool| -> Vec<Vec<(Fingerprint, u32)>> {
+                (0..if wanted { partitions.len() } else { 0 }).map(|_| Vec::with_capacity(room)).collect()
+            };
+            let (mut firsts, mut users, mut managers) = (buckets(true), buckets(!unique_users), buckets(true));
+            for (i, edge) in edges.iter().enumerate() {
+                let i = i as u32;
+                let user_part = part_of(edge.user);
+                if partitions.contains(&user_part) {
+                    let at = user_part - partitions.start;
+                    if unique_users {
+                        firsts[at].push((edge.user, i));
+                    } else {
+                        if !self.repeated_users.contains(&edge.line) {
+                            firsts[at].push((edge.user, i));
+                        }
+                        users[at].push((edge.user, i));
+                    }
                 }
-                users[user_part].push((edge.user, i));
-            }
-            managers[part_of(edge.manager)].push((edge.manager, i));
-        }
-        let mut own = if unique_users { (0..edges.len() as u32).collect() } else { vec![NONE; edges.len()] };
-        let mut next = vec![NONE; edges.len()];
-        let mut first: FingerprintMap<u32> = FingerprintMap::default();
-        let mut users = users.into_iter();
-        for (firsts, managers) in firsts.into_iter().zip(managers) {
-            first.clear();
-            first.extend(firsts);
-            for (links, probes) in [(&mut own, users.next().unwrap_or_default()), (&mut next, managers)] {
-                for (fp, i) in probes {
-                    links[i as usize] = first.get(&fp).copied().unwrap_or(NONE);
+                let manager_part = part_of(edge.manager);
+                if partitions.contains(&manager_part) {
+                    managers[manager_part - partitions.start].push((edge.manager, i));
                 }
             }
+            let mut first: FingerprintMap<u32> = FingerprintMap::default();
+            let mut users = users.into_iter();
+            for (firsts, managers) in firsts.into_iter().zip(managers) {
+                first.clear();
+                first.extend(firsts);
+                for (links, probes) in [(&own, users.next().unwrap_or_default()), (&next, managers)] {
+                    for (fp, i) in probes {
+                        // Each edge's slot is written by one half only: no ordering is needed.
+                        links[i as usize].store(first.get(&fp).copied().unwrap_or(NONE), Ordering::Relaxed);
+                    }
+                }
+            }
+        };
+        let (all, half) = (self.users.partitions(), self.users.partitions() / 2);
+        if cfg!(target_arch = "wasm32") || all < 2 {
+            link(0..all);
+        } else {
+            std::thread::scope(|scope| {
+                let second = scope.spawn(|| link(half..all));
+                link(0..half);
+                second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            });
         }
-        (own, next)
+        let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
+        (plain(own), plain(next))
     }
 
     /// After the last row and [`FileIndex::repeats`]: `reportsTo` resolved against
