@@ -45,7 +45,19 @@ fn all_chars(value: &str, ascii: impl Fn(u8) -> bool, other: impl Fn(char) -> bo
     }
 }
 
-fn check_no_control(value: &str) -> Result<(), FieldError> {
+/// Whether a value still has to be searched for control characters: the
+/// values of a record read whole may be known to have none
+/// ([`crate::source::Record::free_of_controls`]), which spares each cell its search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controls {
+    Search,
+    KnownAbsent,
+}
+
+fn check_no_control(value: &str, controls: Controls) -> Result<(), FieldError> {
+    if controls == Controls::KnownAbsent {
+        return Ok(());
+    }
     // Control characters are C0 and DEL (single bytes) and C1 (U+0080–U+009F,
     // whose UTF-8 starts with 0xC2): a text without those bytes has none.
     // A fold rather than `any`: without the early exit it compiles to SIMD.
@@ -197,6 +209,9 @@ text_newtype!(
 impl RoleName {
     pub const MAX_LEN: usize = 100;
     pub fn check(raw: &str) -> Result<&str, FieldError> {
+        Self::check_with(raw, Controls::Search)
+    }
+    pub fn check_with(raw: &str, controls: Controls) -> Result<&str, FieldError> {
         let value = trim(raw);
         if value.is_empty() {
             return Err(refuse("is empty"));
@@ -204,7 +219,7 @@ impl RoleName {
         if !all_chars(value, |b| !matches!(b, b'\t'..=b'\r' | b' '), |c| !c.is_whitespace()) {
             return Err(refuse("contains a space; role and group names have none"));
         }
-        check_no_control(value)?;
+        check_no_control(value, controls)?;
         check_len(value, Self::MAX_LEN)?;
         Ok(value)
     }
@@ -217,11 +232,14 @@ text_newtype!(
 impl ExternalId {
     pub const MAX_LEN: usize = 128;
     pub fn check(raw: &str) -> Result<&str, FieldError> {
+        Self::check_with(raw, Controls::Search)
+    }
+    pub fn check_with(raw: &str, controls: Controls) -> Result<&str, FieldError> {
         let value = trim(raw);
         if value.is_empty() {
             return Err(refuse("is empty"));
         }
-        check_no_control(value)?;
+        check_no_control(value, controls)?;
         check_len(value, Self::MAX_LEN)?;
         Ok(value)
     }
@@ -255,11 +273,14 @@ text_newtype!(
 impl OrgCode {
     pub const MAX_LEN: usize = 32;
     pub fn check(raw: &str) -> Result<&str, FieldError> {
+        Self::check_with(raw, Controls::Search)
+    }
+    pub fn check_with(raw: &str, controls: Controls) -> Result<&str, FieldError> {
         let value = trim(raw);
         if value.is_empty() {
             return Err(refuse("is empty"));
         }
-        check_no_control(value)?;
+        check_no_control(value, controls)?;
         check_len(value, Self::MAX_LEN)?;
         Ok(value)
     }
@@ -267,8 +288,11 @@ impl OrgCode {
 
 /// Free text with a length limit: title (20), names (100), job title (200).
 pub fn check_text(raw: &str, max: usize) -> Result<&str, FieldError> {
+    check_text_with(raw, max, Controls::Search)
+}
+pub fn check_text_with(raw: &str, max: usize, controls: Controls) -> Result<&str, FieldError> {
     let value = trim(raw);
-    check_no_control(value)?;
+    check_no_control(value, controls)?;
     check_len(value, max)?;
     Ok(value)
 }

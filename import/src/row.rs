@@ -3,8 +3,8 @@
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::field::Field;
 use crate::fields::{
-    check_password, check_text, parse_delete, parse_flag, parse_leaver, trim, Email, ExternalId, FieldError, Mobile,
-    OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
+    check_password, check_text_with, parse_delete, parse_flag, parse_leaver, trim, Controls, Email, ExternalId,
+    FieldError, Mobile, OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
 };
 use crate::layout::{ColumnRole, Layout};
 use crate::source::Record;
@@ -49,10 +49,11 @@ pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
 }
 
 /// `a|b|c` into names, blanks between bars ignored, duplicates (any case) once.
-fn parse_names(raw: &str, build: bool) -> Result<Option<Vec<RoleName>>, FieldError> {
+fn parse_names(raw: &str, build: bool, controls: Controls) -> Result<Option<Vec<RoleName>>, FieldError> {
     let mut names: Vec<RoleName> = Vec::new();
     for part in raw.split('|').filter(|p| !p.trim().is_empty()) {
-        let name = RoleName::check(part).map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
+        let name = RoleName::check_with(part, controls)
+            .map_err(|e| FieldError(format!("has {:?}, which {e}", part.trim())))?;
         if build && !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
             names.push(RoleName::from_checked(name));
         }
@@ -118,6 +119,7 @@ fn read_row<'r>(
     keys: &mut RowKeys<'r>,
 ) -> UserRow {
     let build = purpose == Purpose::Build;
+    let controls = if cells.free_of_controls() { Controls::KnownAbsent } else { Controls::Search };
     let mut row = UserRow { line, ..UserRow::default() };
     let width = layout.columns.len();
     if cells.len() > width {
@@ -160,7 +162,7 @@ fn read_row<'r>(
             ColumnRole::FullName => {
                 let (first, last) = split_full_name(raw);
                 for name in [&first, &last].into_iter().flatten() {
-                    if let Err(e) = check_text(name, NAME_MAX) {
+                    if let Err(e) = check_text_with(name, NAME_MAX, controls) {
                         fail(e);
                     }
                 }
@@ -181,7 +183,7 @@ fn read_row<'r>(
                             row.user_id = Some(UserId::from_checked(v));
                         }
                     }),
-                    Field::ExternalId => ExternalId::check(raw).map(|v| {
+                    Field::ExternalId => ExternalId::check_with(raw, controls).map(|v| {
                         keys.external = Some(v);
                         row.external_id = build.then(|| ExternalId::from_checked(v));
                     }),
@@ -194,18 +196,17 @@ fn read_row<'r>(
                             Ok(())
                         }
                     },
-                    Field::Title => check_text(raw, TITLE_MAX).map(|v| row.title = own(v)),
-                    Field::FirstName => check_text(raw, NAME_MAX).map(|v| row.first_name = own(v)),
-                    Field::LastName => check_text(raw, NAME_MAX).map(|v| row.last_name = own(v)),
+                    Field::Title => check_text_with(raw, TITLE_MAX, controls).map(|v| row.title = own(v)),
+                    Field::FirstName => check_text_with(raw, NAME_MAX, controls).map(|v| row.first_name = own(v)),
+                    Field::LastName => check_text_with(raw, NAME_MAX, controls).map(|v| row.last_name = own(v)),
                     Field::Email => Email::check(raw).map(|v| {
                         keys.email = Some(v);
                         row.email = build.then(|| Email::from_checked(v));
                     }),
                     Field::Mobile => Mobile::check(raw).map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
-                    Field::JobTitle => check_text(raw, JOB_TITLE_MAX).map(|v| row.job_title = own(v)),
-                    Field::Organisation => {
-                        OrgCode::check(raw).map(|v| row.organisation = build.then(|| OrgCode::from_checked(v)))
-                    }
+                    Field::JobTitle => check_text_with(raw, JOB_TITLE_MAX, controls).map(|v| row.job_title = own(v)),
+                    Field::Organisation => OrgCode::check_with(raw, controls)
+                        .map(|v| row.organisation = build.then(|| OrgCode::from_checked(v))),
                     Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
                     Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
                     Field::ReportsTo => UserId::check(raw).map(|v| {
@@ -214,8 +215,8 @@ fn read_row<'r>(
                             row.reports_to = Some(UserId::from_checked(v));
                         }
                     }),
-                    Field::Roles => parse_names(raw, build).map(|v| row.roles = v),
-                    Field::Groups => parse_names(raw, build).map(|v| row.groups = v),
+                    Field::Roles => parse_names(raw, build, controls).map(|v| row.roles = v),
+                    Field::Groups => parse_names(raw, build, controls).map(|v| row.groups = v),
                     Field::TaskNotification => TaskNotification::parse(raw).map(|v| row.task_notification = Some(v)),
                     Field::ChangePasswordNextTime => parse_flag(raw).map(|v| row.change_password_next_time = Some(v)),
                     Field::NotifyIfNewUser => parse_flag(raw).map(|v| row.notify_if_new_user = Some(v)),

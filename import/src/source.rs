@@ -34,6 +34,8 @@ pub struct Record {
     cells: Vec<(usize, usize)>,
     /// Where csv_core writes its cells' ends, before they become `cells`.
     ends: Vec<usize>,
+    /// See [`Record::free_of_controls`].
+    free_of_controls: bool,
 }
 
 impl Record {
@@ -57,40 +59,19 @@ impl Record {
         self.iter().all(|cell| crate::fields::trim(cell).is_empty())
     }
 
+    /// True when no cell holds a control character, as found while reading (false
+    /// when not known): the field rules then need not look for one.
+    pub fn free_of_controls(&self) -> bool {
+        self.free_of_controls
+    }
+
     /// A line without quotes or CR, cut at each delimiter: the bytes are kept
     /// as they are (one copy) and the cells point into them.
     fn set_plain(&mut self, line: &[u8], delimiter: u8) {
         self.bytes.clear();
         self.bytes.extend_from_slice(line);
         self.cells.clear();
-        // Eight bytes at a time (SWAR): a row's twenty delimiters cost less so
-        // than twenty searches, and it needs no SIMD of the target's.
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        let splat = ONES * u64::from(delimiter);
-        let mut start = 0;
-        let mut chunks = line.chunks_exact(8);
-        let mut base = 0;
-        for chunk in &mut chunks {
-            let x = u64::from_le_bytes(chunk.try_into().expect("a chunk of 8")) ^ splat;
-            // The top bit of each byte that is the delimiter (x's byte is 0), and
-            // of no other: the sum cannot carry into the next byte.
-            let mut found = !(((x & LOW7) + LOW7) | x | LOW7);
-            while found != 0 {
-                let at = base + (found.trailing_zeros() / 8) as usize;
-                self.cells.push((start, at));
-                start = at + 1;
-                found &= found - 1;
-            }
-            base += 8;
-        }
-        for (i, &byte) in chunks.remainder().iter().enumerate() {
-            if byte == delimiter {
-                self.cells.push((start, base + i));
-                start = base + i + 1;
-            }
-        }
-        self.cells.push((start, line.len()));
+        self.free_of_controls = !crate::scan::cut(line, delimiter, &mut self.cells);
     }
 }
 
@@ -222,6 +203,7 @@ impl<'t> Records<'t> {
             }
         }
         record.bytes.truncate(written);
+        record.free_of_controls = !crate::scan::may_hold_control(&record.bytes);
         record.cells.clear();
         let mut start = 0;
         for &end in &record.ends[..ends] {

@@ -468,3 +468,31 @@ fn a_file_read_with_the_wrong_delimiter_says_so() {
         assert!(plan.rows.is_empty() && !plan.summary.file_ok());
     }
 }
+
+#[test]
+fn control_characters_are_refused_however_the_line_was_read() {
+    // Plain lines and a quoted one (the reader's two ways), C0, DEL and C1, and
+    // a clean line with accents (whose UTF-8 has bytes above 0x7f).
+    let csv = "userId,email,jobTitle,organisation,roles\n\
+               a,a@x.io,Nurse\u{1},RXX01,Staff\n\
+               b,b@x.io,\"Ward\tSister, nights\",RXX01,Staff\n\
+               c,c@x.io,Porter,RX\u{7f}X,Staff\n\
+               d,d@x.io,Clerk,RXX01,Sta\u{80}ff\n\
+               e,e@x.io,Zoë Brontë,RXX01,Staff\n";
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), Some("demo"));
+    let found: Vec<&str> = v.problems.iter().flat_map(|p| &p.diagnostics).map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        found,
+        [
+            r#"Line 2, jobTitle: "Nurse\u{1}" contains the control character U+0001"#,
+            r#"Line 3, jobTitle: "Ward\tSister, nights" contains the control character U+0009"#,
+            r#"Line 4, organisation: "RX\u{7f}X" contains the control character U+007F"#,
+            r#"Line 5, roles: "Sta\u{80}ff" has "Sta\u{80}ff", which contains the control character U+0080"#,
+        ]
+    );
+    // In a tab-delimited file the tabs are delimiters, not control characters.
+    let tabs = "userId\temail\tjobTitle\npat\tp@x.io\tNurse\nsam\ts@x.io\t\"Night\u{1}\"\n";
+    let v = validate(tabs.as_bytes(), &HeadingMapping::new(), Some("demo"));
+    let found: Vec<&str> = v.problems.iter().flat_map(|p| &p.diagnostics).map(|d| d.message.as_str()).collect();
+    assert_eq!(found, [r#"Line 3, jobTitle: "Night\u{1}" contains the control character U+0001"#]);
+}

@@ -1,0 +1,182 @@
+//! One look at a line's bytes: where its delimiters are, and whether it may
+//! hold a control character (which every text field refuses). Sixteen bytes at
+//! a time with SSE2 on x86_64 (part of every x86_64 processor), eight at a time
+//! with plain integer arithmetic elsewhere (WebAssembly). Reading a record this
+//! way spares each of its cells a search for control characters of its own.
+
+/// The bytes that make a text field's value refused for holding a control
+/// character: C0 and DEL, and 0xC2, the first byte of every C1 character in
+/// UTF-8 (a few other characters start with it too: those cells are checked).
+#[inline]
+fn is_control_byte(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == 0xc2
+}
+
+/// Pushes the cells of `line` (cut at each `delimiter`) onto `cells` as byte
+/// ranges, and returns true when a byte other than a delimiter may start a
+/// control character.
+pub(crate) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::cut(line, delimiter, cells);
+    #[cfg(not(target_arch = "x86_64"))]
+    return swar::cut(line, delimiter, cells);
+}
+
+/// Whether `bytes` may hold a control character (for cells with no delimiter
+/// between them, as csv_core writes a quoted record's).
+pub(crate) fn may_hold_control(bytes: &[u8]) -> bool {
+    // Without an early exit the loop compiles to SIMD where the target has it.
+    bytes.iter().fold(false, |found, &b| found | is_control_byte(b))
+}
+
+/// The cut of a line by looking at every byte: what both fast ways must give.
+#[cfg(test)]
+fn cut_bytewise(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
+    let mut start = 0;
+    for (at, &b) in line.iter().enumerate() {
+        if b == delimiter {
+            cells.push((start, at));
+            start = at + 1;
+        }
+    }
+    cells.push((start, line.len()));
+    line.iter().any(|&b| b != delimiter && is_control_byte(b))
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// The top bit of each byte of `x` that is 0, and of no other: the sum
+    /// cannot carry into the next byte.
+    #[inline]
+    fn zero_bytes(x: u64) -> u64 {
+        !(((x & LOW7) + LOW7) | x | LOW7)
+    }
+
+    /// The top bit of each byte below 0x20, and of no other.
+    #[inline]
+    fn low_bytes(x: u64) -> u64 {
+        !(((x & LOW7) + ONES * 0x60) | x) & HIGH
+    }
+
+    pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
+        let mut start = 0;
+        let mut control = 0;
+        let mut chunks = line.chunks_exact(8);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let x = u64::from_le_bytes(chunk.try_into().expect("a chunk of 8"));
+            let mut found = zero_bytes(x ^ (ONES * u64::from(delimiter)));
+            control |= (low_bytes(x) | zero_bytes(x ^ (ONES * 0x7f)) | zero_bytes(x ^ (ONES * 0xc2))) & !found;
+            while found != 0 {
+                let at = base + (found.trailing_zeros() / 8) as usize;
+                cells.push((start, at));
+                start = at + 1;
+                found &= found - 1;
+            }
+            base += 8;
+        }
+        let mut rest_control = false;
+        for (i, &b) in chunks.remainder().iter().enumerate() {
+            if b == delimiter {
+                cells.push((start, base + i));
+                start = base + i + 1;
+            } else {
+                rest_control |= super::is_control_byte(b);
+            }
+        }
+        cells.push((start, line.len()));
+        control != 0 || rest_control
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
+        let mut start = 0;
+        let mut control = 0u32;
+        // SAFETY (every block below): SSE2 is part of the x86_64 baseline, so its
+        // instructions are always there; `_mm_loadu_si128` reads 16 bytes at any
+        // alignment, and each load is of 16 bytes of `line` or of `padded`.
+        let mut block = |x: __m128i, base: usize, valid: u32| unsafe {
+            let delimiters = _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(delimiter as i8))) as u32 & valid;
+            // x <= 0x1f exactly when min(x, 0x1f) == x (bytes compared unsigned).
+            let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+            let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+            let c1 = _mm_cmpeq_epi8(x, _mm_set1_epi8(0xc2_u8 as i8));
+            control |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, del), c1)) as u32 & valid & !delimiters;
+            let mut found = delimiters;
+            while found != 0 {
+                let at = base + found.trailing_zeros() as usize;
+                cells.push((start, at));
+                start = at + 1;
+                found &= found - 1;
+            }
+        };
+        let mut chunks = line.chunks_exact(16);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            block(unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) }, base, 0xffff);
+            base += 16;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // The last bytes in a block of their own, after them bytes that are
+            // neither a delimiter nor a control byte, and left out by `valid`.
+            let mut padded = [b'a'; 16];
+            padded[..rest.len()].copy_from_slice(rest);
+            block(unsafe { _mm_loadu_si128(padded.as_ptr().cast()) }, base, (1 << rest.len()) - 1);
+        }
+        cells.push((start, line.len()));
+        control != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    type Cut = fn(&[u8], u8, &mut Vec<(usize, usize)>) -> bool;
+
+    fn both(cut: Cut, line: &[u8], d: u8) -> (Vec<(usize, usize)>, bool) {
+        let mut cells = Vec::new();
+        let control = cut(line, d, &mut cells);
+        (cells, control)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn each_way_cuts_as_a_look_at_every_byte_does(
+            line in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b',', b';', b'\t', 0x1f, 0x20, 0x7f, 0x80, 0xc2, 0xc3, 0xff]),
+                0..70),
+            delimiter in proptest::sample::select(vec![b',', b';', b'\t']),
+        ) {
+            let expected = both(cut_bytewise, &line, delimiter);
+            prop_assert_eq!(both(swar::cut, &line, delimiter), expected.clone());
+            #[cfg(target_arch = "x86_64")]
+            prop_assert_eq!(both(sse2::cut, &line, delimiter), expected.clone());
+            let no_delimiters: Vec<u8> = line.iter().copied().filter(|&b| b != delimiter).collect();
+            prop_assert_eq!(may_hold_control(&no_delimiters), expected.1);
+        }
+    }
+
+    #[test]
+    fn a_tab_is_a_control_character_except_where_it_is_the_delimiter() {
+        let line = b"pat\tZo\xc3\xab\tx";
+        assert!(!both(cut, line, b'\t').1);
+        assert!(both(cut, line, b',').1);
+        assert!(both(cut, b"a,b\x7f", b',').1);
+        assert!(both(cut, b"a,\xc2\x85", b',').1, "NEL, a C1 control");
+    }
+}
