@@ -9,7 +9,7 @@ use crate::file_index::{FileIndex, FileKeys};
 use crate::layout::{Format, HeadingMapping, Layout};
 use crate::normalize_key;
 use crate::parts;
-use crate::row::{check_row, parse_row, Purpose, UserRow};
+use crate::row::{check_row, parse_row, UserRow};
 use crate::source::{Record, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -290,7 +290,7 @@ impl<'b> FirstPass<'b> {
         let mut record = Record::new();
         while let Some(line) = rows.next_filled(&mut record) {
             let mut diagnostics = Vec::new();
-            let row = parse_row(layout, &record, line, tenant, Purpose::Build, &mut diagnostics);
+            let row = parse_row(layout, &record, line, tenant, &mut diagnostics);
             diagnostics.extend(findings.remove(&line).unwrap_or_default());
             let plan = planner.plan_row(row, diagnostics, &mut summary);
             summary.counts.add(plan.status);

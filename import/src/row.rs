@@ -61,14 +61,6 @@ fn parse_names(raw: &str, build: bool, controls: Controls) -> Result<Option<Vec<
     Ok(build.then_some(names))
 }
 
-/// What a row is read for: `Build` keeps the values (to plan and apply them);
-/// `Check` only applies the rules, allocating nothing for a good row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Build,
-    Check,
-}
-
 /// The keys of a row that passed their rules, as written (trimmed), for the
 /// rules between rows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,10 +81,11 @@ pub fn parse_row(
     cells: &Record,
     line: u64,
     tenant: Option<&str>,
-    purpose: Purpose,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> UserRow {
-    read_row(layout, cells, line, tenant, purpose, diagnostics, &mut RowKeys::default())
+    let mut row = UserRow { line, ..UserRow::default() };
+    read_row(layout, cells, line, tenant, diagnostics, &mut RowKeys::default(), Some(&mut row));
+    row
 }
 
 /// Applies the rules of one record without keeping its values (nothing is
@@ -105,22 +98,33 @@ pub fn check_row<'r>(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> RowKeys<'r> {
     let mut keys = RowKeys::default();
-    read_row(layout, cells, line, tenant, Purpose::Check, diagnostics, &mut keys);
+    read_row(layout, cells, line, tenant, diagnostics, &mut keys, None);
     keys
 }
 
+/// Sets a field of the row being built; nothing (not even the value's
+/// allocation) when the row is only checked.
+macro_rules! set {
+    ($row:ident . $field:ident = $value:expr) => {
+        if let Some(row) = $row.as_deref_mut() {
+            row.$field = $value;
+        }
+    };
+}
+
+/// Applies the rules of one record, puts its valid keys in `keys` and, when
+/// given a `row`, its valid values in it.
 fn read_row<'r>(
     layout: &Layout,
     cells: &'r Record,
     line: u64,
     tenant: Option<&str>,
-    purpose: Purpose,
     diagnostics: &mut Vec<Diagnostic>,
     keys: &mut RowKeys<'r>,
-) -> UserRow {
-    let build = purpose == Purpose::Build;
+    mut row: Option<&mut UserRow>,
+) {
+    let build = row.is_some();
     let controls = if cells.free_of_controls() { Controls::KnownAbsent } else { Controls::Search };
-    let mut row = UserRow { line, ..UserRow::default() };
     let width = layout.columns.len();
     if cells.len() > width {
         if cells.iter().skip(width).any(|c| !trim(c).is_empty()) {
@@ -166,65 +170,67 @@ fn read_row<'r>(
                         fail(e);
                     }
                 }
-                row.first_name = first;
-                row.last_name = last;
+                set!(row.first_name = first);
+                set!(row.last_name = last);
             }
             ColumnRole::LegacyLeaver => match trimmed {
-                v if v.eq_ignore_ascii_case("y") => row.leaver = true,
-                v if v.eq_ignore_ascii_case("n") => row.leaver = false,
+                v if v.eq_ignore_ascii_case("y") => set!(row.leaver = true),
+                v if v.eq_ignore_ascii_case("n") => set!(row.leaver = false),
                 _ => fail(FieldError("must be Y or N".into())),
             },
             ColumnRole::Field(field) => {
-                let own = |v: &str| build.then(|| v.to_owned());
+                let own = |v: &str| Some(v.to_owned());
                 let result: Result<(), FieldError> = match field {
                     Field::UserId => UserId::check(raw).map(|v| {
                         keys.user = Some(v);
-                        if build {
-                            row.user_id = Some(UserId::from_checked(v));
-                        }
+                        set!(row.user_id = Some(UserId::from_checked(v)));
                     }),
                     Field::ExternalId => ExternalId::check_with(raw, controls).map(|v| {
                         keys.external = Some(v);
-                        row.external_id = build.then(|| ExternalId::from_checked(v));
+                        set!(row.external_id = Some(ExternalId::from_checked(v)));
                     }),
                     Field::Tenant => match tenant {
                         Some(slug) if !trimmed.eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
                             "is not this tenant ({slug:?}); a file can change only your own tenant"
                         ))),
                         _ => {
-                            row.tenant = own(trimmed);
+                            set!(row.tenant = own(trimmed));
                             Ok(())
                         }
                     },
-                    Field::Title => check_text_with(raw, TITLE_MAX, controls).map(|v| row.title = own(v)),
-                    Field::FirstName => check_text_with(raw, NAME_MAX, controls).map(|v| row.first_name = own(v)),
-                    Field::LastName => check_text_with(raw, NAME_MAX, controls).map(|v| row.last_name = own(v)),
+                    Field::Title => check_text_with(raw, TITLE_MAX, controls).map(|v| set!(row.title = own(v))),
+                    Field::FirstName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.first_name = own(v))),
+                    Field::LastName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.last_name = own(v))),
                     Field::Email => Email::check(raw).map(|v| {
                         keys.email = Some(v);
-                        row.email = build.then(|| Email::from_checked(v));
+                        set!(row.email = Some(Email::from_checked(v)));
                     }),
-                    Field::Mobile => Mobile::check(raw).map(|v| row.mobile = build.then(|| Mobile::from_checked(v))),
-                    Field::JobTitle => check_text_with(raw, JOB_TITLE_MAX, controls).map(|v| row.job_title = own(v)),
+                    Field::Mobile => Mobile::check(raw).map(|v| set!(row.mobile = Some(Mobile::from_checked(v)))),
+                    Field::JobTitle => {
+                        check_text_with(raw, JOB_TITLE_MAX, controls).map(|v| set!(row.job_title = own(v)))
+                    }
                     Field::Organisation => OrgCode::check_with(raw, controls)
-                        .map(|v| row.organisation = build.then(|| OrgCode::from_checked(v))),
-                    Field::Status => parse_leaver(raw).map(|v| row.leaver = v),
-                    Field::Enabled => parse_flag(raw).map(|v| row.enabled = Some(v)),
+                        .map(|v| set!(row.organisation = Some(OrgCode::from_checked(v)))),
+                    Field::Status => parse_leaver(raw).map(|v| set!(row.leaver = v)),
+                    Field::Enabled => parse_flag(raw).map(|v| set!(row.enabled = Some(v))),
                     Field::ReportsTo => UserId::check(raw).map(|v| {
                         keys.manager = Some(v);
-                        if build {
-                            row.reports_to = Some(UserId::from_checked(v));
-                        }
+                        set!(row.reports_to = Some(UserId::from_checked(v)));
                     }),
-                    Field::Roles => parse_names(raw, build, controls).map(|v| row.roles = v),
-                    Field::Groups => parse_names(raw, build, controls).map(|v| row.groups = v),
-                    Field::TaskNotification => TaskNotification::parse(raw).map(|v| row.task_notification = Some(v)),
-                    Field::ChangePasswordNextTime => parse_flag(raw).map(|v| row.change_password_next_time = Some(v)),
-                    Field::NotifyIfNewUser => parse_flag(raw).map(|v| row.notify_if_new_user = Some(v)),
+                    Field::Roles => parse_names(raw, build, controls).map(|v| set!(row.roles = v)),
+                    Field::Groups => parse_names(raw, build, controls).map(|v| set!(row.groups = v)),
+                    Field::TaskNotification => {
+                        TaskNotification::parse(raw).map(|v| set!(row.task_notification = Some(v)))
+                    }
+                    Field::ChangePasswordNextTime => {
+                        parse_flag(raw).map(|v| set!(row.change_password_next_time = Some(v)))
+                    }
+                    Field::NotifyIfNewUser => parse_flag(raw).map(|v| set!(row.notify_if_new_user = Some(v))),
                     // Passwords are taken exactly as written: spaces may be part of them.
-                    Field::Password => check_password(raw).map(|v| row.password = own(v)),
+                    Field::Password => check_password(raw).map(|v| set!(row.password = own(v))),
                     Field::Transaction => parse_delete(raw).map(|v| {
                         keys.deletes = v;
-                        row.delete = v;
+                        set!(row.delete = v);
                     }),
                 };
                 if let Err(e) = result {
@@ -246,7 +252,6 @@ fn read_row<'r>(
             ));
         }
     }
-    row
 }
 
 #[cfg(test)]
@@ -259,7 +264,7 @@ mod tests {
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.expect("headings resolve");
         let record = Record::from(data.split(',').collect::<Vec<_>>());
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 2, None, Purpose::Build, &mut diags);
+        let row = parse_row(&layout, &record, 2, None, &mut diags);
         (row, diags)
     }
 
@@ -327,14 +332,14 @@ mod tests {
         let layout = resolve(&hs, 1, &HeadingMapping::new()).0.unwrap();
         let record = Record::from(vec!["pj", "Jones, Pat", "p@x.io", "RXX01", "Y"]);
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 5, None, Purpose::Build, &mut diags);
+        let row = parse_row(&layout, &record, 5, None, &mut diags);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Pat"), Some("Jones")));
         assert_eq!(row.organisation.unwrap().as_str(), "RXX01");
         assert!(row.leaver);
         let record = Record::from(vec!["pj", "Mary Ann Smith", "p@x.io", "", "maybe"]);
         let mut diags = Vec::new();
-        let row = parse_row(&layout, &record, 6, None, Purpose::Build, &mut diags);
+        let row = parse_row(&layout, &record, 6, None, &mut diags);
         assert_eq!((row.first_name.as_deref(), row.last_name.as_deref()), (Some("Mary Ann"), Some("Smith")));
         assert_eq!(diags[0].message, r#"Line 6, Leaver: "maybe" must be Y or N"#);
     }
