@@ -132,7 +132,8 @@ fn valid_utf8(bytes: &[u8]) -> Option<&str> {
             let (first, second) = bytes.split_at(at);
             std::thread::scope(|scope| {
                 let second = scope.spawn(|| whole(second));
-                whole(first) && second.join().unwrap_or(false)
+                let first = whole(first);
+                first && second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
         }
         _ => whole(bytes),

@@ -85,7 +85,7 @@ impl KeyLines {
 
     fn push(&mut self, fp: Fingerprint, line: u64) {
         let p = self.partition_of(fp);
-        // Keys are added before parts are joined: there is one part.
+        debug_assert_eq!(self.by_part.len(), 1, "keys are added before parts are joined");
         self.by_part[0][p].push((fp, line));
     }
 

@@ -36,9 +36,11 @@ pub struct UserRow {
 }
 
 /// Splits `First Last` or `Last, First` (Legacy v1's FullName).
-pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
+pub fn split_full_name(full: &str) -> (Option<&str>, Option<&str>) {
     let full = full.trim();
-    let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    fn some(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
     if let Some((last, first)) = full.split_once(',') {
         (some(first), some(last))
     } else if let Some((first, last)) = full.rsplit_once(char::is_whitespace) {
@@ -165,13 +167,13 @@ fn read_row<'r>(
             ColumnRole::Ignored => {}
             ColumnRole::FullName => {
                 let (first, last) = split_full_name(raw);
-                for name in [&first, &last].into_iter().flatten() {
+                for name in [first, last].into_iter().flatten() {
                     if let Err(e) = check_text_with(name, NAME_MAX, controls) {
                         fail(e);
                     }
                 }
-                set!(row.first_name = first);
-                set!(row.last_name = last);
+                set!(row.first_name = first.map(str::to_owned));
+                set!(row.last_name = last.map(str::to_owned));
             }
             ColumnRole::LegacyLeaver => match trimmed {
                 v if v.eq_ignore_ascii_case("y") => set!(row.leaver = true),
@@ -387,8 +389,8 @@ mod tests {
 
     #[test]
     fn full_names() {
-        assert_eq!(split_full_name("Smith"), (None, Some("Smith".into())));
-        assert_eq!(split_full_name(" Smith ,  Jo "), (Some("Jo".into()), Some("Smith".into())));
-        assert_eq!(split_full_name("Jo Smith"), (Some("Jo".into()), Some("Smith".into())));
+        assert_eq!(split_full_name("Smith"), (None, Some("Smith")));
+        assert_eq!(split_full_name(" Smith ,  Jo "), (Some("Jo"), Some("Smith")));
+        assert_eq!(split_full_name("Jo Smith"), (Some("Jo"), Some("Smith")));
     }
 }

@@ -22,8 +22,8 @@ pub(crate) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -
     return swar::cut(line, delimiter, cells);
 }
 
-/// Whether `bytes` may hold a control character (for cells with no delimiter
-/// between them, as csv_core writes a quoted record's).
+/// Whether `bytes` may hold a control character: one value, or cells with no
+/// delimiter between them (as csv_core writes a quoted record's).
 pub(crate) fn may_hold_control(bytes: &[u8]) -> bool {
     // Without an early exit the loop compiles to SIMD where the target has it.
     bytes.iter().fold(false, |found, &b| found | is_control_byte(b))

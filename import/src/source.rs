@@ -121,7 +121,8 @@ pub struct Records<'t> {
 pub(crate) struct Located {
     /// Its line as an editor shows it.
     pub line: u64,
-    /// Where the record before it stopped (before that record's line break).
+    /// Where the record before it stopped: after the CR or LF that ended it (so
+    /// before the LF of a CRLF).
     pub stopped: usize,
     /// Its first byte, after any line breaks.
     pub start: usize,
@@ -184,7 +185,13 @@ impl<'t> Records<'t> {
         // csv_core counts the LFs it reads.
         let lines_before = self.quoted.line();
         let (mut read, mut written, mut ends) = (0, 0, 0);
-        record.bytes.resize(record.bytes.capacity().max(rest.len().min(256)), 0);
+        // Room for a short record; a longer one doubles it as csv_core asks.
+        // (Never up to the capacity: after one long line that would zero
+        // megabytes for every quoted record after it.)
+        let room = rest.len().clamp(1, 256);
+        if record.bytes.len() < room {
+            record.bytes.resize(room, 0);
+        }
         if record.ends.is_empty() {
             record.ends.resize(32, 0);
         }
@@ -293,7 +300,8 @@ impl<'b> Source<'b> {
         records
     }
 
-    /// A generous guess of the number of rows, to size per-row indexes once.
+    /// A guess of the number of rows, to size per-row indexes once (exact for a
+    /// text of up to 4 MiB).
     /// A large text's lines are counted in two samples (its start and its
     /// middle): counting them all is a pass over the whole file, 20 ms of a
     /// million rows, only to size tables that grow anyway when the guess is low.
