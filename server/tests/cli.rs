@@ -221,6 +221,21 @@ async fn import_story(backend: Backend) {
     assert_eq!(muster(&dir, Some(&test_db.url), &["cancel", "99999", "--tenant", "demo"]).status.code(), Some(1));
     let again = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+
+    // Every task given a tenant that does not exist says so and exits 1.
+    let path = file.to_str().unwrap();
+    for task in [
+        &["validate", path, "--tenant", "nowhere"][..],
+        &["import", path, "--tenant", "nowhere"],
+        &["export", "--tenant", "nowhere"],
+        &["cancel", &id, "--tenant", "nowhere"],
+        &["create-admin", "--tenant", "nowhere", "--user-id", "third", "--email", "third@example.com"],
+    ] {
+        let out = muster(&dir, Some(&test_db.url), task);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{task:?}: {stderr}");
+        assert!(stderr.contains("no tenant with the slug \"nowhere\""), "{task:?}: {stderr}");
+    }
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,5 +1,5 @@
 //! `muster export` and `muster create-admin`.
-use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+use super::{no_tenant, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 use crate::config::Config;
 use muster_store::tenants::{self, AccountError, NewAdmin};
 use muster_store::{directory, passwords};
@@ -37,10 +37,7 @@ pub async fn export(args: &ExportArgs, config: &Config) -> i32 {
                 }
             }
         }
-        Ok(None) => {
-            eprintln!("no tenant with the slug {:?}", args.tenant);
-            EXIT_INVALID
-        }
+        Ok(None) => no_tenant(&args.tenant),
         Err(err) => {
             eprintln!("cannot read the tenant: {err}");
             EXIT_UNAVAILABLE
@@ -96,10 +93,7 @@ pub async fn create_admin(args: &CreateAdminArgs, config: &Config) -> i32 {
             println!("Admin {:?} created. Password (shown once): {password}", args.user_id);
             EXIT_OK
         }
-        Ok(false) => {
-            eprintln!("no tenant with the slug {:?}", args.tenant.as_deref().unwrap_or(""));
-            EXIT_INVALID
-        }
+        Ok(false) => no_tenant(args.tenant.as_deref().unwrap_or("")),
         Err(AccountError::Invalid(reason, field)) => {
             eprintln!("{field} {reason}");
             EXIT_INVALID

@@ -1,7 +1,7 @@
 //! `muster cancel UPLOAD --tenant SLUG`: turns down a planned upload that nobody
 //! will load (an import stopped by a crash before it queued its load leaves one),
 //! so that the same file may be submitted again.
-use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+use super::{no_tenant, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 use crate::config::Config;
 use muster_store::{directory, uploads};
 
@@ -53,10 +53,7 @@ pub async fn run(args: &CancelArgs, config: &Config) -> i32 {
             eprintln!("tenant {:?} has no upload {}", args.tenant, args.upload);
             EXIT_INVALID
         }
-        Ok(Outcome::NoTenant) => {
-            eprintln!("no tenant with the slug {:?}", args.tenant);
-            EXIT_INVALID
-        }
+        Ok(Outcome::NoTenant) => no_tenant(&args.tenant),
         Err(err) => {
             eprintln!("cannot reach the database: {err}");
             EXIT_UNAVAILABLE

@@ -1,7 +1,7 @@
 //! `muster import FILE --tenant SLUG`: the web upload's path from the command line,
 //! with the same plan, queue (one load per tenant), guarantees and results.
 use super::validate::{human_report, ModeArg, SyncActionArg, ValidateArgs};
-use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+use super::{no_tenant, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::worker::Worker;
@@ -83,8 +83,7 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     }
     let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
     let Some(tenant) = directory::find_tenant(&db, &args.tenant).await? else {
-        eprintln!("no tenant with the slug {:?}", args.tenant);
-        return Ok(EXIT_INVALID);
+        return Ok(no_tenant(&args.tenant));
     };
     let plan_args = ValidateArgs {
         file: args.file.clone(),

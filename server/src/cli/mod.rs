@@ -9,3 +9,9 @@ pub mod validate;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_INVALID: i32 = 1;
 pub const EXIT_UNAVAILABLE: i32 = 3;
+
+/// Says that `--tenant` names no tenant, and gives the exit code for it.
+pub fn no_tenant(slug: &str) -> i32 {
+    eprintln!("no tenant with the slug {slug:?}");
+    EXIT_INVALID
+}

@@ -1,7 +1,7 @@
 //! `muster validate FILE [--json] [--tenant SLUG]`: the engine's verdict on a file,
 //! for people (a list of problems) and scripts (the stable JSON of SPEC 7.1,
 //! documented in docs/validate-json.md).
-use super::{EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+use super::{no_tenant, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 use crate::config::Config;
 use muster_import::plan::Change;
 use muster_import::{plan, Counts, Diagnostic, Directory, Mode, Plan, PlanOptions, RowStatus, SyncAction};
@@ -167,10 +167,7 @@ pub async fn run(args: &ValidateArgs, config: &Config) -> i32 {
         None => Directory::empty("default"),
         Some(slug) => match load_directory(config, slug).await {
             Ok(Some(directory)) => directory,
-            Ok(None) => {
-                eprintln!("no tenant with the slug {slug:?}");
-                return EXIT_INVALID;
-            }
+            Ok(None) => return no_tenant(slug),
             Err(err) => {
                 eprintln!("cannot read the tenant from the database: {err}");
                 return EXIT_UNAVAILABLE;
