@@ -27,10 +27,9 @@ pub(crate) fn count(source: &Source<'_>) -> usize {
     cores.min(MAX_PARTS).min(source.text.len() / MIN_PART_BYTES).max(1)
 }
 
-/// One part: where it starts, the LFs before it, and about how many rows it has.
+/// One part: where it starts, and about how many rows it has.
 struct Part {
     start: usize,
-    lines_before: u64,
     rows: usize,
 }
 
@@ -61,7 +60,11 @@ pub(crate) fn each_row<S: Send>(
             .map(|(part, &end)| {
                 let (new_state, each) = (&new_state, &each);
                 scope.spawn(move || {
-                    let mut rows = Records::starting_at(&source.text, source.delimiter, part.start, part.lines_before);
+                    // The lines before the part, for its rows' line numbers: counted
+                    // here, side by side with the parts before, not before any starts.
+                    let lines_before = memchr::memchr_iter(b'\n', &source.text.as_bytes()[..part.start]).count();
+                    let mut rows =
+                        Records::starting_at(&source.text, source.delimiter, part.start, lines_before as u64);
                     let mut state = new_state(part.rows);
                     let reached_end = read_part(&mut rows, end, &mut state, each);
                     (state, reached_end)
@@ -115,35 +118,32 @@ fn read_part<S>(
 /// the rows' bytes with an even number of quotes before it. Fewer parts when no
 /// such line break is near.
 fn plan_parts(text: &[u8], data_start: usize, parts: usize, text_lines: usize) -> Vec<Part> {
-    let count = |range: &[u8], byte: u8| memchr::memchr_iter(byte, range).count();
-    let lines_at_data = count(&text[..data_start], b'\n') as u64;
-    let mut plan = vec![Part { start: data_start, lines_before: lines_at_data, rows: 0 }];
-    let (mut at, mut quotes, mut lines) = (data_start, 0usize, lines_at_data);
+    let quotes_in = |range: &[u8]| memchr::memchr_iter(b'"', range).count();
+    let mut plan = vec![Part { start: data_start, rows: 0 }];
+    let (mut at, mut quotes) = (data_start, 0usize);
     let span = text.len() - data_start;
     for k in 1..parts {
         let target = data_start + span / parts * k;
         if target <= at {
             continue;
         }
-        quotes += count(&text[at..target], b'"');
-        lines += count(&text[at..target], b'\n') as u64;
+        quotes += quotes_in(&text[at..target]);
         at = target;
         while at < target + MAX_SEEK_BYTES {
             let Some(lf) = memchr::memchr(b'\n', &text[at..]) else { break };
-            quotes += count(&text[at..at + lf], b'"');
-            lines += 1;
+            quotes += quotes_in(&text[at..at + lf]);
             at += lf + 1;
             // A BOM where a reader starts would be dropped by it: not a start.
             if quotes % 2 == 0 && at < text.len() && text[at] != 0xEF {
-                plan.push(Part { start: at, lines_before: lines, rows: 0 });
+                plan.push(Part { start: at, rows: 0 });
                 break;
             }
         }
     }
-    let starts: Vec<u64> = plan.iter().map(|p| p.lines_before).chain([text_lines as u64]).collect();
-    for (part, next) in plan.iter_mut().zip(&starts[1..]) {
-        // `text_lines` is a guess, which may fall short of the last part's start.
-        part.rows = next.saturating_sub(part.lines_before) as usize + 1;
+    // Rows in proportion to bytes: a guess, to size each part's state.
+    let ends: Vec<usize> = plan.iter().skip(1).map(|p| p.start).chain([text.len()]).collect();
+    for (part, end) in plan.iter_mut().zip(ends) {
+        part.rows = (text_lines as f64 * (end - part.start) as f64 / span.max(1) as f64) as usize + 1;
     }
     plan
 }
