@@ -92,7 +92,7 @@ impl KeyLines {
     /// Each line whose key an earlier line has, with that first line; natively,
     /// the two halves of the partitions side by side.
     fn repeats(&self) -> Vec<(u64, u64)> {
-        let repeats_in = |partitions: std::ops::Range<usize>| {
+        let repeats_in = |partitions: Range<usize>| {
             let mut first: FingerprintMap<u64> = FingerprintMap::default();
             let mut out = Vec::new();
             for p in partitions {
@@ -106,16 +106,7 @@ impl KeyLines {
             }
             out
         };
-        let (all, half) = (self.partitions(), self.partitions() / 2);
-        if cfg!(target_arch = "wasm32") || all < 2 {
-            return repeats_in(0..all);
-        }
-        std::thread::scope(|scope| {
-            let second = scope.spawn(|| repeats_in(half..all));
-            let mut out = repeats_in(0..half);
-            out.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            out
-        })
+        in_halves(self.partitions(), repeats_in).concat()
     }
 
     /// For each of `probes`, whether it is not among these keys (a partition at a time).
@@ -362,16 +353,7 @@ impl FileIndex {
                 }
             }
         };
-        let (all, half) = (self.users.partitions(), self.users.partitions() / 2);
-        if cfg!(target_arch = "wasm32") || all < 2 {
-            link(0..all);
-        } else {
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| link(half..all));
-                link(0..half);
-                second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            });
-        }
+        in_halves(self.users.partitions(), link);
         let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
         (plain(own), plain(next))
     }
@@ -474,6 +456,20 @@ impl FileIndex {
         }
         findings
     }
+}
+
+/// `work` over the partitions `0..all`: natively in two halves side by side,
+/// elsewhere (or with one partition) in one go. The results in partition order.
+fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    if cfg!(target_arch = "wasm32") || all < 2 {
+        return vec![work(0..all)];
+    }
+    let half = all / 2;
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| work(half..all));
+        let first = work(0..half);
+        vec![first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
+    })
 }
 
 /// "No edge" in the per-edge tables (and "not yet seen" in walks).
