@@ -425,10 +425,23 @@ impl FileIndex {
         // Each user has at most one manager, so a walk up the managers either ends,
         // reaches a node an earlier walk saw (whose way up is already known), or
         // comes back to its own path: a cycle. Every node is entered once.
+        //
+        // Walks start only where a cycle must pass. Going round a cycle of the
+        // file's users, the lines cannot only go down: one of its edges points
+        // at a manager whose first row comes later (or at the same row). A cycle
+        // through users of the directory leaves the file at an edge whose manager
+        // has no row. So a file whose managers all come before their reports (a
+        // usual export order) is walked not at all.
+        let may_close_cycle = |e: usize| {
+            own[e] as usize == e && (next[e] == NONE && directory.is_some() || next[e] != NONE && next[e] as usize >= e)
+        };
         let mut edge_state = vec![NONE; edges.len()];
         let mut other_state: FingerprintMap<u32> = FingerprintMap::default();
         let mut path: Vec<(Node, &str)> = Vec::new();
         for (walk, start) in edges.iter().enumerate() {
+            if !may_close_cycle(walk) {
+                continue;
+            }
             let walk = walk as u32;
             path.clear();
             let first = match own[walk as usize] {
@@ -494,10 +507,21 @@ fn report_cycle<'a>(
         Node::Edge(e) => format!("{name} (line {})", edges[*e as usize].line),
         Node::Other(_) => format!("{name} (existing)"),
     };
+    // The same words whichever user a walk met first: from the earliest line.
+    let first = cycle
+        .iter()
+        .enumerate()
+        .filter_map(|(at, (node, _))| match node {
+            Node::Edge(e) => Some((edges[*e as usize].line, at)),
+            Node::Other(_) => None,
+        })
+        .min()
+        .map_or(0, |(_, at)| at);
+    let cycle: Vec<(Node, &str)> = cycle[first..].iter().chain(&cycle[..first]).copied().collect();
     let mut chain: Vec<String> = cycle.iter().map(describe).collect();
     chain.push(cycle[0].1.to_owned());
     let chain = chain.join(" → ");
-    for (node, _) in cycle {
+    for (node, _) in &cycle {
         if let Node::Edge(e) = node {
             let edge = &edges[*e as usize];
             findings.entry(edge.line).or_default().push(Diagnostic::cell(

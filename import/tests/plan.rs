@@ -421,6 +421,43 @@ fn reporting_cycles_through_existing_users_are_found() {
 }
 
 #[test]
+fn a_cycle_is_named_from_its_earliest_line_whichever_row_leads_into_it() {
+    // t reports into the cycle a → c → b → a, whose rows are out of file order.
+    let csv = "userId,email,reportsTo\nt,t@x.io,b\na,a@x.io,c\nb,b@x.io,a\nc,c@x.io,b\nx,x@x.io,y\ny,y@x.io,\n";
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    let chain = "a (line 3) → c (line 5) → b (line 4) → a";
+    let found: Vec<(u64, Vec<&str>)> =
+        v.problems.iter().map(|p| (p.line, p.diagnostics.iter().map(|d| d.message.as_str()).collect())).collect();
+    assert_eq!(
+        found,
+        [
+            (3, vec![format!(r#"Line 3, reportsTo: "c" closes a reporting cycle: {chain}"#).as_str()]),
+            (4, vec![format!(r#"Line 4, reportsTo: "a" closes a reporting cycle: {chain}"#).as_str()]),
+            (5, vec![format!(r#"Line 5, reportsTo: "b" closes a reporting cycle: {chain}"#).as_str()]),
+        ]
+    );
+}
+
+#[test]
+fn managers_named_before_or_after_their_reports_are_both_followed_in_a_large_file() {
+    // 100 000 rows (over 2 MiB: read in parts where there are cores), each
+    // reporting to the next row's user; then a cycle of three at the end.
+    let mut csv = String::from("userId,email,reportsTo\n");
+    for i in 0..100_000 {
+        let manager = if i == 99_999 { String::new() } else { format!("u{}", i + 1) };
+        csv.push_str(&format!("u{i},u{i}@example.org,{manager}\n"));
+    }
+    csv.push_str("p,p@x.io,q\nq,q@x.io,r\nr,r@x.io,p\n");
+    assert!(csv.len() > 2 << 20);
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    assert_eq!((v.rows, v.rows_with_errors), (100_003, 3));
+    let chain = "p (line 100002) → q (line 100003) → r (line 100004) → p";
+    let lines: Vec<u64> = v.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [100_002, 100_003, 100_004]);
+    assert!(v.problems.iter().all(|p| p.diagnostics.len() == 1 && p.diagnostics[0].message.ends_with(chain)));
+}
+
+#[test]
 fn lines_whose_only_problems_are_found_at_the_end_are_named_by_their_user_id() {
     let csv = "userId,email,reportsTo\n a ,a@x.io,b\nb,b@x.io,A\nc,c@x.io,\n";
     let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
