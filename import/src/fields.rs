@@ -25,7 +25,7 @@ fn check_len(value: &str, max: usize) -> Result<(), FieldError> {
 }
 
 /// `str::trim`, with a quick way out for the usual cell that has nothing to trim.
-#[inline]
+#[inline(always)]
 pub fn trim(value: &str) -> &str {
     let solid = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
     if value.is_empty() || (solid(value.chars().next()) && solid(value.chars().next_back())) {
@@ -43,6 +43,13 @@ fn all_chars(value: &str, ascii: impl Fn(u8) -> bool, other: impl Fn(char) -> bo
     } else {
         value.chars().all(other)
     }
+}
+
+/// Whether every byte is printable ASCII other than the space (`!` to `~`): no
+/// white space, no control character, one byte a character.
+#[inline]
+pub(crate) fn printable_ascii(value: &str) -> bool {
+    value.bytes().all(|b| matches!(b, b'!'..=b'~'))
 }
 
 /// Whether a value still has to be searched for control characters: the
@@ -194,37 +201,45 @@ fn address_ok(value: &str) -> bool {
     local_ok && labels >= 2 && labels_ok && tld_ok
 }
 
-/// [`address_ok`] for an ASCII address, in one pass over its bytes.
+/// [`address_ok`] for an ASCII address, in one pass over its bytes (no search
+/// for the `@` first: neither part may hold one, so the first is the last).
 fn ascii_address_ok(value: &[u8]) -> bool {
-    let Some(at) = value.iter().rposition(|&b| b == b'@') else { return false };
-    let (local, domain) = (&value[..at], &value[at + 1..]);
-    let (Some(&first), Some(&last)) = (local.first(), local.last()) else { return false };
-    if local.len() > 64 || first == b'.' || last == b'.' {
-        return false;
-    }
-    let mut after_dot = false;
-    for &b in local {
-        let dot = b == b'.';
-        if !LOCAL_PART[usize::from(b)] || (dot && after_dot) {
+    let Some(at) = local_part_end(value) else { return false };
+    // The domain: labels of letters, digits and hyphens between dots.
+    let (mut labels, mut label_len, mut last, mut all_letters) = (0, 0, b'.', true);
+    for &b in &value[at + 1..] {
+        if b == b'.' {
+            if label_len == 0 || label_len > 63 || last == b'-' {
+                return false;
+            }
+            (labels, label_len, all_letters) = (labels + 1, 0, true);
+        } else if b.is_ascii_alphanumeric() || (b == b'-' && label_len > 0) {
+            label_len += 1;
+            all_letters &= b.is_ascii_alphabetic();
+        } else {
             return false;
+        }
+        last = b;
+    }
+    // The last label, the top-level domain: two letters or more.
+    labels >= 1 && (2..=63).contains(&label_len) && last != b'-' && all_letters
+}
+
+/// Where the `@` after a valid local part is: atext and dots, at most 64, no
+/// dot first, last or twice in a row.
+fn local_part_end(value: &[u8]) -> Option<usize> {
+    let mut after_dot = true;
+    for (at, &b) in value.iter().enumerate() {
+        if b == b'@' {
+            return (at > 0 && at <= 64 && !after_dot).then_some(at);
+        }
+        let dot = b == b'.';
+        if !LOCAL_PART.get(usize::from(b)).is_some_and(|&ok| ok) || (dot && after_dot) {
+            return None;
         }
         after_dot = dot;
     }
-    let mut labels = 0;
-    let mut tld: &[u8] = &[];
-    for label in domain.split(|&b| b == b'.') {
-        let (Some(&first), Some(&last)) = (label.first(), label.last()) else { return false };
-        if label.len() > 63
-            || first == b'-'
-            || last == b'-'
-            || !label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return false;
-        }
-        labels += 1;
-        tld = label;
-    }
-    labels >= 2 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)
+    None
 }
 
 /// The ASCII characters an email address's local part may hold: letters, digits,
@@ -258,6 +273,9 @@ impl RoleName {
         let value = trim(raw);
         if value.is_empty() {
             return Err(refuse("is empty"));
+        }
+        if value.len() <= Self::MAX_LEN && printable_ascii(value) {
+            return Ok(value);
         }
         if !all_chars(value, |b| !matches!(b, b'\t'..=b'\r' | b' '), |c| !c.is_whitespace()) {
             return Err(refuse("contains a space; role and group names have none"));
@@ -445,6 +463,7 @@ mod tests {
             pieces in proptest::collection::vec(
                 proptest::sample::select(vec![
                     "a", "Z", "7", ".", "-", "@", "_", "+", " ", "(", "\"", "example", "org", "aaaaaaaaaaaaaaaa",
+                    "pat@example.org", "x.y@a-b.co",
                 ]),
                 0..30),
         ) {
