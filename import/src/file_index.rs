@@ -472,9 +472,10 @@ impl FileIndex {
 }
 
 /// `work` over the partitions `0..all`: natively in two halves side by side,
-/// elsewhere (or with one partition) in one go. The results in partition order.
+/// elsewhere (or with a few partitions, whose work takes less than a thread's
+/// start) in one go. The results in partition order.
 fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-    if cfg!(target_arch = "wasm32") || all < 2 {
+    if cfg!(target_arch = "wasm32") || all < 8 {
         return vec![work(0..all)];
     }
     let half = all / 2;

@@ -12,7 +12,7 @@
 use crate::source::{Record, Records, Source};
 
 /// A part smaller than this is not worth a thread.
-const MIN_PART_BYTES: usize = 2 << 20;
+const MIN_PART_BYTES: usize = 256 << 10;
 /// How far past its planned start a part looks for a line break that can start it.
 const MAX_SEEK_BYTES: usize = 1 << 20;
 const MAX_PARTS: usize = 8;
