@@ -113,7 +113,7 @@ build_site() {
   wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name muster "$wasm"
   if [ "$profile" = release ]; then
     # npm's binaryen: Debian's older wasm-opt breaks the module (docs/build.md).
-    "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz \
+    "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz --enable-simd \
       "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" -o "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm"
   fi
   cp "$MUSTER_ROOT/style/muster.css" "$MUSTER_ROOT/target/site/pkg/muster.css"
