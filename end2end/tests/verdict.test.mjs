@@ -31,6 +31,8 @@ const mixed = [
   `self,self@example.org,S,S,${long},RXX01,SELF,Staff,true`,
   `"quoted id",q@example.org,Q,Q,x,RXX01,,Staff,true,extra`,
   `short,short@example.org`,
+  `del,del@example.org,Ann,Jones-De\u007fl,${long},RXX01,,Staff,true`,
+  `nel2,nel2@example.org,Ann,Jones-Ne\u0085l,${long},RXX01,,Staff,true`,
 ].join('\r\n');
 
 function windows1252() {
@@ -112,13 +114,15 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
   const [m, w, u, l] = native;
   const lines = (v) => v.problems.map((p) => p.line);
   const messages = (v) => v.problems.flatMap((p) => p.diagnostics.map((d) => d.message));
-  assert.deepEqual(lines(m), [3, 4, 5, 6, 9, 10, 11, 12, 13, 14]);
+  assert.deepEqual(lines(m), [3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16]);
   for (const message of [
     'Line 3, email: "bob@" is not a valid email address',
     'Line 4, firstName: "Ta\\tb" contains the control character U+0009',
     'Line 5, firstName: "Ne\\u{85}l" contains the control character U+0085',
     'Line 9, userId: "PAT" is also on line 2; each userId may appear once in a file',
     'Line 10, reportsTo: "b" closes a reporting cycle: a (line 10) → b (line 11) → a',
+    'Line 15, lastName: "Jones-De\\u{7f}l" contains the control character U+007F',
+    'Line 16, lastName: "Jones-Ne\\u{85}l" contains the control character U+0085',
   ]) {
     assert.ok(messages(m).includes(message), `${message}\nnot in\n${messages(m).join('\n')}`);
   }
