@@ -93,7 +93,10 @@ impl KeyLines {
     /// the two halves of the partitions side by side.
     fn repeats(&self) -> Vec<(u64, u64)> {
         let repeats_in = |partitions: Range<usize>| {
-            let mut first: FingerprintMap<u64> = FingerprintMap::default();
+            // Sized for the largest partition once: grown from nothing, the map
+            // was rebuilt a dozen times for each of a small file's few partitions.
+            let largest = partitions.clone().map(|p| self.partition_len(p)).max().unwrap_or(0);
+            let mut first: FingerprintMap<u64> = FingerprintMap::with_capacity_and_hasher(largest, Default::default());
             let mut out = Vec::new();
             for p in partitions {
                 first.clear();
@@ -107,6 +110,10 @@ impl KeyLines {
             out
         };
         in_halves(self.partitions(), repeats_in).concat()
+    }
+
+    fn partition_len(&self, p: usize) -> usize {
+        self.by_part.iter().map(|partitions| partitions[p].len()).sum()
     }
 
     /// For each of `probes`, whether it is not among these keys (a partition at a time).
@@ -169,7 +176,9 @@ impl FileIndex {
             externals: keys(col(Field::ExternalId).is_some()),
             repeated_users: HashSet::new(),
             repeats_known: false,
-            // Most files that have the column give most rows a manager.
+            // Most files that have the column give most rows a manager; two
+            // userIds of eight bytes each, as room for their texts, spares most
+            // of the arena's growing (each time a copy of all of it).
             edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
             arena: String::new(),
         }
@@ -244,11 +253,19 @@ impl FileIndex {
     /// has, as diagnostics by line (userId, email, externalId in that order). The
     /// values are read again from `source`, only when there are repeats.
     pub fn repeats(&mut self, layout: &Layout, source: &Source<'_>) -> HashMap<u64, Vec<Diagnostic>> {
-        let kinds = [
-            (Field::UserId, self.users.repeats()),
-            (Field::Email, self.emails.repeats()),
-            (Field::ExternalId, self.externals.repeats()),
-        ];
+        // Many partitions are looked at in two halves side by side (`in_halves`);
+        // a few in one go, and then the userIds beside the other keys instead.
+        let (users, emails, externals) =
+            if !cfg!(target_arch = "wasm32") && (2..HALVES_FROM).contains(&self.users.partitions()) {
+                std::thread::scope(|scope| {
+                    let users = scope.spawn(|| self.users.repeats());
+                    let others = (self.emails.repeats(), self.externals.repeats());
+                    (users.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), others.0, others.1)
+                })
+            } else {
+                (self.users.repeats(), self.emails.repeats(), self.externals.repeats())
+            };
+        let kinds = [(Field::UserId, users), (Field::Email, emails), (Field::ExternalId, externals)];
         self.repeated_users = kinds[0].1.iter().map(|(line, _)| *line).collect();
         self.repeats_known = true;
         let mut wanted: HashMap<u64, Vec<(Field, u64)>> = HashMap::new();
@@ -475,7 +492,7 @@ impl FileIndex {
 /// elsewhere (or with a few partitions, whose work takes less than a thread's
 /// start) in one go. The results in partition order.
 fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-    if cfg!(target_arch = "wasm32") || all < 8 {
+    if cfg!(target_arch = "wasm32") || all < HALVES_FROM {
         return vec![work(0..all)];
     }
     let half = all / 2;
@@ -485,6 +502,9 @@ fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Ve
         vec![first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
     })
 }
+
+/// The fewest partitions [`in_halves`] splits.
+const HALVES_FROM: usize = 8;
 
 /// "No edge" in the per-edge tables (and "not yet seen" in walks).
 const NONE: u32 = u32::MAX;

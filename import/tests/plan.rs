@@ -347,52 +347,68 @@ fn reports_to_a_user_the_file_deletes_is_an_error() {
 #[test]
 fn repeated_keys_are_found_across_a_large_file_and_name_their_first_line() {
     // 40 000 rows spread the keys over 16 partitions of the index, looked at in
-    // two halves side by side where there are cores; the file is read in parts.
+    // two halves side by side where there are cores; 10 000 over two, whose
+    // userIds are looked at beside the other keys. Both files are read in parts.
+    for rows in [40_000, 10_000] {
+        repeated_keys_in(rows);
+    }
+}
+
+fn repeated_keys_in(rows: usize) {
+    let (a, b, c, d) = (rows * 7 / 40, rows * 15 / 40, rows / 2 - 1, rows * 9 / 40);
     let mut csv = String::from("userId,email,externalId,reportsTo\n");
-    for i in 0..40_000 {
+    for i in 0..rows {
         let (user, email, ext) = match i {
-            7_000 => ("U1".to_owned(), "u19999@x.io".to_owned(), "E5".to_owned()),
-            15_000 => ("u1 ".to_owned(), "u15000@x.io".to_owned(), "e5".to_owned()),
+            _ if i == a => ("U1".to_owned(), format!("u{c}@x.io"), "E5".to_owned()),
+            _ if i == b => ("u1 ".to_owned(), format!("u{b}@x.io"), "e5".to_owned()),
             _ => (format!("u{i}"), format!("u{i}@x.io"), format!("E{i}")),
         };
-        let manager = if i == 9_000 { "nobody".to_owned() } else { String::new() };
+        let manager = if i == d { "nobody".to_owned() } else { String::new() };
         csv.push_str(&format!("{user},{email},{ext},{manager}\n"));
     }
     let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
-    assert_eq!((v.rows, v.rows_with_errors), (40_000, 3));
-    let found: Vec<(u64, Option<&str>, Vec<&str>)> = v
+    assert_eq!((v.rows, v.rows_with_errors), (rows as u64, 3));
+    let found: Vec<(u64, Option<&str>, Vec<String>)> = v
         .problems
         .iter()
-        .map(|p| (p.line, p.user_id.as_deref(), p.diagnostics.iter().map(|d| d.message.as_str()).collect()))
+        .map(|p| (p.line, p.user_id.as_deref(), p.diagnostics.iter().map(|d| d.message.clone()).collect()))
         .collect();
+    let (la, lb, lc) = (a as u64 + 2, b as u64 + 2, c as u64 + 2);
     assert_eq!(
         found,
         [
             (
-                7_002,
+                la,
                 Some("U1"),
                 vec![
-                    r#"Line 7002, userId: "U1" is also on line 3; each userId may appear once in a file"#,
-                    r#"Line 7002, externalId: "E5" is also on line 7; each externalId may appear once in a file"#,
+                    format!(r#"Line {la}, userId: "U1" is also on line 3; each userId may appear once in a file"#),
+                    format!(
+                        r#"Line {la}, externalId: "E5" is also on line 7; each externalId may appear once in a file"#
+                    ),
                 ]
             ),
             (
-                15_002,
+                lb,
                 Some("u1"),
                 vec![
-                    r#"Line 15002, userId: "u1" is also on line 3; each userId may appear once in a file"#,
-                    r#"Line 15002, externalId: "e5" is also on line 7; each externalId may appear once in a file"#,
+                    format!(r#"Line {lb}, userId: "u1" is also on line 3; each userId may appear once in a file"#),
+                    format!(
+                        r#"Line {lb}, externalId: "e5" is also on line 7; each externalId may appear once in a file"#
+                    ),
                 ]
             ),
             (
-                20_001,
-                Some("u19999"),
-                vec![r#"Line 20001, email: "u19999@x.io" is also on line 7002; each email may appear once in a file"#]
+                lc,
+                Some(format!("u{c}").as_str()),
+                vec![format!(
+                    r#"Line {lc}, email: "u{c}@x.io" is also on line {la}; each email may appear once in a file"#
+                )]
             ),
-        ]
+        ],
+        "{rows} rows"
     );
     // reportsTo to nobody is only an error against a directory; validation alone accepts it.
-    assert!(v.problems.iter().all(|p| p.line != 9_002));
+    assert!(v.problems.iter().all(|p| p.line != d as u64 + 2));
 }
 
 #[test]
