@@ -161,7 +161,7 @@ impl<'t> Records<'t> {
         let rest = self.bytes.get(start..).filter(|rest| !rest.is_empty())?;
         let line = self.lines + 1;
         match memchr::memchr3(b'\n', b'\r', b'"', rest) {
-            Some(quote) if rest[quote] == b'"' => self.read_quoted(record)?,
+            Some(quote) if rest[quote] == b'"' => self.read_quoted(record, quote)?,
             // CR or LF ends the record, and is read with it.
             Some(end) => {
                 record.set_plain(&rest[..end], self.delimiter);
@@ -176,22 +176,32 @@ impl<'t> Records<'t> {
         Some(Located { line, stopped: stopped + self.from, start: start + self.from })
     }
 
-    /// Reads the record at `self.at` with csv_core. Called at a record's first
-    /// byte, where csv_core's state after its last record (or its first read)
-    /// goes on as at the start of a record.
-    fn read_quoted(&mut self, record: &mut Record) -> Option<()> {
+    /// Reads the record at `self.at`, whose first quote is at `quote` (from
+    /// `self.at`). The fields before the one that holds it have no quote and no
+    /// line break: they are cut as a plain line's. csv_core reads the rest, from
+    /// that field's first byte, where it reads as at a record's first byte (no
+    /// line break can be there to skip); its state after its last record, or
+    /// its first read, goes on from there.
+    fn read_quoted(&mut self, record: &mut Record, quote: usize) -> Option<()> {
         use csv_core::ReadRecordResult as Read;
-        let rest = &self.bytes[self.at..];
+        let field_start = memchr::memrchr(self.delimiter, &self.bytes[self.at..self.at + quote]).map_or(0, |d| d + 1);
+        record.bytes.clear();
+        record.cells.clear();
+        let mut control = false;
+        if field_start > 0 {
+            let before = &self.bytes[self.at..self.at + field_start - 1];
+            record.bytes.extend_from_slice(before);
+            control = crate::scan::cut(before, self.delimiter, &mut record.cells);
+        }
+        let base = record.bytes.len();
+        let rest = &self.bytes[self.at + field_start..];
         // csv_core counts the LFs it reads.
         let lines_before = self.quoted.line();
         let (mut read, mut written, mut ends) = (0, 0, 0);
         // Room for a short record; a longer one doubles it as csv_core asks.
         // (Never up to the capacity: after one long line that would zero
         // megabytes for every quoted record after it.)
-        let room = rest.len().clamp(1, 256);
-        if record.bytes.len() < room {
-            record.bytes.resize(room, 0);
-        }
+        record.bytes.resize(base + rest.len().clamp(1, 256), 0);
         if record.ends.is_empty() {
             record.ends.resize(32, 0);
         }
@@ -199,26 +209,26 @@ impl<'t> Records<'t> {
             // The whole rest of the text is given, so an empty input is the end
             // of the text, which ends the last record.
             let (result, n_read, n_written, n_ends) =
-                self.quoted.read_record(&rest[read..], &mut record.bytes[written..], &mut record.ends[ends..]);
+                self.quoted.read_record(&rest[read..], &mut record.bytes[base + written..], &mut record.ends[ends..]);
             (read, written, ends) = (read + n_read, written + n_written, ends + n_ends);
             match result {
                 Read::InputEmpty => {}
-                Read::OutputFull => record.bytes.resize(record.bytes.len() * 2, 0),
+                Read::OutputFull => record.bytes.resize(base + (record.bytes.len() - base) * 2, 0),
                 Read::OutputEndsFull => record.ends.resize(record.ends.len() * 2, 0),
                 Read::Record => break,
                 Read::End => return None,
             }
         }
-        record.bytes.truncate(written);
-        record.free_of_controls = !crate::scan::may_hold_control(&record.bytes);
-        record.cells.clear();
-        let mut start = 0;
+        record.bytes.truncate(base + written);
+        record.free_of_controls = !(control || crate::scan::may_hold_control(&record.bytes[base..]));
+        // csv_core's ends count from the first byte it wrote for the record.
+        let mut start = base;
         for &end in &record.ends[..ends] {
-            record.cells.push((start, end));
-            start = end;
+            record.cells.push((start, base + end));
+            start = base + end;
         }
         self.lines += self.quoted.line() - lines_before;
-        self.at += read;
+        self.at += field_start + read;
         Some(())
     }
 
