@@ -98,13 +98,15 @@ fn as_text(cell: &[u8]) -> &str {
 ///
 /// Records are read as the `csv` crate reads them (RFC 4180 quoting, CR, LF or
 /// CRLF ending a record, blank lines skipped, a BOM at the start dropped), and
-/// `csv_core` reads every record that has a quote. A record without one (most
+/// `csv_core` reads every record that has a quote, from the field that holds
+/// its first quote (see [`Records::read_quoted`]). A record without one (most
 /// records of most files) is a line, cut at its delimiters with `memchr`: three
 /// times faster than the byte-at-a-time state machine, which gains nothing on
 /// text with no quotes. A property test and the fuzz target check that both
 /// ways give what the `csv` crate gives.
 pub struct Records<'t> {
-    /// Reads the records that have a quote, always from a record's first byte.
+    /// Reads the records that have a quote, always from the first byte of a field
+    /// that begins no line (so that it reads as at a record's start).
     quoted: csv_core::Reader,
     bytes: &'t [u8],
     delimiter: u8,
