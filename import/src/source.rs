@@ -99,7 +99,7 @@ fn as_text(cell: &[u8]) -> &str {
 /// Records are read as the `csv` crate reads them (RFC 4180 quoting, CR, LF or
 /// CRLF ending a record, blank lines skipped, a BOM at the start dropped), and
 /// `csv_core` reads every record that has a quote, from the field that holds
-/// its first quote (see [`Records::read_quoted`]). A record without one (most
+/// its first quote (`Records::read_quoted` says why it may). A record without one (most
 /// records of most files) is a line, cut at its delimiters with `memchr`: three
 /// times faster than the byte-at-a-time state machine, which gains nothing on
 /// text with no quotes. A property test and the fuzz target check that both
