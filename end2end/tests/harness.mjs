@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -71,4 +72,19 @@ export async function launchBrowser() {
 /// Resolves once the WebAssembly app has hydrated the page.
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+}
+
+/// The real server and a browser for the tests of one file: started before its
+/// first test, stopped after its last. `server` and `browser` are set from then.
+export function serverAndBrowser() {
+  const running = {};
+  before(async () => {
+    running.server = await startServer();
+    running.browser = await launchBrowser();
+  });
+  after(async () => {
+    await running.browser?.close();
+    await running.server?.stop();
+  });
+  return running;
 }

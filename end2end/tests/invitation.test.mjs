@@ -1,26 +1,15 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launchBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const running = serverAndBrowser();
 
 /// The invitation link mailed to `address`, as a path on this server: the mail
 /// was written to the outbox by a load from the command line.
 function invitationPath(address) {
-  const outbox = join(server.dataDir, 'outbox');
+  const outbox = join(running.server.dataDir, 'outbox');
   for (const name of readdirSync(outbox)) {
     // Undo quoted-printable soft line breaks before looking for the link.
     const mail = readFileSync(join(outbox, name), 'utf8').replace(/=\r?\n/g, '');
@@ -34,19 +23,19 @@ function invitationPath(address) {
 }
 
 test('a new user opens the invitation link, chooses a password once, and signs in with it', async () => {
-  const file = join(server.dataDir, 'new-users.csv');
+  const file = join(running.server.dataDir, 'new-users.csv');
   writeFileSync(file, 'userId,email,firstName,lastName\nnia,nia@example.com,Nia,Newcomer\n');
-  const loaded = server.cli(['import', file, '--tenant', 'demo']);
+  const loaded = running.server.cli(['import', file, '--tenant', 'demo']);
   assert.equal(loaded.status, 0, `${loaded.stdout}\n${loaded.stderr}`);
   assert.match(loaded.stdout, /1 added/);
   const path = invitationPath('nia@example.com');
 
-  const context = await browser.newContext();
+  const context = await running.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
   // No session: the link alone opens the page.
-  await page.goto(`${server.url}${path}`);
+  await page.goto(`${running.server.url}${path}`);
   assert.equal(new URL(page.url()).pathname, path);
   await hydrated(page);
   await page.waitForSelector('h2:has-text("Welcome, Nia")');
@@ -70,18 +59,18 @@ test('a new user opens the invitation link, chooses a password once, and signs i
   assert.match(await page.textContent('[data-testid="password-set"]'), /tenant demo and the user ID nia/);
 
   // The link worked once.
-  await page.goto(`${server.url}${path}`);
+  await page.goto(`${running.server.url}${path}`);
   await hydrated(page);
   await page.waitForSelector('h2:has-text("This link cannot be used")');
   assert.match(await page.textContent('.error'), /already been used/);
 
-  await page.goto(`${server.url}/signin`);
+  await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
   await page.fill('input[name="tenant"]', 'demo');
   await page.fill('input[name="login"]', 'nia');
   await page.fill('input[name="password"]', 'first choice 2026');
   await page.click('button[type="submit"]');
-  await page.waitForURL(`${server.url}/`);
+  await page.waitForURL(`${running.server.url}/`);
   await page.waitForSelector('h1:has-text("Welcome, Nia Newcomer")');
   assert.deepEqual(await page.locator('nav.sidebar a').allTextContents(), [], 'a user manages no one');
   assert.deepEqual(errors, []);
@@ -89,9 +78,9 @@ test('a new user opens the invitation link, chooses a password once, and signs i
 });
 
 test('an invitation link that is not valid says so, without a session', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await running.browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  const response = await page.goto(`${server.url}/invitation/${'0'.repeat(64)}`);
+  const response = await page.goto(`${running.server.url}/invitation/${'0'.repeat(64)}`);
   assert.equal(response.status(), 200);
   assert.match(await page.textContent('main'), /This invitation link is not valid/);
   await context.close();

@@ -1,24 +1,13 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const running = serverAndBrowser();
 
 test('the sign-in page is rendered by the server before any script runs', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await running.browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  const response = await page.goto(`${server.url}/`);
+  const response = await page.goto(`${running.server.url}/`);
   assert.equal(new URL(page.url()).pathname, '/signin');
   assert.equal(response.status(), 200);
   assert.ok(await page.isVisible('form[action="/api/sign_in"]'));
@@ -26,12 +15,12 @@ test('the sign-in page is rendered by the server before any script runs', async 
 });
 
 test('an admin signs in, the page hydrates and reacts, and signs out', async () => {
-  const context = await browser.newContext();
+  const context = await running.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
 
-  await page.goto(`${server.url}/signin`);
+  await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
 
   // Only the hydrated app changes the input's type when the box is ticked.
@@ -42,16 +31,16 @@ test('an admin signs in, the page hydrates and reacts, and signs out', async () 
 
   // Wrong password first: the message says so and nothing else happens.
   await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', server.user);
+  await page.fill('input[name="login"]', running.server.user);
   await page.fill('input[name="password"]', 'not-the-password');
   await page.click('button[type="submit"]');
   await page.waitForSelector('.error[role="alert"]');
   assert.match(await page.textContent('.error'), /tenant, user ID or password is not correct/);
   assert.equal(new URL(page.url()).pathname, '/signin');
 
-  await page.fill('input[name="password"]', server.password);
+  await page.fill('input[name="password"]', running.server.password);
   await page.click('button[type="submit"]');
-  await page.waitForURL(`${server.url}/`);
+  await page.waitForURL(`${running.server.url}/`);
   await page.waitForSelector('h1:has-text("Welcome, Demo Admin")');
   assert.match(await page.textContent('[data-testid="who"]'), /Demo Organisation/);
   const nav = await page.locator('nav.sidebar a').allTextContents();
@@ -69,24 +58,24 @@ test('an admin signs in, the page hydrates and reacts, and signs out', async () 
   await page.waitForSelector('h1:has-text("Roles")');
 
   await page.click('[data-testid="sign-out"]');
-  await page.waitForURL(`${server.url}/signin`);
-  await page.goto(`${server.url}/users`);
+  await page.waitForURL(`${running.server.url}/signin`);
+  await page.goto(`${running.server.url}/users`);
   assert.equal(new URL(page.url()).pathname, '/signin', 'the session is gone after signing out');
   assert.deepEqual(errors, []);
   await context.close();
 });
 
 test('an unknown address shows the 404 page', async () => {
-  const context = await browser.newContext();
+  const context = await running.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}/signin`);
+  await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
   await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', server.user);
-  await page.fill('input[name="password"]', server.password);
+  await page.fill('input[name="login"]', running.server.user);
+  await page.fill('input[name="password"]', running.server.password);
   await page.click('button[type="submit"]');
-  await page.waitForURL(`${server.url}/`);
-  const response = await page.goto(`${server.url}/no-such-page`);
+  await page.waitForURL(`${running.server.url}/`);
+  const response = await page.goto(`${running.server.url}/no-such-page`);
   assert.equal(response.status(), 404);
   assert.ok(await page.isVisible('h1:has-text("Page not found")'));
   await context.close();

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, launchBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated } from './harness.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HEADINGS = 'userId,email,firstName,lastName,jobTitle,organisation,reportsTo,roles,enabled';
@@ -68,19 +68,14 @@ function large() {
   return Buffer.from(rows.join('\n'));
 }
 
-let server;
-let browser;
+const running = serverAndBrowser();
 let dir;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'muster-verdict-'));
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -99,8 +94,8 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
   assert.equal(run.status, 0, run.stderr);
   const native = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
 
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${server.url}/signin`);
+  const page = await (await running.browser.newContext()).newPage();
+  await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
   const inBrowser = await page.evaluate(async (all) => {
     const m = await import('/pkg/muster.js');
