@@ -177,9 +177,7 @@ impl FileIndex {
             externals: keys(col(Field::ExternalId).is_some()),
             repeated_users: HashSet::new(),
             repeats_known: false,
-            // Most files that have the column give most rows a manager; two
-            // userIds of eight bytes each, as room for their texts, spares most
-            // of the arena's growing (each time a copy of all of it).
+            // Most files that have the column give most rows a manager.
             edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
             arena: String::new(),
         }
