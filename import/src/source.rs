@@ -187,14 +187,13 @@ impl<'t> Records<'t> {
     fn read_quoted(&mut self, record: &mut Record, quote: usize) -> Option<()> {
         use csv_core::ReadRecordResult as Read;
         let field_start = memchr::memrchr(self.delimiter, &self.bytes[self.at..self.at + quote]).map_or(0, |d| d + 1);
-        record.bytes.clear();
-        record.cells.clear();
-        let mut control = false;
         if field_start > 0 {
-            let before = &self.bytes[self.at..self.at + field_start - 1];
-            record.bytes.extend_from_slice(before);
-            control = crate::scan::cut(before, self.delimiter, &mut record.cells);
+            record.set_plain(&self.bytes[self.at..self.at + field_start - 1], self.delimiter);
+        } else {
+            record.bytes.clear();
+            record.cells.clear();
         }
+        let control = field_start > 0 && !record.free_of_controls;
         let base = record.bytes.len();
         let rest = &self.bytes[self.at + field_start..];
         // csv_core counts the LFs it reads.
