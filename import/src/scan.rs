@@ -96,93 +96,82 @@ mod swar {
     }
 }
 
+/// The cut of a line sixteen bytes at a time, for both SIMD ways: `masks`
+/// gives a block's delimiters and its bytes that may start a control character,
+/// one bit a byte. The last bytes are padded with bytes that are neither, and
+/// left out by `valid`.
+#[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
+#[inline(always)]
+fn cut_in_blocks(line: &[u8], cells: &mut Vec<(usize, usize)>, masks: impl Fn(&[u8; 16]) -> (u32, u32)) -> bool {
+    let mut start = 0;
+    let mut control = 0u32;
+    let mut block = |bytes: &[u8; 16], base: usize, valid: u32| {
+        let (delimiters, controls) = masks(bytes);
+        let delimiters = delimiters & valid;
+        control |= controls & valid & !delimiters;
+        let mut found = delimiters;
+        while found != 0 {
+            let at = base + found.trailing_zeros() as usize;
+            cells.push((start, at));
+            start = at + 1;
+            found &= found - 1;
+        }
+    };
+    let mut chunks = line.chunks_exact(16);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        block(chunk.try_into().expect("a chunk of 16"), base, 0xffff);
+        base += 16;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut padded = [b'a'; 16];
+        padded[..rest.len()].copy_from_slice(rest);
+        block(&padded, base, (1 << rest.len()) - 1);
+    }
+    cells.push((start, line.len()));
+    control != 0
+}
+
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
 
     pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
-        let mut start = 0;
-        let mut control = 0u32;
-        // SAFETY (every block below): SSE2 is part of the x86_64 baseline, so its
-        // instructions are always there; `_mm_loadu_si128` reads 16 bytes at any
-        // alignment, and each load is of 16 bytes of `line` or of `padded`.
-        let mut block = |x: __m128i, base: usize, valid: u32| unsafe {
-            let delimiters = _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(delimiter as i8))) as u32 & valid;
+        // SAFETY: SSE2 is part of the x86_64 baseline, so its instructions are
+        // always there; `_mm_loadu_si128` reads the 16 bytes of `bytes` at any alignment.
+        super::cut_in_blocks(line, cells, |bytes| unsafe {
+            let x = _mm_loadu_si128(bytes.as_ptr().cast());
+            let delimiters = _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(delimiter as i8))) as u32;
             // x <= 0x1f exactly when min(x, 0x1f) == x (bytes compared unsigned).
             let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
             let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
             let c1 = _mm_cmpeq_epi8(x, _mm_set1_epi8(0xc2_u8 as i8));
-            control |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, del), c1)) as u32 & valid & !delimiters;
-            let mut found = delimiters;
-            while found != 0 {
-                let at = base + found.trailing_zeros() as usize;
-                cells.push((start, at));
-                start = at + 1;
-                found &= found - 1;
-            }
-        };
-        let mut chunks = line.chunks_exact(16);
-        let mut base = 0;
-        for chunk in &mut chunks {
-            block(unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) }, base, 0xffff);
-            base += 16;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The last bytes in a block of their own, after them bytes that are
-            // neither a delimiter nor a control byte, and left out by `valid`.
-            let mut padded = [b'a'; 16];
-            padded[..rest.len()].copy_from_slice(rest);
-            block(unsafe { _mm_loadu_si128(padded.as_ptr().cast()) }, base, (1 << rest.len()) - 1);
-        }
-        cells.push((start, line.len()));
-        control != 0
+            (delimiters, _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, del), c1)) as u32)
+        })
     }
 }
 
-/// The SSE2 way in WebAssembly's SIMD: the same blocks, the same masks. Not
-/// run by `cargo test` (natively); the end-to-end test that compares the
-/// browser's verdicts with the server's runs it on lines with delimiters and
-/// control characters in every position of a block.
+/// The SSE2 way in WebAssembly's SIMD: the same masks. Not run by `cargo test`
+/// (natively); the end-to-end test that compares the browser's verdicts with
+/// the server's runs it on lines with delimiters and control characters in
+/// every position of a block.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
-    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or};
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_load, v128_or};
 
     pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
-        let mut start = 0;
-        let mut control = 0u32;
-        let mut block = |x: v128, base: usize, valid: u32| {
-            let delimiters = u32::from(u8x16_bitmask(u8x16_eq(x, u8x16_splat(delimiter)))) & valid;
+        super::cut_in_blocks(line, cells, |bytes| {
+            // SAFETY: a load of the 16 bytes of `bytes`; WebAssembly loads need no alignment.
+            let x = unsafe { v128_load(bytes.as_ptr().cast()) };
+            let delimiters = u32::from(u8x16_bitmask(u8x16_eq(x, u8x16_splat(delimiter))));
             let low = u8x16_lt(x, u8x16_splat(0x20));
             let del = u8x16_eq(x, u8x16_splat(0x7f));
             let c1 = u8x16_eq(x, u8x16_splat(0xc2));
-            control |= u32::from(u8x16_bitmask(v128_or(v128_or(low, del), c1))) & valid & !delimiters;
-            let mut found = delimiters;
-            while found != 0 {
-                let at = base + found.trailing_zeros() as usize;
-                cells.push((start, at));
-                start = at + 1;
-                found &= found - 1;
-            }
-        };
-        let mut chunks = line.chunks_exact(16);
-        let mut base = 0;
-        for chunk in &mut chunks {
-            // SAFETY: a load of the 16 bytes of `chunk`; WebAssembly loads need no alignment.
-            block(unsafe { v128_load(chunk.as_ptr().cast()) }, base, 0xffff);
-            base += 16;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut padded = [b'a'; 16];
-            padded[..rest.len()].copy_from_slice(rest);
-            // SAFETY: a load of the 16 bytes of `padded`.
-            block(unsafe { v128_load(padded.as_ptr().cast()) }, base, (1 << rest.len()) - 1);
-        }
-        cells.push((start, line.len()));
-        control != 0
+            (delimiters, u32::from(u8x16_bitmask(v128_or(v128_or(low, del), c1))))
+        })
     }
 }
 
