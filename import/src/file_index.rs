@@ -214,13 +214,13 @@ impl FileIndex {
             }
         };
         let arena = &mut self.arena;
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
+        side_by_side(
+            || {
                 arena.push_str(&later.arena);
                 put(back, from_back);
-            });
-            put(front, from_front);
-        });
+            },
+            || put(front, from_front),
+        );
         // SAFETY: the `n` slots after the first `len` were all written above
         // (`front` and `back` are those slots; `put` asserts it fills each).
         unsafe { self.edges.set_len(len + n) };
@@ -285,11 +285,9 @@ impl FileIndex {
         // a few in one go, and then the userIds beside the other keys instead.
         let (users, emails, externals) =
             if !cfg!(target_arch = "wasm32") && (2..HALVES_FROM).contains(&self.users.partitions()) {
-                std::thread::scope(|scope| {
-                    let users = scope.spawn(|| self.users.repeats());
-                    let others = (self.emails.repeats(), self.externals.repeats());
-                    (users.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), others.0, others.1)
-                })
+                let (users, (emails, externals)) =
+                    side_by_side(|| self.users.repeats(), || (self.emails.repeats(), self.externals.repeats()));
+                (users, emails, externals)
             } else {
                 (self.users.repeats(), self.emails.repeats(), self.externals.repeats())
             };
@@ -524,10 +522,21 @@ fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Ve
         return vec![work(0..all)];
     }
     let half = all / 2;
+    let (second, first) = side_by_side(|| work(half..all), || work(0..half));
+    vec![first, second]
+}
+
+/// `a` on a thread of its own beside `b` (natively; in WebAssembly one after
+/// the other). A panic in either is the caller's.
+fn side_by_side<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    if cfg!(target_arch = "wasm32") {
+        let a = a();
+        return (a, b());
+    }
     std::thread::scope(|scope| {
-        let second = scope.spawn(|| work(half..all));
-        let first = work(0..half);
-        vec![first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
+        let a = scope.spawn(a);
+        let b = b();
+        (a.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), b)
     })
 }
 
