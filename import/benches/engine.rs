@@ -11,6 +11,10 @@ use muster_import::{
     PlanOptions,
 };
 use std::hint::black_box;
+
+// The server's allocator: `validate` runs in the server binary and its command.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {

@@ -15,7 +15,7 @@ use crate::layout::Layout;
 use crate::normalize_key;
 use crate::row::RowKeys;
 use crate::source::{Record, Source};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -43,6 +43,16 @@ impl Edge {
     }
 }
 
+/// A key with the line it is on and, for a userId on a row with a `reportsTo`,
+/// that row's edge (else [`NONE`]). 16 bytes: lines fit in 32 bits, as a text
+/// of 4 GiB or more is refused by [`Source::open`].
+#[derive(Clone, Copy)]
+struct Key {
+    fp: Fingerprint,
+    line: u32,
+    edge: u32,
+}
+
 /// Keys of one kind with the line of each, spread over partitions by some bits
 /// of their fingerprint. Looking for repeats a partition at a time keeps the map
 /// in cache; one map of a million keys missed the cache on nearly every row and
@@ -51,7 +61,10 @@ struct KeyLines {
     /// The partitions of each part of the file, in file order: parts read side
     /// by side are joined without copying their keys, and a partition's keys
     /// are those of its parts one after the other.
-    by_part: Vec<Vec<Vec<(Fingerprint, u64)>>>,
+    by_part: Vec<Vec<Vec<Key>>>,
+    /// For each part, what its keys' edges are shifted by: a part numbers the
+    /// edges it saw from 0, and they follow the edges of the parts before it.
+    edge_base: Vec<u32>,
 }
 
 impl KeyLines {
@@ -62,12 +75,14 @@ impl KeyLines {
     fn new(expected: usize, here: usize) -> Self {
         let parts = (expected / 4096).next_power_of_two().clamp(1, 1024);
         let per_part = here / parts + here / parts / 8 + 16;
-        Self { by_part: vec![(0..parts).map(|_| Vec::with_capacity(per_part)).collect()] }
+        Self { by_part: vec![(0..parts).map(|_| Vec::with_capacity(per_part)).collect()], edge_base: vec![0] }
     }
 
-    /// Adds the keys of a later part of the file.
-    fn append(&mut self, later: Self) {
+    /// Adds the keys of a later part of the file, whose edges follow `edges_before`.
+    fn append(&mut self, later: Self, edges_before: usize) {
         assert_eq!(self.partitions(), later.partitions(), "parts of one file are partitioned alike");
+        let base = u32::try_from(edges_before).expect("fewer than 4 billion rows");
+        self.edge_base.extend(later.edge_base.iter().map(|b| b + base));
         self.by_part.extend(later.by_part);
     }
 
@@ -79,38 +94,64 @@ impl KeyLines {
         (fp >> 40) as usize & (self.partitions() - 1)
     }
 
-    /// The keys of one partition, in file order.
-    fn partition(&self, p: usize) -> impl Iterator<Item = &(Fingerprint, u64)> {
-        self.by_part.iter().flat_map(move |partitions| &partitions[p])
+    /// The keys of one partition, in file order, with their edges numbered in
+    /// the whole file.
+    fn partition(&self, p: usize) -> impl Iterator<Item = Key> + '_ {
+        self.by_part.iter().zip(&self.edge_base).flat_map(move |(partitions, &base)| {
+            partitions[p]
+                .iter()
+                .map(move |&key| Key { edge: if key.edge == NONE { NONE } else { key.edge + base }, ..key })
+        })
     }
 
-    fn push(&mut self, fp: Fingerprint, line: u64) {
+    fn push(&mut self, fp: Fingerprint, line: u64, edge: u32) {
         let p = self.partition_of(fp);
         debug_assert_eq!(self.by_part.len(), 1, "keys are added before parts are joined");
-        self.by_part[0][p].push((fp, line));
+        let line = u32::try_from(line).expect("Source::open refuses a text with more lines than 32 bits count");
+        self.by_part[0][p].push(Key { fp, line, edge });
     }
 
     /// Each line whose key an earlier line has, with that first line; natively,
     /// the two halves of the partitions side by side.
     fn repeats(&self) -> Vec<(u64, u64)> {
-        let repeats_in = |partitions: Range<usize>| {
-            // Sized for the largest partition once: grown from nothing, the map
-            // was rebuilt a dozen times for each of a small file's few partitions.
-            let largest = partitions.clone().map(|p| self.partition_len(p)).max().unwrap_or(0);
-            let mut first: FingerprintMap<u64> = FingerprintMap::with_capacity_and_hasher(largest, Default::default());
-            let mut out = Vec::new();
-            for p in partitions {
-                first.clear();
-                for &(fp, line) in self.partition(p) {
-                    let earlier = *first.entry(fp).or_insert(line);
-                    if earlier != line {
-                        out.push((line, earlier));
-                    }
+        in_halves(self.partitions(), |partitions| self.repeats_in(partitions, None)).concat()
+    }
+
+    /// The repeats among the partitions `partitions` (see [`KeyLines::repeats`]).
+    /// With `links` (for the userIds: `managers` keyed by the manager's userId
+    /// and `own`, `next` one slot per edge), also each edge's first-row edge of
+    /// its user (`own`) and of its manager (`next`), from the same map: the
+    /// first row of each userId, with its edge.
+    fn repeats_in(&self, partitions: Range<usize>, links: Option<Links<'_>>) -> Vec<(u64, u64)> {
+        // Sized for the largest partition once: grown from nothing, the map
+        // was rebuilt a dozen times for each of a small file's few partitions.
+        let largest = partitions.clone().map(|p| self.partition_len(p)).max().unwrap_or(0);
+        let mut first: FingerprintMap<(u32, u32)> =
+            FingerprintMap::with_capacity_and_hasher(largest, Default::default());
+        let mut out = Vec::new();
+        for p in partitions {
+            first.clear();
+            for key in self.partition(p) {
+                let (earlier, first_edge) = *first.entry(key.fp).or_insert((key.line, key.edge));
+                if earlier != key.line {
+                    out.push((u64::from(key.line), u64::from(earlier)));
+                }
+                // `own` starts as each edge's own: only a later row of a userId
+                // (its edge is not its user's first) changes it. Each edge's slots
+                // are written by one half only: the one its user's (own) or its
+                // manager's (next) partition is in.
+                if let (Some(links), true) = (&links, key.edge != NONE && key.edge != first_edge) {
+                    links.own[key.edge as usize].store(first_edge, Ordering::Relaxed);
                 }
             }
-            out
-        };
-        in_halves(self.partitions(), repeats_in).concat()
+            if let Some(links) = &links {
+                for manager in links.managers.partition(p) {
+                    let up = first.get(&manager.fp).map_or(NONE, |&(_, edge)| edge);
+                    links.next[manager.edge as usize].store(up, Ordering::Relaxed);
+                }
+            }
+        }
+        out
     }
 
     fn partition_len(&self, p: usize) -> usize {
@@ -127,7 +168,7 @@ impl KeyLines {
         let mut keys: FingerprintMap<()> = FingerprintMap::default();
         for (p, probe_ids) in by_partition.into_iter().enumerate() {
             keys.clear();
-            keys.extend(self.partition(p).map(|(fp, _)| (*fp, ())));
+            keys.extend(self.partition(p).map(|key| (key.fp, ())));
             for i in probe_ids {
                 absent[i as usize] = !keys.contains_key(&probes[i as usize]);
             }
@@ -136,8 +177,16 @@ impl KeyLines {
     }
 
     fn set(&self) -> FingerprintMap<()> {
-        self.by_part.iter().flatten().flatten().map(|(fp, _)| (*fp, ())).collect()
+        self.by_part.iter().flatten().flatten().map(|key| (key.fp, ())).collect()
     }
+}
+
+/// Where the userIds' pass writes each edge's links (see [`KeyLines::repeats_in`]).
+#[derive(Clone, Copy)]
+struct Links<'a> {
+    managers: &'a KeyLines,
+    own: &'a [AtomicU32],
+    next: &'a [AtomicU32],
 }
 
 pub struct FileIndex {
@@ -147,10 +196,14 @@ pub struct FileIndex {
     deleted: FingerprintMap<u64>,
     emails: KeyLines,
     externals: KeyLines,
-    /// Lines that repeat an earlier line's userId (known after [`FileIndex::repeats`]).
-    repeated_users: HashSet<u64>,
-    /// [`FileIndex::repeats`] ran: [`FileIndex::finish`] needs to know which row
-    /// of a userId is its first.
+    /// Each edge's manager, keyed by the manager's userId (the line is the edge's).
+    managers: KeyLines,
+    /// For every edge, the first-row edge of its user (`own`) and of its manager
+    /// (`next`), [`NONE`] where there is none: found by [`FileIndex::repeats`],
+    /// from the map of each userId's first row it builds anyway.
+    own: Vec<u32>,
+    next: Vec<u32>,
+    /// [`FileIndex::repeats`] ran: [`FileIndex::finish`] needs the links.
     repeats_known: bool,
     edges: Vec<Edge>,
     arena: String,
@@ -175,7 +228,11 @@ impl FileIndex {
             deleted: FingerprintMap::default(),
             emails: keys(true),
             externals: keys(col(Field::ExternalId).is_some()),
-            repeated_users: HashSet::new(),
+            // Partitioned as the userIds are, even when empty: the userIds' pass
+            // looks at the same partition of both.
+            managers: KeyLines::new(expected_rows, if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
+            own: Vec::new(),
+            next: Vec::new(),
             repeats_known: false,
             // Most files that have the column give most rows a manager.
             edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
@@ -186,9 +243,11 @@ impl FileIndex {
     /// Adds the index of the part of the file that follows this one's.
     pub fn append(&mut self, later: Self) {
         assert!(!self.repeats_known && !later.repeats_known, "parts are joined before repeats are looked for");
-        self.users.append(later.users);
-        self.emails.append(later.emails);
-        self.externals.append(later.externals);
+        let edges_before = self.edges.len();
+        self.users.append(later.users, edges_before);
+        self.emails.append(later.emails, edges_before);
+        self.externals.append(later.externals, edges_before);
+        self.managers.append(later.managers, edges_before);
         for (fp, line) in later.deleted {
             self.deleted.entry(fp).or_insert(line);
         }
@@ -244,37 +303,38 @@ impl FileIndex {
     /// row, by [`FileIndex::repeats`].
     pub fn add_keys(&mut self, keys: &RowKeys<'_>, line: u64) {
         let RowKeys { user, email, external, manager, deletes } = *keys;
-        let user_fp = user.map(fingerprint);
-        if let Some(user_fp) = user_fp {
-            self.users.push(user_fp, line);
-            if deletes {
-                self.deleted.entry(user_fp).or_insert(line);
-            }
-        }
         if let Some(email) = email {
-            self.emails.push(fingerprint(email), line);
+            self.emails.push(fingerprint(email), line, NONE);
         }
         if let Some(ext) = external {
-            self.externals.push(fingerprint(ext), line);
+            self.externals.push(fingerprint(ext), line, NONE);
+        }
+        let Some(user) = user else { return };
+        let user_fp = fingerprint(user);
+        if deletes {
+            self.deleted.entry(user_fp).or_insert(line);
         }
         // A row that deletes its user has no manager to check: the user goes.
-        if let (Some(user), Some(user_fp), Some(manager), false) = (user, user_fp, manager, deletes) {
-            let manager_fp = fingerprint(manager);
-            if user_fp != manager_fp {
-                let text_at = self.arena.len();
-                self.arena.push_str(user);
-                self.arena.push_str(manager);
-                let len = |text: &str| u8::try_from(text.len()).expect("a userId has at most 64 characters");
-                self.edges.push(Edge {
-                    line,
-                    user: user_fp,
-                    manager: manager_fp,
-                    text_at,
-                    user_len: len(user),
-                    manager_len: len(manager),
-                });
-            }
-        }
+        let manager = manager.filter(|_| !deletes).map(|m| (m, fingerprint(m))).filter(|&(_, fp)| fp != user_fp);
+        let Some((manager, manager_fp)) = manager else {
+            self.users.push(user_fp, line, NONE);
+            return;
+        };
+        let edge = u32::try_from(self.edges.len()).expect("fewer than 4 billion rows");
+        self.users.push(user_fp, line, edge);
+        self.managers.push(manager_fp, line, edge);
+        let text_at = self.arena.len();
+        self.arena.push_str(user);
+        self.arena.push_str(manager);
+        let len = |text: &str| u8::try_from(text.len()).expect("a userId has at most 64 characters");
+        self.edges.push(Edge {
+            line,
+            user: user_fp,
+            manager: manager_fp,
+            text_at,
+            user_len: len(user),
+            manager_len: len(manager),
+        });
     }
 
     /// After the last row: each userId, email and externalId that an earlier line
@@ -283,16 +343,24 @@ impl FileIndex {
     pub fn repeats(&mut self, layout: &Layout, source: &Source<'_>) -> HashMap<u64, Vec<Diagnostic>> {
         // Many partitions are looked at in two halves side by side (`in_halves`);
         // a few in one go, and then the userIds beside the other keys instead.
+        let n = self.edges.len();
+        assert!(n < NONE as usize, "fewer than 4 billion rows");
+        let (own, next): (Vec<AtomicU32>, Vec<AtomicU32>) =
+            ((0..n as u32).map(AtomicU32::new).collect(), (0..n).map(|_| AtomicU32::new(NONE)).collect());
+        let links = Links { managers: &self.managers, own: &own, next: &next };
+        let users =
+            || in_halves(self.users.partitions(), |partitions| self.users.repeats_in(partitions, Some(links))).concat();
         let (users, emails, externals) =
             if !cfg!(target_arch = "wasm32") && (2..HALVES_FROM).contains(&self.users.partitions()) {
                 let (users, (emails, externals)) =
-                    side_by_side(|| self.users.repeats(), || (self.emails.repeats(), self.externals.repeats()));
+                    side_by_side(users, || (self.emails.repeats(), self.externals.repeats()));
                 (users, emails, externals)
             } else {
-                (self.users.repeats(), self.emails.repeats(), self.externals.repeats())
+                (users(), self.emails.repeats(), self.externals.repeats())
             };
+        let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
+        (self.own, self.next) = (plain(own), plain(next));
         let kinds = [(Field::UserId, users), (Field::Email, emails), (Field::ExternalId, externals)];
-        self.repeated_users = kinds[0].1.iter().map(|(line, _)| *line).collect();
         self.repeats_known = true;
         let mut wanted: HashMap<u64, Vec<(Field, u64)>> = HashMap::new();
         for (field, repeats) in &kinds {
@@ -333,72 +401,10 @@ impl FileIndex {
     /// The keys the file names, for reading only the users a plan can touch.
     pub fn keys(&self) -> FileKeys {
         FileKeys {
-            user_ids: self.users.set().into_iter().chain(self.edges.iter().map(|e| (e.manager, ()))).collect(),
+            user_ids: self.users.set().into_iter().chain(self.managers.set()).collect(),
             emails: self.emails.set(),
             external_ids: self.externals.set(),
         }
-    }
-
-    /// For every edge, the first-row edge of its user (`own`) and of its manager
-    /// (`next`), [`NONE`] where there is none; matched a partition at a time, as
-    /// repeats are, instead of through one map of every user. Natively, the two
-    /// halves of the partitions side by side (each edge is written by the half
-    /// its user's or its manager's partition is in).
-    fn link_edges(&self) -> (Vec<u32>, Vec<u32>) {
-        let edges = &self.edges;
-        assert!(edges.len() < NONE as usize, "fewer than 4 billion rows");
-        // With no userId on two lines, each edge is its user's only one: its own
-        // first edge. Only the managers are looked up then.
-        let unique_users = self.repeated_users.is_empty();
-        let own: Vec<AtomicU32> = if unique_users {
-            (0..edges.len() as u32).map(AtomicU32::new).collect()
-        } else {
-            (0..edges.len()).map(|_| AtomicU32::new(NONE)).collect()
-        };
-        let next: Vec<AtomicU32> = (0..edges.len()).map(|_| AtomicU32::new(NONE)).collect();
-        let link = |partitions: Range<usize>| {
-            // Partitioned as the users' keys are.
-            let part_of = |fp: Fingerprint| self.users.partition_of(fp);
-            let room = edges.len() / self.users.partitions() + edges.len() / self.users.partitions() / 4 + 16;
-            let buckets = |wanted: bool| -> Vec<Vec<(Fingerprint, u32)>> {
-                (0..if wanted { partitions.len() } else { 0 }).map(|_| Vec::with_capacity(room)).collect()
-            };
-            let (mut firsts, mut users, mut managers) = (buckets(true), buckets(!unique_users), buckets(true));
-            for (i, edge) in edges.iter().enumerate() {
-                let i = i as u32;
-                let user_part = part_of(edge.user);
-                if partitions.contains(&user_part) {
-                    let at = user_part - partitions.start;
-                    if unique_users {
-                        firsts[at].push((edge.user, i));
-                    } else {
-                        if !self.repeated_users.contains(&edge.line) {
-                            firsts[at].push((edge.user, i));
-                        }
-                        users[at].push((edge.user, i));
-                    }
-                }
-                let manager_part = part_of(edge.manager);
-                if partitions.contains(&manager_part) {
-                    managers[manager_part - partitions.start].push((edge.manager, i));
-                }
-            }
-            let mut first: FingerprintMap<u32> = FingerprintMap::default();
-            let mut users = users.into_iter();
-            for (firsts, managers) in firsts.into_iter().zip(managers) {
-                first.clear();
-                first.extend(firsts);
-                for (links, probes) in [(&own, users.next().unwrap_or_default()), (&next, managers)] {
-                    for (fp, i) in probes {
-                        // Each edge's slot is written by one half only: no ordering is needed.
-                        links[i as usize].store(first.get(&fp).copied().unwrap_or(NONE), Ordering::Relaxed);
-                    }
-                }
-            }
-        };
-        in_halves(self.users.partitions(), link);
-        let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
-        (plain(own), plain(next))
     }
 
     /// After the last row and [`FileIndex::repeats`]: `reportsTo` resolved against
@@ -440,7 +446,7 @@ impl FileIndex {
         // first row of a userId: later ones are errors), else the directory's. A
         // directory's manager may be a user of the file again: only then is a map
         // from every such user to its edge needed.
-        let (own, next) = self.link_edges();
+        let (own, next) = (&self.own, &self.next);
         let first_edges: FingerprintMap<u32> = match directory {
             Some(_) => own.iter().filter(|&&e| e != NONE).map(|&e| (edges[e as usize].user, e)).collect(),
             None => FingerprintMap::default(),

@@ -7,6 +7,11 @@ use crate::layout::{self, Format, HeadingMapping, Layout};
 use std::borrow::Cow;
 
 pub const EMPTY_FILE: &str = "Users file is empty";
+pub const TOO_LARGE: &str = "The file is 4 GB or larger; split it into smaller files";
+/// A text too large to read: its lines might not fit in 32 bits.
+fn too_large(bytes: usize) -> bool {
+    u32::try_from(bytes).map_or(true, |len| len == u32::MAX)
+}
 
 /// What is known of a file before any row is read.
 pub struct Source<'b> {
@@ -271,6 +276,11 @@ impl<'b> Source<'b> {
             _ => {}
         }
         let text = decoded.text;
+        // Lines are numbered in 32 bits in the per-row indexes; an upload is far
+        // smaller (50 MB by default), and WebAssembly cannot hold such a file.
+        if too_large(text.len()) {
+            diagnostics.push(Diagnostic::file(Severity::Error, TOO_LARGE));
+        }
         let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
         let mut source = Source {
             text,
@@ -282,6 +292,9 @@ impl<'b> Source<'b> {
             lines: Default::default(),
         };
 
+        if too_large(source.text.len()) {
+            return source;
+        }
         let mut records = Records::new(&source.text, delimiter);
         let mut record = Record::new();
         let Some(line) = records.next_filled(&mut record) else {
@@ -372,6 +385,14 @@ pub fn both_readings(text: &str, delimiter: Delimiter) -> [Vec<(u64, Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_whose_lines_could_pass_32_bits_is_too_large() {
+        assert!(!too_large(0) && !too_large(u32::MAX as usize - 1));
+        assert!(too_large(u32::MAX as usize));
+        #[cfg(target_pointer_width = "64")]
+        assert!(too_large(u32::MAX as usize + 1));
+    }
 
     fn open(text: &str) -> Source<'_> {
         Source::open(text.as_bytes(), &HeadingMapping::new(), None)

@@ -1,6 +1,6 @@
 //! Every row status of SPEC section 4, the modes, and the file-level rules.
 use muster_import::fields::TaskNotification;
-use muster_import::plan::Change;
+use muster_import::plan::{validate_in_parts, Change};
 use muster_import::{
     plan, validate, Delimiter, Directory, DirectoryUser, Field, HeadingMapping, Mode, Organisation, Plan, PlanOptions,
     RowStatus, SyncAction,
@@ -438,6 +438,20 @@ fn reporting_cycles_through_existing_users_are_found() {
 }
 
 #[test]
+fn an_existing_manager_is_led_back_only_to_the_first_row_of_a_user_id() {
+    // Existing x reports to b. b's first row names no manager; its later row (an
+    // error) names x, which would close b → x → b if that row counted.
+    let mut dir = directory();
+    let mut x = user(20, "x", "RXX01");
+    x.reports_to = Some("b".into());
+    dir.users.push(x);
+    let csv = "userId,email,lastName,reportsTo\nb,b@x.io,B,\nb,b2@x.io,B,x\n";
+    let plan = plan(csv.as_bytes(), &dir, &PlanOptions::default());
+    assert_eq!(messages(&plan, 2), Vec::<String>::new());
+    assert_eq!(messages(&plan, 3), [r#"Line 3, userId: "b" is also on line 2; each userId may appear once in a file"#]);
+}
+
+#[test]
 fn a_cycle_is_named_from_its_earliest_line_whichever_row_leads_into_it() {
     // t reports into the cycle a → c → b → a, whose rows are out of file order.
     let csv = "userId,email,reportsTo\nt,t@x.io,b\na,a@x.io,c\nb,b@x.io,a\nc,c@x.io,b\nx,x@x.io,y\ny,y@x.io,\n";
@@ -471,6 +485,56 @@ fn managers_named_before_or_after_their_reports_are_both_followed_in_a_large_fil
     let lines: Vec<u64> = v.problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, [100_002, 100_003, 100_004]);
     assert!(v.problems.iter().all(|p| p.diagnostics.len() == 1 && p.diagnostics[0].message.ends_with(chain)));
+}
+
+#[test]
+fn a_later_row_of_a_user_id_gives_it_no_manager_in_whichever_part_it_is_read() {
+    // b's first row has no manager, so a → b ends at b; a later row of b (an
+    // error of its own) names a, and would close a → b → a if it counted. s's
+    // first row names t, and its later row names nobody of the file: s keeps t,
+    // and t → s → t is a cycle. In between, a chain of rows each reporting to
+    // the one before, long enough to be read in parts.
+    let mut csv = String::from("userId,email,reportsTo\nb,b@x.io,\na,a@x.io,b\ns,s@x.io,t\n");
+    for i in 0..60_000 {
+        let manager = if i == 0 { "a".to_owned() } else { format!("u{}", i - 1) };
+        csv.push_str(&format!("u{i},u{i}@example.org,{manager}\n"));
+    }
+    csv.push_str("b,b2@x.io,a\ns,s2@x.io,u5\nt,t@x.io,s\n");
+    let last = 60_005;
+    let one_part = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(1));
+    for parts in [2, 3] {
+        let in_parts = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(parts));
+        assert_eq!(in_parts, one_part, "{parts} parts");
+    }
+    let found: Vec<(u64, Vec<&str>)> = one_part
+        .problems
+        .iter()
+        .map(|p| (p.line, p.diagnostics.iter().map(|d| d.message.as_str()).collect()))
+        .collect();
+    let cycle = format!("s (line 4) → t (line {}) → s", last + 2);
+    assert_eq!(
+        found,
+        [
+            (4, vec![format!(r#"Line 4, reportsTo: "t" closes a reporting cycle: {cycle}"#).as_str()]),
+            (
+                last,
+                vec![format!(r#"Line {last}, userId: "b" is also on line 2; each userId may appear once in a file"#)
+                    .as_str()]
+            ),
+            (
+                last + 1,
+                vec![format!(
+                    r#"Line {}, userId: "s" is also on line 4; each userId may appear once in a file"#,
+                    last + 1
+                )
+                .as_str()]
+            ),
+            (
+                last + 2,
+                vec![format!(r#"Line {}, reportsTo: "s" closes a reporting cycle: {cycle}"#, last + 2).as_str()]
+            ),
+        ]
+    );
 }
 
 #[test]
