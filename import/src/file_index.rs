@@ -43,8 +43,8 @@ impl Edge {
     }
 }
 
-/// A key with the line it is on and, for a userId on a row with a `reportsTo`,
-/// that row's edge (else [`NONE`]). 16 bytes: lines fit in 32 bits, as a text
+/// A key with the line it is on and, for a userId or a manager on a row with a
+/// `reportsTo`, that row's edge (else [`NONE`]). 16 bytes: lines fit in 32 bits, as a text
 /// of 4 GiB or more is refused by [`Source::open`].
 #[derive(Clone, Copy)]
 struct Key {
@@ -53,7 +53,7 @@ struct Key {
     edge: u32,
 }
 
-/// Keys of one kind with the line of each, spread over partitions by some bits
+/// Keys of one kind with the line (and edge) of each, spread over partitions by some bits
 /// of their fingerprint. Looking for repeats a partition at a time keeps the map
 /// in cache; one map of a million keys missed the cache on nearly every row and
 /// took a third of the time of validating a large file.
@@ -74,7 +74,8 @@ impl KeyLines {
     /// keys come from (see [`FileIndex::part`]).
     fn new(expected: usize, here: usize) -> Self {
         let parts = (expected / 4096).next_power_of_two().clamp(1, 1024);
-        let per_part = here / parts + here / parts / 8 + 16;
+        // Nothing reserved for keys a part will not have (a column the file lacks).
+        let per_part = if here == 0 { 0 } else { here / parts + here / parts / 8 + 16 };
         Self { by_part: vec![(0..parts).map(|_| Vec::with_capacity(per_part)).collect()], edge_base: vec![0] }
     }
 
@@ -339,7 +340,9 @@ impl FileIndex {
 
     /// After the last row: each userId, email and externalId that an earlier line
     /// has, as diagnostics by line (userId, email, externalId in that order). The
-    /// values are read again from `source`, only when there are repeats.
+    /// values are read again from `source`, only when there are repeats. Also
+    /// links each `reportsTo` edge to its user's and its manager's first row
+    /// (`own`, `next`), for [`FileIndex::finish`].
     pub fn repeats(&mut self, layout: &Layout, source: &Source<'_>) -> HashMap<u64, Vec<Diagnostic>> {
         // Many partitions are looked at in two halves side by side (`in_halves`);
         // a few in one go, and then the userIds beside the other keys instead.
@@ -360,6 +363,8 @@ impl FileIndex {
             };
         let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
         (self.own, self.next) = (plain(own), plain(next));
+        // Only the links needed the managers' keys (the edges hold them too).
+        self.managers = KeyLines::new(0, 0);
         let kinds = [(Field::UserId, users), (Field::Email, emails), (Field::ExternalId, externals)];
         self.repeats_known = true;
         let mut wanted: HashMap<u64, Vec<(Field, u64)>> = HashMap::new();
@@ -401,7 +406,7 @@ impl FileIndex {
     /// The keys the file names, for reading only the users a plan can touch.
     pub fn keys(&self) -> FileKeys {
         FileKeys {
-            user_ids: self.users.set().into_iter().chain(self.managers.set()).collect(),
+            user_ids: self.users.set().into_iter().chain(self.edges.iter().map(|e| (e.manager, ()))).collect(),
             emails: self.emails.set(),
             external_ids: self.externals.set(),
         }
@@ -562,14 +567,20 @@ enum Node {
 
 fn report_cycle<'a>(
     findings: &mut HashMap<u64, Vec<Diagnostic>>,
-    cycle: &[(Node, &str)],
+    cycle: &[(Node, &'a str)],
     edges: &[Edge],
     heading: &str,
     text: &impl Fn(Range<usize>) -> &'a str,
 ) {
-    let describe = |(node, name): &(Node, &str)| match node {
-        Node::Edge(e) => format!("{name} (line {})", edges[*e as usize].line),
-        Node::Other(_) => format!("{name} (existing)"),
+    // A user of the file is named as its own row writes its userId; another as
+    // the row or the directory that named it as a manager.
+    let name = |(node, named): &(Node, &'a str)| match node {
+        Node::Edge(e) => text(edges[*e as usize].user_text()),
+        Node::Other(_) => named,
+    };
+    let describe = |step: &(Node, &'a str)| match step.0 {
+        Node::Edge(e) => format!("{} (line {})", name(step), edges[e as usize].line),
+        Node::Other(_) => format!("{} (existing)", name(step)),
     };
     // The same words whichever user a walk met first: from the earliest line.
     let first = cycle
@@ -581,9 +592,9 @@ fn report_cycle<'a>(
         })
         .min()
         .map_or(0, |(_, at)| at);
-    let cycle: Vec<(Node, &str)> = cycle[first..].iter().chain(&cycle[..first]).copied().collect();
+    let cycle: Vec<(Node, &'a str)> = cycle[first..].iter().chain(&cycle[..first]).copied().collect();
     let mut chain: Vec<String> = cycle.iter().map(describe).collect();
-    chain.push(cycle[0].1.to_owned());
+    chain.push(name(&cycle[0]).to_owned());
     let chain = chain.join(" → ");
     for (node, _) in &cycle {
         if let Node::Edge(e) = node {

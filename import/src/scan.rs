@@ -108,7 +108,8 @@ fn cut_in_blocks(line: &[u8], cells: &mut Vec<(usize, usize)>, masks: impl Fn(&[
     // of usual length are written into room reserved for that many:
     // `Vec::push`, with its growth path, kept the vector's length in memory and
     // spilled the loop's registers (the cut took twice as long). A long line's
-    // are pushed, so that room is never reserved for sixteen times its bytes.
+    // are pushed, so that room is never reserved for many times its bytes (a
+    // cell takes sixteen, eight in WebAssembly).
     if line.len() >= LONG_LINE {
         return cells_in_blocks(line, masks, |cell| cells.push(cell));
     }
@@ -247,7 +248,8 @@ mod tests {
     #[test]
     fn long_lines_are_cut_as_short_ones_are() {
         // Around the length from which cells are pushed one at a time, with
-        // delimiters and control characters spread over every block position.
+        // delimiters at every position of a block (every 7th byte, and every
+        // 61st), and a control character in the middle, at the end or nowhere.
         for len in [LONG_LINE - 17, LONG_LINE - 1, LONG_LINE, LONG_LINE + 5, 3 * LONG_LINE + 7] {
             for control_at in [None, Some(len / 2), Some(len - 1)] {
                 let mut line: Vec<u8> = (0..len).map(|i| if i % 7 == 3 || i % 61 == 0 { b',' } else { b'a' }).collect();

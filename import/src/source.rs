@@ -278,10 +278,15 @@ impl<'b> Source<'b> {
         let text = decoded.text;
         // Lines are numbered in 32 bits in the per-row indexes; an upload is far
         // smaller (50 MB by default), and WebAssembly cannot hold such a file.
-        if too_large(text.len()) {
+        let refused = too_large(text.len());
+        if refused {
             diagnostics.push(Diagnostic::file(Severity::Error, TOO_LARGE));
         }
-        let delimiter = delimiter.unwrap_or_else(|| dialect::detect(&text));
+        let delimiter = match delimiter {
+            Some(given) => given,
+            None if refused => Delimiter::Comma,
+            None => dialect::detect(&text),
+        };
         let mut source = Source {
             text,
             encoding: decoded.encoding,
@@ -292,7 +297,7 @@ impl<'b> Source<'b> {
             lines: Default::default(),
         };
 
-        if too_large(source.text.len()) {
+        if refused {
             return source;
         }
         let mut records = Records::new(&source.text, delimiter);

@@ -452,6 +452,22 @@ fn an_existing_manager_is_led_back_only_to_the_first_row_of_a_user_id() {
 }
 
 #[test]
+fn each_user_in_a_cycle_is_named_as_its_own_row_writes_it() {
+    // Keys match without regard to case; the message spells each userId as its row does.
+    let csv = "userId,email,reportsTo\nAnn,a@x.io,BOB\nbob,b@x.io,ann\n";
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    let chain = "Ann (line 2) → bob (line 3) → Ann";
+    let found: Vec<&str> = v.problems.iter().flat_map(|p| &p.diagnostics).map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        found,
+        [
+            format!(r#"Line 2, reportsTo: "BOB" closes a reporting cycle: {chain}"#),
+            format!(r#"Line 3, reportsTo: "ann" closes a reporting cycle: {chain}"#),
+        ]
+    );
+}
+
+#[test]
 fn a_cycle_is_named_from_its_earliest_line_whichever_row_leads_into_it() {
     // t reports into the cycle a → c → b → a, whose rows are out of file order.
     let csv = "userId,email,reportsTo\nt,t@x.io,b\na,a@x.io,c\nb,b@x.io,a\nc,c@x.io,b\nx,x@x.io,y\ny,y@x.io,\n";
