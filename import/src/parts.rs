@@ -60,8 +60,10 @@ pub(crate) fn each_row<S: Send>(
     }
     let text = source.text.as_bytes();
     let data_start = first.position();
-    // Every part after the first starts at or after its planned start (see
-    // `plan_parts`), the earliest of which is this.
+    // Every part after the first starts after its planned start (see
+    // `plan_parts`), the earliest of which is this: where the first part's
+    // share of the bytes ends, so it waits for its end only if the planning
+    // takes longer than its own reading.
     let earliest = data_start + (text.len() - data_start) / parts;
     let (first_end, end_of_first) = std::sync::mpsc::sync_channel::<Option<usize>>(1);
     std::thread::scope(|scope| {
@@ -265,6 +267,21 @@ mod tests {
             assert_eq!(read.concat(), one_pass(&text), "{parts} parts");
             assert_eq!(read.concat().len(), 500);
         }
+    }
+
+    #[test]
+    fn a_part_that_finds_no_start_near_its_share_is_left_out() {
+        // The second of three planned starts falls inside a quoted field longer
+        // than a part looks past its share; the third does not. Two parts.
+        let mut text = String::from("userId,email,jobTitle\n");
+        let row = |i: usize| format!("u{i},u{i}@x.io,x\n");
+        (0..60_000).for_each(|i| text.push_str(&row(i)));
+        text.push_str(&format!("big,big@x.io,\"{}\"\n", "line\n".repeat(300_000)));
+        (60_000..140_000).for_each(|i| text.push_str(&row(i)));
+        let parts = rows_in_parts(&text, 3);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts.concat(), one_pass(&text));
+        assert_eq!(parts.concat().len(), 140_001);
     }
 
     #[test]
