@@ -3,7 +3,7 @@
 //! or closes a cycle (naming the lines of the cycle).
 //!
 //! Rows are registered one at a time; keys are kept as fingerprints and the few
-//! texts a message may need go into one arena, so a million rows cost a few tens
+//! texts a message may need go into an arena (one per part read), so a million rows cost a few tens
 //! of megabytes and no allocation per row.
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::directory::DirectoryIndex;
@@ -20,7 +20,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A row's `reportsTo`. Its two userIds are kept as text (for messages and the
-/// directory) side by side in the arena: 40 bytes an edge, a million of them in a
+/// directory) side by side in its part's arena: 40 bytes an edge, a million of them in a
 /// large file.
 #[derive(Clone, Copy)]
 struct Edge {
@@ -40,6 +40,74 @@ impl Edge {
     fn manager_text(&self) -> Range<usize> {
         let start = self.text_at + usize::from(self.user_len);
         start..start + usize::from(self.manager_len)
+    }
+}
+
+/// The edges of a file, part by part as its parts were read (joined without a
+/// copy: copying the later parts' edges into fresh memory was most of joining
+/// them), each part with the arena its edges' texts are in. An edge is known
+/// by its number in the whole file.
+struct Edges {
+    parts: Vec<EdgePart>,
+    /// The number of each part's first edge.
+    bases: Vec<u32>,
+}
+
+struct EdgePart {
+    edges: Vec<Edge>,
+    arena: String,
+}
+
+impl Edges {
+    fn with_capacity(edges: usize) -> Self {
+        Self { parts: vec![EdgePart { edges: Vec::with_capacity(edges), arena: String::new() }], bases: vec![0] }
+    }
+
+    fn len(&self) -> usize {
+        let last = self.parts.len() - 1;
+        self.bases[last] as usize + self.parts[last].edges.len()
+    }
+
+    /// Adds an edge from `user` to `manager` (to a file read in one part, or to a part).
+    fn push(&mut self, line: u64, user: (&str, Fingerprint), manager: (&str, Fingerprint)) {
+        debug_assert_eq!(self.parts.len(), 1, "edges are added before parts are joined");
+        let part = &mut self.parts[0];
+        let text_at = part.arena.len();
+        part.arena.push_str(user.0);
+        part.arena.push_str(manager.0);
+        let len = |text: &str| u8::try_from(text.len()).expect("a userId has at most 64 characters");
+        part.edges.push(Edge {
+            line,
+            user: user.1,
+            manager: manager.1,
+            text_at,
+            user_len: len(user.0),
+            manager_len: len(manager.0),
+        });
+    }
+
+    /// Adds the edges of a later part of the file.
+    fn append(&mut self, later: Self) {
+        let base = u32::try_from(self.len()).expect("fewer than 4 billion rows");
+        self.bases.extend(later.bases.iter().map(|b| b + base));
+        self.parts.extend(later.parts);
+    }
+
+    /// Edge `e`, with the arena its texts are in.
+    fn get(&self, e: u32) -> (&Edge, &str) {
+        let p = self.bases.partition_point(|&base| base <= e) - 1;
+        let part = &self.parts[p];
+        (&part.edges[(e - self.bases[p]) as usize], &part.arena)
+    }
+
+    fn user_text(&self, e: u32) -> &str {
+        let (edge, arena) = self.get(e);
+        &arena[edge.user_text()]
+    }
+
+    /// Every edge in file order, with the arena its texts are in.
+    fn iter(&self) -> impl Iterator<Item = (&Edge, &str)> + '_ {
+        self.parts.iter().flat_map(|part| part.edges.iter().map(move |edge| (edge, part.arena.as_str())))
     }
 }
 
@@ -206,8 +274,7 @@ pub struct FileIndex {
     next: Vec<u32>,
     /// [`FileIndex::repeats`] ran: [`FileIndex::finish`] needs the links.
     repeats_known: bool,
-    edges: Vec<Edge>,
-    arena: String,
+    edges: Edges,
 }
 
 impl FileIndex {
@@ -236,8 +303,7 @@ impl FileIndex {
             next: Vec::new(),
             repeats_known: false,
             // Most files that have the column give most rows a manager.
-            edges: Vec::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
-            arena: String::new(),
+            edges: Edges::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
         }
     }
 
@@ -252,38 +318,7 @@ impl FileIndex {
         for (fp, line) in later.deleted {
             self.deleted.entry(fp).or_insert(line);
         }
-        let shift = self.arena.len();
-        let moved = |edge: &Edge| Edge { text_at: edge.text_at + shift, ..*edge };
-        let n = later.edges.len();
-        if cfg!(target_arch = "wasm32") || n < 1 << 14 {
-            self.arena.push_str(&later.arena);
-            self.edges.extend(later.edges.iter().map(moved));
-            return;
-        }
-        // Two threads: most of the time is the first touch of the memory
-        // reserved for the whole file's edges, whose page faults the kernel
-        // serves side by side (one thread: 13 ms at 1M rows).
-        self.edges.reserve(n);
-        let len = self.edges.len();
-        let (front, back) = self.edges.spare_capacity_mut()[..n].split_at_mut(n / 2);
-        let (from_front, from_back) = later.edges.split_at(n / 2);
-        let put = |to: &mut [std::mem::MaybeUninit<Edge>], from: &[Edge]| {
-            assert_eq!(to.len(), from.len(), "every slot is written");
-            for (slot, edge) in to.iter_mut().zip(from) {
-                slot.write(moved(edge));
-            }
-        };
-        let arena = &mut self.arena;
-        side_by_side(
-            || {
-                arena.push_str(&later.arena);
-                put(back, from_back);
-            },
-            || put(front, from_front),
-        );
-        // SAFETY: the `n` slots after the first `len` were all written above
-        // (`front` and `back` are those slots; `put` asserts it fills each).
-        unsafe { self.edges.set_len(len + n) };
+        self.edges.append(later.edges);
     }
 
     /// Registers a row's keys, read from its cells.
@@ -324,18 +359,7 @@ impl FileIndex {
         let edge = u32::try_from(self.edges.len()).expect("fewer than 4 billion rows");
         self.users.push(user_fp, line, edge);
         self.managers.push(manager_fp, line, edge);
-        let text_at = self.arena.len();
-        self.arena.push_str(user);
-        self.arena.push_str(manager);
-        let len = |text: &str| u8::try_from(text.len()).expect("a userId has at most 64 characters");
-        self.edges.push(Edge {
-            line,
-            user: user_fp,
-            manager: manager_fp,
-            text_at,
-            user_len: len(user),
-            manager_len: len(manager),
-        });
+        self.edges.push(line, (user, user_fp), (manager, manager_fp));
     }
 
     /// After the last row: each userId, email and externalId that an earlier line
@@ -406,7 +430,7 @@ impl FileIndex {
     /// The keys the file names, for reading only the users a plan can touch.
     pub fn keys(&self) -> FileKeys {
         FileKeys {
-            user_ids: self.users.set().into_iter().chain(self.edges.iter().map(|e| (e.manager, ()))).collect(),
+            user_ids: self.users.set().into_iter().chain(self.edges.iter().map(|(e, _)| (e.manager, ()))).collect(),
             emails: self.emails.set(),
             external_ids: self.externals.set(),
         }
@@ -419,29 +443,30 @@ impl FileIndex {
         let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
         let heading = layout.heading_of(Field::ReportsTo);
         let edges = &self.edges;
-        let text = |range: Range<usize>| &self.arena[range];
         let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
 
         let outside_file = match directory {
-            Some(_) => self.users.lacks(&edges.iter().map(|e| e.manager).collect::<Vec<_>>()),
+            Some(_) => self.users.lacks(&edges.iter().map(|(e, _)| e.manager).collect::<Vec<_>>()),
             None => Vec::new(),
         };
-        for (i, edge) in edges.iter().enumerate() {
+        for (i, (edge, arena)) in edges.iter().enumerate() {
+            // Read only for a finding: the texts are cold.
+            let manager_text = || &arena[edge.manager_text()];
             if let Some(deleted_on) = self.deleted.get(&edge.manager) {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
                     heading,
-                    text(edge.manager_text()),
+                    manager_text(),
                     &format!("is deleted by line {deleted_on}; give this user another manager"),
                 ));
             }
-            if outside_file.get(i) == Some(&true) && in_directory(text(edge.manager_text())).is_none() {
+            if outside_file.get(i) == Some(&true) && in_directory(manager_text()).is_none() {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
                     heading,
-                    text(edge.manager_text()),
+                    manager_text(),
                     "is neither an existing user nor a user of this file",
                 ));
             }
@@ -453,7 +478,7 @@ impl FileIndex {
         // from every such user to its edge needed.
         let (own, next) = (&self.own, &self.next);
         let first_edges: FingerprintMap<u32> = match directory {
-            Some(_) => own.iter().filter(|&&e| e != NONE).map(|&e| (edges[e as usize].user, e)).collect(),
+            Some(_) => own.iter().filter(|&&e| e != NONE).map(|&e| (edges.get(e).0.user, e)).collect(),
             None => FingerprintMap::default(),
         };
         let node_of = |fp: Fingerprint| first_edges.get(&fp).map_or(Node::Other(fp), |&e| Node::Edge(e));
@@ -462,12 +487,12 @@ impl FileIndex {
         let manager_of = |node: Node, user_text: &str| -> Option<(Node, &str)> {
             match node {
                 Node::Edge(e) => {
-                    let edge = &edges[e as usize];
+                    let (edge, arena) = edges.get(e);
                     let up = match next[e as usize] {
                         NONE => Node::Other(edge.manager),
                         m => Node::Edge(m),
                     };
-                    Some((up, text(edge.manager_text())))
+                    Some((up, &arena[edge.manager_text()]))
                 }
                 Node::Other(_) => {
                     let manager = directory?.user(in_directory(user_text)?).reports_to.as_deref()?;
@@ -492,7 +517,7 @@ impl FileIndex {
         let mut edge_state = vec![NONE; edges.len()];
         let mut other_state: FingerprintMap<u32> = FingerprintMap::default();
         let mut path: Vec<(Node, &str)> = Vec::new();
-        for (walk, start) in edges.iter().enumerate() {
+        for (walk, (start, arena)) in edges.iter().enumerate() {
             if !may_close_cycle(walk) {
                 continue;
             }
@@ -502,7 +527,7 @@ impl FileIndex {
                 NONE => Node::Other(start.user),
                 e => Node::Edge(e),
             };
-            let mut current = Some((first, text(start.user_text())));
+            let mut current = Some((first, &arena[start.user_text()]));
             while let Some((node, user_text)) = current {
                 let seen = match node {
                     Node::Edge(e) => &mut edge_state[e as usize],
@@ -510,7 +535,7 @@ impl FileIndex {
                 };
                 if *seen == walk {
                     let at = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
-                    report_cycle(&mut findings, &path[at..], edges, heading, &text);
+                    report_cycle(&mut findings, &path[at..], edges, heading);
                     break;
                 }
                 if *seen != NONE {
@@ -568,18 +593,17 @@ enum Node {
 fn report_cycle<'a>(
     findings: &mut HashMap<u64, Vec<Diagnostic>>,
     cycle: &[(Node, &'a str)],
-    edges: &[Edge],
+    edges: &'a Edges,
     heading: &str,
-    text: &impl Fn(Range<usize>) -> &'a str,
 ) {
     // A user of the file is named as its own row writes its userId; another as
     // the row or the directory that named it as a manager.
     let name = |(node, named): &(Node, &'a str)| match node {
-        Node::Edge(e) => text(edges[*e as usize].user_text()),
+        Node::Edge(e) => edges.user_text(*e),
         Node::Other(_) => named,
     };
     let describe = |step: &(Node, &'a str)| match step.0 {
-        Node::Edge(e) => format!("{} (line {})", name(step), edges[e as usize].line),
+        Node::Edge(e) => format!("{} (line {})", name(step), edges.get(e).0.line),
         Node::Other(_) => format!("{} (existing)", name(step)),
     };
     // The same words whichever user a walk met first: from the earliest line.
@@ -587,7 +611,7 @@ fn report_cycle<'a>(
         .iter()
         .enumerate()
         .filter_map(|(at, (node, _))| match node {
-            Node::Edge(e) => Some((edges[*e as usize].line, at)),
+            Node::Edge(e) => Some((edges.get(*e).0.line, at)),
             Node::Other(_) => None,
         })
         .min()
@@ -598,12 +622,12 @@ fn report_cycle<'a>(
     let chain = chain.join(" → ");
     for (node, _) in &cycle {
         if let Node::Edge(e) = node {
-            let edge = &edges[*e as usize];
+            let (edge, arena) = edges.get(*e);
             findings.entry(edge.line).or_default().push(Diagnostic::cell(
                 Severity::Error,
                 edge.line,
                 heading,
-                text(edge.manager_text()),
+                &arena[edge.manager_text()],
                 &format!("closes a reporting cycle: {chain}"),
             ));
         }
