@@ -450,7 +450,7 @@ impl FileIndex {
             None => Vec::new(),
         };
         for (i, (edge, arena)) in edges.iter().enumerate() {
-            // Read only for a finding: the texts are cold.
+            // Read only for a manager outside the file or a finding: the texts are cold.
             let manager_text = || &arena[edge.manager_text()];
             if let Some(deleted_on) = self.deleted.get(&edge.manager) {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(

@@ -438,6 +438,39 @@ fn reporting_cycles_through_existing_users_are_found() {
 }
 
 #[test]
+fn a_part_of_a_file_without_any_reports_to_joins_the_others() {
+    // Managers only in the second half, then only in the first: parts with no
+    // edge at all sit before or after those with edges. In each file a cycle
+    // closes through the first edges of its half (in three parts, the first
+    // edges of a part that follows one without any), and the verdict is that
+    // of one part.
+    let row = |i: usize, manager: &str| format!("u{i},u{i}@example.org,{manager}\n");
+    let mut late = String::from("userId,email,reportsTo\n");
+    (0..30_000).for_each(|i| late.push_str(&row(i, "")));
+    late.push_str(&row(30_000, "u30001"));
+    (30_001..60_000).for_each(|i| late.push_str(&row(i, &format!("u{}", i - 1))));
+    let mut early = String::from("userId,email,reportsTo\n");
+    early.push_str(&row(0, "u1"));
+    (1..30_000).for_each(|i| early.push_str(&row(i, &format!("u{}", i - 1))));
+    (30_000..60_000).for_each(|i| early.push_str(&row(i, "")));
+    for (csv, first) in [(late, 30_000), (early, 0)] {
+        let one_part = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(1));
+        for parts in [2, 3] {
+            assert_eq!(validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(parts)), one_part);
+        }
+        let (a, b) = (first as u64 + 2, first as u64 + 3);
+        let lines: Vec<u64> = one_part.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [a, b]);
+        let chain = format!("u{first} (line {a}) → u{} (line {b}) → u{first}", first + 1);
+        assert!(
+            one_part.problems.iter().all(|l| l.diagnostics.len() == 1 && l.diagnostics[0].message.ends_with(&chain)),
+            "{:?}",
+            one_part.problems
+        );
+    }
+}
+
+#[test]
 fn an_existing_manager_is_led_back_only_to_the_first_row_of_a_user_id() {
     // Existing x reports to b. b's first row names no manager; its later row (an
     // error) names x, which would close b → x → b if that row counted.
