@@ -34,12 +34,14 @@ struct Edge {
 }
 
 impl Edge {
-    fn user_text(&self) -> Range<usize> {
-        self.text_at..self.text_at + usize::from(self.user_len)
+    /// The user's userId, in `arena`: the arena of the edge's part.
+    fn user_in<'a>(&self, arena: &'a str) -> &'a str {
+        &arena[self.text_at..self.text_at + usize::from(self.user_len)]
     }
-    fn manager_text(&self) -> Range<usize> {
+    /// The manager's userId, as the row wrote it, in the arena of the edge's part.
+    fn manager_in<'a>(&self, arena: &'a str) -> &'a str {
         let start = self.text_at + usize::from(self.user_len);
-        start..start + usize::from(self.manager_len)
+        &arena[start..start + usize::from(self.manager_len)]
     }
 }
 
@@ -102,7 +104,7 @@ impl Edges {
 
     fn user_text(&self, e: u32) -> &str {
         let (edge, arena) = self.get(e);
-        &arena[edge.user_text()]
+        edge.user_in(arena)
     }
 
     /// Every edge in file order, with the arena its texts are in.
@@ -377,14 +379,14 @@ impl FileIndex {
         let links = Links { managers: &self.managers, own: &own, next: &next };
         let users =
             || in_halves(self.users.partitions(), |partitions| self.users.repeats_in(partitions, Some(links))).concat();
-        let (users, emails, externals) =
-            if !cfg!(target_arch = "wasm32") && (2..HALVES_FROM).contains(&self.users.partitions()) {
-                let (users, (emails, externals)) =
-                    side_by_side(users, || (self.emails.repeats(), self.externals.repeats()));
-                (users, emails, externals)
-            } else {
-                (users(), self.emails.repeats(), self.externals.repeats())
-            };
+        // (`side_by_side` runs one after the other in WebAssembly.)
+        let (users, emails, externals) = if (2..HALVES_FROM).contains(&self.users.partitions()) {
+            let (users, (emails, externals)) =
+                side_by_side(users, || (self.emails.repeats(), self.externals.repeats()));
+            (users, emails, externals)
+        } else {
+            (users(), self.emails.repeats(), self.externals.repeats())
+        };
         let plain = |links: Vec<AtomicU32>| links.into_iter().map(AtomicU32::into_inner).collect();
         (self.own, self.next) = (plain(own), plain(next));
         // Only the links needed the managers' keys (the edges hold them too).
@@ -451,7 +453,7 @@ impl FileIndex {
         };
         for (i, (edge, arena)) in edges.iter().enumerate() {
             // Read only for a manager outside the file or a finding: the texts are cold.
-            let manager_text = || &arena[edge.manager_text()];
+            let manager_text = || edge.manager_in(arena);
             if let Some(deleted_on) = self.deleted.get(&edge.manager) {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
@@ -492,7 +494,7 @@ impl FileIndex {
                         NONE => Node::Other(edge.manager),
                         m => Node::Edge(m),
                     };
-                    Some((up, &arena[edge.manager_text()]))
+                    Some((up, edge.manager_in(arena)))
                 }
                 Node::Other(_) => {
                     let manager = directory?.user(in_directory(user_text)?).reports_to.as_deref()?;
@@ -527,7 +529,7 @@ impl FileIndex {
                 NONE => Node::Other(start.user),
                 e => Node::Edge(e),
             };
-            let mut current = Some((first, &arena[start.user_text()]));
+            let mut current = Some((first, start.user_in(arena)));
             while let Some((node, user_text)) = current {
                 let seen = match node {
                     Node::Edge(e) => &mut edge_state[e as usize],
@@ -627,7 +629,7 @@ fn report_cycle<'a>(
                 Severity::Error,
                 edge.line,
                 heading,
-                &arena[edge.manager_text()],
+                edge.manager_in(arena),
                 &format!("closes a reporting cycle: {chain}"),
             ));
         }
