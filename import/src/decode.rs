@@ -1,5 +1,6 @@
 //! From bytes to text: UTF-8 (with or without BOM), UTF-16 LE/BE with BOM
 //! (Excel's "Unicode text"), otherwise Windows-1252 with a warning.
+use crate::threads::side_by_side;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -130,11 +131,8 @@ fn valid_utf8(bytes: &[u8]) -> Option<&str> {
     let valid = match split {
         Some(at) if bytes.len() >= HALVES_FROM && !cfg!(target_arch = "wasm32") => {
             let (first, second) = bytes.split_at(at);
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| whole(second));
-                let first = whole(first);
-                first && second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
+            let (second, first) = side_by_side(|| whole(second), || whole(first));
+            first && second
         }
         _ => whole(bytes),
     };

@@ -15,6 +15,7 @@ use crate::layout::Layout;
 use crate::normalize_key;
 use crate::row::RowKeys;
 use crate::source::{Record, Source};
+use crate::threads::side_by_side;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -217,7 +218,7 @@ impl KeyLines {
             }
             if let Some(links) = &links {
                 for manager in links.managers.partition(p) {
-                    let up = first.get(&manager.fp).map_or(NONE, |&(_, edge)| edge);
+                    let up = first.get(&manager.fp).map_or(NO_ROW, |&(_, edge)| edge);
                     links.next[manager.edge as usize].store(up, Ordering::Relaxed);
                 }
             }
@@ -227,24 +228,6 @@ impl KeyLines {
 
     fn partition_len(&self, p: usize) -> usize {
         self.by_part.iter().map(|partitions| partitions[p].len()).sum()
-    }
-
-    /// For each of `probes`, whether it is not among these keys (a partition at a time).
-    fn lacks(&self, probes: &[Fingerprint]) -> Vec<bool> {
-        let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions()];
-        for (i, fp) in probes.iter().enumerate() {
-            by_partition[self.partition_of(*fp)].push(i as u32);
-        }
-        let mut absent = vec![false; probes.len()];
-        let mut keys: FingerprintMap<()> = FingerprintMap::default();
-        for (p, probe_ids) in by_partition.into_iter().enumerate() {
-            keys.clear();
-            keys.extend(self.partition(p).map(|key| (key.fp, ())));
-            for i in probe_ids {
-                absent[i as usize] = !keys.contains_key(&probes[i as usize]);
-            }
-        }
-        absent
     }
 
     fn set(&self) -> FingerprintMap<()> {
@@ -270,7 +253,8 @@ pub struct FileIndex {
     /// Each edge's manager, keyed by the manager's userId (the line is the edge's).
     managers: KeyLines,
     /// For every edge, the first-row edge of its user (`own`) and of its manager
-    /// (`next`), [`NONE`] where there is none: found by [`FileIndex::repeats`],
+    /// (`next`), [`NONE`] where there is none ([`NO_ROW`] in `next` where the
+    /// manager has no row at all): found by [`FileIndex::repeats`],
     /// from the map of each userId's first row it builds anyway.
     own: Vec<u32>,
     next: Vec<u32>,
@@ -373,7 +357,7 @@ impl FileIndex {
         // Many partitions are looked at in two halves side by side (`in_halves`);
         // a few in one go, and then the userIds beside the other keys instead.
         let n = self.edges.len();
-        assert!(n < NONE as usize, "fewer than 4 billion rows");
+        assert!(n < NO_ROW as usize, "fewer than 4 billion rows");
         let (own, next): (Vec<AtomicU32>, Vec<AtomicU32>) =
             ((0..n as u32).map(AtomicU32::new).collect(), (0..n).map(|_| AtomicU32::new(NONE)).collect());
         let links = Links { managers: &self.managers, own: &own, next: &next };
@@ -447,10 +431,7 @@ impl FileIndex {
         let edges = &self.edges;
         let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
 
-        let outside_file = match directory {
-            Some(_) => self.users.lacks(&edges.iter().map(|(e, _)| e.manager).collect::<Vec<_>>()),
-            None => Vec::new(),
-        };
+        let (own, next) = (&self.own, &self.next);
         for (i, (edge, arena)) in edges.iter().enumerate() {
             // Read only for a manager outside the file or a finding: the texts are cold.
             let manager_text = || edge.manager_in(arena);
@@ -463,7 +444,7 @@ impl FileIndex {
                     &format!("is deleted by line {deleted_on}; give this user another manager"),
                 ));
             }
-            if outside_file.get(i) == Some(&true) && in_directory(manager_text()).is_none() {
+            if directory.is_some() && next[i] == NO_ROW && in_directory(manager_text()).is_none() {
                 findings.entry(edge.line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     edge.line,
@@ -478,7 +459,6 @@ impl FileIndex {
         // first row of a userId: later ones are errors), else the directory's. A
         // directory's manager may be a user of the file again: only then is a map
         // from every such user to its edge needed.
-        let (own, next) = (&self.own, &self.next);
         let first_edges: FingerprintMap<u32> = match directory {
             Some(_) => own.iter().filter(|&&e| e != NONE).map(|&e| (edges.get(e).0.user, e)).collect(),
             None => FingerprintMap::default(),
@@ -491,7 +471,7 @@ impl FileIndex {
                 Node::Edge(e) => {
                     let (edge, arena) = edges.get(e);
                     let up = match next[e as usize] {
-                        NONE => Node::Other(edge.manager),
+                        NONE | NO_ROW => Node::Other(edge.manager),
                         m => Node::Edge(m),
                     };
                     Some((up, edge.manager_in(arena)))
@@ -514,7 +494,11 @@ impl FileIndex {
         // has no row. So a file whose managers all come before their reports (a
         // usual export order) is walked not at all.
         let may_close_cycle = |e: usize| {
-            own[e] as usize == e && (next[e] == NONE && directory.is_some() || next[e] != NONE && next[e] as usize >= e)
+            own[e] as usize == e
+                && match next[e] {
+                    NONE | NO_ROW => directory.is_some(),
+                    up => up as usize >= e,
+                }
         };
         let mut edge_state = vec![NONE; edges.len()];
         let mut other_state: FingerprintMap<u32> = FingerprintMap::default();
@@ -564,25 +548,14 @@ fn in_halves<T: Send>(all: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Ve
     vec![first, second]
 }
 
-/// `a` on a thread of its own beside `b` (natively; in WebAssembly one after
-/// the other). A panic in either is the caller's.
-fn side_by_side<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    if cfg!(target_arch = "wasm32") {
-        let a = a();
-        return (a, b());
-    }
-    std::thread::scope(|scope| {
-        let a = scope.spawn(a);
-        let b = b();
-        (a.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), b)
-    })
-}
-
 /// The fewest partitions [`in_halves`] splits.
 const HALVES_FROM: usize = 8;
 
 /// "No edge" in the per-edge tables (and "not yet seen" in walks).
 const NONE: u32 = u32::MAX;
+/// In `next`: the manager has no row in the file at all (where [`NONE`] says
+/// its first row has no `reportsTo`).
+const NO_ROW: u32 = u32::MAX - 1;
 
 /// A user in the reporting graph: one whose first row has a `reportsTo` (by that
 /// edge), or any other (a user of the file without one, or of the directory only).

@@ -20,6 +20,7 @@ pub mod row;
 mod scan;
 pub mod source;
 pub mod synth;
+mod threads;
 
 pub use decode::Encoding;
 pub use diagnostic::{Diagnostic, Severity};

@@ -10,6 +10,7 @@
 //! started at a record's beginning, so the rows, their lines and their order are
 //! those of one pass.
 use crate::source::{Record, Records, Source};
+use crate::threads::joined;
 
 /// A part smaller than this is not worth a thread.
 const MIN_PART_BYTES: usize = 256 << 10;
@@ -91,7 +92,7 @@ pub(crate) fn each_row<S: Send>(
                     states.push(read(&plan[1], ends[0]));
                 }
                 for other in others {
-                    states.push(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                    states.push(joined(other));
                 }
                 states
             })
@@ -100,7 +101,7 @@ pub(crate) fn each_row<S: Send>(
         let mut reached_end =
             read_part(&mut first, End::Pending { from: earliest, end: &end_of_first }, &mut state, each);
         let mut states = vec![state];
-        for (state, next_reached_end) in later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+        for (state, next_reached_end) in joined(later) {
             // The part before read on to the end of the file: this one's rows are read.
             if reached_end {
                 states.push(state);

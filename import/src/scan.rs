@@ -96,79 +96,89 @@ mod swar {
     }
 }
 
-/// The cut of a line sixteen bytes at a time, for both SIMD ways: `masks`
-/// gives a block's delimiters and its bytes that may start a control character,
-/// one bit a byte. The bytes after the last whole block are read in the block
-/// of the line's last sixteen (or, in a shorter line, padded with bytes that
-/// are neither), the others left out by `valid`.
+/// The sixteen-bytes-at-a-time cut that both SIMD ways share (unused where
+/// neither is built).
 #[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
-#[inline(always)]
-fn cut_in_blocks(line: &[u8], cells: &mut Vec<(usize, usize)>, masks: impl Fn(&[u8; 16]) -> (u32, u32)) -> bool {
-    // A line has at most one cell more than it has bytes. The cells of a line
-    // of usual length are written into room reserved for that many:
-    // `Vec::push`, with its growth path, kept the vector's length in memory and
-    // spilled the loop's registers (the cut took twice as long). A long line's
-    // are pushed, so that room is never reserved for many times its bytes (a
-    // cell takes sixteen, eight in WebAssembly).
-    if line.len() >= LONG_LINE {
-        return cells_in_blocks(line, masks, |cell| cells.push(cell));
-    }
-    cells.reserve(line.len() + 1);
-    let filled = cells.len();
-    let room = &mut cells.spare_capacity_mut()[..line.len() + 1];
-    let mut written = 0;
-    let control = cells_in_blocks(line, masks, |cell| {
-        room[written].write(cell);
-        written += 1;
-    });
-    // SAFETY: the `written` slots after the first `filled` were each written
-    // above (`room` is those slots, and every write is checked to be in it).
-    unsafe { cells.set_len(filled + written) };
-    control
-}
-
-/// A line this long or longer has its cells pushed one at a time.
-#[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
-const LONG_LINE: usize = 4096;
-
-/// Gives each cell of `line` to `cell` (see [`cut_in_blocks`]).
-#[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
-#[inline(always)]
-fn cells_in_blocks(line: &[u8], masks: impl Fn(&[u8; 16]) -> (u32, u32), mut cell: impl FnMut((usize, usize))) -> bool {
-    let mut start = 0;
-    let mut control = 0u32;
-    let mut block = |bytes: &[u8; 16], base: usize, valid: u32| {
-        let (delimiters, controls) = masks(bytes);
-        let delimiters = delimiters & valid;
-        control |= controls & valid & !delimiters;
-        let mut found = delimiters;
-        while found != 0 {
-            let at = base + found.trailing_zeros() as usize;
-            cell((start, at));
-            start = at + 1;
-            found &= found - 1;
+mod blocks {
+    /// The cut of a line sixteen bytes at a time, for both SIMD ways: `masks`
+    /// gives a block's delimiters and its bytes that may start a control character,
+    /// one bit a byte. The bytes after the last whole block are read in the block
+    /// of the line's last sixteen (or, in a shorter line, padded with bytes that
+    /// are neither), the others left out by `valid`.
+    #[inline(always)]
+    pub(super) fn cut_in_blocks(
+        line: &[u8],
+        cells: &mut Vec<(usize, usize)>,
+        masks: impl Fn(&[u8; 16]) -> (u32, u32),
+    ) -> bool {
+        // A line has at most one cell more than it has bytes. The cells of a line
+        // of usual length are written into room reserved for that many:
+        // `Vec::push`, with its growth path, kept the vector's length in memory and
+        // spilled the loop's registers (the cut took twice as long). A long line's
+        // are pushed, so that room is never reserved for many times its bytes (a
+        // cell takes sixteen, eight in WebAssembly).
+        if line.len() >= LONG_LINE {
+            return cells_in_blocks(line, masks, |cell| cells.push(cell));
         }
-    };
-    let mut chunks = line.chunks_exact(16);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        block(chunk.try_into().expect("a chunk of 16"), base, 0xffff);
-        base += 16;
+        cells.reserve(line.len() + 1);
+        let filled = cells.len();
+        let room = &mut cells.spare_capacity_mut()[..line.len() + 1];
+        let mut written = 0;
+        let control = cells_in_blocks(line, masks, |cell| {
+            room[written].write(cell);
+            written += 1;
+        });
+        // SAFETY: the `written` slots after the first `filled` were each written
+        // above (`room` is those slots, and every write is checked to be in it).
+        unsafe { cells.set_len(filled + written) };
+        control
     }
-    let rest = chunks.remainder().len();
-    if rest > 0 && line.len() >= 16 {
-        // The last sixteen bytes, of which only the `rest` not looked at yet
-        // count: a copy into a padded block, read back at once, stalled on
-        // the store of the copy for a tenth of the cut's time.
-        let last = &line[line.len() - 16..];
-        block(last.try_into().expect("the last 16"), line.len() - 16, 0xffff & !((1 << (16 - rest)) - 1));
-    } else if rest > 0 {
-        let mut padded = [b'a'; 16];
-        padded[..rest].copy_from_slice(chunks.remainder());
-        block(&padded, base, (1 << rest) - 1);
+
+    /// A line this long or longer has its cells pushed one at a time.
+    pub(super) const LONG_LINE: usize = 4096;
+
+    /// Gives each cell of `line` to `cell` (see [`cut_in_blocks`]).
+    #[inline(always)]
+    fn cells_in_blocks(
+        line: &[u8],
+        masks: impl Fn(&[u8; 16]) -> (u32, u32),
+        mut cell: impl FnMut((usize, usize)),
+    ) -> bool {
+        let mut start = 0;
+        let mut control = 0u32;
+        let mut block = |bytes: &[u8; 16], base: usize, valid: u32| {
+            let (delimiters, controls) = masks(bytes);
+            let delimiters = delimiters & valid;
+            control |= controls & valid & !delimiters;
+            let mut found = delimiters;
+            while found != 0 {
+                let at = base + found.trailing_zeros() as usize;
+                cell((start, at));
+                start = at + 1;
+                found &= found - 1;
+            }
+        };
+        let mut chunks = line.chunks_exact(16);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            block(chunk.try_into().expect("a chunk of 16"), base, 0xffff);
+            base += 16;
+        }
+        let rest = chunks.remainder().len();
+        if rest > 0 && line.len() >= 16 {
+            // The last sixteen bytes, of which only the `rest` not looked at yet
+            // count: a copy into a padded block, read back at once, stalled on
+            // the store of the copy for a tenth of the cut's time.
+            let last = &line[line.len() - 16..];
+            block(last.try_into().expect("the last 16"), line.len() - 16, 0xffff & !((1 << (16 - rest)) - 1));
+        } else if rest > 0 {
+            let mut padded = [b'a'; 16];
+            padded[..rest].copy_from_slice(chunks.remainder());
+            block(&padded, base, (1 << rest) - 1);
+        }
+        cell((start, line.len()));
+        control != 0
     }
-    cell((start, line.len()));
-    control != 0
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -180,7 +190,7 @@ mod sse2 {
     pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
         // SAFETY: SSE2 is part of the x86_64 baseline, so its instructions are
         // always there; `_mm_loadu_si128` reads the 16 bytes of `bytes` at any alignment.
-        super::cut_in_blocks(line, cells, |bytes| unsafe {
+        super::blocks::cut_in_blocks(line, cells, |bytes| unsafe {
             let x = _mm_loadu_si128(bytes.as_ptr().cast());
             let delimiters = _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(delimiter as i8))) as u32;
             // x <= 0x1f exactly when min(x, 0x1f) == x (bytes compared unsigned).
@@ -201,7 +211,7 @@ mod simd128 {
     use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_load, v128_or};
 
     pub(super) fn cut(line: &[u8], delimiter: u8, cells: &mut Vec<(usize, usize)>) -> bool {
-        super::cut_in_blocks(line, cells, |bytes| {
+        super::blocks::cut_in_blocks(line, cells, |bytes| {
             // SAFETY: a load of the 16 bytes of `bytes`; WebAssembly loads need no alignment.
             let x = unsafe { v128_load(bytes.as_ptr().cast()) };
             let delimiters = u32::from(u8x16_bitmask(u8x16_eq(x, u8x16_splat(delimiter))));
@@ -215,6 +225,7 @@ mod simd128 {
 
 #[cfg(test)]
 mod tests {
+    use super::blocks::LONG_LINE;
     use super::*;
     use proptest::prelude::*;
 

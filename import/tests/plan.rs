@@ -437,6 +437,17 @@ fn reporting_cycles_through_existing_users_are_found() {
     assert!(messages(&plan, 3).is_empty());
 }
 
+/// The verdict on `csv` read in one part, after checking that reading it in 2
+/// and in 3 parts gives the same.
+fn one_part_as_in_two_and_three(csv: &str) -> muster_import::plan::Validation {
+    let one_part = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(1));
+    for parts in [2, 3] {
+        let in_parts = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(parts));
+        assert_eq!(in_parts, one_part, "{parts} parts");
+    }
+    one_part
+}
+
 #[test]
 fn a_part_of_a_file_without_any_reports_to_joins_the_others() {
     // Managers only in the second half, then only in the first: parts with no
@@ -454,10 +465,7 @@ fn a_part_of_a_file_without_any_reports_to_joins_the_others() {
     (1..30_000).for_each(|i| early.push_str(&row(i, &format!("u{}", i - 1))));
     (30_000..60_000).for_each(|i| early.push_str(&row(i, "")));
     for (csv, first) in [(late, 30_000), (early, 0)] {
-        let one_part = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(1));
-        for parts in [2, 3] {
-            assert_eq!(validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(parts)), one_part);
-        }
+        let one_part = one_part_as_in_two_and_three(&csv);
         let (a, b) = (first as u64 + 2, first as u64 + 3);
         let lines: Vec<u64> = one_part.problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, [a, b]);
@@ -550,11 +558,7 @@ fn a_later_row_of_a_user_id_gives_it_no_manager_in_whichever_part_it_is_read() {
     }
     csv.push_str("b,b2@x.io,a\ns,s2@x.io,u5\nt,t@x.io,s\n");
     let last = 60_005;
-    let one_part = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(1));
-    for parts in [2, 3] {
-        let in_parts = validate_in_parts(csv.as_bytes(), &HeadingMapping::new(), None, Some(parts));
-        assert_eq!(in_parts, one_part, "{parts} parts");
-    }
+    let one_part = one_part_as_in_two_and_three(&csv);
     let found: Vec<(u64, Vec<&str>)> = one_part
         .problems
         .iter()
