@@ -93,6 +93,24 @@ pub fn results_file(
     mapping: &HeadingMapping,
     mut result_of: impl FnMut(u64) -> String,
 ) -> Vec<u8> {
+    without_passwords(bytes, delimiter, mapping, Some(&mut result_of))
+}
+
+/// The uploaded file as the admin sent it, to download again: line for line,
+/// in its delimiter and encoding, but with its passwords blanked and formulas
+/// neutralised, as in the results file. Other admins of the tenant may download
+/// it, and new users' first passwords are not theirs to read.
+pub fn original_file(bytes: &[u8], delimiter: Option<Delimiter>, mapping: &HeadingMapping) -> Vec<u8> {
+    without_passwords(bytes, delimiter, mapping, None)
+}
+
+/// The file with its password cells blanked and, with `result_of`, a `result` column.
+fn without_passwords(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    mut result_of: Option<&mut dyn FnMut(u64) -> String>,
+) -> Vec<u8> {
     let mut passwords: Vec<usize> = Vec::new();
     rewrite(bytes, delimiter, true, |line, cells| {
         match line {
@@ -106,7 +124,9 @@ pub fn results_file(
                     })
                     .map(|(at, _)| at)
                     .collect();
-                cells.push("result".to_owned());
+                if result_of.is_some() {
+                    cells.push("result".to_owned());
+                }
             }
             Some(line) => {
                 for &at in &passwords {
@@ -114,7 +134,9 @@ pub fn results_file(
                         cell.clear();
                     }
                 }
-                cells.push(result_of(line));
+                if let Some(result_of) = result_of.as_mut() {
+                    cells.push(result_of(line));
+                }
             }
         }
         true
@@ -158,6 +180,15 @@ mod tests {
         let mapping = HeadingMapping::from([("secret".to_owned(), Some(Field::Password))]);
         let out = results_file(b"userId,secret\na,Hunter2hunter2\n", None, &mapping, |_| "Added".into());
         assert_eq!(String::from_utf8(out).unwrap(), "userId,secret,result\na,,Added\n");
+    }
+
+    #[test]
+    fn the_original_comes_back_without_passwords_or_formulas() {
+        let file = Encoding::Utf16Le.encode("userId;password;email\r\n\r\na;Hunter2hunter2;=x\r\n");
+        let out = original_file(&file, None, &HeadingMapping::new());
+        let back = decode(&out);
+        assert_eq!(back.encoding, Encoding::Utf16Le);
+        assert_eq!(back.text, "userId;password;email\r\n\r\na;;'=x\r\n");
     }
 
     #[test]

@@ -129,7 +129,21 @@ async fn story(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::OK);
+    // So is one from another subdomain of the same site, which a browser sends
+    // with a Lax cookie.
+    let sibling = app
+        .client
+        .post(format!("{}/api/sign_out", app.url))
+        .header(header::COOKIE, &cookie)
+        .header("sec-fetch-site", "same-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sibling.status(), StatusCode::FORBIDDEN);
+    let page = app.get("/", Some(&cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY", "no page may be framed");
+    assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], "frame-ancestors 'none'");
 
     let signed_out =
         app.client.post(format!("{}/api/sign_out", app.url)).header(header::COOKIE, &cookie).send().await.unwrap();
@@ -141,6 +155,21 @@ async fn story(backend: Backend) {
     let platform_cookie = cookie_pair(&session_cookie(&platform).unwrap());
     let refused = app.get(&format!("/uploads/{upload_id}/results.csv"), Some(&platform_cookie)).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a platform admin does not read a tenant's files");
+
+    // A burst of guesses sent side by side: each is counted before its hash
+    // runs, so no more than the five of the budget are checked at all.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        burst.spawn(async move {
+            let form = [("tenant", "demo"), ("login", "ghost"), ("password", "guess")];
+            client.post(format!("{url}/api/sign_in")).form(&form).send().await.unwrap().text().await.unwrap()
+        });
+    }
+    let answers = burst.join_all().await;
+    let checked = answers.iter().filter(|a| a.contains("BadCredentials")).count();
+    let throttled = answers.iter().filter(|a| a.contains("Throttled")).count();
+    assert_eq!((checked, throttled), (5, 7), "{backend:?}: {answers:?}");
 
     // Five failures lock the account for a while, even for the right password.
     for _ in 0..5 {
@@ -161,7 +190,7 @@ async fn story(backend: Backend) {
 async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -> i64 {
     let conn = db.connect().await;
     let demo = muster_store::directory::find_tenant(&conn, "demo").await.unwrap().unwrap();
-    let bytes = b"userId;email;firstName\r\nnew1;new1@x.io;=cmd()\r\nbad;bad@;B\r\n".to_vec();
+    let bytes = b"userId;email;firstName;password\r\nnew1;new1@x.io;=cmd();\r\nbad;bad@;B;Hunter2hunter2\r\n".to_vec();
     let new = NewUpload {
         uploaded_by: None,
         file_name: "staff \"2026\".csv".into(),
@@ -184,11 +213,15 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
     // Each line says what happened; the formula stays text.
     assert_eq!(
         results.text().await.unwrap(),
-        "userId;email;firstName;result\r\nnew1;new1@x.io;'=cmd();\"Added; invitation sent\"\r\nbad;bad@;B;\"Line 3, email: \"\"bad@\"\" is not a valid email address\"\r\n"
+        "userId;email;firstName;password;result\r\nnew1;new1@x.io;'=cmd();;\"Added; invitation sent\"\r\nbad;bad@;B;;\"Line 3, email: \"\"bad@\"\" is not a valid email address\"\r\n"
     );
+    // The file as it came, but no password or formula in it: other admins may read it.
     let original = app.get(&format!("/uploads/{}/file", upload.id), Some(cookie)).await;
     assert_eq!(original.status(), StatusCode::OK);
-    assert_eq!(original.bytes().await.unwrap().to_vec(), bytes);
+    assert_eq!(
+        original.text().await.unwrap(),
+        "userId;email;firstName;password\r\nnew1;new1@x.io;'=cmd();\r\nbad;bad@;B;\r\n"
+    );
 
     // Signed out: sent to sign in. Another tenant's admin: not found.
     let anonymous = app.get(&format!("/uploads/{}/results.csv", upload.id), None).await;

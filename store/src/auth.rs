@@ -86,15 +86,20 @@ pub async fn authenticate(
     let tenant = tenant::Entity::find().filter(tenant::Column::SlugNorm.eq(tenant_norm)).one(db).await?;
     let user = match &tenant {
         Some(t) => {
-            user::Entity::find()
+            let mut found = user::Entity::find()
                 .filter(user::Column::TenantId.eq(t.id))
                 .filter(
                     Condition::any()
                         .add(user::Column::UserIdNorm.eq(login_norm.clone()))
-                        .add(user::Column::EmailNorm.eq(login_norm)),
+                        .add(user::Column::EmailNorm.eq(login_norm.clone())),
                 )
-                .one(db)
-                .await?
+                .all(db)
+                .await?;
+            // A userId may be written like an email, even another user's (both
+            // are unique only among their own kind): the user whose userId it
+            // is signs in with it, whichever row the database gives first.
+            found.sort_by_key(|u| u.user_id_norm != login_norm);
+            found.into_iter().next()
         }
         None => None,
     };

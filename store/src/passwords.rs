@@ -25,11 +25,36 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
 }
 
 pub async fn hash(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.expect("password hashing task panicked")
+    slots().run(move || hash_blocking(&password)).await.expect("password hashing task panicked")
 }
 
 pub async fn verify(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash)).await.unwrap_or(false)
+    slots().run(move || verify_blocking(&password, &hash)).await.unwrap_or(false)
+}
+
+/// The async entry points hash one password per core at a time, the rest
+/// waiting their turn: sign-in is open to anyone, and each hash holds 19 MiB
+/// (a burst of a few hundred on tokio's 512 blocking threads was gigabytes).
+fn slots() -> &'static Slots {
+    static SLOTS: std::sync::OnceLock<Slots> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| Slots::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)))
+}
+
+struct Slots(tokio::sync::Semaphore);
+
+impl Slots {
+    fn new(at_once: usize) -> Self {
+        Self(tokio::sync::Semaphore::new(at_once))
+    }
+
+    /// `work` on a blocking thread once a slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let _slot = self.0.acquire().await.expect("the slots are never closed");
+        tokio::task::spawn_blocking(work).await
+    }
 }
 
 /// A random password for generated credentials: 20 letters and digits (~119 bits).
@@ -48,6 +73,30 @@ mod tests {
         assert!(verify_blocking("correct horse", &hash));
         assert!(!verify_blocking("correct horsE", &hash));
         assert!(!verify_blocking("correct horse", "not a hash"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_there_are_slots() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let slots = Arc::new(Slots::new(2));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut all = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (slots, now, most) = (slots.clone(), now.clone(), most.clone());
+            all.spawn(async move {
+                slots
+                    .run(move || {
+                        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap()
+            });
+        }
+        all.join_all().await;
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two at a time, and both slots used");
     }
 
     #[test]

@@ -605,6 +605,14 @@ pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) 
     }))
 }
 
+/// The uploaded file of an upload already read (of its own tenant), to download
+/// again: its passwords blanked and formulas neutralised
+/// ([`muster_import::results::original_file`]).
+pub async fn original_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
+    let content = file(db, upload.tenant_id, upload.id).await?;
+    Ok(muster_import::results::original_file(&content, delimiter_of(upload), &options_of(upload).plan.mapping))
+}
+
 /// The lines "Retry failed rows" takes, in order: rows that failed, rows an
 /// all-or-nothing load held back, and rows a failed load never reached that
 /// would have changed something; not rows the admin unticked, nor unchanged or

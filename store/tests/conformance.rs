@@ -29,6 +29,18 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
         let platform = authenticate(&db, "", &first.platform_username, &first.platform_password).await.unwrap();
         assert!(matches!(platform, Principal::PlatformAdmin { .. }));
 
+        // A userId spelled as another user's email: that login is the userId's.
+        let &Principal::TenantUser { tenant_id, .. } = &admin else { unreachable!() };
+        let mut lookalike = testdb::user(tenant_id, "admin@demo.muster.invalid", "someone@else.invalid");
+        lookalike.password_hash = Set(Some(muster_store::passwords::hash_blocking("other pass 7")));
+        lookalike.insert(&db).await.unwrap();
+        let login = "Admin@Demo.Muster.Invalid";
+        let theirs = authenticate(&db, "demo", login, "other pass 7").await.unwrap();
+        assert!(matches!(&theirs, Principal::TenantUser { is_admin: false, .. }), "{backend:?}: {theirs:?}");
+        let refused = authenticate(&db, "demo", login, &first.tenant_admin_password).await;
+        assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?}: the userId's owner only");
+        assert_eq!(authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap(), admin);
+
         for (tenant, login, password) in [
             ("demo", "admin", "wrong"),
             ("demo", "nobody", first.tenant_admin_password.as_str()),

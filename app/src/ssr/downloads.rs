@@ -71,7 +71,7 @@ async fn original(
     Path(id): Path<i64>,
 ) -> Result<Response, Refused> {
     let upload = admin_upload(&state, principal, id).await?;
-    let bytes = uploads::file(&state.db, upload.tenant_id, upload.id).await.map_err(unavailable)?;
+    let bytes = uploads::original_csv_of(&state.db, &upload).await.map_err(unavailable)?;
     Ok(attachment(bytes, &upload.file_name))
 }
 

@@ -4,7 +4,7 @@ use super::cookies::session_token;
 use super::state::AppState;
 use crate::error::AppError;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -23,11 +23,13 @@ fn is_public(path: &str) -> bool {
         || path == "/healthz"
 }
 
-/// A state-changing request that a browser marks as coming from another site is
-/// refused, whatever cookie it carries: defence in depth beside SameSite=Lax.
+/// A state-changing request that a browser marks as coming from another origin
+/// is refused, whatever cookie it carries: defence in depth beside SameSite=Lax.
+/// That includes `same-site` (another subdomain of the same site), whose
+/// requests carry a Lax cookie: Muster's own pages post from its own origin.
 fn is_cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "cross-site";
+        return !matches!(site, "same-origin" | "none");
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
@@ -63,7 +65,13 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
         return Redirect::to("/signin").into_response();
     }
     req.extensions_mut().insert(CurrentPrincipal(principal));
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // No page of Muster may be framed by another site (clickjacking: a framed
+    // Load or Delete button under a decoy).
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    response
 }
 
 /// The signed-in principal of the request a server function is serving.

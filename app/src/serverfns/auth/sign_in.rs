@@ -34,7 +34,12 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
         .unwrap_or_else(|_| "unknown".into());
     let account_key = vec![format!("{}/{}", normalize_key(&tenant), normalize_key(&login))];
     let address_key = vec![address];
-    let throttled = state.account_throttle.check(&account_key).and_then(|_| state.address_throttle.check(&address_key));
+    // Counted before the password is checked, so that a burst of attempts sent
+    // side by side cannot all pass before the first one fails; a success or a
+    // database failure gives its attempt back.
+    let throttled = state.account_throttle.attempt(&account_key).and_then(|()| {
+        state.address_throttle.attempt(&address_key).inspect_err(|_| state.account_throttle.forgive(&account_key))
+    });
     if let Err(wait) = throttled {
         return fail(AppError::Throttled { minutes: wait.as_secs().div_ceil(60).max(1) });
     }
@@ -42,14 +47,17 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     let principal = match auth::authenticate(&state.db, &tenant, &login, &password).await {
         Ok(principal) => principal,
         Err(AuthError::BadCredentials) => {
-            state.account_throttle.record_failure(&account_key);
-            state.address_throttle.record_failure(&address_key);
             tracing::info!(tenant = %tenant, login = %login, "sign-in refused");
             return fail(AppError::BadCredentials);
         }
-        Err(AuthError::Db(err)) => return fail(AppError::internal(err)),
+        Err(AuthError::Db(err)) => {
+            state.account_throttle.forgive(&account_key);
+            state.address_throttle.forgive(&address_key);
+            return fail(AppError::internal(err));
+        }
     };
     state.account_throttle.record_success(&account_key);
+    state.address_throttle.forgive(&address_key);
     let token = muster_store::sessions::create(&state.db, &principal).await?;
     let response = expect_context::<leptos_axum::ResponseOptions>();
     let cookie = cookies::session_cookie(&token, state.config.secure_cookies);
