@@ -722,7 +722,16 @@ where
                 txn.rollback().await?;
                 return Err(DbErr::Custom(format!("upload {}: rows were applied by another run at once", upload.id)));
             }
-            let applied = results.len() as i64;
+            let mut applied = results.len() as i64;
+            if stop {
+                // In the batch's transaction: committed apart, a crash between
+                // the two left the rows after the failure without a result, and
+                // the resumed load applied them.
+                applied += stop_remaining(&txn, upload).await? as i64;
+                // Every row has a result now: no batch is left to read (a load
+                // that stops runs in one lane).
+                self.next.store(self.last_index, Ordering::SeqCst);
+            }
             // Added to, not set: lanes commit in any order.
             upload::Entity::update_many()
                 .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
@@ -740,9 +749,6 @@ where
             // whole for every key lookup. Refresh them as the load grows the table.
             if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
                 db.execute_unprepared("ANALYZE users").await?;
-            }
-            if stop {
-                stop_remaining(db, upload).await?;
             }
             // One lane renews in its batch, which counts as progress; lanes side
             // by side say so once, after the run's first commit.
@@ -785,7 +791,7 @@ fn not_applied(r: &upload_row::Model, held: &str) -> RowResult {
 }
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
-async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Result<(), DbErr> {
+async fn stop_remaining<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<u64, DbErr> {
     // As `not_applied` says after the stop: unticked and skipped rows say so,
     // unchanged rows too, the others are held back. (A plan with errors is not
     // loaded all or nothing at all, so no row left here has an error.)
@@ -793,12 +799,13 @@ async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Resu
         .add(upload_row::Column::Selected.eq(false))
         .add(upload_row::Column::Status.eq(RowStatus::Skipped.as_str()));
     let unchanged = upload_row::Column::Status.eq(RowStatus::Unchanged.as_str());
+    let mut given = 0;
     for (condition, result, outcome) in [
         (skipped, "Skipped", outcome::SKIPPED),
         (sea_orm::Condition::all().add(unchanged), "No change", outcome::UNCHANGED),
         (sea_orm::Condition::all(), STOPPED, outcome::SKIPPED),
     ] {
-        upload_row::Entity::update_many()
+        given += upload_row::Entity::update_many()
             .col_expr(upload_row::Column::Result, Expr::value(result))
             .col_expr(upload_row::Column::Outcome, Expr::value(outcome))
             .filter(upload_row::Column::UploadId.eq(upload.id))
@@ -806,9 +813,10 @@ async fn stop_remaining(db: &DatabaseConnection, upload: &upload::Model) -> Resu
             .filter(upload_row::Column::Result.is_null())
             .filter(condition)
             .exec(db)
-            .await?;
+            .await?
+            .rows_affected;
     }
-    Ok(())
+    Ok(given)
 }
 
 /// Writes the batch's results on rows that have none; returns how many it wrote.
@@ -919,12 +927,16 @@ impl Planned {
     }
 }
 
-/// What linking managers reads of a planned row: its id, its result, and the
-/// userIds of its user and of its manager.
-type LinkRow = (i64, Option<String>, Option<String>, Option<String>);
+/// What linking managers reads of a planned row: its id, its result, the
+/// userIds of its user and of its manager, its outcome and its planned changes.
+type LinkRow = (i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<serde_json::Value>);
 
 /// reportsTo may name a user created later in the same file, so managers are
-/// linked once every row is in. Setting the same manager twice changes nothing,
+/// linked once every row is in: for new users, and for existing users whose
+/// planned changes include reportsTo. Not for other rows that name a manager:
+/// theirs was already that one at the preview, and linking it again, minutes
+/// after the row's batch, would overwrite a manager an admin set since.
+/// Setting the same manager twice changes nothing,
 /// which keeps this step safe to repeat after a resume. A manager who is not
 /// there (their row failed or was skipped) is said in the row's result.
 /// Returns false if the job's lease was lost: then nothing more is written.
@@ -952,6 +964,8 @@ async fn link_managers(
             .column(upload_row::Column::Result)
             .column_as(Expr::cust(user_key), "user_key")
             .column_as(Expr::cust(manager_key), "manager_key")
+            .column(upload_row::Column::Outcome)
+            .column(upload_row::Column::Changes)
             .filter(upload_row::Column::UploadId.eq(upload.id))
             .filter(upload_row::Column::TenantId.eq(tenant_id))
             .filter(upload_row::Column::RowIndex.gt(after))
@@ -971,7 +985,14 @@ async fn link_managers(
         // The record holds the engine's checked values; parsed again all the same.
         let links: Vec<(i64, &Option<String>, String, String, String)> = rows
             .iter()
-            .filter_map(|(id, result, user, manager)| {
+            .filter(|(_, _, _, _, outcome, changes)| {
+                outcome.as_deref() == Some(outcome::ADDED)
+                    || changes
+                        .as_ref()
+                        .and_then(|c| Vec::<Change>::deserialize(c).ok())
+                        .is_some_and(|changes| changes.iter().any(|c| c.field == Field::ReportsTo))
+            })
+            .filter_map(|(id, result, user, manager, _, _)| {
                 let user = UserId::parse(user.as_deref()?).ok()?;
                 let manager = UserId::parse(manager.as_deref()?).ok()?.into_inner();
                 Some((*id, result, normalize_key(user.as_str()), normalize_key(&manager), manager))

@@ -774,6 +774,30 @@ async fn a_row_failing_at_load_time_stops_an_all_or_nothing_load_there() {
 }
 
 #[tokio::test]
+async fn a_stop_gives_every_later_row_its_result_in_the_failed_rows_batch() {
+    // Rows past the failed row's batch are read by no batch: they get their
+    // result in that batch's transaction (a crash between the two let a resumed
+    // load apply them), and are counted as done.
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut file = String::from("userId,email,firstName\nlate,late@x.io,L\n");
+        (0..1500).for_each(|i| file.push_str(&format!("n{i},n{i}@x.io,N\n")));
+        let upload = plan_all_or_nothing(&db, &w.tenant, file.as_bytes()).await;
+        add_user(&db, &w.tenant, "late", w.rxx01.id, |_| {}).await;
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!((done.rows_done, done.rows_total), (1501, 1501), "{backend:?}");
+        let results = outcomes(&db, &w.tenant, upload.id).await;
+        assert_eq!(results[0].0, "error", "{backend:?}");
+        let odd: Vec<_> = results[1..].iter().filter(|(o, r)| o != "skipped" || !r.contains("stopped")).collect();
+        assert!(odd.is_empty(), "{backend:?}: {:?}", &odd[..odd.len().min(3)]);
+        assert!(find(&db, &w.tenant, "n1499").await.is_none(), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn roles_changed_since_the_preview_are_reported_not_overwritten() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
@@ -1007,6 +1031,48 @@ async fn a_worker_that_lost_its_lease_after_the_last_row_links_no_managers() {
         let report =
             load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
         assert!(report.finished);
+        let boss = find(&db, &w.tenant, "boss").await.unwrap();
+        assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, Some(boss.id), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn linking_managers_leaves_alone_a_manager_the_file_does_not_change() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let (pat, kim, lee) = (
+            find(&db, &w.tenant, "pat").await.unwrap(),
+            find(&db, &w.tenant, "kim").await,
+            find(&db, &w.tenant, "lee").await,
+        );
+        let set_manager = |manager: i64| {
+            user::Entity::update_many()
+                .col_expr(user::Column::ReportsToId, Expr::value(manager))
+                .filter(user::Column::Id.eq(pat.id))
+                .exec(&db)
+        };
+        set_manager(kim.unwrap().id).await.unwrap();
+        // pat's row changes the job title and names the manager pat has.
+        let file = b"userId,email,firstName,jobTitle,reportsTo\npat,pat@example.com,,Sister,kim\n\
+                     w1,w1@x.io,W,,boss\nboss,boss@x.io,B,,\n";
+        let upload = plan_file(&db, &w.tenant, file).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
+        // Every row is applied, then the worker stalls before linking managers.
+        let report =
+            load::run(&db, upload.id, Some(&load::Claim::of(&job, "stalls")), |_, _| false, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        // Meanwhile an admin gives pat another manager.
+        let lee = lee.unwrap();
+        set_manager(lee.id).await.unwrap();
+        expire_lease(&db, job.id).await;
+        let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
+        let report =
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+        assert!(report.finished);
+        let pat = find(&db, &w.tenant, "pat").await.unwrap();
+        assert_eq!((pat.job_title.as_deref(), pat.reports_to_id), (Some("Sister"), Some(lee.id)), "{backend:?}");
         let boss = find(&db, &w.tenant, "boss").await.unwrap();
         assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, Some(boss.id), "{backend:?}");
     })
