@@ -1064,14 +1064,18 @@ async fn apply_batch<C: ConnectionTrait>(
     let current: HashMap<i64, user::Model> = if existing_ids.is_empty() {
         HashMap::new()
     } else {
-        user::Entity::find()
+        let mut query = user::Entity::find()
             .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::Id.is_in(existing_ids.clone()))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect()
+            .filter(user::Column::Id.is_in(existing_ids.clone()));
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Locked until the batch commits: each row is checked against these
+            // values, and an edit committed after a plain read would be
+            // overwritten by a check that passed against what it replaced.
+            // (SQLite's write transaction holds the whole database already.) In
+            // the order of their ids, so that lanes side by side take them alike.
+            query = query.order_by_asc(user::Column::Id).lock(sea_orm::sea_query::LockType::NoKeyUpdate);
+        }
+        query.all(db).await?.into_iter().map(|u| (u.id, u)).collect()
     };
     let manager_ids: Vec<i64> = current.values().filter_map(|u| u.reports_to_id).collect();
     let manager_names: HashMap<i64, String> = if manager_ids.is_empty() {

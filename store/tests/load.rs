@@ -13,6 +13,7 @@ use muster_store::{jobs, tenants};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 
 async fn add_user(
@@ -793,6 +794,42 @@ async fn a_stop_gives_every_later_row_its_result_in_the_failed_rows_batch() {
         let odd: Vec<_> = results[1..].iter().filter(|(o, r)| o != "skipped" || !r.contains("stopped")).collect();
         assert!(odd.is_empty(), "{backend:?}: {:?}", &odd[..odd.len().min(3)]);
         assert!(find(&db, &w.tenant, "n1499").await.is_none(), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_edit_committed_while_the_batch_runs_is_reported_not_overwritten() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, b"userId,email,jobTitle\npat,pat@example.com,Sister\n").await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        // An admin's edit of pat, not yet committed when the load starts.
+        let edit = db.begin().await.unwrap();
+        user::Entity::update_many()
+            .col_expr(user::Column::JobTitle, Expr::value("Matron"))
+            .filter(user::Column::TenantId.eq(w.tenant.id))
+            .filter(user::Column::UserIdNorm.eq("pat"))
+            .exec(&edit)
+            .await
+            .unwrap();
+        let load = tokio::spawn({
+            let db = db.clone();
+            async move { load_all(&db).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!load.is_finished(), "{backend:?}: the load waits for the edit");
+        edit.commit().await.unwrap();
+        load.await.unwrap();
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [(
+                "error".into(),
+                r#"Not loaded: jobTitle changed since the preview (now "Matron"); validate the file again"#.to_owned()
+            )],
+            "{backend:?}"
+        );
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Matron"), "{backend:?}");
     })
     .await;
 }
