@@ -72,7 +72,10 @@ impl Worker {
         }
         tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
         // Mail goes out as each batch commits, so a crash later in the load loses
-        // none of the invitations whose rows already say "sent".
+        // none of the invitations of the batches before it. Not yet at least
+        // once: a message that fails, or whose batch committed just before a
+        // crash, is only logged, though its row says "sent" (see the README's
+        // known limits).
         let mut sending = Vec::new();
         let (mailer, base_url) = (self.mailer.clone(), self.base_url.clone());
         let send = |mail: Vec<load::Outgoing>| {
