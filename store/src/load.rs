@@ -1108,6 +1108,7 @@ async fn apply_batch<C: ConnectionTrait>(
     }
     let current_roles = member_names(db, tenant_id, &set_changers.0, Membership::Roles, catalogue).await?;
     let current_groups = member_names(db, tenant_id, &set_changers.1, Membership::Groups, catalogue).await?;
+    let gone_managers = gone_managers(db, tenant_id, rows, &planned_changes, &current).await?;
 
     // Keys taken since the preview, by whom: for a new user, or an update that
     // changes a userId, email or externalId, they are conflicts to report on the
@@ -1328,6 +1329,15 @@ async fn apply_batch<C: ConnectionTrait>(
                         names_set(now_value(c.field).as_deref().unwrap_or(""))
                             != names_set(c.old.as_deref().unwrap_or(""))
                     }
+                    // A manager deleted since the preview (by an earlier row of
+                    // this file, or by hand) left no manager: the row changes it
+                    // anyway, from one that is gone.
+                    Field::ReportsTo
+                        if u.reports_to_id.is_none()
+                            && c.old.as_deref().is_some_and(|m| gone_managers.contains(&normalize_key(m))) =>
+                    {
+                        false
+                    }
                     field => !same(now_value(field).as_deref(), c.old.as_deref()),
                 });
                 if let Some(c) = stale {
@@ -1536,6 +1546,44 @@ async fn apply_batch<C: ConnectionTrait>(
     bulk::insert(db, "invitations", INVITATION_COLUMNS, new_invitations, None).await?;
     bulk::insert(db, "audit_events", AUDIT_COLUMNS, audits, None).await?;
     Ok((results, outgoing, stop))
+}
+
+/// The managers the preview saw, now gone from the tenant, of the batch's rows
+/// that change the manager of a user who has none now. Such a user lost their
+/// manager to a deletion: by the database's cascade when an earlier batch of the
+/// same file deleted that manager, which a check of the name alone took for an
+/// edit made since the preview (and only when the two rows fell in different
+/// batches, as a batch reads its users before applying any row).
+async fn gone_managers<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    rows: &[upload_row::Model],
+    planned_changes: &[Vec<Change>],
+    current: &HashMap<i64, user::Model>,
+) -> Result<HashSet<String>, DbErr> {
+    let mut named: HashSet<String> = HashSet::new();
+    for (r, changes) in rows.iter().zip(planned_changes) {
+        let Some(u) = r.existing_user_id.and_then(|id| current.get(&id)) else { continue };
+        if u.reports_to_id.is_some() {
+            continue;
+        }
+        let old = changes.iter().find(|c| c.field == Field::ReportsTo).and_then(|c| c.old.as_deref());
+        named.extend(old.map(normalize_key));
+    }
+    if named.is_empty() {
+        return Ok(named);
+    }
+    let present: HashSet<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::UserIdNorm)
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(user::Column::UserIdNorm.is_in(named.iter().cloned()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(named.into_iter().filter(|m| !present.contains(m)).collect())
 }
 
 /// Deletes one user of the tenant and records it in the audit trail.

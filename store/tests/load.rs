@@ -1117,6 +1117,36 @@ async fn linking_managers_leaves_alone_a_manager_the_file_does_not_change() {
 }
 
 #[tokio::test]
+async fn a_manager_deleted_by_an_earlier_batch_of_the_file_is_no_change_since_the_preview() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let (pat, kim, lee) = (
+            find(&db, &w.tenant, "pat").await.unwrap(),
+            find(&db, &w.tenant, "kim").await.unwrap(),
+            find(&db, &w.tenant, "lee").await.unwrap(),
+        );
+        user::Entity::update_many()
+            .col_expr(user::Column::ReportsToId, Expr::value(kim.id))
+            .filter(user::Column::Id.eq(pat.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        // kim goes in the first batch; pat, who reported to kim, moves to lee in the second.
+        let mut file = String::from("userId,email,firstName,reportsTo,transaction\nkim,kim@example.com,,,DELETE\n");
+        (0..load::BATCH).for_each(|i| file.push_str(&format!("n{i},n{i}@x.io,N,,\n")));
+        file.push_str("pat,pat@example.com,,lee,\n");
+        let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        let results = outcomes(&db, &w.tenant, upload.id).await;
+        assert_eq!(results[0], ("deleted".into(), "Deleted".into()), "{backend:?}");
+        assert_eq!(results.last().unwrap().0, "updated", "{backend:?}: {:?}", results.last());
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().reports_to_id, Some(lee.id), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ever() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
