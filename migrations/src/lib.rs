@@ -14,6 +14,7 @@ mod m20261122_000003_upload_files_in_parts;
 mod m20261122_000004_tenant_keys_where_they_cascade;
 mod m20261122_000005_cheaper_load_writes;
 mod m20261130_000006_one_upload_per_file_in_progress;
+mod m20261201_000007_pending_mail;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_tenant_keys_where_they_cascade::Migration),
             Box::new(m20261122_000005_cheaper_load_writes::Migration),
             Box::new(m20261130_000006_one_upload_per_file_in_progress::Migration),
+            Box::new(m20261201_000007_pending_mail::Migration),
         ]
     }
 }

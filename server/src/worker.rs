@@ -4,6 +4,9 @@ use crate::mail::{compose, Mailer};
 use muster_store::{jobs, load, tenants, uploads, DatabaseConnection};
 use std::time::Duration;
 
+/// Mail owed this long is taken as lost by its sender, and sent again.
+const UNSENT_AFTER: Duration = Duration::from_secs(5 * 60);
+
 pub struct Worker {
     pub db: DatabaseConnection,
     pub id: String,
@@ -22,11 +25,49 @@ impl Worker {
         Ok(ran)
     }
 
+    /// Sends a batch's mail; once every message went out, it is no longer owed.
+    fn deliver(&self, mailing: load::Mailing) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (db, mailer, base_url) = (self.db.clone(), self.mailer.clone(), self.base_url.clone());
+        async move {
+            let mut all_sent = true;
+            for message in &mailing.messages {
+                let sent = match compose(message, &base_url) {
+                    Ok(m) => mailer.send(m).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = sent {
+                    tracing::error!(error = %err, "mail not sent; it will be sent again with new credentials");
+                    all_sent = false;
+                }
+            }
+            if all_sent {
+                if let Err(err) = load::mail_sent(&db, &mailing).await {
+                    tracing::error!(error = %err, "sent mail still marked as owed");
+                }
+            }
+        }
+    }
+
+    /// Sends mail that loads owe for longer than `older_than` (see
+    /// `load::claim_unsent_mail`); returns how many batches of it were taken.
+    pub async fn resend_unsent(&self, older_than: Duration) -> anyhow::Result<usize> {
+        let mailings = load::claim_unsent_mail(&self.db, older_than, 20).await?;
+        let taken = mailings.len();
+        for mailing in mailings {
+            self.deliver(mailing).await;
+        }
+        Ok(taken)
+    }
+
     /// Polls the queue until `shutdown` resolves.
     pub async fn run_forever(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             if let Err(err) = self.run_pending().await {
                 tracing::error!(error = %err, "the worker failed; retrying");
+            }
+            // Owed for a while: a live sender of it would be done by now.
+            if let Err(err) = self.resend_unsent(UNSENT_AFTER).await {
+                tracing::error!(error = %err, "owed mail not sent; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -71,28 +112,11 @@ impl Worker {
             return Ok(());
         }
         tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
-        // Mail goes out as each batch commits, so a crash later in the load loses
-        // none of the invitations of the batches before it. Not yet at least
-        // once: a message that fails, or whose batch committed just before a
-        // crash, is only logged, though its row says "sent" (see the README's
-        // known limits).
+        // Mail goes out as each batch commits. What does not (the server
+        // refused it, or this process dies first) stays owed, and
+        // `resend_unsent` sends it later with new credentials.
         let mut sending = Vec::new();
-        let (mailer, base_url) = (self.mailer.clone(), self.base_url.clone());
-        let send = |mail: Vec<load::Outgoing>| {
-            let (mailer, base_url) = (mailer.clone(), base_url.clone());
-            sending.push(tokio::spawn(async move {
-                for message in mail {
-                    match compose(&message, &base_url) {
-                        Ok(m) => {
-                            if let Err(err) = mailer.send(m).await {
-                                tracing::error!(error = %err, "mail not sent");
-                            }
-                        }
-                        Err(err) => tracing::error!(error = %err, "mail not composed"),
-                    }
-                }
-            }));
-        };
+        let send = |mailing: load::Mailing| sending.push(tokio::spawn(self.deliver(mailing)));
         let claim = load::Claim::of(&job, &self.id);
         let result = load::run(
             &self.db,

@@ -273,6 +273,15 @@ struct SmtpServer {
     port: u16,
 }
 
+/// A test that fails holding the server stops it too: left running, it kept the
+/// test's output pipe open.
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl SmtpServer {
     fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -353,4 +362,49 @@ async fn import_emails_invitations_and_the_results_over_smtp() {
     assert!(dir.join("outbox").read_dir().map_or(true, |mut d| d.next().is_none()), "nothing left in the outbox");
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn invitations_the_mail_server_refused_go_out_again_once_it_is_back() {
+    use muster_server::mail::Mailer;
+    use muster_server::worker::Worker;
+    use muster_store::uploads::{self, NewUpload};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.connect().await;
+        muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
+        let demo = muster_store::directory::find_tenant(&db, "demo").await.unwrap().unwrap();
+        let new = NewUpload {
+            uploaded_by: None,
+            file_name: "new.csv".into(),
+            bytes: b"userId,email,firstName\nmary,mary@example.com,Mary\n".to_vec(),
+            options: Default::default(),
+        };
+        let upload = uploads::create_and_plan(&db, &demo, new, 1 << 20).await.unwrap();
+        muster_store::jobs::enqueue_load(&db, &upload).await.unwrap();
+        let dir = temp_dir(&format!("resend-{backend:?}"));
+        let worker = |smtp_port: u16| Worker {
+            db: db.clone(),
+            id: "w".into(),
+            mailer: Mailer::new(Some(&format!("smtp://127.0.0.1:{smtp_port}")), dir.join("outbox")).unwrap(),
+            base_url: "http://muster.test".into(),
+        };
+        // Nothing listens there: the mail server is down while the load runs.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert_eq!(worker(closed).run_pending().await.unwrap(), 1);
+        let row = &uploads::rows(&db, demo.id, upload.id).await.unwrap()[0];
+        assert_eq!(row.result.as_deref(), Some("Added; invitation sent"), "{backend:?}");
+
+        let smtp = SmtpServer::start();
+        let back = worker(smtp.port);
+        assert_eq!(back.resend_unsent(std::time::Duration::ZERO).await.unwrap(), 1, "{backend:?}: owed");
+        assert_eq!(back.resend_unsent(std::time::Duration::ZERO).await.unwrap(), 0, "{backend:?}: sent");
+        let received = smtp.received();
+        let messages: Vec<&str> = received.split("---------- MESSAGE FOLLOWS ----------").skip(1).collect();
+        assert_eq!(messages.len(), 1, "{backend:?}: {received}");
+        assert!(messages[0].contains("To: mary@example.com") && messages[0].contains("/invitation/"), "{received}");
+        db.close().await.ok();
+        test_db.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

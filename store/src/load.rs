@@ -11,7 +11,9 @@
 //! the next range of rows and applying it in its own transaction (see
 //! [`may_run_side_by_side`] for when it may).
 use crate::bulk::{self, Kind};
-use crate::entity::{audit_event, group, organisation, role, tenant, upload, upload_row, user};
+use crate::entity::{
+    audit_event, group, invitation, organisation, pending_mail, role, tenant, upload, upload_row, user,
+};
 use crate::memberships::{self, Kind as Membership};
 use crate::uploads::state;
 use crate::{passwords, tokens};
@@ -20,8 +22,8 @@ use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserId, UserRow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -84,6 +86,16 @@ pub struct UploadOptions {
 pub enum Outgoing {
     Invitation { email: String, name: String, user_id: String, token: String },
     Password { email: String, name: String, user_id: String, password: String },
+}
+
+/// The mail of one batch, owed until [`mail_sent`] is told that every message
+/// of it went out (see [`claim_unsent_mail`] for mail that did not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailing {
+    pub tenant_id: i64,
+    /// The `pending_mail` mark written with the batch.
+    pub pending: i64,
+    pub messages: Vec<Outgoing>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,13 +394,14 @@ pub struct LoadReport {
 /// after each commit how many rows are done, and answers whether to go on (a
 /// server shutting down stops between batches; lanes side by side finish the
 /// batches they are in). Outgoing mail is handed to
-/// `send` after the batch that made it has committed.
+/// `send` after the batch that made it has committed, marked as owed in that
+/// batch's transaction: the caller says [`mail_sent`] once it went out.
 pub async fn run(
     db: &DatabaseConnection,
     upload_id: i64,
     claim: Option<&Claim>,
     progress: impl FnMut(i64, i64) -> bool + Send,
-    send: impl FnMut(Vec<Outgoing>) + Send,
+    send: impl FnMut(Mailing) + Send,
 ) -> Result<LoadReport, DbErr> {
     let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
         return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
@@ -637,7 +650,7 @@ struct Lanes<'a, P, S> {
 impl<P, S> Lanes<'_, P, S>
 where
     P: FnMut(i64, i64) -> bool + Send,
-    S: FnMut(Vec<Outgoing>) + Send,
+    S: FnMut(Mailing) + Send,
 {
     /// Takes ranges of BATCH row positions until none is left, applying each
     /// range's rows without a result in one transaction.
@@ -732,6 +745,21 @@ where
                 // that stops runs in one lane).
                 self.next.store(self.last_index, Ordering::SeqCst);
             }
+            // The mail is owed from the same commit as the rows that say "sent".
+            let pending = if outgoing.is_empty() {
+                None
+            } else {
+                let mark = pending_mail::ActiveModel {
+                    tenant_id: Set(tenant_id),
+                    upload_id: Set(upload.id),
+                    after_index: Set(after),
+                    last_index: Set(after + BATCH as i32),
+                    created_at: Set(Utc::now()),
+                    claimed_until: Set(None),
+                    ..Default::default()
+                };
+                Some(mark.insert(&txn).await?.id)
+            };
             // Added to, not set: lanes commit in any order.
             upload::Entity::update_many()
                 .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
@@ -740,8 +768,9 @@ where
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
-            if !outgoing.is_empty() {
-                (self.send.lock().unwrap_or_else(|e| e.into_inner()))(outgoing);
+            if let Some(pending) = pending {
+                let mailing = Mailing { tenant_id, pending, messages: outgoing };
+                (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
             }
             let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
             // PostgreSQL plans by table statistics, which autovacuum refreshes only
@@ -769,6 +798,9 @@ where
 }
 
 const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
+/// The results of new users whose mail a batch owes ([`claim_unsent_mail`] reads them).
+const INVITATION_SENT: &str = "Added; invitation sent";
+const PASSWORD_SENT: &str = "Added; password sent";
 const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothing and has rows with errors";
 
 /// Results of rows that would have changed something and were held back because
@@ -788,6 +820,155 @@ fn not_applied(r: &upload_row::Model, held: &str) -> RowResult {
         _ => (outcome::SKIPPED, held.to_owned()),
     };
     RowResult { id: r.id, outcome, text }
+}
+
+/// Every message of a [`Mailing`] went out: the mark of what was owed goes.
+pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing) -> Result<(), DbErr> {
+    pending_mail::Entity::delete_many()
+        .filter(pending_mail::Column::Id.eq(mailing.pending))
+        .filter(pending_mail::Column::TenantId.eq(mailing.tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// How long a worker that claimed owed mail has to send it before another may.
+const MAIL_CLAIM_MINUTES: i64 = 10;
+
+/// Mail owed for longer than `older_than` (its sender died after the batch
+/// committed, or the mail server refused it), at most `limit` batches of it,
+/// claimed for [`MAIL_CLAIM_MINUTES`]: each user of it gets new credentials,
+/// as only hashes were kept — an unused invitation a new token (the one never
+/// received stops working), a generated password a new password. A user may so
+/// get a message twice, the later one the one that works: mail goes at least
+/// once. The caller sends each [`Mailing`] and says [`mail_sent`].
+pub async fn claim_unsent_mail(
+    db: &DatabaseConnection,
+    older_than: std::time::Duration,
+    limit: u64,
+) -> Result<Vec<Mailing>, DbErr> {
+    let now = Utc::now();
+    let older_than = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+    let owed = pending_mail::Entity::find()
+        .filter(pending_mail::Column::CreatedAt.lte(now - older_than))
+        .filter(
+            sea_orm::Condition::any()
+                .add(pending_mail::Column::ClaimedUntil.is_null())
+                .add(pending_mail::Column::ClaimedUntil.lt(now)),
+        )
+        .order_by_asc(pending_mail::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut mailings = Vec::new();
+    for mark in owed {
+        // Claimed only if nobody claimed it since it was read.
+        let claimed = pending_mail::Entity::update_many()
+            .col_expr(
+                pending_mail::Column::ClaimedUntil,
+                Expr::value(now + chrono::Duration::minutes(MAIL_CLAIM_MINUTES)),
+            )
+            .filter(pending_mail::Column::Id.eq(mark.id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(pending_mail::Column::ClaimedUntil.is_null())
+                    .add(pending_mail::Column::ClaimedUntil.lt(now)),
+            )
+            .exec(db)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
+        mailings.push(Mailing {
+            tenant_id: mark.tenant_id,
+            pending: mark.id,
+            messages: renew_credentials(db, &mark).await?,
+        });
+    }
+    Ok(mailings)
+}
+
+/// New credentials for the users of a batch whose rows say their mail was sent,
+/// as the messages that carry them.
+async fn renew_credentials(db: &DatabaseConnection, mark: &pending_mail::Model) -> Result<Vec<Outgoing>, DbErr> {
+    let user_key = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "record ->> 'user_id'",
+        _ => "json_extract(record, '$.user_id')",
+    };
+    let owed: Vec<(Option<String>, Option<String>)> = upload_row::Entity::find()
+        .select_only()
+        .column_as(Expr::cust(user_key), "user_key")
+        .column(upload_row::Column::Result)
+        .filter(upload_row::Column::UploadId.eq(mark.upload_id))
+        .filter(upload_row::Column::TenantId.eq(mark.tenant_id))
+        .filter(upload_row::Column::RowIndex.gt(mark.after_index))
+        .filter(upload_row::Column::RowIndex.lte(mark.last_index))
+        .filter(upload_row::Column::Outcome.eq(outcome::ADDED))
+        .order_by_asc(upload_row::Column::RowIndex)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let invited: Vec<String> = owed
+        .iter()
+        .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(INVITATION_SENT)))
+        .filter_map(|(user, _)| user.as_deref().map(normalize_key))
+        .collect();
+    let passworded: Vec<String> = owed
+        .iter()
+        .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(PASSWORD_SENT)))
+        .filter_map(|(user, _)| user.as_deref().map(normalize_key))
+        .collect();
+    let users = |keys: Vec<String>| {
+        user::Entity::find()
+            .filter(user::Column::TenantId.eq(mark.tenant_id))
+            .filter(user::Column::UserIdNorm.is_in(keys))
+            .order_by_asc(user::Column::Id)
+            .all(db)
+    };
+    let mut messages = Vec::new();
+    let name = |u: &user::Model| u.first_name.clone().or(u.last_name.clone()).unwrap_or_default();
+    for u in if invited.is_empty() { Vec::new() } else { users(invited).await? } {
+        let token = tokens::generate();
+        // Only a link not used yet: a user who got the first mail after all
+        // and set a password is left alone.
+        let renewed = invitation::Entity::update_many()
+            .col_expr(invitation::Column::TokenHash, Expr::value(tokens::digest(&token)))
+            .filter(invitation::Column::TenantId.eq(mark.tenant_id))
+            .filter(invitation::Column::UserId.eq(u.id))
+            .filter(invitation::Column::UsedAt.is_null())
+            .exec(db)
+            .await?;
+        if renewed.rows_affected > 0 {
+            messages.push(Outgoing::Invitation {
+                email: u.email.clone(),
+                name: name(&u),
+                user_id: u.user_id.clone(),
+                token,
+            });
+        }
+    }
+    for u in if passworded.is_empty() { Vec::new() } else { users(passworded).await? } {
+        let password = passwords::generate();
+        let hash = passwords::hash(password.clone()).await;
+        // Only a user nobody changed since the batch: one who got the first
+        // mail after all may have set a password of their own.
+        let renewed = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .filter(user::Column::TenantId.eq(mark.tenant_id))
+            .filter(user::Column::Id.eq(u.id))
+            .filter(user::Column::UpdatedAt.lte(mark.created_at))
+            .exec(db)
+            .await?;
+        if renewed.rows_affected > 0 {
+            messages.push(Outgoing::Password {
+                email: u.email.clone(),
+                name: name(&u),
+                user_id: u.user_id.clone(),
+                password,
+            });
+        }
+    }
+    Ok(messages)
 }
 
 /// After a row failed in an all-or-nothing load: the rest is reported, not applied.
@@ -1520,13 +1701,13 @@ async fn apply_batch<C: ConnectionTrait>(
                         user_id: display.clone(),
                         token,
                     });
-                    "Added; invitation sent"
+                    INVITATION_SENT
                 } else {
                     "Added; invitation created (not sent: notifyIfNewUser is false)"
                 }
             } else {
                 match (options.load.credentials, row.password.is_some(), row.notify_if_new_user != Some(false)) {
-                    (Credentials::GeneratePassword { email: true }, _, true) => "Added; password sent",
+                    (Credentials::GeneratePassword { email: true }, _, true) => PASSWORD_SENT,
                     (Credentials::GeneratePassword { email: true }, _, false) => {
                         "Added; password set (not sent: notifyIfNewUser is false)"
                     }

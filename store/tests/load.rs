@@ -4,12 +4,12 @@
 use chrono::Utc;
 use muster_import::{Mode, SyncAction};
 use muster_store::entity::{
-    audit_event, invitation, job, organisation, role, tenant, upload, upload_row, user, user_role,
+    audit_event, invitation, job, organisation, pending_mail, role, tenant, upload, upload_row, user, user_role,
 };
 use muster_store::load::{self, Outgoing, UploadOptions};
 use muster_store::testdb::{self, on_every_backend};
 use muster_store::uploads::{self, NewUpload, UploadError};
-use muster_store::{jobs, tenants};
+use muster_store::{invitations, jobs, tenants};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -89,16 +89,19 @@ async fn plan_all_or_nothing(
     uploads::create_and_plan(db, t, new, 1 << 20).await.unwrap()
 }
 
+/// Runs every queued load as a worker would, whose mail all goes out.
 async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
-    let mut mail = Vec::new();
+    let mut mail: Vec<load::Mailing> = Vec::new();
     while let Some(job) = jobs::claim(db, "test").await.unwrap() {
         let claim = load::Claim::of(&job, "test");
-        let report =
-            load::run(db, job.upload_id.unwrap(), Some(&claim), |_, _| true, |m| mail.extend(m)).await.unwrap();
+        let report = load::run(db, job.upload_id.unwrap(), Some(&claim), |_, _| true, |m| mail.push(m)).await.unwrap();
         assert!(report.finished);
         jobs::finish(db, &job, None).await.unwrap();
     }
-    mail
+    for mailing in &mail {
+        load::mail_sent(db, mailing).await.unwrap();
+    }
+    mail.into_iter().flat_map(|m| m.messages).collect()
 }
 
 /// New roles of the tenant, given to one user as the database has them.
@@ -830,6 +833,99 @@ async fn an_edit_committed_while_the_batch_runs_is_reported_not_overwritten() {
             "{backend:?}"
         );
         assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Matron"), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mail_lost_after_its_batch_committed_is_sent_again_with_new_credentials() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\nbob,bob@x.io,Bob\n";
+        let upload = plan_file(&db, &w.tenant, file).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        // The batch commits and its mail is handed over, then lost: the process
+        // dies, or the mail server refuses it.
+        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
+        let mut lost = Vec::new();
+        let claim = load::Claim::of(&job, "dies");
+        assert!(load::run(&db, upload.id, Some(&claim), |_, _| true, |m| lost.push(m)).await.unwrap().finished);
+        jobs::finish(&db, &job, None).await.unwrap();
+        let token_of = |m: &Outgoing| match m {
+            Outgoing::Invitation { user_id, token, .. } => (user_id.clone(), token.clone()),
+            other => panic!("{other:?}"),
+        };
+        let lost: Vec<(String, String)> = lost.iter().flat_map(|m| m.messages.iter().map(token_of)).collect();
+        assert_eq!(lost.len(), 2, "{backend:?}");
+
+        // Not while its sender may still be at it.
+        let wait = std::time::Duration::from_secs(300);
+        assert!(load::claim_unsent_mail(&db, wait, 20).await.unwrap().is_empty(), "{backend:?}");
+        let again = load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend:?}: one batch owed");
+        // Claimed: another worker does not send it too.
+        assert!(load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap().is_empty());
+        let renewed: Vec<(String, String)> = again[0].messages.iter().map(token_of).collect();
+        assert_eq!(renewed.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), ["ann", "bob"], "{backend:?}");
+        // The lost link no longer works; the new one does, once.
+        assert!(invitations::open(&db, &lost[0].1).await.is_err(), "{backend:?}");
+        invitations::accept(&db, &renewed[0].1, "a good pass 12").await.unwrap();
+        assert!(invitations::accept(&db, &renewed[0].1, "a good pass 12").await.is_err());
+
+        // Sent this time; and an accepted link is not renewed again.
+        load::mail_sent(&db, &again[0]).await.unwrap();
+        assert!(load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap().is_empty());
+        assert_eq!(pending_mail::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_password_mail_gives_a_new_password_to_users_nobody_changed_since() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.load.credentials = load::Credentials::GeneratePassword { email: true };
+        let bytes = b"userId,email,firstName\ngen1,gen1@x.io,Gen\ngen2,gen2@x.io,Gen\n";
+        let new = NewUpload { uploaded_by: None, file_name: "p.csv".into(), bytes: bytes.to_vec(), options };
+        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
+        let mut lost = Vec::new();
+        load::run(&db, upload.id, Some(&load::Claim::of(&job, "dies")), |_, _| true, |m| lost.push(m)).await.unwrap();
+        let lost_password = match &lost[0].messages[0] {
+            Outgoing::Password { user_id, password, .. } if user_id == "gen1" => password.clone(),
+            other => panic!("{other:?}"),
+        };
+        // gen2 got the mail after all and set a password of their own since.
+        let gen2 = find(&db, &w.tenant, "gen2").await.unwrap();
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(muster_store::passwords::hash_blocking("own pass 12")))
+            .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now() + chrono::Duration::seconds(1)))
+            .filter(user::Column::Id.eq(gen2.id))
+            .exec(&db)
+            .await
+            .unwrap();
+
+        let again = load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap();
+        let renewed: Vec<(String, String)> = again[0]
+            .messages
+            .iter()
+            .map(|m| match m {
+                Outgoing::Password { user_id, password, .. } => (user_id.clone(), password.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(renewed.len(), 1, "{backend:?}: only gen1, whom nobody changed: {renewed:?}");
+        let hash_of = |who| {
+            let db = db.clone();
+            let t = w.tenant.clone();
+            async move { find(&db, &t, who).await.unwrap().password_hash.unwrap() }
+        };
+        let gen1_hash = hash_of("gen1").await;
+        assert!(muster_store::passwords::verify_blocking(&renewed[0].1, &gen1_hash), "{backend:?}");
+        assert!(!muster_store::passwords::verify_blocking(&lost_password, &gen1_hash), "the lost one no longer works");
+        assert!(muster_store::passwords::verify_blocking("own pass 12", &hash_of("gen2").await), "{backend:?}");
     })
     .await;
 }

@@ -4,6 +4,7 @@ pub mod group;
 pub mod invitation;
 pub mod job;
 pub mod organisation;
+pub mod pending_mail;
 pub mod platform_admin;
 pub mod role;
 pub mod session;
