@@ -522,6 +522,18 @@ impl<'d> Planner<'_, 'd> {
         let status = if row.delete {
             match user {
                 Some(_) if mode == Mode::AddNewOnly => RowStatus::Skipped,
+                // As a sync keeps admins it does not find: an upload could
+                // otherwise delete its own uploader, or the tenant's last admin.
+                Some(u) if u.is_admin => {
+                    diagnostics.push(error(
+                        &row,
+                        layout,
+                        Field::Transaction,
+                        "DELETE",
+                        &format!("but {uid:?} is a tenant admin; an upload does not delete admins"),
+                    ));
+                    RowStatus::Error
+                }
                 Some(_) => RowStatus::Delete,
                 None => {
                     diagnostics.push(error(

@@ -129,7 +129,8 @@ fn rule_breaking_rows_say_which_rule() {
          ghost2,,,,ghost2@example.com,,,leaver,,\n\
          newbie,,,,kim@example.com,,,,,\n\
          nameless,,,,nameless@example.com,,,,,\n\
-         orgless,,A,B,orgless@example.com,,NOPE,,,\n"
+         orgless,,A,B,orgless@example.com,,NOPE,,,\n\
+         admin,,,,admin@example.com,,,,,DELETE\n"
     );
     let plan = run(&csv, &PlanOptions::default());
     assert!(plan.rows.iter().all(|r| r.status == RowStatus::Error), "{:?}", statuses(&plan));
@@ -144,6 +145,10 @@ fn rule_breaking_rows_say_which_rule() {
     assert!(messages(&plan, 5)[0].contains(r#"email: "kim@example.com" belongs to another user ("kim")"#));
     assert_eq!(messages(&plan, 6), ["Line 6: a new user needs a firstName or a lastName"]);
     assert_eq!(messages(&plan, 7), [r#"Line 7, organisation: "NOPE" is not an organisation of this tenant"#]);
+    assert_eq!(
+        messages(&plan, 8),
+        [r#"Line 8, transaction: "DELETE" but "admin" is a tenant admin; an upload does not delete admins"#]
+    );
 }
 
 #[test]

@@ -1489,6 +1489,15 @@ async fn apply_batch<C: ConnectionTrait>(
                     stop |= options.load.stop_on_error;
                     continue;
                 };
+                if status == RowStatus::Delete && u.is_tenant_admin {
+                    // The plan refuses to delete an admin; one made admin since is kept too.
+                    result(
+                        outcome::ERROR,
+                        "Not loaded: the user is a tenant admin now; an upload does not delete admins".into(),
+                    );
+                    stop |= options.load.stop_on_error;
+                    continue;
+                }
                 if status == RowStatus::Delete {
                     delete_user(db, u, actor, &mut audits).await?;
                     result(outcome::DELETED, "Deleted".into());

@@ -931,6 +931,31 @@ async fn a_lost_password_mail_gives_a_new_password_to_users_nobody_changed_since
 }
 
 #[tokio::test]
+async fn a_user_made_a_tenant_admin_since_the_preview_is_not_deleted() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload =
+            plan_file(&db, &w.tenant, b"userId,email,transaction\nkim,kim@example.com,DELETE\n").await.unwrap();
+        let kim = find(&db, &w.tenant, "kim").await.unwrap();
+        user::Entity::update_many()
+            .col_expr(user::Column::IsTenantAdmin, Expr::value(true))
+            .filter(user::Column::Id.eq(kim.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [("error".into(), "Not loaded: the user is a tenant admin now; an upload does not delete admins".into())],
+            "{backend:?}"
+        );
+        assert!(find(&db, &w.tenant, "kim").await.is_some(), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn roles_changed_since_the_preview_are_reported_not_overwritten() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
