@@ -116,6 +116,21 @@ async fn story(backend: Backend) {
 
     assert_eq!(app.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
 
+    // Signing in again from the same browser ends the session it had.
+    let again = app
+        .client
+        .post(format!("{}/api/sign_in", app.url))
+        .header(header::COOKIE, &cookie)
+        .form(&[("tenant", "demo"), ("login", "admin"), ("password", first.tenant_admin_password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let renewed = cookie_pair(&session_cookie(&again).expect("a new session cookie"));
+    assert_ne!(renewed, cookie);
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::SEE_OTHER, "{backend:?}: the old one ended");
+    let cookie = renewed;
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::OK);
+
     let upload_id = downloads(&app, &db, &cookie, backend).await;
     invitation(&app, &db, backend).await;
 

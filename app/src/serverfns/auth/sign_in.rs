@@ -59,6 +59,11 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     state.account_throttle.record_success(&account_key);
     state.address_throttle.forgive(&address_key);
     let token = muster_store::sessions::create(&state.db, &principal).await?;
+    // The session this browser had before ends: a cookie planted or left
+    // behind is worth nothing once its holder signs in again.
+    if let Some(previous) = cookies::session_token(&headers) {
+        muster_store::sessions::delete(&state.db, &previous).await?;
+    }
     let response = expect_context::<leptos_axum::ResponseOptions>();
     let cookie = cookies::session_cookie(&token, state.config.secure_cookies);
     response.insert_header(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(AppError::internal)?);
