@@ -6,6 +6,8 @@ use std::time::Duration;
 
 /// Mail owed this long is taken as lost by its sender, and sent again.
 const UNSENT_AFTER: Duration = Duration::from_secs(5 * 60);
+/// How often the worker looks for such mail.
+const MAIL_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Worker {
     pub db: DatabaseConnection,
@@ -61,13 +63,18 @@ impl Worker {
 
     /// Polls the queue until `shutdown` resolves.
     pub async fn run_forever(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut mail_checked: Option<std::time::Instant> = None;
         loop {
             if let Err(err) = self.run_pending().await {
                 tracing::error!(error = %err, "the worker failed; retrying");
             }
-            // Owed for a while: a live sender of it would be done by now.
-            if let Err(err) = self.resend_unsent(UNSENT_AFTER).await {
-                tracing::error!(error = %err, "owed mail not sent; retrying");
+            // Owed for a while: a live sender of it would be done by now. Looked
+            // for once a minute, not at every poll of the queue.
+            if mail_checked.is_none_or(|at| at.elapsed() >= MAIL_CHECK_EVERY) {
+                mail_checked = Some(std::time::Instant::now());
+                if let Err(err) = self.resend_unsent(UNSENT_AFTER).await {
+                    tracing::error!(error = %err, "owed mail not sent; retrying");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}

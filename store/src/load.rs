@@ -849,13 +849,14 @@ pub async fn claim_unsent_mail(
 ) -> Result<Vec<Mailing>, DbErr> {
     let now = Utc::now();
     let older_than = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+    let unclaimed = || {
+        sea_orm::Condition::any()
+            .add(pending_mail::Column::ClaimedUntil.is_null())
+            .add(pending_mail::Column::ClaimedUntil.lt(now))
+    };
     let owed = pending_mail::Entity::find()
         .filter(pending_mail::Column::CreatedAt.lte(now - older_than))
-        .filter(
-            sea_orm::Condition::any()
-                .add(pending_mail::Column::ClaimedUntil.is_null())
-                .add(pending_mail::Column::ClaimedUntil.lt(now)),
-        )
+        .filter(unclaimed())
         .order_by_asc(pending_mail::Column::Id)
         .limit(limit)
         .all(db)
@@ -869,11 +870,7 @@ pub async fn claim_unsent_mail(
                 Expr::value(now + chrono::Duration::minutes(MAIL_CLAIM_MINUTES)),
             )
             .filter(pending_mail::Column::Id.eq(mark.id))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(pending_mail::Column::ClaimedUntil.is_null())
-                    .add(pending_mail::Column::ClaimedUntil.lt(now)),
-            )
+            .filter(unclaimed())
             .exec(db)
             .await?;
         if claimed.rows_affected != 1 {
@@ -891,10 +888,7 @@ pub async fn claim_unsent_mail(
 /// New credentials for the users of a batch whose rows say their mail was sent,
 /// as the messages that carry them.
 async fn renew_credentials(db: &DatabaseConnection, mark: &pending_mail::Model) -> Result<Vec<Outgoing>, DbErr> {
-    let user_key = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => "record ->> 'user_id'",
-        _ => "json_extract(record, '$.user_id')",
-    };
+    let user_key = record_text(db, "user_id");
     let owed: Vec<(Option<String>, Option<String>)> = upload_row::Entity::find()
         .select_only()
         .column_as(Expr::cust(user_key), "user_key")
@@ -908,16 +902,14 @@ async fn renew_credentials(db: &DatabaseConnection, mark: &pending_mail::Model) 
         .into_tuple()
         .all(db)
         .await?;
-    let invited: Vec<String> = owed
-        .iter()
-        .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(INVITATION_SENT)))
-        .filter_map(|(user, _)| user.as_deref().map(normalize_key))
-        .collect();
-    let passworded: Vec<String> = owed
-        .iter()
-        .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(PASSWORD_SENT)))
-        .filter_map(|(user, _)| user.as_deref().map(normalize_key))
-        .collect();
+    // The userIds of the rows whose result starts with `sent`.
+    let owed_by = |sent: &str| -> Vec<String> {
+        owed.iter()
+            .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(sent)))
+            .filter_map(|(user, _)| user.as_deref().map(normalize_key))
+            .collect()
+    };
+    let (invited, passworded) = (owed_by(INVITATION_SENT), owed_by(PASSWORD_SENT));
     let users = |keys: Vec<String>| {
         user::Entity::find()
             .filter(user::Column::TenantId.eq(mark.tenant_id))
@@ -1108,6 +1100,15 @@ impl Planned {
     }
 }
 
+/// SQL for one field of a planned row's record, as text: only what is needed
+/// of the record, not the whole of it parsed as JSON.
+fn record_text(db: &DatabaseConnection, field: &str) -> String {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => format!("record ->> '{field}'"),
+        _ => format!("json_extract(record, '$.{field}')"),
+    }
+}
+
 /// What linking managers reads of a planned row: its id, its result, the
 /// userIds of its user and of its manager, its outcome and its planned changes.
 type LinkRow = (i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<serde_json::Value>);
@@ -1131,10 +1132,7 @@ async fn link_managers(
     // Only the rows whose user has a manager, and of them only what linking
     // needs: reading whole rows (each record parsed as JSON) took a tenth of the
     // client's time in a load of 100k new users that had no manager at all.
-    let (user_key, manager_key) = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => ("record ->> 'user_id'", "record ->> 'reports_to'"),
-        _ => ("json_extract(record, '$.user_id')", "json_extract(record, '$.reports_to')"),
-    };
+    let (user_key, manager_key) = (record_text(db, "user_id"), record_text(db, "reports_to"));
     // Closed ranges of row_index, as in the load: an open range with a LIMIT had
     // PostgreSQL read ever more of the upload per query (60 ms a page at 300k rows).
     let mut after = 0i32;
@@ -1143,8 +1141,8 @@ async fn link_managers(
             .select_only()
             .column(upload_row::Column::Id)
             .column(upload_row::Column::Result)
-            .column_as(Expr::cust(user_key), "user_key")
-            .column_as(Expr::cust(manager_key), "manager_key")
+            .column_as(Expr::cust(user_key.clone()), "user_key")
+            .column_as(Expr::cust(manager_key.clone()), "manager_key")
             .column(upload_row::Column::Outcome)
             .column(upload_row::Column::Changes)
             .filter(upload_row::Column::UploadId.eq(upload.id))

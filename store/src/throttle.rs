@@ -43,7 +43,17 @@ impl SignInThrottle {
         if let Some(wait) = self.wait(&entries, keys, now) {
             return Err(wait);
         }
-        self.count(&mut entries, keys, now);
+        if entries.len() > 100_000 {
+            let window = self.window;
+            entries.retain(|_, (_, since)| now.duration_since(*since) < window);
+        }
+        for key in keys {
+            let entry = entries.entry(key.clone()).or_insert((0, now));
+            if now.duration_since(entry.1) >= self.window {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
         Ok(())
     }
 
@@ -66,20 +76,6 @@ impl SignInThrottle {
             .filter(|(count, since)| *count >= self.max_failures && now.duration_since(*since) < self.window)
             .map(|(_, since)| self.window - now.duration_since(*since))
             .max()
-    }
-
-    fn count(&self, entries: &mut HashMap<String, (u32, Instant)>, keys: &[String], now: Instant) {
-        if entries.len() > 100_000 {
-            let window = self.window;
-            entries.retain(|_, (_, since)| now.duration_since(*since) < window);
-        }
-        for key in keys {
-            let entry = entries.entry(key.clone()).or_insert((0, now));
-            if now.duration_since(entry.1) >= self.window {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
-        }
     }
 
     pub fn record_success(&self, keys: &[String]) {
