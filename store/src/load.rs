@@ -403,7 +403,12 @@ pub async fn run(
     progress: impl FnMut(i64, i64) -> bool + Send,
     send: impl FnMut(Mailing) + Send,
 ) -> Result<LoadReport, DbErr> {
-    let Some(upload) = upload::Entity::find_by_id(upload_id).one(db).await? else {
+    let mut query = upload::Entity::find_by_id(upload_id);
+    if let Some(claim) = claim {
+        // A job names its tenant and its upload: never load another tenant's.
+        query = query.filter(upload::Column::TenantId.eq(claim.tenant_id));
+    }
+    let Some(upload) = query.one(db).await? else {
         return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
     };
     let tenant_id = upload.tenant_id;

@@ -466,6 +466,24 @@ async fn a_tenant_runs_one_load_at_a_time() {
 }
 
 #[tokio::test]
+async fn a_job_of_one_tenant_never_loads_another_tenant_s_upload() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        let theirs = plan_file(&db, &other, b"userId,email,firstName\no1,o1@x.io,O\n").await.unwrap();
+        let ours = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n").await.unwrap();
+        jobs::enqueue_load(&db, &ours).await.unwrap();
+        let job = jobs::claim(&db, "w1").await.unwrap().expect("a job");
+        let wrong = load::run(&db, theirs.id, Some(&load::Claim::of(&job, "w1")), |_, _| true, |_| {}).await;
+        assert!(matches!(wrong, Err(sea_orm::DbErr::RecordNotFound(_))), "{backend:?}: {:?}", wrong.err());
+        assert!(find(&db, &other, "o1").await.is_none(), "{backend:?}: nothing of the other tenant's file loaded");
+        let theirs = upload::Entity::find_by_id(theirs.id).one(&db).await.unwrap().unwrap();
+        assert_eq!(theirs.state, uploads::state::READY, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_interrupted_load_resumes_and_applies_every_row_once() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
