@@ -1,0 +1,300 @@
+//! The batches of a load, in one lane or in several side by side.
+use super::apply::apply_batch;
+use super::catalogue::Catalogue;
+use super::planned::{Batch, Planned};
+use super::results::{not_applied, stop_remaining, write_results, NOT_LOADED_ALL_OR_NOTHING};
+use super::tables::Actor;
+use super::{Claim, Mailing, UploadOptions, BATCH};
+use crate::entity::{pending_mail, tenant, upload, upload_row};
+use chrono::Utc;
+use muster_import::{RowStatus, SyncAction};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::task::Poll;
+use std::time::Instant;
+
+/// Lanes of batches applied side by side on PostgreSQL, each on its own
+/// connection. A batch keeps PostgreSQL's server process busy most of its time,
+/// so with one lane the second core idles; three keep both busy (two gave 1.4x
+/// the rate of one on this 2-core machine, three 1.5x).
+pub const LANES: usize = 3;
+
+/// Runs the lanes side by side on this task until all have ended; returns the
+/// first error. After an error the others are halted, but each finishes the
+/// batch it is in: one dropped while its commit was on the way could have
+/// committed rows whose invitations it then never handed over, and a resumed
+/// load skips rows that have a result.
+pub(crate) async fn side_by_side<F: Future<Output = Result<(), DbErr>>>(
+    lanes: Vec<F>,
+    halted: &AtomicBool,
+) -> Result<(), DbErr> {
+    let mut lanes: Vec<Option<Pin<Box<F>>>> = lanes.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut first_error = None;
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for slot in &mut lanes {
+            let Some(lane) = slot else { continue };
+            match lane.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    *slot = None;
+                    if let Err(e) = result {
+                        halted.store(true, Ordering::SeqCst);
+                        first_error.get_or_insert(e);
+                    }
+                }
+                Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Whether the load runs [`LANES`] lanes side by side, each applying its own
+/// batches in its own transactions. Only where no row's
+/// outcome can depend on another lane's: on PostgreSQL (SQLite has one writer),
+/// when no licence can run out (licences go to rows in file order), nothing is
+/// deleted (a deletion's cascade could lock a row the other lane changes: a
+/// deadlock), and the load does not stop at its first failed row.
+pub(super) async fn may_run_side_by_side(
+    db: &DatabaseConnection,
+    upload: &upload::Model,
+    options: &UploadOptions,
+    catalogue: &Catalogue,
+    done: i64,
+) -> Result<bool, DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres || options.load.stop_on_error {
+        return Ok(false);
+    }
+    let left = (i64::from(upload.rows_total) - done).max(0) as u64;
+    if left <= BATCH || catalogue.licences_left.is_some_and(|licences| licences < left) {
+        return Ok(false);
+    }
+    // Users not in a synced file are deleted only with the Delete sync action.
+    let mut deletes = vec![RowStatus::Delete.as_str()];
+    if options.plan.sync_action == SyncAction::Delete {
+        deletes.push(RowStatus::Old.as_str());
+    }
+    let statuses = crate::uploads::count_by(db, upload.tenant_id, upload.id, upload_row::Column::Status).await?;
+    Ok(!statuses.iter().any(|(status, n)| *n > 0 && status.as_deref().is_some_and(|s| deletes.contains(&s))))
+}
+
+/// How often the lease of lanes side by side is extended, as a share of the lease.
+pub(super) const RENEWALS_PER_LEASE: u32 = 4;
+
+/// One load's lanes: what they share (the next range of rows to take, the
+/// counts, whether to stop) and what each batch needs.
+pub(super) struct Lanes<'a, P, S> {
+    pub(super) db: &'a DatabaseConnection,
+    pub(super) upload: &'a upload::Model,
+    pub(super) tenant: &'a tenant::Model,
+    pub(super) options: &'a UploadOptions,
+    pub(super) actor: &'a Actor,
+    pub(super) org_code: &'a HashMap<i64, String>,
+    pub(super) claim: Option<&'a Claim>,
+    /// All or nothing, and the plan has errors: rows get results, nothing is applied.
+    pub(super) blocked: bool,
+    pub(super) parallel: bool,
+    pub(super) last_index: i32,
+    /// The start of the next range of row positions a lane takes.
+    pub(super) next: AtomicI32,
+    pub(super) done: AtomicI64,
+    pub(super) batches: AtomicU64,
+    /// The lease was lost or the server is stopping: no lane starts another batch.
+    pub(super) halted: AtomicBool,
+    /// Lanes not yet ended: the lease is kept while any runs.
+    pub(super) lanes_running: AtomicUsize,
+    /// Whether this run has told the job it made progress (its first commit).
+    pub(super) progress_marked: AtomicBool,
+    pub(super) progress: Mutex<P>,
+    pub(super) send: Mutex<S>,
+}
+
+impl<P, S> Lanes<'_, P, S>
+where
+    P: FnMut(i64, i64) -> bool + Send,
+    S: FnMut(Mailing) + Send,
+{
+    /// Takes ranges of BATCH row positions until none is left, applying each
+    /// range's rows without a result in one transaction.
+    pub(super) async fn lane(&self, catalogue: Catalogue) -> Result<(), DbErr> {
+        let ended = self.batches_of_lane(catalogue).await;
+        self.lanes_running.fetch_sub(1, Ordering::SeqCst);
+        ended
+    }
+
+    /// Keeps the job's lease while lanes side by side run, every quarter of it,
+    /// whatever their batches take: a batch that hashes a thousand passwords on a
+    /// core shared with two other lanes can outlast the lease, and between its
+    /// commit and its next batch nothing else would stop a takeover.
+    pub(super) async fn keep_lease(&self, claim: &Claim) -> Result<(), DbErr> {
+        let every = crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE;
+        let mut extended = Instant::now();
+        while self.lanes_running.load(Ordering::SeqCst) > 0 {
+            // Short sleeps: the load does not wait long for this when its lanes end.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if extended.elapsed() >= every && self.lanes_running.load(Ordering::SeqCst) > 0 {
+                extended = Instant::now();
+                if !crate::jobs::extend(self.db, claim).await? {
+                    self.halted.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn batches_of_lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
+        use sea_orm::sea_query::ExprTrait;
+        let (db, upload, tenant_id) = (self.db, self.upload, self.upload.tenant_id);
+        while !self.halted.load(Ordering::SeqCst) {
+            let after = self.next.fetch_add(BATCH as i32, Ordering::SeqCst);
+            if after >= self.last_index {
+                break;
+            }
+            // Ranges of row_index: a closed range keeps the query on the position
+            // index however the planner guesses (an open one read ever more rows),
+            // and rows done before a resume are not stepped over again.
+            let batch: Batch = Planned::select(db)
+                .filter(upload_row::Column::UploadId.eq(upload.id))
+                .filter(upload_row::Column::TenantId.eq(tenant_id))
+                .filter(upload_row::Column::RowIndex.gt(after))
+                .filter(upload_row::Column::RowIndex.lte(after + BATCH as i32))
+                .filter(upload_row::Column::Result.is_null())
+                .order_by_asc(upload_row::Column::RowIndex)
+                .into_model::<Planned>()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(Planned::split)
+                .unzip();
+            let rows = &batch.0;
+            if rows.is_empty() {
+                continue;
+            }
+            let txn = crate::db::begin_write(db).await?;
+            if let Some(claim) = self.claim {
+                let held = if self.parallel {
+                    crate::jobs::holds(&txn, claim).await?
+                } else {
+                    crate::jobs::renew(&txn, claim).await?
+                };
+                if !held {
+                    txn.rollback().await?;
+                    self.halted.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+            }
+            let (results, outgoing, stop) = if self.blocked {
+                // The rows with errors keep them (so the results file and "Retry
+                // failed rows" find them); the others say why they were not loaded.
+                let results = rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
+                (results, vec![], false)
+            } else {
+                apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &batch).await?
+            };
+            if write_results(&txn, tenant_id, &results).await? != results.len() as u64 {
+                // Another run gave these rows results since they were read: its work stands.
+                txn.rollback().await?;
+                return Err(DbErr::Custom(format!("upload {}: rows were applied by another run at once", upload.id)));
+            }
+            let mut applied = results.len() as i64;
+            if stop {
+                // In the batch's transaction: committed apart, a crash between
+                // the two left the rows after the failure without a result, and
+                // the resumed load applied them.
+                applied += stop_remaining(&txn, upload).await? as i64;
+                // Every row has a result now: no batch is left to read (a load
+                // that stops runs in one lane).
+                self.next.store(self.last_index, Ordering::SeqCst);
+            }
+            // The mail is owed from the same commit as the rows that say "sent".
+            let pending = if outgoing.is_empty() {
+                None
+            } else {
+                let mark = pending_mail::ActiveModel {
+                    tenant_id: Set(tenant_id),
+                    upload_id: Set(upload.id),
+                    after_index: Set(after),
+                    last_index: Set(after + BATCH as i32),
+                    created_at: Set(Utc::now()),
+                    claimed_until: Set(None),
+                    ..Default::default()
+                };
+                Some(mark.insert(&txn).await?.id)
+            };
+            // Added to, not set: lanes commit in any order.
+            upload::Entity::update_many()
+                .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
+                .filter(upload::Column::Id.eq(upload.id))
+                .filter(upload::Column::TenantId.eq(tenant_id))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            if let Some(pending) = pending {
+                let mailing = Mailing { tenant_id, pending, messages: outgoing };
+                (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
+            }
+            let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+            // PostgreSQL plans by table statistics, which autovacuum refreshes only
+            // minutes later: a table grown from empty by this load would be scanned
+            // whole for every key lookup. Refresh them as the load grows the table.
+            if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
+                db.execute_unprepared("ANALYZE users").await?;
+            }
+            // One lane renews in its batch, which counts as progress; lanes side
+            // by side say so once, after the run's first commit.
+            if let (true, Some(claim)) = (self.parallel, self.claim) {
+                if !self.progress_marked.swap(true, Ordering::SeqCst) && !crate::jobs::renew(db, claim).await? {
+                    self.halted.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+            }
+            let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
+            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(done, i64::from(upload.rows_total)) {
+                self.halted.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_lane_halts_the_others_but_lets_them_finish_their_batch() {
+        let halted = AtomicBool::new(false);
+        let finished = AtomicBool::new(false);
+        let failing = || async { Err::<(), _>(DbErr::Custom("first".into())) };
+        let in_a_batch = || async {
+            // Mid-batch (say, its commit on the way) when the other lane fails.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            finished.store(true, Ordering::SeqCst);
+            Err(DbErr::Custom("second".into()))
+        };
+        type Lane<'a> = Pin<Box<dyn Future<Output = Result<(), DbErr>> + 'a>>;
+        let lanes: Vec<Lane> = vec![Box::pin(failing()), Box::pin(in_a_batch())];
+        let result = side_by_side(lanes, &halted).await;
+        assert!(matches!(result, Err(DbErr::Custom(m)) if m == "first"), "the first error is returned");
+        assert!(halted.load(Ordering::SeqCst), "the other lanes are told to stop");
+        assert!(finished.load(Ordering::SeqCst), "the lane in a batch was not dropped halfway");
+    }
+}

@@ -1,0 +1,85 @@
+//! Planned rows as a load reads them.
+use crate::entity::upload_row;
+use muster_import::UserRow;
+use sea_orm::sea_query::Expr;
+use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
+
+/// A batch's planned rows (without their records) and their records parsed.
+pub(super) type Batch = (Vec<upload_row::Model>, Vec<Option<UserRow>>);
+
+/// A planned row as a load reads it, with its record as JSON text, parsed once
+/// straight into a [`UserRow`]: read as a JSON value first, each record cost a
+/// map of its fields and a second pass over them, a tenth of the client's time
+/// in a load. `split` gives the row without its record, and the record parsed.
+#[derive(sea_orm::FromQueryResult)]
+pub(super) struct Planned {
+    id: i64,
+    tenant_id: i64,
+    upload_id: i64,
+    row_index: i32,
+    line: i32,
+    status: String,
+    selected: bool,
+    record_text: Option<String>,
+    existing_user_id: Option<i64>,
+    diagnostics: Option<sea_orm::JsonValue>,
+    changes: Option<sea_orm::JsonValue>,
+    result: Option<String>,
+    outcome: Option<String>,
+}
+
+impl Planned {
+    pub(super) fn select(db: &DatabaseConnection) -> sea_orm::Select<upload_row::Entity> {
+        use upload_row::Column as C;
+        let record_text = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "record::text",
+            _ => "json(record)",
+        };
+        upload_row::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::TenantId,
+                C::UploadId,
+                C::RowIndex,
+                C::Line,
+                C::Status,
+                C::Selected,
+                C::ExistingUserId,
+                C::Diagnostics,
+                C::Changes,
+                C::Result,
+                C::Outcome,
+            ])
+            .column_as(Expr::cust(record_text), "record_text")
+    }
+
+    pub(super) fn split(self) -> (upload_row::Model, Option<UserRow>) {
+        let parsed = self.record_text.as_deref().and_then(|text| serde_json::from_str(text).ok());
+        let row = upload_row::Model {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            upload_id: self.upload_id,
+            row_index: self.row_index,
+            line: self.line,
+            status: self.status,
+            selected: self.selected,
+            record: None,
+            existing_user_id: self.existing_user_id,
+            diagnostics: self.diagnostics,
+            changes: self.changes,
+            result: self.result,
+            outcome: self.outcome,
+        };
+        (row, parsed)
+    }
+}
+
+/// SQL for one field of a planned row's record, as text: only what is needed
+/// of the record, not the whole of it parsed as JSON.
+pub(super) fn record_text(db: &DatabaseConnection, field: &str) -> String {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => format!("record ->> '{field}'"),
+        _ => format!("json_extract(record, '$.{field}')"),
+    }
+}

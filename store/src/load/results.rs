@@ -1,0 +1,122 @@
+//! Each row's result, and the counts of the summary line.
+use super::{outcome, LoadCounts};
+use crate::bulk::{self, Kind};
+use crate::entity::{audit_event, upload, upload_row};
+use muster_import::RowStatus;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+
+pub(super) struct RowResult {
+    pub(super) id: i64,
+    pub(super) outcome: &'static str,
+    pub(super) text: String,
+}
+
+pub(super) const RESULT_COLUMNS: bulk::Columns =
+    &[("id", Kind::BigInt), ("result", Kind::Text), ("outcome", Kind::Text)];
+
+pub(super) const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
+/// The results of new users whose mail a batch owes ([`claim_unsent_mail`] reads them).
+pub(super) const INVITATION_SENT: &str = "Added; invitation sent";
+pub(super) const PASSWORD_SENT: &str = "Added; password sent";
+pub(super) const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothing and has rows with errors";
+
+/// Results of rows that would have changed something and were held back because
+/// an all-or-nothing load did not run or stopped: "Retry failed rows" takes
+/// them again with the errors.
+pub const HELD_BACK: [&str; 2] = [STOPPED, NOT_LOADED_ALL_OR_NOTHING];
+
+/// The result of a row that is not applied: unticked and skipped rows say so,
+/// unchanged ones too, errors give their error, and the others were `held` back.
+/// (`stop_remaining` says the same in SQL, for the rows after a stop not read.)
+pub(super) fn not_applied(r: &upload_row::Model, held: &str) -> RowResult {
+    let (outcome, text) = match r.status.as_str() {
+        _ if !r.selected => (outcome::SKIPPED, "Skipped".to_owned()),
+        s if s == RowStatus::Error.as_str() => (outcome::ERROR, first_error(r)),
+        s if s == RowStatus::Unchanged.as_str() => (outcome::UNCHANGED, "No change".to_owned()),
+        s if s == RowStatus::Skipped.as_str() => (outcome::SKIPPED, "Skipped".to_owned()),
+        _ => (outcome::SKIPPED, held.to_owned()),
+    };
+    RowResult { id: r.id, outcome, text }
+}
+
+/// After a row failed in an all-or-nothing load: the rest is reported, not applied.
+pub(super) async fn stop_remaining<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<u64, DbErr> {
+    // As `not_applied` says after the stop: unticked and skipped rows say so,
+    // unchanged rows too, the others are held back. (A plan with errors is not
+    // loaded all or nothing at all, so no row left here has an error.)
+    let skipped = sea_orm::Condition::any()
+        .add(upload_row::Column::Selected.eq(false))
+        .add(upload_row::Column::Status.eq(RowStatus::Skipped.as_str()));
+    let unchanged = upload_row::Column::Status.eq(RowStatus::Unchanged.as_str());
+    let mut given = 0;
+    for (condition, result, outcome) in [
+        (skipped, "Skipped", outcome::SKIPPED),
+        (sea_orm::Condition::all().add(unchanged), "No change", outcome::UNCHANGED),
+        (sea_orm::Condition::all(), STOPPED, outcome::SKIPPED),
+    ] {
+        given += upload_row::Entity::update_many()
+            .col_expr(upload_row::Column::Result, Expr::value(result))
+            .col_expr(upload_row::Column::Outcome, Expr::value(outcome))
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+            .filter(upload_row::Column::Result.is_null())
+            .filter(condition)
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(given)
+}
+
+/// Writes the batch's results on rows that have none; returns how many it wrote.
+pub(super) async fn write_results<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    results: &[RowResult],
+) -> Result<u64, DbErr> {
+    let rows = results
+        .iter()
+        .map(|r| bulk::Row::with_capacity(3).int(r.id).text(Some(&r.text)).text(Some(r.outcome)))
+        .collect();
+    bulk::update_by_id(db, "upload_rows", RESULT_COLUMNS, rows, tenant_id, "t.result IS NULL").await
+}
+
+pub(super) async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> Result<LoadCounts, DbErr> {
+    let outcomes = crate::uploads::count_by(db, upload.tenant_id, upload.id, upload_row::Column::Outcome).await?;
+    let mut c = LoadCounts::default();
+    for (o, n) in outcomes {
+        let Some(o) = o else { continue };
+        match o.as_str() {
+            outcome::ADDED => c.added += n,
+            outcome::UPDATED => c.updated += n,
+            outcome::LEAVER => c.leavers += n,
+            outcome::JOINER => c.joiners += n,
+            outcome::DELETED => c.deleted += n,
+            outcome::UNCHANGED => c.unchanged += n,
+            outcome::SKIPPED => c.skipped += n,
+            _ => c.errors += n,
+        }
+    }
+    let created = |action: &'static str| {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::TenantId.eq(upload.tenant_id))
+            .filter(audit_event::Column::UploadId.eq(upload.id))
+            .filter(audit_event::Column::Action.eq(action))
+            .count(db)
+    };
+    c.roles_added = created("role.create").await?;
+    c.groups_added = created("group.create").await?;
+    Ok(c)
+}
+
+/// The first error message the plan stored for a row.
+pub(super) fn first_error(r: &upload_row::Model) -> String {
+    r.diagnostics
+        .as_ref()
+        .and_then(|d| d.as_array())
+        .and_then(|a| a.iter().find(|d| d["severity"] == "error"))
+        .and_then(|d| d["message"].as_str())
+        .unwrap_or("Error")
+        .to_owned()
+}
