@@ -1,6 +1,7 @@
 //! Role and group memberships: two tables of one shape, `(tenant_id, user_id,
 //! role_id | group_id)`, beside two catalogues of one shape (`roles`, `groups`).
 //! One set of functions serves both, so the two can never drift apart.
+use crate::bulk::{self, Kind::BigInt};
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -66,32 +67,39 @@ pub async fn of_users<C: ConnectionTrait>(
     rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))).collect()
 }
 
-/// Makes one user's memberships of this kind exactly `ids`.
+/// Makes the memberships of this kind of the `users` given exactly theirs in
+/// `pairs` (user, role or group): one DELETE and one INSERT for them all.
 pub async fn replace<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
     kind: Kind,
-    user_id: i64,
-    ids: &[i64],
+    users: &[i64],
+    pairs: &[(i64, i64)],
 ) -> Result<(), DbErr> {
-    let mut delete = Query::delete();
-    delete.from_table(kind.members()).and_where(col("tenant_id").eq(tenant_id)).and_where(col("user_id").eq(user_id));
-    if !ids.is_empty() {
-        delete.and_where(Expr::col(kind.member_of()).is_not_in(ids.iter().copied()));
-    }
-    db.execute_raw(db.get_database_backend().build(&delete)).await?;
-    if ids.is_empty() {
+    if users.is_empty() {
         return Ok(());
     }
-    let mut insert = Query::insert();
-    insert
-        .into_table(kind.members())
-        .columns([Alias::new("tenant_id"), Alias::new("user_id"), kind.member_of()])
-        .on_conflict(OnConflict::columns([Alias::new("user_id"), kind.member_of()]).do_nothing().to_owned());
-    for id in ids {
-        insert.values_panic([tenant_id.into(), user_id.into(), (*id).into()]);
-    }
-    db.execute_raw(db.get_database_backend().build(&insert)).await?;
+    let delete = Query::delete()
+        .from_table(kind.members())
+        .and_where(col("tenant_id").eq(tenant_id))
+        .and_where(col("user_id").is_in(users.iter().copied()))
+        .to_owned();
+    db.execute_raw(db.get_database_backend().build(&delete)).await?;
+    add(db, tenant_id, kind, pairs).await
+}
+
+/// Adds memberships (user, role or group), in one statement.
+pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: i64, kind: Kind, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
+    let columns: bulk::Columns = match kind {
+        Kind::Roles => &[("tenant_id", BigInt), ("user_id", BigInt), ("role_id", BigInt)],
+        Kind::Groups => &[("tenant_id", BigInt), ("user_id", BigInt), ("group_id", BigInt)],
+    };
+    let rows = pairs.iter().map(|&(user, id)| bulk::Row::with_capacity(3).int(tenant_id).int(user).int(id)).collect();
+    let table = match kind {
+        Kind::Roles => "user_roles",
+        Kind::Groups => "user_groups",
+    };
+    bulk::insert(db, table, columns, rows, None).await?;
     Ok(())
 }
 

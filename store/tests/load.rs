@@ -1612,3 +1612,88 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
     })
     .await;
 }
+
+/// The statements one load of `bytes` sends, each counted as the database
+/// receives it (transactions included).
+async fn statements_of_a_load(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    bytes: Vec<u8>,
+    options: UploadOptions,
+) -> (usize, String) {
+    let new = NewUpload { uploaded_by: None, file_name: "count.csv".into(), bytes, options };
+    let upload = uploads::create_and_plan(db, t, new, 50 << 20).await.unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut counted = db.clone();
+    counted.set_metric_callback({
+        let sent = sent.clone();
+        move |_| {
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let report = load::run(&counted, upload.id, None, |_, _| true, |_| {}).await.unwrap();
+    let results = String::from_utf8(uploads::results_csv(db, t.id, upload.id).await.unwrap().unwrap()).unwrap();
+    assert!(report.finished && report.counts.errors == 0, "{}\n{results}", report.counts.summary());
+    (sent.load(std::sync::atomic::Ordering::SeqCst), report.counts.summary())
+}
+
+#[tokio::test]
+async fn a_batch_sends_as_many_statements_for_many_rows_as_for_few() {
+    on_every_backend(|db, backend| async move {
+        // Per kind of change, the statements of a load of 20 users and of 400
+        // (one batch either way): the same number, as each kind is written in
+        // multi-row statements, never one per row.
+        let mut sent = Vec::new();
+        for n in [20, 400] {
+            let t = tenants::create_tenant(&db, &format!("t{n}"), "T", None).await.unwrap();
+            tenants::create_organisation(&db, t.id, "RXX01", "One").await.unwrap();
+            // A file of users u{from} to u{n - 1}.
+            let file = |header: &str, from: usize, line: &dyn Fn(usize) -> String| {
+                let mut file = format!("{header}\n");
+                (from..n).for_each(|i| file.push_str(&format!("u{i},u{i}@x.io,{}\n", line(i))));
+                file.into_bytes()
+            };
+            let added = |from| file("userId,email,firstName,roles,groups", from, &|_| "U,Staff|Reader,Day".into());
+            let updated = file("userId,email,jobTitle,roles,groups", 0, &|_| "Nurse,Staff|Nurse,Night".into());
+            let leavers = file("userId,email,status", 0, &|_| "leaver".into());
+            let joiners = || file("userId,email,organisation", 0, &|_| "RXX01".into());
+            let deleted = file("userId,email,transaction", 1, &|_| "DELETE".into());
+            let default = UploadOptions::default;
+            let mut sync = default();
+            (sync.plan.mode, sync.plan.sync_action) = (Mode::Sync, SyncAction::MarkLeaver);
+            let mut delete_sync = sync.clone();
+            delete_sync.plan.sync_action = SyncAction::Delete;
+            let keep_one = || b"userId,email\nu0,u0@x.io\n".to_vec();
+            let m = n - 1;
+            let steps = [
+                (added(0), default(), format!("{n} added, 0 updated")),
+                (updated, default(), format!("0 added, {n} updated")),
+                (leavers, default(), format!("0 updated, {n} leavers")),
+                (joiners(), default(), format!("leavers, {n} joiners")),
+                (keep_one(), sync, format!("0 updated, {m} leavers")),
+                (joiners(), default(), format!("leavers, {m} joiners")),
+                (deleted, default(), format!("joiners, {m} deleted")),
+                (added(1), default(), format!("{m} added, 0 updated")),
+                (keep_one(), delete_sync, format!("joiners, {m} deleted")),
+            ];
+            let mut statements = Vec::new();
+            for (bytes, options, expected) in steps {
+                let (count, summary) = statements_of_a_load(&db, &t, bytes, options).await;
+                assert!(summary.contains(&expected), "{backend:?}: {summary} lacks {expected:?}");
+                statements.push(count);
+            }
+            sent.push(statements);
+            let left: Vec<String> = user::Entity::find()
+                .filter(user::Column::TenantId.eq(t.id))
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| format!("{} {}", u.user_id, u.state))
+                .collect();
+            assert_eq!(left, ["u0 active"], "{backend:?}: all but u0 were deleted in the end");
+        }
+        assert_eq!(sent[0], sent[1], "{backend:?}: statements for 20 users and for 400, per kind of change");
+    })
+    .await;
+}

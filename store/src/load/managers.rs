@@ -1,15 +1,11 @@
 //! reportsTo links, made once every row of the file is in.
-use super::planned::record_text;
+use super::planned::{changes_of, record_text};
 use super::{outcome, Claim, BATCH};
 use crate::bulk::{self, Kind};
 use crate::entity::{upload, upload_row, user};
-use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
-use serde::Deserialize;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 
 pub(super) const MANAGER_COLUMNS: bulk::Columns = &[("id", Kind::BigInt), ("reports_to_id", Kind::BigInt)];
@@ -71,10 +67,7 @@ pub(super) async fn link_managers(
             .iter()
             .filter(|(_, _, _, _, outcome, changes)| {
                 outcome.as_deref() == Some(outcome::ADDED)
-                    || changes
-                        .as_ref()
-                        .and_then(|c| Vec::<Change>::deserialize(c).ok())
-                        .is_some_and(|changes| changes.iter().any(|c| c.field == Field::ReportsTo))
+                    || changes_of(changes.as_ref()).iter().any(|c| c.field == Field::ReportsTo)
             })
             .filter_map(|(id, result, user, manager, _, _)| {
                 let user = UserId::parse(user.as_deref()?).ok()?;
@@ -128,42 +121,4 @@ pub(super) async fn link_managers(
         txn.commit().await?;
     }
     Ok(true)
-}
-
-/// The managers the preview saw, now gone from the tenant, of the batch's rows
-/// that change the manager of a user who has none now. Such a user lost their
-/// manager to a deletion: by the database's cascade when an earlier batch of the
-/// same file deleted that manager, which a check of the name alone took for an
-/// edit made since the preview (and only when the two rows fell in different
-/// batches, as a batch reads its users before applying any row).
-pub(super) async fn gone_managers<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    rows: &[upload_row::Model],
-    planned_changes: &[Vec<Change>],
-    current: &HashMap<i64, user::Model>,
-) -> Result<HashSet<String>, DbErr> {
-    let mut named: HashSet<String> = HashSet::new();
-    for (r, changes) in rows.iter().zip(planned_changes) {
-        let Some(u) = r.existing_user_id.and_then(|id| current.get(&id)) else { continue };
-        if u.reports_to_id.is_some() {
-            continue;
-        }
-        let old = changes.iter().find(|c| c.field == Field::ReportsTo).and_then(|c| c.old.as_deref());
-        named.extend(old.map(normalize_key));
-    }
-    if named.is_empty() {
-        return Ok(named);
-    }
-    let present: HashSet<String> = user::Entity::find()
-        .select_only()
-        .column(user::Column::UserIdNorm)
-        .filter(user::Column::TenantId.eq(tenant_id))
-        .filter(user::Column::UserIdNorm.is_in(named.iter().cloned()))
-        .into_tuple::<String>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(named.into_iter().filter(|m| !present.contains(m)).collect())
 }

@@ -12,7 +12,8 @@
 //! `lanes::may_run_side_by_side` for when it may).
 //!
 //! [`run`] is the load from start to summary; `lanes` takes the batches,
-//! `planned` reads them, `apply` applies one, `tables` names what it writes and
+//! `planned` reads them, `apply` applies one (checked against what `present`
+//! reads, written by `writes`), `tables` names the columns it writes and
 //! `catalogue` the names and licences it checks; `managers` links reportsTo
 //! once every row is in; `results` writes and counts the rows' results; `mail`
 //! keeps the mail a batch owes until it went out.
@@ -22,8 +23,10 @@ mod lanes;
 mod mail;
 mod managers;
 mod planned;
+mod present;
 mod results;
 mod tables;
+mod writes;
 
 pub(crate) use lanes::side_by_side;
 pub use lanes::LANES;

@@ -1,8 +1,10 @@
 //! Planned rows as a load reads them.
 use crate::entity::upload_row;
+use muster_import::plan::Change;
 use muster_import::UserRow;
 use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
+use serde::Deserialize;
 
 /// A batch's planned rows (without their records) and their records parsed.
 pub(super) type Batch = (Vec<upload_row::Model>, Vec<Option<UserRow>>);
@@ -82,4 +84,9 @@ pub(super) fn record_text(db: &DatabaseConnection, field: &str) -> String {
         sea_orm::DatabaseBackend::Postgres => format!("record ->> '{field}'"),
         _ => format!("json_extract(record, '$.{field}')"),
     }
+}
+
+/// A planned row's changes (stored as JSON), as the engine planned them.
+pub(super) fn changes_of(json: Option<&sea_orm::JsonValue>) -> Vec<Change> {
+    json.and_then(|c| Vec::<Change>::deserialize(c).ok()).unwrap_or_default()
 }

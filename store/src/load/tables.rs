@@ -1,7 +1,7 @@
 //! The rows a load writes, column by column, and who it writes them as.
 use crate::bulk::{self, Kind};
-use crate::entity::user;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use muster_import::{normalize_key, UserRow};
 
 /// Who makes a load's changes, and in which tenant and upload: what every audit
 /// event of the load shares.
@@ -72,37 +72,42 @@ pub(super) const USER_COLUMNS: bulk::Columns = &[
     ("updated_at", Kind::Timestamp),
 ];
 
-/// A new user's row for [`USER_COLUMNS`].
-pub(super) fn user_row(u: &user::ActiveModel) -> bulk::Row {
-    let text = |v: &sea_orm::ActiveValue<Option<String>>| v.clone().unwrap();
+/// A new user's row for [`USER_COLUMNS`]: active, not an admin, the manager
+/// linked later (`managers`).
+pub(super) fn new_user_row(
+    tenant_id: i64,
+    row: &UserRow,
+    organisation_id: Option<i64>,
+    password_hash: Option<&str>,
+    now: DateTime<Utc>,
+) -> bulk::Row {
+    let user_id = row.user_id.as_ref().map_or("", |u| u.as_str());
+    let email = row.email.as_ref().map_or("", |e| e.as_str());
+    let external_id = row.external_id.as_ref().map(|x| x.as_str());
     bulk::Row::with_capacity(USER_COLUMNS.len())
-        .int(u.tenant_id.clone().unwrap())
-        .text(Some(&u.user_id.clone().unwrap()))
-        .text(Some(&u.user_id_norm.clone().unwrap()))
-        .text(text(&u.external_id).as_deref())
-        .text(text(&u.external_id_norm).as_deref())
-        .text(text(&u.title).as_deref())
-        .text(text(&u.first_name).as_deref())
-        .text(text(&u.last_name).as_deref())
-        .text(Some(&u.email.clone().unwrap()))
-        .text(Some(&u.email_norm.clone().unwrap()))
-        .text(text(&u.mobile).as_deref())
-        .text(text(&u.job_title).as_deref())
-        .int(u.organisation_id.clone().unwrap())
-        .text(Some(&u.state.clone().unwrap()))
-        .bool(u.enabled.clone().unwrap())
-        .text(Some(&u.task_notification.clone().unwrap()))
-        .bool(u.change_password_next_time.clone().unwrap())
-        .text(text(&u.password_hash).as_deref())
-        .bool(u.is_tenant_admin.clone().unwrap())
-        .time(Some(u.created_at.clone().unwrap()))
-        .time(Some(u.updated_at.clone().unwrap()))
+        .int(tenant_id)
+        .text(Some(user_id))
+        .text(Some(&normalize_key(user_id)))
+        .text(external_id)
+        .text(external_id.map(normalize_key).as_deref())
+        .text(row.title.as_deref())
+        .text(row.first_name.as_deref())
+        .text(row.last_name.as_deref())
+        .text(Some(email))
+        .text(Some(&normalize_key(email)))
+        .text(row.mobile.as_ref().map(|m| m.as_str()))
+        .text(row.job_title.as_deref())
+        .int(organisation_id)
+        .text(Some("active"))
+        .bool(row.enabled.unwrap_or(true))
+        .text(Some(row.task_notification.map_or("Email", |t| t.as_str())))
+        .bool(row.change_password_next_time.unwrap_or(false))
+        .text(password_hash)
+        .bool(false)
+        .time(Some(now))
+        .time(Some(now))
 }
 
-pub(super) const ROLE_MEMBER_COLUMNS: bulk::Columns =
-    &[("tenant_id", Kind::BigInt), ("user_id", Kind::BigInt), ("role_id", Kind::BigInt)];
-pub(super) const GROUP_MEMBER_COLUMNS: bulk::Columns =
-    &[("tenant_id", Kind::BigInt), ("user_id", Kind::BigInt), ("group_id", Kind::BigInt)];
 pub(super) const INVITATION_COLUMNS: bulk::Columns = &[
     ("tenant_id", Kind::BigInt),
     ("user_id", Kind::BigInt),

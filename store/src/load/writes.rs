@@ -1,0 +1,196 @@
+//! What a batch writes, gathered row by row and written at the end in a few
+//! multi-row statements: one per kind of change, never one per row.
+use super::results::{RowResult, INVITATION_SENT, PASSWORD_SENT};
+use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
+use super::{Credentials, LoadOptions, Outgoing, INVITATION_DAYS};
+use crate::bulk::{self, Kind};
+use crate::entity::user;
+use crate::memberships::{self, Kind as Membership};
+use crate::{passwords, tokens};
+use chrono::{DateTime, Utc};
+use muster_import::{normalize_key, UserRow};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+
+/// A user the batch adds.
+pub(super) struct NewUser<'b> {
+    /// The row's place in the batch (and in its results).
+    pub(super) at: usize,
+    pub(super) row: &'b UserRow,
+    pub(super) organisation_id: Option<i64>,
+    /// The file's password, or one generated: hashed before the insert.
+    pub(super) password: Option<String>,
+    pub(super) roles: Vec<i64>,
+    pub(super) groups: Vec<i64>,
+}
+
+#[derive(Default)]
+pub(super) struct Writes<'b> {
+    /// Users a sync marks as leavers.
+    pub(super) leavers: Vec<i64>,
+    pub(super) deleted: Vec<i64>,
+    /// Updates of existing users, grouped by the columns they set: the first is
+    /// the user's id.
+    pub(super) updates: HashMap<Vec<(&'static str, Kind)>, Vec<bulk::Row>>,
+    /// Users whose roles or groups become exactly these.
+    pub(super) memberships: Vec<(Membership, i64, Vec<i64>)>,
+    pub(super) new_users: Vec<NewUser<'b>>,
+    pub(super) audits: Vec<bulk::Row>,
+}
+
+impl Writes<'_> {
+    /// Writes it all, in the batch's transaction; the new users' results say
+    /// what they got, and the mail for them is returned, to send once committed.
+    pub(super) async fn write<C: ConnectionTrait>(
+        mut self,
+        db: &C,
+        tenant_id: i64,
+        options: &LoadOptions,
+        actor: &Actor,
+        results: &mut [RowResult],
+    ) -> Result<Vec<Outgoing>, DbErr> {
+        let now = Utc::now();
+        if !self.leavers.is_empty() {
+            user::Entity::update_many()
+                .col_expr(user::Column::State, Expr::value("leaver"))
+                .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .filter(user::Column::Id.is_in(self.leavers))
+                .exec(db)
+                .await?;
+        }
+        if !self.deleted.is_empty() {
+            user::Entity::delete_many()
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .filter(user::Column::Id.is_in(self.deleted))
+                .exec(db)
+                .await?;
+        }
+        for (columns, rows) in self.updates {
+            let queued = rows.len() as u64;
+            // The users were read in this transaction; one gone since is a conflict
+            // this batch must not report as "Updated": it rolls back and is redone.
+            if bulk::update_by_id(db, "users", &columns, rows, tenant_id, "true").await? != queued {
+                return Err(DbErr::Custom("a user changed while the batch was applied; the batch is retried".into()));
+            }
+        }
+        for kind in Membership::ALL {
+            let sets = self.memberships.iter().filter(|(k, _, _)| *k == kind);
+            let users: Vec<i64> = sets.clone().map(|(_, user, _)| *user).collect();
+            let pairs: Vec<(i64, i64)> = sets.flat_map(|(_, user, ids)| ids.iter().map(|id| (*user, *id))).collect();
+            memberships::replace(db, tenant_id, kind, &users, &pairs).await?;
+        }
+        let outgoing =
+            add_users(db, tenant_id, options, actor, &self.new_users, results, &mut self.audits, now).await?;
+        bulk::insert(db, "audit_events", AUDIT_COLUMNS, self.audits, None).await?;
+        Ok(outgoing)
+    }
+}
+
+/// Inserts the new users with their memberships and invitations, and says in
+/// each one's result what they got.
+#[allow(clippy::too_many_arguments)]
+async fn add_users<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    options: &LoadOptions,
+    actor: &Actor,
+    new_users: &[NewUser<'_>],
+    results: &mut [RowResult],
+    audits: &mut Vec<bulk::Row>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outgoing>, DbErr> {
+    if new_users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let to_hash = new_users.iter().enumerate().filter_map(|(i, u)| Some((i, u.password.clone()?))).collect();
+    let mut hashes: Vec<Option<String>> = vec![None; new_users.len()];
+    for (i, hash) in hash_all(to_hash).await {
+        hashes[i] = Some(hash);
+    }
+    let rows = new_users
+        .iter()
+        .zip(&hashes)
+        .map(|(u, hash)| new_user_row(tenant_id, u.row, u.organisation_id, hash.as_deref(), now))
+        .collect();
+    let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
+    }
+    let mut outgoing = Vec::new();
+    let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
+    for u in new_users {
+        let row = u.row;
+        let shown = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        let Some(&id) = ids.get(&normalize_key(&shown)) else { continue };
+        audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
+        members.0.extend(u.roles.iter().map(|role| (id, *role)));
+        members.1.extend(u.groups.iter().map(|group| (id, *group)));
+        // notifyIfNewUser false: no mail to the user.
+        let notify = row.notify_if_new_user != Some(false);
+        let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
+        let text = match (&u.password, options.credentials) {
+            (None, _) => {
+                let token = tokens::generate();
+                invitations.push(
+                    bulk::Row::with_capacity(INVITATION_COLUMNS.len())
+                        .int(tenant_id)
+                        .int(id)
+                        .text(Some(&tokens::digest(&token)))
+                        .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
+                        .time(Some(now)),
+                );
+                if notify {
+                    outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
+                    INVITATION_SENT
+                } else {
+                    "Added; invitation created (not sent: notifyIfNewUser is false)"
+                }
+            }
+            (Some(password), Credentials::GeneratePassword { email: true }) if notify => {
+                outgoing.push(Outgoing::Password {
+                    email: email(),
+                    name: name(),
+                    user_id: shown,
+                    password: password.clone(),
+                });
+                PASSWORD_SENT
+            }
+            (Some(_), Credentials::GeneratePassword { email: true }) => {
+                "Added; password set (not sent: notifyIfNewUser is false)"
+            }
+            (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
+                "Added; password generated (not sent)"
+            }
+            (Some(_), _) => "Added",
+        };
+        results[u.at].text = text.to_owned();
+    }
+    memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
+    memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
+    bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
+    Ok(outgoing)
+}
+
+/// Argon2 hashes (19 MiB and ~30 ms each) on the blocking pool, one thread per
+/// core, never one per password: a batch of a thousand stays within memory.
+async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+    let per_thread = work.len().div_ceil(threads).max(1);
+    let mut handles = Vec::new();
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        let chunk: Vec<(usize, String)> = work.by_ref().take(per_thread).collect();
+        handles.push(tokio::task::spawn_blocking(move || {
+            chunk.into_iter().map(|(i, p)| (i, passwords::hash_blocking(&p))).collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.extend(h.await.expect("hashing task"));
+    }
+    out
+}
