@@ -1,6 +1,6 @@
 //! Configuration: command-line flags, each with an environment variable.
 use clap::Args;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
@@ -25,6 +25,12 @@ pub struct Config {
     /// The address users reach Muster at; `https://…` makes cookies Secure.
     #[arg(long, env = "MUSTER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// Reverse proxies in front of Muster, by address, comma-separated: from
+    /// them, the client's address is read from `X-Forwarded-For` (for the
+    /// sign-in throttle). Default: none, every peer is the client.
+    #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<IpAddr>,
 
     /// Outgoing mail server, e.g. `smtp://host:25`. Default: mail is written as
     /// `.eml` files to the outbox folder inside the data folder.

@@ -40,8 +40,11 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let state =
-            AppState::new(db.clone(), leptos_options.clone(), WebConfig { secure_cookies: config.secure_cookies() });
+        let state = AppState::new(
+            db.clone(),
+            leptos_options.clone(),
+            WebConfig { secure_cookies: config.secure_cookies(), trusted_proxies: config.trusted_proxies.clone() },
+        );
         let routes = generate_route_list(App);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))

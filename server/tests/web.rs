@@ -16,12 +16,18 @@ struct Running {
 }
 
 async fn start(db: &TestDb, data_dir: &std::path::Path) -> Running {
+    start_behind(db, data_dir, vec![]).await
+}
+
+/// The server, trusting the reverse proxies given.
+async fn start_behind(db: &TestDb, data_dir: &std::path::Path, trusted_proxies: Vec<std::net::IpAddr>) -> Running {
     let config = Config {
         data_dir: data_dir.to_path_buf(),
         database_url: Some(db.url.clone()),
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: data_dir.join("site"),
         public_url: None,
+        trusted_proxies,
         smtp_url: None,
     };
     let app = Application::build(&config).await.expect("the app builds");
@@ -303,4 +309,35 @@ async fn sign_in_pages_and_sessions_on_sqlite() {
 #[tokio::test]
 async fn sign_in_pages_and_sessions_on_postgres() {
     story(Backend::Postgres).await;
+}
+
+/// Behind a reverse proxy every request comes from the proxy's address: trusted,
+/// its `X-Forwarded-For` names the client, and each client has its own budget
+/// of failed sign-ins (one guesser does not lock out the office).
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("muster-proxy-{}", std::process::id()));
+    let app = start_behind(&db, &dir, vec!["127.0.0.1".parse().unwrap()]).await;
+    let from = |client: &'static str, login: String| {
+        let (http, url) = (app.client.clone(), app.url.clone());
+        async move {
+            let form = [("tenant", "demo"), ("login", login.as_str()), ("password", "guess")];
+            let request = http.post(format!("{url}/api/sign_in")).header("x-forwarded-for", client).form(&form);
+            request.send().await.unwrap().text().await.unwrap()
+        }
+    };
+    // A different login each time: the budget spent is the address's (50), not an account's.
+    for i in 0..50 {
+        let answer = from("1.2.3.4, 203.0.113.7", format!("guess{i}")).await;
+        assert!(answer.contains("BadCredentials"), "attempt {i}: {answer}");
+    }
+    let spent = from("9.9.9.9, 203.0.113.7", "another".into()).await;
+    assert!(spent.contains("Throttled"), "the address is the proxy's last entry, not the forged first: {spent}");
+    let other = from("203.0.113.8", "another".into()).await;
+    assert!(other.contains("BadCredentials"), "another client behind the same proxy is not throttled: {other}");
+    let _ = app.stop.send(());
+    app.task.await.unwrap().unwrap();
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -49,7 +49,7 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
     if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
         return (StatusCode::FORBIDDEN, "Cross-site request refused").into_response();
     }
-    let principal = match session_token(req.headers()) {
+    let principal = match session_token(req.headers(), state.config.secure_cookies) {
         Some(token) => match sessions::find(&state.db, &token).await {
             Ok(found) => found,
             Err(err) => {

@@ -1,4 +1,5 @@
 //! Server-only glue between axum, the session cookie and the server functions.
+pub mod client;
 pub mod cookies;
 pub mod downloads;
 pub mod guard;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct WebConfig {
     /// Mark cookies `Secure`: set when Muster is served over HTTPS.
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`ssr::client`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Shared by every request handler and, through Leptos context, every server function.

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 /// Signs in a tenant's user (tenant slug given) or a platform admin (tenant blank).
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(tenant: String, login: String, password: String) -> Result<(), AppError> {
+    use crate::ssr::client::client_address;
     use crate::ssr::{cookies, AppState};
     use axum::extract::ConnectInfo;
     use axum::http::{header, HeaderMap, HeaderValue};
@@ -30,7 +31,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
 
     let address = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|ConnectInfo(peer)| client_address(peer.ip(), &headers, &state.config.trusted_proxies).to_string())
         .unwrap_or_else(|_| "unknown".into());
     let account_key = vec![format!("{}/{}", normalize_key(&tenant), normalize_key(&login))];
     let address_key = vec![address];
@@ -61,7 +62,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     let token = muster_store::sessions::create(&state.db, &principal).await?;
     // The session this browser had before ends: a cookie planted or left
     // behind is worth nothing once its holder signs in again.
-    if let Some(previous) = cookies::session_token(&headers) {
+    if let Some(previous) = cookies::session_token(&headers, state.config.secure_cookies) {
         muster_store::sessions::delete(&state.db, &previous).await?;
     }
     let response = expect_context::<leptos_axum::ResponseOptions>();

@@ -8,7 +8,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 
     let state = expect_context::<AppState>();
     let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
-    if let Some(token) = cookies::session_token(&headers) {
+    if let Some(token) = cookies::session_token(&headers, state.config.secure_cookies) {
         muster_store::sessions::delete(&state.db, &token).await?;
     }
     let response = expect_context::<leptos_axum::ResponseOptions>();
