@@ -117,30 +117,54 @@ pub async fn insert<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let Some(returning) = returning else {
+        db.execute_raw(insert_statement(db, table, columns, rows, "")).await?;
+        return Ok(Vec::new());
+    };
+    db.query_all_raw(insert_statement(db, table, columns, rows, &format!(" RETURNING {returning}"))).await
+}
+
+/// Inserts those of `rows` that no unique key of `table` holds already (one
+/// another transaction just inserted, say); returns how many it inserted.
+pub async fn insert_missing<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+) -> Result<u64, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // `WHERE true`: SQLite reads an ON CONFLICT straight after `FROM f(?)` as
+    // part of a join.
+    let statement = insert_statement(db, table, columns, rows, " WHERE true ON CONFLICT DO NOTHING");
+    Ok(db.execute_raw(statement).await?.rows_affected())
+}
+
+fn insert_statement<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+    tail: &str,
+) -> Statement {
     let backend = db.get_database_backend();
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let list = names.join(", ");
-    let returning = returning.map(|r| format!(" RETURNING {r}")).unwrap_or_default();
     let sql = match backend {
         DatabaseBackend::Postgres => {
             let types: Vec<String> = columns.iter().map(|(n, k)| format!("{n} {}", k.postgres())).collect();
             format!(
-                "INSERT INTO {table} ({list}) SELECT {list} FROM json_to_recordset($1::json) AS x({}){returning}",
+                "INSERT INTO {table} ({list}) SELECT {list} FROM json_to_recordset($1::json) AS x({}){tail}",
                 types.join(", ")
             )
         }
         _ => {
             let values: Vec<String> = columns.iter().map(|(n, _)| sqlite_value(n)).collect();
-            format!("INSERT INTO {table} ({list}) SELECT {} FROM jsonb_each(?){returning}", values.join(", "))
+            format!("INSERT INTO {table} ({list}) SELECT {} FROM jsonb_each(?){tail}", values.join(", "))
         }
     };
-    let statement = Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into()]);
-    if returning.is_empty() {
-        db.execute_raw(statement).await?;
-        Ok(Vec::new())
-    } else {
-        db.query_all_raw(statement).await
-    }
+    Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into()])
 }
 
 /// Sets `columns` of the rows of `table` whose `id` each row gives (the first

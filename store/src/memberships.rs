@@ -85,22 +85,27 @@ pub async fn replace<C: ConnectionTrait>(
         .and_where(col("user_id").is_in(users.iter().copied()))
         .to_owned();
     db.execute_raw(db.get_database_backend().build(&delete)).await?;
-    add(db, tenant_id, kind, pairs).await
+    // A membership another transaction added since the DELETE (an admin on
+    // the Users screen, say) stays, as it was to be: no unique-key error.
+    let (table, columns, rows) = rows_of(tenant_id, kind, pairs);
+    bulk::insert_missing(db, table, columns, rows).await?;
+    Ok(())
 }
 
 /// Adds memberships (user, role or group), in one statement.
 pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: i64, kind: Kind, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
-    let columns: bulk::Columns = match kind {
-        Kind::Roles => &[("tenant_id", BigInt), ("user_id", BigInt), ("role_id", BigInt)],
-        Kind::Groups => &[("tenant_id", BigInt), ("user_id", BigInt), ("group_id", BigInt)],
-    };
-    let rows = pairs.iter().map(|&(user, id)| bulk::Row::with_capacity(3).int(tenant_id).int(user).int(id)).collect();
-    let table = match kind {
-        Kind::Roles => "user_roles",
-        Kind::Groups => "user_groups",
-    };
+    let (table, columns, rows) = rows_of(tenant_id, kind, pairs);
     bulk::insert(db, table, columns, rows, None).await?;
     Ok(())
+}
+
+fn rows_of(tenant_id: i64, kind: Kind, pairs: &[(i64, i64)]) -> (&'static str, bulk::Columns<'static>, Vec<bulk::Row>) {
+    let (table, columns): (_, bulk::Columns) = match kind {
+        Kind::Roles => ("user_roles", &[("tenant_id", BigInt), ("user_id", BigInt), ("role_id", BigInt)]),
+        Kind::Groups => ("user_groups", &[("tenant_id", BigInt), ("user_id", BigInt), ("group_id", BigInt)]),
+    };
+    let rows = pairs.iter().map(|&(user, id)| bulk::Row::with_capacity(3).int(tenant_id).int(user).int(id)).collect();
+    (table, columns, rows)
 }
 
 /// Adds a role or group to the tenant's catalogue; returns its id.

@@ -214,3 +214,25 @@ async fn an_invitation_sets_a_password_once_before_it_expires() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn insert_missing_skips_rows_whose_key_is_held_and_replace_sets_exactly_the_set_given() {
+    use muster_store::bulk::{self, Kind};
+    use muster_store::memberships::{self, Kind as Membership};
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "m", "M", None).await.unwrap();
+        let u = testdb::user(t.id, "u", "u@x.io").insert(&db).await.unwrap();
+        let staff = memberships::create(&db, t.id, Membership::Roles, "Staff", "staff").await.unwrap();
+        let nurse = memberships::create(&db, t.id, Membership::Roles, "Nurse", "nurse").await.unwrap();
+        let columns: bulk::Columns =
+            &[("tenant_id", Kind::BigInt), ("user_id", Kind::BigInt), ("role_id", Kind::BigInt)];
+        let pair = |role| bulk::Row::with_capacity(3).int(t.id).int(u.id).int(role);
+        let first = bulk::insert_missing(&db, "user_roles", columns, vec![pair(staff)]).await.unwrap();
+        let again = bulk::insert_missing(&db, "user_roles", columns, vec![pair(staff), pair(nurse)]).await.unwrap();
+        assert_eq!((first, again), (1, 1), "{backend:?}: the pair held already is skipped, the other inserted");
+        memberships::replace(&db, t.id, Membership::Roles, &[u.id], &[(u.id, nurse)]).await.unwrap();
+        let held = memberships::of_users(&db, t.id, Membership::Roles, &[u.id]).await.unwrap();
+        assert_eq!(held, [(u.id, nurse)], "{backend:?}: exactly the set given");
+    })
+    .await;
+}

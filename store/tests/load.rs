@@ -1613,8 +1613,8 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
     .await;
 }
 
-/// The statements one load of `bytes` sends, each counted as the database
-/// receives it (transactions included).
+/// The statements one load of `bytes` sends, inside its transactions too
+/// (BEGIN, COMMIT and ANALYZE aside), and its summary.
 async fn statements_of_a_load(
     db: &DatabaseConnection,
     t: &tenant::Model,
