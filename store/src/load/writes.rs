@@ -56,18 +56,18 @@ impl Writes<'_> {
                 .col_expr(user::Column::State, Expr::value("leaver"))
                 .col_expr(user::Column::UpdatedAt, Expr::value(now))
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(self.leavers))
+                .filter(user::Column::Id.is_in(self.leavers.iter().copied()))
                 .exec(db)
                 .await?;
         }
         if !self.deleted.is_empty() {
             user::Entity::delete_many()
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(self.deleted))
+                .filter(user::Column::Id.is_in(self.deleted.iter().copied()))
                 .exec(db)
                 .await?;
         }
-        for (columns, rows) in self.updates {
+        for (columns, rows) in std::mem::take(&mut self.updates) {
             let queued = rows.len() as u64;
             // The users were read in this transaction; one gone since is a conflict
             // this batch must not report as "Updated": it rolls back and is redone.
@@ -81,98 +81,96 @@ impl Writes<'_> {
             let pairs: Vec<(i64, i64)> = sets.flat_map(|(_, user, ids)| ids.iter().map(|id| (*user, *id))).collect();
             memberships::replace(db, tenant_id, kind, &users, &pairs).await?;
         }
-        let outgoing =
-            add_users(db, tenant_id, options, actor, &self.new_users, results, &mut self.audits, now).await?;
+        let outgoing = self.add_users(db, tenant_id, options, actor, results, now).await?;
         bulk::insert(db, "audit_events", AUDIT_COLUMNS, self.audits, None).await?;
         Ok(outgoing)
     }
-}
 
-/// Inserts the new users with their memberships and invitations, and says in
-/// each one's result what they got.
-#[allow(clippy::too_many_arguments)]
-async fn add_users<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    options: &LoadOptions,
-    actor: &Actor,
-    new_users: &[NewUser<'_>],
-    results: &mut [RowResult],
-    audits: &mut Vec<bulk::Row>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Outgoing>, DbErr> {
-    if new_users.is_empty() {
-        return Ok(Vec::new());
-    }
-    let to_hash = new_users.iter().enumerate().filter_map(|(i, u)| Some((i, u.password.clone()?))).collect();
-    let mut hashes: Vec<Option<String>> = vec![None; new_users.len()];
-    for (i, hash) in hash_all(to_hash).await {
-        hashes[i] = Some(hash);
-    }
-    let rows = new_users
-        .iter()
-        .zip(&hashes)
-        .map(|(u, hash)| new_user_row(tenant_id, u.row, u.organisation_id, hash.as_deref(), now))
-        .collect();
-    let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
-    for row in inserted {
-        ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
-    }
-    let mut outgoing = Vec::new();
-    let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
-    for u in new_users {
-        let row = u.row;
-        let shown = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
-        let Some(&id) = ids.get(&normalize_key(&shown)) else { continue };
-        audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
-        members.0.extend(u.roles.iter().map(|role| (id, *role)));
-        members.1.extend(u.groups.iter().map(|group| (id, *group)));
-        // notifyIfNewUser false: no mail to the user.
-        let notify = row.notify_if_new_user != Some(false);
-        let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
-        let text = match (&u.password, options.credentials) {
-            (None, _) => {
-                let token = tokens::generate();
-                invitations.push(
-                    bulk::Row::with_capacity(INVITATION_COLUMNS.len())
-                        .int(tenant_id)
-                        .int(id)
-                        .text(Some(&tokens::digest(&token)))
-                        .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
-                        .time(Some(now)),
-                );
-                if notify {
-                    outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
-                    INVITATION_SENT
-                } else {
-                    "Added; invitation created (not sent: notifyIfNewUser is false)"
+    /// Inserts the new users with their memberships and invitations, and says in
+    /// each one's result what they got.
+    async fn add_users<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        tenant_id: i64,
+        options: &LoadOptions,
+        actor: &Actor,
+        results: &mut [RowResult],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outgoing>, DbErr> {
+        let new_users = &self.new_users;
+        if new_users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let to_hash = new_users.iter().enumerate().filter_map(|(i, u)| Some((i, u.password.clone()?))).collect();
+        let mut hashes: Vec<Option<String>> = vec![None; new_users.len()];
+        for (i, hash) in hash_all(to_hash).await {
+            hashes[i] = Some(hash);
+        }
+        let rows = new_users
+            .iter()
+            .zip(&hashes)
+            .map(|(u, hash)| new_user_row(tenant_id, u.row, u.organisation_id, hash.as_deref(), now))
+            .collect();
+        let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+        for row in inserted {
+            ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
+        }
+        let mut outgoing = Vec::new();
+        let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
+        for u in new_users {
+            let row = u.row;
+            let shown = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            let Some(&id) = ids.get(&normalize_key(&shown)) else { continue };
+            self.audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
+            members.0.extend(u.roles.iter().map(|role| (id, *role)));
+            members.1.extend(u.groups.iter().map(|group| (id, *group)));
+            // notifyIfNewUser false: no mail to the user.
+            let notify = row.notify_if_new_user != Some(false);
+            let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
+            let text = match (&u.password, options.credentials) {
+                (None, _) => {
+                    let token = tokens::generate();
+                    invitations.push(
+                        bulk::Row::with_capacity(INVITATION_COLUMNS.len())
+                            .int(tenant_id)
+                            .int(id)
+                            .text(Some(&tokens::digest(&token)))
+                            .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
+                            .time(Some(now)),
+                    );
+                    if notify {
+                        outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
+                        INVITATION_SENT
+                    } else {
+                        "Added; invitation created (not sent: notifyIfNewUser is false)"
+                    }
                 }
-            }
-            (Some(password), Credentials::GeneratePassword { email: true }) if notify => {
-                outgoing.push(Outgoing::Password {
-                    email: email(),
-                    name: name(),
-                    user_id: shown,
-                    password: password.clone(),
-                });
-                PASSWORD_SENT
-            }
-            (Some(_), Credentials::GeneratePassword { email: true }) => {
-                "Added; password set (not sent: notifyIfNewUser is false)"
-            }
-            (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
-                "Added; password generated (not sent)"
-            }
-            (Some(_), _) => "Added",
-        };
-        results[u.at].text = text.to_owned();
+                (Some(password), Credentials::GeneratePassword { email: true }) if notify => {
+                    outgoing.push(Outgoing::Password {
+                        email: email(),
+                        name: name(),
+                        user_id: shown,
+                        password: password.clone(),
+                    });
+                    PASSWORD_SENT
+                }
+                (Some(_), Credentials::GeneratePassword { email: true }) => {
+                    "Added; password set (not sent: notifyIfNewUser is false)"
+                }
+                (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
+                    "Added; password generated (not sent)"
+                }
+                (Some(_), _) => "Added",
+            };
+            results[u.at].text = text.to_owned();
+        }
+        memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
+        memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
+        bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
+        Ok(outgoing)
     }
-    memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
-    memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
-    bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
-    Ok(outgoing)
 }
 
 /// Argon2 hashes (19 MiB and ~30 ms each) on the blocking pool, one thread per
