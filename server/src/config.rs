@@ -22,14 +22,15 @@ pub struct Config {
     #[arg(long, env = "MUSTER_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,
 
-    /// The address users reach Muster at; `https://…` makes cookies Secure.
+    /// The address users reach Muster at; `https://…` makes the session
+    /// cookie Secure and `__Host-muster_session`.
     #[arg(long, env = "MUSTER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
     /// Reverse proxies in front of Muster, by address, comma-separated: from
     /// them, the client's address is read from `X-Forwarded-For` (for the
     /// sign-in throttle). Default: none, every peer is the client.
-    #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = address, global = true)]
     pub trusted_proxies: Vec<IpAddr>,
 
     /// Outgoing mail server, e.g. `smtp://host:25`. Default: mail is written as
@@ -53,4 +54,9 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
+}
+
+/// One address of a list, spaces after the commas allowed.
+fn address(s: &str) -> Result<IpAddr, std::net::AddrParseError> {
+    s.trim().parse()
 }

@@ -9,7 +9,11 @@ use axum::http::HeaderMap;
 use std::net::IpAddr;
 
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    // A server listening on `[::]` sees an IPv4 proxy as `::ffff:10.0.0.1`:
+    // compared as written, a proxy named `10.0.0.1` would never be trusted.
+    let trusted = |address: &IpAddr| trusted.iter().any(|t| t.to_canonical() == address.to_canonical());
+    let peer = peer.to_canonical();
+    if !trusted(&peer) {
         return peer;
     }
     let mut client = peer;
@@ -19,8 +23,8 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> 
     for hop in hops.into_iter().rev() {
         match hop.trim().parse::<IpAddr>() {
             Ok(address) => {
-                client = address;
-                if !trusted.contains(&address) {
+                client = address.to_canonical();
+                if !trusted(&client) {
                     break;
                 }
             }
@@ -67,6 +71,13 @@ mod tests {
         // IPv6, spaces.
         let headers = forwarded(&[" 2001:db8::7 "]);
         assert_eq!(client_address(ip("10.0.0.1"), &headers, &proxies), ip("2001:db8::7"));
+    }
+
+    #[test]
+    fn an_ipv4_proxy_seen_on_a_dual_stack_socket_is_still_the_proxy_named() {
+        let headers = forwarded(&["::ffff:203.0.113.9"]);
+        assert_eq!(client_address(ip("::ffff:10.0.0.1"), &headers, &[ip("10.0.0.1")]), ip("203.0.113.9"));
+        assert_eq!(client_address(ip("10.0.0.1"), &headers, &[ip("::ffff:10.0.0.1")]), ip("203.0.113.9"));
     }
 
     #[test]
