@@ -56,8 +56,8 @@ pub(super) async fn apply_batch<C: ConnectionTrait>(
         let (outcome, text) = batch.row(db, at, r, row.as_ref(), changes).await?;
         results.push(RowResult { id: r.id, outcome, text });
     }
-    let Applying { writes, stop, .. } = batch;
-    let outgoing = writes.write(db, tenant.id, &options.load, actor, &mut results).await?;
+    let Applying { writes, stop, now, .. } = batch;
+    let outgoing = writes.write(db, tenant.id, &options.load, actor, &mut results, now).await?;
     Ok((results, outgoing, stop))
 }
 
@@ -72,6 +72,7 @@ struct Applying<'a, 'b> {
     writes: Writes<'b>,
     /// An all-or-nothing load's row failed: the rest is held back.
     stop: bool,
+    /// The batch's one time: every user it adds or changes, and its invitations.
     now: DateTime<Utc>,
 }
 

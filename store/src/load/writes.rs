@@ -49,8 +49,8 @@ impl Writes<'_> {
         options: &LoadOptions,
         actor: &Actor,
         results: &mut [RowResult],
+        now: DateTime<Utc>,
     ) -> Result<Vec<Outgoing>, DbErr> {
-        let now = Utc::now();
         if !self.leavers.is_empty() {
             user::Entity::update_many()
                 .col_expr(user::Column::State, Expr::value("leaver"))
