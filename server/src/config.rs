@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, each with an environment variable.
 use clap::Args;
-use std::net::{IpAddr, SocketAddr};
+use muster_app::ssr::client::Proxies;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
@@ -27,11 +28,12 @@ pub struct Config {
     #[arg(long, env = "MUSTER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
-    /// Reverse proxies in front of Muster, by address, comma-separated: from
-    /// them, the client's address is read from `X-Forwarded-For` (for the
-    /// sign-in throttle). Default: none, every peer is the client.
-    #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = address, global = true)]
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies in front of Muster, comma-separated addresses or
+    /// networks (`10.0.0.1,fd00::/8`): from them, the client's address is read
+    /// from `X-Forwarded-For` (for the sign-in throttle). Default: none, every
+    /// peer is the client.
+    #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<Proxies>,
 
     /// Outgoing mail server, e.g. `smtp://host:25`. Default: mail is written as
     /// `.eml` files to the outbox folder inside the data folder.
@@ -56,7 +58,26 @@ impl Config {
     }
 }
 
-/// One address of a list, spaces after the commas allowed.
-fn address(s: &str) -> Result<IpAddr, std::net::AddrParseError> {
-    s.trim().parse()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_a_bad_one_is_refused_with_its_reason() {
+        let cli = Cli::try_parse_from(["muster", "--trusted-proxies", "10.0.0.0/8, 192.0.2.7,fd00::/8"]).unwrap();
+        let named: Vec<String> = cli.config.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        assert_eq!(named, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        let error = Cli::try_parse_from(["muster", "--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"]).err().unwrap();
+        assert!(
+            error.to_string().contains("trusted proxy `10.0.0.0/40`: the prefix length must be a number from 0 to 32"),
+            "{error}"
+        );
+    }
 }

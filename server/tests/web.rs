@@ -16,20 +16,21 @@ struct Running {
 }
 
 async fn start(db: &TestDb, data_dir: &std::path::Path) -> Running {
-    start_behind(db, data_dir, vec![]).await
+    start_with(db, data_dir, |_| {}).await
 }
 
-/// The server, trusting the reverse proxies given.
-async fn start_behind(db: &TestDb, data_dir: &std::path::Path, trusted_proxies: Vec<std::net::IpAddr>) -> Running {
-    let config = Config {
+/// The server, with the test's own settings on top of the defaults.
+async fn start_with(db: &TestDb, data_dir: &std::path::Path, settings: impl FnOnce(&mut Config)) -> Running {
+    let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         database_url: Some(db.url.clone()),
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: data_dir.join("site"),
         public_url: None,
-        trusted_proxies,
+        trusted_proxies: vec![],
         smtp_url: None,
     };
+    settings(&mut config);
     let app = Application::build(&config).await.expect("the app builds");
     let url = app.url();
     let first = app.first_run.clone().expect("a fresh database gets first-run accounts");
@@ -318,7 +319,7 @@ async fn sign_in_pages_and_sessions_on_postgres() {
 async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = std::env::temp_dir().join(format!("muster-proxy-{}", std::process::id()));
-    let app = start_behind(&db, &dir, vec!["127.0.0.1".parse().unwrap()]).await;
+    let app = start_with(&db, &dir, |c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
     let from = |client: &'static str, login: String| {
         let (http, url) = (app.client.clone(), app.url.clone());
         async move {
@@ -336,6 +337,48 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
     assert!(spent.contains("Throttled"), "the address is the proxy's last entry, not the forged first: {spent}");
     let other = from("203.0.113.8", "another".into()).await;
     assert!(other.contains("BadCredentials"), "another client behind the same proxy is not throttled: {other}");
+    let _ = app.stop.send(());
+    app.task.await.unwrap().unwrap();
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Behind an HTTPS proxy (tests speak plain HTTP to the server itself).
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_only_secure_and_the_only_one_read() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("muster-https-{}", std::process::id()));
+    let app = start_with(&db, &dir, |c| c.public_url = Some("https://muster.example.org".into())).await;
+    let host_cookie = |response: &Response| {
+        let all: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        assert!(all.iter().all(|c| !c.starts_with("muster_session=")), "no cookie under the plain name: {all:?}");
+        all.into_iter().find(|c| c.starts_with("__Host-muster_session=")).expect("the __Host- cookie")
+    };
+    let signed_in = app.sign_in("demo", "admin", &app.first.tenant_admin_password).await;
+    let set_cookie = host_cookie(&signed_in);
+    for flag in ["; Path=/;", "; HttpOnly;", "; SameSite=Lax;", "; Secure"] {
+        assert!(set_cookie.contains(flag), "{flag} in {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Domain"), "a __Host- cookie names no domain: {set_cookie}");
+    let cookie = cookie_pair(&set_cookie);
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::OK);
+    // The same token under the plain name, as a plain-HTTP page or a sibling
+    // subdomain could plant it, is not a session.
+    let token = cookie.trim_start_matches("__Host-muster_session=");
+    let planted = app.get("/", Some(&format!("muster_session={token}"))).await;
+    assert_eq!(planted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(planted.headers()[header::LOCATION], "/signin");
+
+    let signed_out =
+        app.client.post(format!("{}/api/sign_out", app.url)).header(header::COOKIE, &cookie).send().await.unwrap();
+    let cleared = host_cookie(&signed_out);
+    assert!(cleared.contains("Max-Age=0") && cleared.contains("; Secure"), "{cleared}");
+    assert_eq!(app.get("/", Some(&cookie)).await.status(), StatusCode::SEE_OTHER, "the session ended");
     let _ = app.stop.send(());
     app.task.await.unwrap().unwrap();
     db.cleanup().await;

@@ -10,7 +10,7 @@ pub struct WebConfig {
     /// Mark cookies `Secure`: set when Muster is served over HTTPS.
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`ssr::client`).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<super::client::Proxies>,
 }
 
 /// Shared by every request handler and, through Leptos context, every server function.
