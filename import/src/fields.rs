@@ -24,6 +24,18 @@ fn check_len(value: &str, max: usize) -> Result<(), FieldError> {
     }
 }
 
+/// A key of free text (an externalId, an organisation's code): trimmed, not
+/// empty, no control characters, at most `max` characters.
+fn key_text(raw: &str, controls: Controls, max: usize) -> Result<&str, FieldError> {
+    let value = trim(raw);
+    if value.is_empty() {
+        return Err(refuse("is empty"));
+    }
+    check_no_control(value, controls)?;
+    check_len(value, max)?;
+    Ok(value)
+}
+
 /// `str::trim`, with a quick way out for the usual cell that has nothing to trim.
 #[inline(always)]
 pub fn trim(value: &str) -> &str {
@@ -296,13 +308,7 @@ impl ExternalId {
         Self::check_with(raw, Controls::Search)
     }
     pub(crate) fn check_with(raw: &str, controls: Controls) -> Result<&str, FieldError> {
-        let value = trim(raw);
-        if value.is_empty() {
-            return Err(refuse("is empty"));
-        }
-        check_no_control(value, controls)?;
-        check_len(value, Self::MAX_LEN)?;
-        Ok(value)
+        key_text(raw, controls, Self::MAX_LEN)
     }
 }
 
@@ -337,13 +343,7 @@ impl OrgCode {
         Self::check_with(raw, Controls::Search)
     }
     pub(crate) fn check_with(raw: &str, controls: Controls) -> Result<&str, FieldError> {
-        let value = trim(raw);
-        if value.is_empty() {
-            return Err(refuse("is empty"));
-        }
-        check_no_control(value, controls)?;
-        check_len(value, Self::MAX_LEN)?;
-        Ok(value)
+        key_text(raw, controls, Self::MAX_LEN)
     }
 }
 
