@@ -142,6 +142,11 @@ async fn import_story(backend: Backend) {
     let text = std::fs::read_to_string(&export).unwrap();
     assert!(text.starts_with("userId,externalId,title,firstName,lastName,email,"), "{text}");
     assert_eq!(text.lines().count(), 5, "the admin and four users from the file: {text}");
+    // pat reports to mary, whom the same file created two lines before.
+    let cells = |line: &str| line.split(',').map(str::to_owned).collect::<Vec<_>>();
+    let reports_to = cells(text.lines().next().unwrap()).iter().position(|h| h == "reportsTo").unwrap();
+    let pat = cells(text.lines().find(|l| l.starts_with("pat,")).unwrap());
+    assert_eq!(pat[reports_to], "mary", "{backend:?}: {text}");
     let out = muster(&dir, Some(&test_db.url), &["validate", export.to_str().unwrap(), "--tenant", "demo", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["counts"]["Unchanged"], 4, "{json}");
@@ -264,6 +269,80 @@ async fn import_loads_a_seed_file_on_sqlite() {
 #[tokio::test]
 async fn import_loads_a_seed_file_on_postgres() {
     import_story(Backend::Postgres).await;
+}
+
+/// `migrate` on an empty database, then the import flags that set the load's
+/// options, each seen in what the load did.
+#[tokio::test]
+async fn migrate_readies_an_empty_database_and_import_flags_set_the_load_s_options() {
+    use muster_migrations::{Migrator, MigratorTrait};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let test_db = TestDb::new(backend).await;
+        let dir = temp_dir(&format!("flags-{backend:?}"));
+        let url = Some(test_db.url.as_str());
+        let migrated = muster(&dir, url, &["migrate"]);
+        assert_eq!(migrated.status.code(), Some(0), "{backend:?}: {}", String::from_utf8_lossy(&migrated.stderr));
+        assert!(String::from_utf8_lossy(&migrated.stdout).contains("Database is up to date."));
+        let db = sea_orm::Database::connect(&test_db.url).await.unwrap();
+        assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty(), "{backend:?}");
+        assert_eq!(Migrator::get_applied_migrations(&db).await.unwrap().len(), Migrator::migrations().len());
+        muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
+        db.close().await.ok();
+
+        let import = |name: &str, csv: &str, flags: &[&str]| {
+            let file = dir.join(name);
+            std::fs::write(&file, csv).unwrap();
+            let results = dir.join(format!("{name}.results"));
+            let mut args = vec!["import", file.to_str().unwrap(), "--tenant", "demo"];
+            args.extend_from_slice(&["--results", results.to_str().unwrap()]);
+            args.extend_from_slice(flags);
+            let out = muster(&dir, url, &args);
+            let results = std::fs::read_to_string(&results).unwrap_or_default();
+            (out.status.code(), results, String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let outbox = || std::fs::read_dir(dir.join("outbox")).map_or(0, |d| d.count());
+
+        // All or nothing: one bad row, and the good one is not loaded either.
+        let (code, results, _) =
+            import("aon.csv", "userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n", &["--all-or-nothing"]);
+        assert_eq!(code, Some(1), "{backend:?}: {results}");
+        assert!(
+            results.contains("good,good@x.io,G,Not loaded: the upload is all or nothing and has rows with errors"),
+            "{backend:?}: {results}"
+        );
+        // Without it, the good row goes in.
+        let (code, results, _) = import("per-row.csv", "userId,email,firstName\ngood,good@x.io,G\nbad,bad@,B\n", &[]);
+        assert_eq!(code, Some(1), "{backend:?}: {results}");
+        assert!(results.contains("good,good@x.io,G,Added; invitation sent"), "{backend:?}: {results}");
+        assert_eq!(outbox(), 1, "{backend:?}: good's invitation");
+
+        // Generated passwords, not mailed unless asked; then mailed.
+        let (code, results, _) = import("gen.csv", "userId,email,firstName\ng1,g1@x.io,G\n", &["--generate-passwords"]);
+        assert_eq!(code, Some(0), "{backend:?}: {results}");
+        assert!(results.contains("g1,g1@x.io,G,Added; password generated (not sent)"), "{backend:?}: {results}");
+        assert_eq!(outbox(), 1, "{backend:?}: no mail for g1");
+        let (code, results, _) = import(
+            "mail.csv",
+            "userId,email,firstName\ng2,g2@x.io,G\n",
+            &["--generate-passwords", "--email-passwords"],
+        );
+        assert_eq!(code, Some(0), "{backend:?}: {results}");
+        assert!(results.contains("g2,g2@x.io,G,Added; password sent"), "{backend:?}: {results}");
+        assert_eq!(outbox(), 2, "{backend:?}: g2's password");
+
+        // --no-notify: no mail, whatever the row says.
+        let csv = "userId,email,firstName,notifyIfNewUser\nq1,q1@x.io,Q,true\n";
+        let (code, results, _) = import("quiet.csv", csv, &["--no-notify"]);
+        assert_eq!(code, Some(0), "{backend:?}: {results}");
+        assert!(
+            results
+                .contains("q1,q1@x.io,Q,true,Added; invitation created (not sent: this upload notifies no new users)"),
+            "{backend:?}: {results}"
+        );
+        assert_eq!(outbox(), 2, "{backend:?}: nothing for q1");
+        test_db.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A real SMTP server for the test: Python's standard `smtpd` (3.11 has it),

@@ -649,6 +649,123 @@ async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_cl
     .await;
 }
 
+/// Plans `bytes` with `options` and loads it; the mail the load sends.
+async fn load_with(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    options: UploadOptions,
+    bytes: &[u8],
+) -> (muster_store::entity::upload::Model, Vec<Outgoing>) {
+    let new = NewUpload { uploaded_by: None, file_name: "users.csv".into(), bytes: bytes.to_vec(), options };
+    let upload = uploads::create_and_plan(db, t, new, 1 << 20).await.unwrap();
+    jobs::enqueue_load(db, &upload).await.unwrap();
+    let mail = load_all(db).await;
+    (upload, mail)
+}
+
+#[tokio::test]
+async fn add_new_only_skips_the_users_that_exist_and_update_only_adds_no_one() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.plan.mode = Mode::AddNewOnly;
+        let file = b"userId,email,firstName,jobTitle\npat,pat@example.com,Pat,Matron\nnewbie,newbie@x.io,New,Porter\n";
+        let (upload, _) = load_with(&db, &w.tenant, options.clone(), file).await;
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [("skipped".into(), "Skipped".into()), ("added".into(), "Added; invitation sent".into())],
+            "{backend:?}"
+        );
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Nurse"), "{backend:?}");
+        assert_eq!(find(&db, &w.tenant, "newbie").await.unwrap().job_title.as_deref(), Some("Porter"));
+        let summary = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap().summary.unwrap_or_default();
+        assert!(summary.contains("1 added, 0 updated"), "{backend:?}: {summary}");
+
+        options.plan.mode = Mode::UpdateOnly;
+        let file = b"userId,email,jobTitle\npat,pat@example.com,Matron\nghost,ghost@x.io,Porter\n";
+        let (upload, mail) = load_with(&db, &w.tenant, options, file).await;
+        let results = outcomes(&db, &w.tenant, upload.id).await;
+        assert_eq!(results[0], ("updated".into(), "Updated (jobTitle)".into()), "{backend:?}");
+        assert_eq!(results[1].0, "error", "{backend:?}: {results:?}");
+        assert!(results[1].1.contains("Update only mode adds no one"), "{backend:?}: {results:?}");
+        assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Matron"));
+        assert!(find(&db, &w.tenant, "ghost").await.is_none(), "{backend:?}");
+        assert!(mail.is_empty(), "{backend:?}: {mail:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_upload_that_notifies_no_new_users_mails_none_whatever_its_rows_say() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName,notifyIfNewUser\ninv1,inv1@x.io,I,true\ninv2,inv2@x.io,J,\n";
+        let mut options = UploadOptions::default();
+        options.load.notify_new_users = false;
+        let (upload, mail) = load_with(&db, &w.tenant, options.clone(), file).await;
+        assert!(mail.is_empty(), "{backend:?}: {mail:?}");
+        let held = "Added; invitation created (not sent: this upload notifies no new users)";
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [("added".into(), held.into()), ("added".into(), held.into())]
+        );
+        // The invitations exist: the admin may send them later.
+        assert_eq!(invitation::Entity::find().count(&db).await.unwrap(), 2, "{backend:?}");
+
+        options.load.credentials = load::Credentials::GeneratePassword { email: true };
+        let file = b"userId,email,firstName,notifyIfNewUser\ngen1,gen1@x.io,G,true\n";
+        let (upload, mail) = load_with(&db, &w.tenant, options, file).await;
+        assert!(mail.is_empty(), "{backend:?}: {mail:?}");
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload.id).await,
+            [("added".into(), "Added; password set (not sent: this upload notifies no new users)".into())]
+        );
+        assert!(find(&db, &w.tenant, "gen1").await.unwrap().password_hash.is_some(), "{backend:?}");
+    })
+    .await;
+}
+
+/// SQLite has one writer: a batch that hashed its 200 passwords (seconds of
+/// Argon2) inside its transaction made every other write (a sign-in's
+/// session, say) wait for all of it, or fail after the busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_a_batch_s_passwords_holds_no_write_lock_on_sqlite() {
+    use std::time::{Duration, Instant};
+    let test_db = testdb::TestDb::new(testdb::Backend::Sqlite).await;
+    let db = test_db.connect().await;
+    let w = world(&db).await;
+    let mut file = String::from("userId,email,firstName\n");
+    for i in 0..200 {
+        file.push_str(&format!("h{i},h{i}@x.io,H\n"));
+    }
+    let mut options = UploadOptions::default();
+    options.load.credentials = load::Credentials::GeneratePassword { email: false };
+    let new = NewUpload { uploaded_by: None, file_name: "h.csv".into(), bytes: file.into_bytes(), options };
+    let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+    jobs::enqueue_load(&db, &upload).await.unwrap();
+    let started = Instant::now();
+    let loading = tokio::spawn({
+        let db = db.clone();
+        async move { load_all(&db).await }
+    });
+    let (mut longest, mut writes) = (Duration::ZERO, 0);
+    while !loading.is_finished() {
+        let t = Instant::now();
+        tenants::create_organisation(&db, w.tenant.id, &format!("W{writes}"), "Written meanwhile").await.unwrap();
+        longest = longest.max(t.elapsed());
+        writes += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    loading.await.unwrap();
+    let took = started.elapsed();
+    let added = user::Entity::find().filter(user::Column::UserIdNorm.starts_with("h")).count(&db).await.unwrap();
+    assert_eq!(added, 200);
+    assert!(writes >= 5, "{writes} writes during a load of {took:?}");
+    assert!(longest < took / 4, "a write waited {longest:?} during a load of {took:?}");
+    db.close().await.ok();
+    test_db.cleanup().await;
+}
+
 #[tokio::test]
 async fn results_file_and_retry_of_failed_rows() {
     on_every_backend(|db, backend| async move {
@@ -1349,6 +1466,40 @@ async fn uploads_queued_and_claimed_all_at_once_never_fail_on_a_busy_database() 
         once.dedup();
         assert_eq!(once, claimed, "{backend:?}: a job claimed twice");
         assert_eq!(claimed.len(), 6, "{backend:?}: every job claimed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn workers_claiming_at_once_take_one_upload_per_tenant_its_first_and_leave_the_rest_queued() {
+    on_every_backend(|db, backend| async move {
+        let mut firsts = Vec::new();
+        for t in 0..2 {
+            let tenant = tenants::create_tenant(&db, &format!("race{t}"), "Race", None).await.unwrap();
+            for i in 0..3 {
+                let file = format!("userId,email\nr{t}x{i},r{t}x{i}@x.io\n");
+                let upload = plan_file(&db, &tenant, file.as_bytes()).await.unwrap();
+                jobs::enqueue_load(&db, &upload).await.unwrap();
+                if i == 0 {
+                    firsts.push(upload.id);
+                }
+            }
+        }
+        let claims: Vec<_> = (0..8)
+            .map(|w| {
+                let db = db.clone();
+                tokio::spawn(async move { jobs::claim(&db, &format!("w{w}")).await })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for c in claims {
+            let job = c.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: claim failed: {err}"));
+            claimed.extend(job.and_then(|j| j.upload_id));
+        }
+        claimed.sort();
+        assert_eq!(claimed, firsts, "{backend:?}: one load per tenant, the first it queued");
+        let queued = job::Entity::find().filter(job::Column::State.eq("queued")).count(&db).await.unwrap();
+        assert_eq!(queued, 4, "{backend:?}: the others wait");
     })
     .await;
 }

@@ -35,6 +35,10 @@ pub struct ImportArgs {
     /// Email generated passwords to the users.
     #[arg(long)]
     pub email_passwords: bool,
+    /// Send new users no mail at all (no invitation, no password), whatever
+    /// the file's notifyIfNewUser says; their invitations are still created.
+    #[arg(long)]
+    pub no_notify: bool,
     /// Confirm a sync that retires or deletes more than the safeguard allows.
     #[arg(long)]
     pub confirm: bool,
@@ -102,6 +106,7 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             } else {
                 Credentials::Invite
             },
+            notify_new_users: !args.no_notify,
             results_email: args.results_to.is_some(),
             results_to: args.results_to.clone(),
         },

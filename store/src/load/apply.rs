@@ -6,12 +6,11 @@ use super::planned::{changes_of, Batch};
 use super::present::{Present, NEW_USER};
 use super::results::{first_error, not_applied, RowResult, STOPPED};
 use super::tables::{audit, Actor};
-use super::writes::{NewUser, Writes};
-use super::{outcome, Credentials, Outgoing, UploadOptions};
+use super::writes::{Credential, NewUser, Writes};
+use super::{outcome, Outgoing, UploadOptions};
 use crate::bulk::{self, Kind};
 use crate::entity::{tenant, upload_row, user};
 use crate::memberships::Kind as Membership;
-use crate::passwords;
 use chrono::{DateTime, Utc};
 use muster_import::plan::Change;
 use muster_import::{normalize_key, Field, RowStatus, SyncAction, UserRow};
@@ -30,8 +29,10 @@ pub(super) async fn apply_batch<C: ConnectionTrait>(
     actor: &Actor,
     catalogue: &mut Catalogue,
     org_code: &HashMap<i64, String>,
-    (rows, parsed): &Batch,
+    batch: &mut Batch,
 ) -> Result<(Vec<RowResult>, Vec<Outgoing>, bool), DbErr> {
+    let Batch { rows, parsed, credentials } = batch;
+    let (rows, parsed) = (&*rows, &*parsed);
     let changes: Vec<Vec<Change>> = rows.iter().map(|r| changes_of(r.changes.as_ref())).collect();
     let present = Present::read(db, tenant.id, rows, parsed, &changes, catalogue).await?;
     let mut batch = Applying {
@@ -41,6 +42,7 @@ pub(super) async fn apply_batch<C: ConnectionTrait>(
         catalogue,
         org_code,
         present,
+        credentials,
         writes: Writes::default(),
         stop: false,
         now: Utc::now(),
@@ -69,6 +71,9 @@ struct Applying<'a, 'b> {
     catalogue: &'a mut Catalogue,
     org_code: &'a HashMap<i64, String>,
     present: Present,
+    /// The credentials made for the batch's new users, before its transaction
+    /// ([`credentials_for`](super::writes::credentials_for)).
+    credentials: &'a mut HashMap<usize, Credential>,
     writes: Writes<'b>,
     /// An all-or-nothing load's row failed: the rest is held back.
     stop: bool,
@@ -165,14 +170,11 @@ impl<'b> Applying<'_, 'b> {
             .as_ref()
             .and_then(|o| self.catalogue.organisations.get(&normalize_key(o.as_str())).copied())
             .or(self.catalogue.default_organisation);
-        let password = match (&row.password, self.options.load.credentials) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Credentials::GeneratePassword { .. }) => Some(passwords::generate()),
-            (None, Credentials::Invite) => None,
-        };
+        // Made for every selected New row that gets a password: none is an invitation.
+        let credential = self.credentials.remove(&at);
         let roles = self.names(db, Membership::Roles, Some(row), row.roles.as_deref()).await?;
         let groups = self.names(db, Membership::Groups, Some(row), row.groups.as_deref()).await?;
-        self.writes.new_users.push(NewUser { at, row, organisation_id, password, roles, groups });
+        self.writes.new_users.push(NewUser { at, row, organisation_id, credential, roles, groups });
         Ok((outcome::ADDED, String::new()))
     }
 

@@ -4,6 +4,7 @@ use super::catalogue::Catalogue;
 use super::planned::{Batch, Planned};
 use super::results::{not_applied, stop_remaining, write_results, NOT_LOADED_ALL_OR_NOTHING};
 use super::tables::Actor;
+use super::writes::credentials_for;
 use super::{Claim, Mailing, UploadOptions, BATCH};
 use crate::entity::{pending_mail, tenant, upload, upload_row};
 use chrono::Utc;
@@ -168,7 +169,7 @@ where
             // Ranges of row_index: a closed range keeps the query on the position
             // index however the planner guesses (an open one read ever more rows),
             // and rows done before a resume are not stepped over again.
-            let batch: Batch = Planned::select(db)
+            let (rows, parsed): (Vec<_>, Vec<_>) = Planned::select(db)
                 .filter(upload_row::Column::UploadId.eq(upload.id))
                 .filter(upload_row::Column::TenantId.eq(tenant_id))
                 .filter(upload_row::Column::RowIndex.gt(after))
@@ -181,10 +182,15 @@ where
                 .into_iter()
                 .map(Planned::split)
                 .unzip();
-            let rows = &batch.0;
             if rows.is_empty() {
                 continue;
             }
+            let credentials = if self.blocked {
+                HashMap::new()
+            } else {
+                credentials_for(&rows, &parsed, self.options.load.credentials).await
+            };
+            let mut batch = Batch { rows, parsed, credentials };
             let txn = crate::db::begin_write(db).await?;
             if let Some(claim) = self.claim {
                 let held = if self.parallel {
@@ -201,10 +207,11 @@ where
             let (results, outgoing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
-                let results = rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
+                let results = batch.rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
                 (results, vec![], false)
             } else {
-                apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &batch).await?
+                apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &mut batch)
+                    .await?
             };
             if write_results(&txn, tenant_id, &results).await? != results.len() as u64 {
                 // Another run gave these rows results since they were read: its work stands.

@@ -74,6 +74,12 @@ pub struct LoadOptions {
     /// fails at load time stops the load.
     pub stop_on_error: bool,
     pub credentials: Credentials,
+    /// Mail new users their invitation or generated password. Off (onboarding
+    /// before telling anyone), no new user gets mail, whatever a row's
+    /// `notifyIfNewUser` says; on, a row's `notifyIfNewUser` false still keeps
+    /// that user's mail back. Uploads stored before the option had it on.
+    #[serde(default = "notify_by_default")]
+    pub notify_new_users: bool,
     /// Email the summary and the results file when the load ends: to
     /// `results_to` if given (the command line's `--results-to`), else to the
     /// admin who uploaded the file.
@@ -84,8 +90,18 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { stop_on_error: false, credentials: Credentials::Invite, results_email: true, results_to: None }
+        Self {
+            stop_on_error: false,
+            credentials: Credentials::Invite,
+            notify_new_users: notify_by_default(),
+            results_email: true,
+            results_to: None,
+        }
     }
+}
+
+fn notify_by_default() -> bool {
+    true
 }
 
 /// Everything the admin chose for an upload, stored with it.
@@ -218,7 +234,11 @@ pub async fn run(
     let actor = match upload.uploaded_by {
         Some(id) => Actor {
             user_id: Some(id),
-            label: user::Entity::find_by_id(id).one(db).await?.map_or(format!("user {id}"), |u| u.user_id),
+            label: user::Entity::find_by_id(id)
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .one(db)
+                .await?
+                .map_or(format!("user {id}"), |u| u.user_id),
             tenant_id,
             upload_id: upload.id,
         },
@@ -348,4 +368,17 @@ pub async fn run(
         .await?;
     txn.commit().await?;
     Ok(LoadReport { counts, outgoing: vec![], finished: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_stored_before_the_notify_switch_read_as_notifying() {
+        let stored = r#"{"stop_on_error":false,"credentials":"invite","results_email":true,"results_to":null}"#;
+        let options: LoadOptions = serde_json::from_str(stored).unwrap();
+        assert!(options.notify_new_users);
+        assert_eq!(options, LoadOptions::default());
+    }
 }

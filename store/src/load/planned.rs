@@ -1,13 +1,20 @@
 //! Planned rows as a load reads them.
+use super::writes::Credential;
 use crate::entity::upload_row;
 use muster_import::plan::Change;
 use muster_import::UserRow;
 use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
 use serde::Deserialize;
+use std::collections::HashMap;
 
-/// A batch's planned rows (without their records) and their records parsed.
-pub(super) type Batch = (Vec<upload_row::Model>, Vec<Option<UserRow>>);
+/// A batch's planned rows (without their records), their records parsed, and
+/// the credentials of the users it adds, by row position in the batch.
+pub(super) struct Batch {
+    pub(super) rows: Vec<upload_row::Model>,
+    pub(super) parsed: Vec<Option<UserRow>>,
+    pub(super) credentials: HashMap<usize, Credential>,
+}
 
 /// A planned row as a load reads it, with its record as JSON text, parsed once
 /// straight into a [`UserRow`]: read as a JSON value first, each record cost a

@@ -4,11 +4,11 @@ use super::results::{RowResult, INVITATION_SENT, PASSWORD_SENT};
 use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
 use super::{Credentials, LoadOptions, Outgoing, INVITATION_DAYS};
 use crate::bulk::{self, Kind};
-use crate::entity::user;
+use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Utc};
-use muster_import::{normalize_key, UserRow};
+use muster_import::{normalize_key, RowStatus, UserRow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use std::collections::HashMap;
@@ -19,8 +19,8 @@ pub(super) struct NewUser<'b> {
     pub(super) at: usize,
     pub(super) row: &'b UserRow,
     pub(super) organisation_id: Option<i64>,
-    /// The file's password, or one generated: hashed before the insert.
-    pub(super) password: Option<String>,
+    /// The file's password, or one generated; none for an invitation.
+    pub(super) credential: Option<Credential>,
     pub(super) roles: Vec<i64>,
     pub(super) groups: Vec<i64>,
 }
@@ -101,15 +101,12 @@ impl Writes<'_> {
         if new_users.is_empty() {
             return Ok(Vec::new());
         }
-        let to_hash = new_users.iter().enumerate().filter_map(|(i, u)| Some((i, u.password.clone()?))).collect();
-        let mut hashes: Vec<Option<String>> = vec![None; new_users.len()];
-        for (i, hash) in hash_all(to_hash).await {
-            hashes[i] = Some(hash);
-        }
         let rows = new_users
             .iter()
-            .zip(&hashes)
-            .map(|(u, hash)| new_user_row(tenant_id, u.row, u.organisation_id, hash.as_deref(), now))
+            .map(|u| {
+                let hash = u.credential.as_ref().map(|c| c.hash.as_str());
+                new_user_row(tenant_id, u.row, u.organisation_id, hash, now)
+            })
             .collect();
         let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
@@ -125,11 +122,17 @@ impl Writes<'_> {
             self.audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
             members.0.extend(u.roles.iter().map(|role| (id, *role)));
             members.1.extend(u.groups.iter().map(|group| (id, *group)));
-            // notifyIfNewUser false: no mail to the user.
-            let notify = row.notify_if_new_user != Some(false);
+            // Mail kept back by the upload, or by the row's notifyIfNewUser false.
+            let held_back = if !options.notify_new_users {
+                Some("this upload notifies no new users")
+            } else if row.notify_if_new_user == Some(false) {
+                Some("notifyIfNewUser is false")
+            } else {
+                None
+            };
             let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
             let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
-            let text = match (&u.password, options.credentials) {
+            let text = match (u.credential.as_ref().map(|c| &c.password), options.credentials) {
                 (None, _) => {
                     let token = tokens::generate();
                     invitations.push(
@@ -140,31 +143,32 @@ impl Writes<'_> {
                             .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
                             .time(Some(now)),
                     );
-                    if notify {
-                        outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
-                        INVITATION_SENT
-                    } else {
-                        "Added; invitation created (not sent: notifyIfNewUser is false)"
+                    match held_back {
+                        None => {
+                            outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
+                            INVITATION_SENT.to_owned()
+                        }
+                        Some(why) => format!("Added; invitation created (not sent: {why})"),
                     }
                 }
-                (Some(password), Credentials::GeneratePassword { email: true }) if notify => {
+                (Some(password), Credentials::GeneratePassword { email: true }) if held_back.is_none() => {
                     outgoing.push(Outgoing::Password {
                         email: email(),
                         name: name(),
                         user_id: shown,
                         password: password.clone(),
                     });
-                    PASSWORD_SENT
+                    PASSWORD_SENT.to_owned()
                 }
                 (Some(_), Credentials::GeneratePassword { email: true }) => {
-                    "Added; password set (not sent: notifyIfNewUser is false)"
+                    format!("Added; password set (not sent: {})", held_back.unwrap_or_default())
                 }
                 (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
-                    "Added; password generated (not sent)"
+                    "Added; password generated (not sent)".to_owned()
                 }
-                (Some(_), _) => "Added",
+                (Some(_), _) => "Added".to_owned(),
             };
-            results[u.at].text = text.to_owned();
+            results[u.at].text = text;
         }
         memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
         memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
@@ -173,9 +177,40 @@ impl Writes<'_> {
     }
 }
 
+/// A new user's password (the file's, or one generated) and its Argon2 hash.
+pub(super) struct Credential {
+    pub(super) password: String,
+    pub(super) hash: String,
+}
+
+/// The credentials of the users a batch adds, by row position, made before its
+/// transaction begins: a thousand Argon2 hashes take seconds, which inside it
+/// would hold SQLite's one write lock (every sign-in waiting for it) and, on
+/// PostgreSQL, the locks on the users the batch read. A row that turns out
+/// not to be added (its key was taken since the preview) wasted a hash.
+pub(super) async fn credentials_for(
+    rows: &[upload_row::Model],
+    parsed: &[Option<UserRow>],
+    credentials: Credentials,
+) -> HashMap<usize, Credential> {
+    let new = RowStatus::New.as_str();
+    let work = rows
+        .iter()
+        .zip(parsed)
+        .enumerate()
+        .filter(|(_, (r, _))| r.selected && r.status == new)
+        .filter_map(|(at, (_, row))| match (&row.as_ref()?.password, credentials) {
+            (Some(password), _) => Some((at, password.clone())),
+            (None, Credentials::GeneratePassword { .. }) => Some((at, passwords::generate())),
+            (None, Credentials::Invite) => None,
+        })
+        .collect();
+    hash_all(work).await.into_iter().collect()
+}
+
 /// Argon2 hashes (19 MiB and ~30 ms each) on the blocking pool, one thread per
 /// core, never one per password: a batch of a thousand stays within memory.
-async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
+async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, Credential)> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
     let per_thread = work.len().div_ceil(threads).max(1);
     let mut handles = Vec::new();
@@ -183,7 +218,13 @@ async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, String)> {
     while work.peek().is_some() {
         let chunk: Vec<(usize, String)> = work.by_ref().take(per_thread).collect();
         handles.push(tokio::task::spawn_blocking(move || {
-            chunk.into_iter().map(|(i, p)| (i, passwords::hash_blocking(&p))).collect::<Vec<_>>()
+            chunk
+                .into_iter()
+                .map(|(at, password)| {
+                    let hash = passwords::hash_blocking(&password);
+                    (at, Credential { password, hash })
+                })
+                .collect::<Vec<_>>()
         }));
     }
     let mut out = Vec::new();
