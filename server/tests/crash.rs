@@ -1,5 +1,6 @@
 //! A load survives its process being killed with SIGKILL and its database
 //! dropping every connection: it resumes and applies every row exactly once.
+//! Two servers on one PostgreSQL share the queue.
 use muster_store::entity::{upload, user};
 use muster_store::testdb::{Backend, TestDb};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
@@ -152,4 +153,65 @@ async fn a_load_survives_the_database_dropping_its_connections() {
     db.close().await.ok();
     test_db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Server processes on one PostgreSQL share its queue: each upload is loaded by
+/// one of them, once, and both take some.
+#[tokio::test]
+async fn two_servers_on_one_postgres_share_the_queue_and_load_each_upload_once() {
+    use muster_store::entity::job;
+    use muster_store::uploads::{self, NewUpload};
+    const TENANTS: usize = 6;
+    const EACH: usize = 2000;
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = test_db.connect().await;
+    // The first-run accounts made now, not by both servers at once.
+    muster_store::bootstrap::ensure_first_run(&db).await.unwrap();
+    let mut queued = Vec::new();
+    for t in 0..TENANTS {
+        let tenant = muster_store::tenants::create_tenant(&db, &format!("share{t}"), "Share", None).await.unwrap();
+        let mut text = String::from("userId,email,firstName\n");
+        for i in 0..EACH {
+            text.push_str(&format!("s{t}u{i},s{t}u{i}@example.org,S\n"));
+        }
+        let new = NewUpload {
+            uploaded_by: None,
+            file_name: "users.csv".into(),
+            bytes: text.into_bytes(),
+            options: Default::default(),
+        };
+        let upload = uploads::create_and_plan(&db, &tenant, new, 1 << 24).await.unwrap();
+        muster_store::jobs::enqueue_load(&db, &upload).await.unwrap();
+        queued.push((tenant, upload));
+    }
+    let dirs = [temp_dir("share-a"), temp_dir("share-b")];
+    let mut servers: Vec<Child> = dirs.iter().map(|dir| spawn(dir, &test_db.url, &["serve"])).collect();
+    wait_for("every upload loaded", Duration::from_secs(300), async || {
+        upload::Entity::find()
+            .filter(upload::Column::State.eq("done"))
+            .count(&db)
+            .await
+            .is_ok_and(|n| n as usize == TENANTS)
+    })
+    .await;
+    for server in &mut servers {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    for (tenant, upload) in &queued {
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(tenant.id)).count(&db).await.unwrap();
+        assert_eq!(users as usize, EACH, "{}: every row once", tenant.slug);
+        let done = uploads::find(&db, tenant.id, upload.id).await.unwrap().unwrap();
+        assert_eq!(done.rows_done as usize, EACH);
+        let summary = done.summary.unwrap_or_default();
+        assert!(summary.starts_with(&format!("Users loaded successfully. {EACH} added")), "{summary}");
+    }
+    let workers: std::collections::HashSet<String> =
+        job::Entity::find().all(&db).await.unwrap().into_iter().filter_map(|j| j.locked_by).collect();
+    assert_eq!(workers.len(), 2, "both servers loaded uploads: {workers:?}");
+    db.close().await.ok();
+    test_db.cleanup().await;
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
