@@ -1431,6 +1431,21 @@ async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ev
     .await;
 }
 
+/// The jobs that `workers` workers claimed all at once, each on its own connection.
+async fn claimed_at_once(db: &DatabaseConnection, workers: usize) -> Vec<job::Model> {
+    let claims: Vec<_> = (0..workers)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move { jobs::claim(&db, &format!("w{w}")).await })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claims {
+        claimed.extend(c.await.unwrap().unwrap_or_else(|err| panic!("claim failed: {err}")));
+    }
+    claimed
+}
+
 #[tokio::test]
 async fn uploads_queued_and_claimed_all_at_once_never_fail_on_a_busy_database() {
     on_every_backend(|db, backend| async move {
@@ -1450,17 +1465,7 @@ async fn uploads_queued_and_claimed_all_at_once_never_fail_on_a_busy_database() 
         for e in enqueues {
             e.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: enqueue failed: {err}"));
         }
-        let claims: Vec<_> = (0..8)
-            .map(|w| {
-                let db = db.clone();
-                tokio::spawn(async move { jobs::claim(&db, &format!("w{w}")).await })
-            })
-            .collect();
-        let mut claimed = Vec::new();
-        for c in claims {
-            let job = c.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: claim failed: {err}"));
-            claimed.extend(job.map(|j| j.id));
-        }
+        let mut claimed: Vec<i64> = claimed_at_once(&db, 8).await.iter().map(|j| j.id).collect();
         // Eight workers, six jobs of six tenants: each job once, and two workers
         // find nothing.
         claimed.sort();
@@ -1487,17 +1492,7 @@ async fn workers_claiming_at_once_take_one_upload_per_tenant_its_first_and_leave
                 }
             }
         }
-        let claims: Vec<_> = (0..8)
-            .map(|w| {
-                let db = db.clone();
-                tokio::spawn(async move { jobs::claim(&db, &format!("w{w}")).await })
-            })
-            .collect();
-        let mut claimed = Vec::new();
-        for c in claims {
-            let job = c.await.unwrap().unwrap_or_else(|err| panic!("{backend:?}: claim failed: {err}"));
-            claimed.extend(job.and_then(|j| j.upload_id));
-        }
+        let mut claimed: Vec<i64> = claimed_at_once(&db, 8).await.iter().filter_map(|j| j.upload_id).collect();
         claimed.sort();
         assert_eq!(claimed, firsts, "{backend:?}: one load per tenant, the first it queued");
         let queued = job::Entity::find().filter(job::Column::State.eq("queued")).count(&db).await.unwrap();
