@@ -59,7 +59,7 @@ pub(super) async fn apply_batch<C: ConnectionTrait>(
         results.push(RowResult { id: r.id, outcome, text });
     }
     let Applying { writes, stop, now, .. } = batch;
-    let outgoing = writes.write(db, tenant.id, &options.load, actor, &mut results, now).await?;
+    let outgoing = writes.write(db, &options.load, actor, &mut results, now).await?;
     Ok((results, outgoing, stop))
 }
 

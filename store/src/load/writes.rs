@@ -42,15 +42,16 @@ pub(super) struct Writes<'b> {
 impl Writes<'_> {
     /// Writes it all, in the batch's transaction; the new users' results say
     /// what they got, and the mail for them is returned, to send once committed.
+    /// Everything is written in the actor's tenant, the load's.
     pub(super) async fn write<C: ConnectionTrait>(
         mut self,
         db: &C,
-        tenant_id: i64,
         options: &LoadOptions,
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
     ) -> Result<Vec<Outgoing>, DbErr> {
+        let tenant_id = actor.tenant_id;
         if !self.leavers.is_empty() {
             user::Entity::update_many()
                 .col_expr(user::Column::State, Expr::value("leaver"))
@@ -81,7 +82,7 @@ impl Writes<'_> {
             let pairs: Vec<(i64, i64)> = sets.flat_map(|(_, user, ids)| ids.iter().map(|id| (*user, *id))).collect();
             memberships::replace(db, tenant_id, kind, &users, &pairs).await?;
         }
-        let outgoing = self.add_users(db, tenant_id, options, actor, results, now).await?;
+        let outgoing = self.add_users(db, options, actor, results, now).await?;
         bulk::insert(db, "audit_events", AUDIT_COLUMNS, self.audits, None).await?;
         Ok(outgoing)
     }
@@ -91,12 +92,12 @@ impl Writes<'_> {
     async fn add_users<C: ConnectionTrait>(
         &mut self,
         db: &C,
-        tenant_id: i64,
         options: &LoadOptions,
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
     ) -> Result<Vec<Outgoing>, DbErr> {
+        let tenant_id = actor.tenant_id;
         let new_users = &self.new_users;
         if new_users.is_empty() {
             return Ok(Vec::new());
