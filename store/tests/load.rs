@@ -68,12 +68,17 @@ async fn plan_file(
     t: &tenant::Model,
     bytes: &[u8],
 ) -> Result<muster_store::entity::upload::Model, UploadError> {
-    let new = NewUpload {
-        uploaded_by: None,
-        file_name: "users.csv".into(),
-        bytes: bytes.to_vec(),
-        options: UploadOptions::default(),
-    };
+    plan_with(db, t, UploadOptions::default(), bytes).await
+}
+
+/// A file planned with the options given.
+async fn plan_with(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    options: UploadOptions,
+    bytes: &[u8],
+) -> Result<muster_store::entity::upload::Model, UploadError> {
+    let new = NewUpload { uploaded_by: None, file_name: "users.csv".into(), bytes: bytes.to_vec(), options };
     uploads::create_and_plan(db, t, new, 50 * 1024 * 1024).await
 }
 
@@ -85,8 +90,7 @@ async fn plan_all_or_nothing(
 ) -> muster_store::entity::upload::Model {
     let mut options = UploadOptions::default();
     options.load.stop_on_error = true;
-    let new = NewUpload { uploaded_by: None, file_name: "strict.csv".into(), bytes: bytes.to_vec(), options };
-    uploads::create_and_plan(db, t, new, 1 << 20).await.unwrap()
+    plan_with(db, t, options, bytes).await.unwrap()
 }
 
 /// Runs every queued load as a worker would, whose mail all goes out.
@@ -602,10 +606,7 @@ async fn new_users_get_the_file_s_password_or_a_generated_one_never_stored_in_cl
         options.load.credentials = load::Credentials::GeneratePassword { email: true };
         let bytes = b"userId,email,firstName,password,notifyIfNewUser\ngen1,gen1@x.io,Gen,,\n\
                       own1,own1@x.io,Own,Chosen pass 123,\nquiet,quiet@x.io,Q,,false\n";
-        let new = NewUpload { uploaded_by: None, file_name: "p.csv".into(), bytes: bytes.to_vec(), options };
-        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
-        jobs::enqueue_load(&db, &upload).await.unwrap();
-        let mail = load_all(&db).await;
+        let (upload, mail) = load_with(&db, &w.tenant, options, bytes).await;
 
         let generated = mail
             .iter()
@@ -656,8 +657,7 @@ async fn load_with(
     options: UploadOptions,
     bytes: &[u8],
 ) -> (muster_store::entity::upload::Model, Vec<Outgoing>) {
-    let new = NewUpload { uploaded_by: None, file_name: "users.csv".into(), bytes: bytes.to_vec(), options };
-    let upload = uploads::create_and_plan(db, t, new, 1 << 20).await.unwrap();
+    let upload = plan_with(db, t, options, bytes).await.unwrap();
     jobs::enqueue_load(db, &upload).await.unwrap();
     let mail = load_all(db).await;
     (upload, mail)
@@ -742,8 +742,7 @@ async fn hashing_a_batch_s_passwords_holds_no_write_lock_on_sqlite() {
     }
     let mut options = UploadOptions::default();
     options.load.credentials = load::Credentials::GeneratePassword { email: false };
-    let new = NewUpload { uploaded_by: None, file_name: "h.csv".into(), bytes: file.into_bytes(), options };
-    let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
+    let upload = plan_with(&db, &w.tenant, options, file.as_bytes()).await.unwrap();
     jobs::enqueue_load(&db, &upload).await.unwrap();
     let started = Instant::now();
     let loading = tokio::spawn({
