@@ -5,7 +5,7 @@
 //! passwords.
 use crate::decode::{decode, Encoding};
 use crate::dialect::{self, Delimiter};
-use crate::export::neutralise;
+use crate::export::{neutralise, unneutralise};
 use crate::field::Field;
 use crate::layout::HeadingMapping;
 use crate::source::{Record, Records};
@@ -57,7 +57,12 @@ fn rewrite(
             }
             before = buffer.len();
         }
-        writer.write_record(cells.iter().map(|c| neutralise(c).into_owned())).expect("writing to memory cannot fail");
+        // A cell that already carries the mark (an export, edited and uploaded)
+        // is written with one mark, not two: the reader takes one off, so a
+        // second would reach the next upload as part of the value.
+        writer
+            .write_record(cells.iter().map(|c| neutralise(unneutralise(c)).into_owned()))
+            .expect("writing to memory cannot fail");
         if keep_lines {
             writer.flush().expect("writing to memory cannot fail");
             at_line += memchr::memchr_iter(b'\n', &out.0.borrow()[before..]).count() as u64;
@@ -118,9 +123,11 @@ fn without_passwords(
                 passwords = cells
                     .iter()
                     .enumerate()
-                    .filter(|(_, heading)| match mapping.get(heading.trim()) {
-                        Some(mapped) => *mapped == Some(Field::Password),
-                        None => Field::from_heading(heading) == Some(Field::Password),
+                    // A password column stays blank whatever it was mapped to:
+                    // one the admin mapped to "ignore" still holds passwords.
+                    .filter(|(_, heading)| {
+                        mapping.get(heading.trim()) == Some(&Some(Field::Password))
+                            || Field::from_heading(heading) == Some(Field::Password)
                     })
                     .map(|(at, _)| at)
                     .collect();
@@ -189,6 +196,38 @@ mod tests {
         let back = decode(&out);
         assert_eq!(back.encoding, Encoding::Utf16Le);
         assert_eq!(back.text, "userId;password;email\r\n\r\na;;'=x\r\n");
+    }
+
+    #[test]
+    fn a_password_column_mapped_to_ignore_is_still_blanked() {
+        let mapping = HeadingMapping::from([("password".to_owned(), None)]);
+        let out = results_file(b"userId,password\na,Hunter2hunter2\n", None, &mapping, |_| "Added".into());
+        assert_eq!(String::from_utf8(out).unwrap(), "userId,password,result\na,,Added\n");
+        let out = original_file(b"userId,password\na,Hunter2hunter2\n", None, &mapping);
+        assert_eq!(String::from_utf8(out).unwrap(), "userId,password\na,\n");
+    }
+
+    #[test]
+    fn formula_marks_are_not_doubled_through_export_upload_and_retry() {
+        // An exported cell carries one mark; the results and retry files keep
+        // exactly one, so uploading the retry file reads the value exported.
+        let file = b"userId,jobTitle\na,'=SUM(1)\nb,'@home\nc,=raw\nd,''=kept\n";
+        let retry = retry_file(file, None, |_| true);
+        assert_eq!(
+            String::from_utf8(retry.clone()).unwrap(),
+            "userId,jobTitle\na,'=SUM(1)\nb,'@home\nc,'=raw\nd,''=kept\n"
+        );
+        let results = results_file(file, None, &HeadingMapping::new(), |_| "Error".into());
+        assert_eq!(
+            String::from_utf8(results).unwrap(),
+            "userId,jobTitle,result\na,'=SUM(1),Error\nb,'@home,Error\nc,'=raw,Error\nd,''=kept,Error\n"
+        );
+        // Round trip: what the reader makes of the retry file is the exported value.
+        let again = retry_file(&retry, None, |_| true);
+        assert_eq!(again, retry);
+        for (cell, value) in [("'=SUM(1)", "=SUM(1)"), ("''=kept", "'=kept")] {
+            assert_eq!(unneutralise(cell), value);
+        }
     }
 
     #[test]
