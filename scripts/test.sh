@@ -17,7 +17,6 @@ started=$(date +%s)
 prepare_build
 ensure_chromium
 ensure_postgres_running
-ensure_smtp_server
 
 PG="${MUSTER_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
 echo "==> PostgreSQL for the tests: $PG ($(psql "$PG/postgres" -Atc 'show server_version' 2>/dev/null || echo 'NOT REACHABLE'))"

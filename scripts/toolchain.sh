@@ -82,17 +82,6 @@ ensure_chromium() {
   apt_install chromium
 }
 
-# The mail tests talk to a real SMTP server: Python's standard smtpd (to 3.11).
-ensure_smtp_server() {
-  if ! python3 -c 'import warnings; warnings.simplefilter("ignore"); import smtpd' 2>/dev/null; then
-    apt_install python3
-    if ! python3 -c 'import warnings; warnings.simplefilter("ignore"); import smtpd' 2>/dev/null; then
-      echo "python3 without smtpd: the SMTP test needs Python <= 3.11 (Debian 12's python3)" >&2
-      return 1
-    fi
-  fi
-}
-
 ensure_postgres_running() {
   if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
     echo "==> starting PostgreSQL"

@@ -13,6 +13,8 @@ pub enum AppError {
     BadCredentials,
     #[error("Too many failed sign-in attempts. Try again in {minutes} minute(s).")]
     Throttled { minutes: u64 },
+    #[error("The server is busy. Please try again in a moment.")]
+    Busy,
     #[error("{0}")]
     Invalid(String),
     /// Details are logged on the server, never sent to the browser.

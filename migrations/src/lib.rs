@@ -15,6 +15,8 @@ mod m20261122_000004_tenant_keys_where_they_cascade;
 mod m20261122_000005_cheaper_load_writes;
 mod m20261130_000006_one_upload_per_file_in_progress;
 mod m20261201_000007_pending_mail;
+mod m20261206_000008_mail_owed_per_recipient;
+mod m20261206_000009_sign_in_and_sessions;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_cheaper_load_writes::Migration),
             Box::new(m20261130_000006_one_upload_per_file_in_progress::Migration),
             Box::new(m20261201_000007_pending_mail::Migration),
+            Box::new(m20261206_000008_mail_owed_per_recipient::Migration),
+            Box::new(m20261206_000009_sign_in_and_sessions::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use muster_store::load::Outgoing;
+use muster_store::load::{Delivery, Outgoing};
 use std::path::PathBuf;
 
 #[derive(Clone)]
@@ -26,15 +26,24 @@ impl Mailer {
     }
 
     pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        self.deliver(message).await.map_err(|why| match why {
+            Delivery::Refused(text) | Delivery::Failed(text) => anyhow::anyhow!(text),
+        })
+    }
+
+    /// Sends `message`, telling a refusal that is final (the server answered
+    /// 5xx) from a failure that may pass (it is down, or answered 4xx).
+    pub async fn deliver(&self, message: Message) -> Result<(), Delivery> {
         match self {
-            Mailer::Outbox(t) => {
-                t.send(message).await?;
-            }
-            Mailer::Smtp(t) => {
-                t.send(message).await?;
-            }
+            Mailer::Outbox(t) => t.send(message).await.map(drop).map_err(|e| Delivery::Failed(e.to_string())),
+            Mailer::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    Delivery::Refused(e.to_string())
+                } else {
+                    Delivery::Failed(e.to_string())
+                }
+            }),
         }
-        Ok(())
     }
 }
 

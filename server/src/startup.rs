@@ -63,6 +63,7 @@ impl Application {
             id: format!("{}-{}-{}", std::process::id(), addr.port(), &muster_store::tokens::generate()[..8]),
             mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
             base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+            only_job: None,
         };
         Ok(Self { listener, router, worker, addr, db, first_run })
     }

@@ -2,59 +2,97 @@
 //! renews its lease while it works, and sends the mail the load produced.
 use crate::mail::{compose, Mailer};
 use muster_store::{jobs, load, tenants, uploads, DatabaseConnection};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Mail owed this long is taken as lost by its sender, and sent again.
-const UNSENT_AFTER: Duration = Duration::from_secs(5 * 60);
-/// How often the worker looks for such mail.
+/// How often the worker looks for mail whose sender did not finish.
 const MAIL_CHECK_EVERY: Duration = Duration::from_secs(60);
+/// Sent messages are recorded this many at a time, or this often.
+const RECORD_SENT_AT: usize = 100;
+const RECORD_SENT_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Worker {
     pub db: DatabaseConnection,
     pub id: String,
     pub mailer: Mailer,
     pub base_url: String,
+    /// Claim this job only (the command line's own import), not the queue's next.
+    pub only_job: Option<i64>,
 }
 
 impl Worker {
     /// Runs queued loads until there are none; returns how many it ran.
     pub async fn run_pending(&self) -> anyhow::Result<usize> {
         let mut ran = 0;
-        while let Some(job) = jobs::claim(&self.db, &self.id).await? {
+        loop {
+            let claimed = match self.only_job {
+                Some(job_id) => jobs::claim_job(&self.db, &self.id, job_id).await?,
+                None => jobs::claim(&self.db, &self.id).await?,
+            };
+            let Some(job) = claimed else { break };
             self.run_job(job).await?;
             ran += 1;
         }
         Ok(ran)
     }
 
-    /// Sends a batch's mail; once every message went out, it is no longer owed.
+    /// Sends a batch's mail, message by message, each owed until it went out
+    /// or cannot: the sent ones are recorded a group at a time (one
+    /// transaction per hundred, not per message, beside a running load), and
+    /// the claim on those still to send is kept while it works.
     fn deliver(&self, mailing: load::Mailing) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (db, mailer, base_url) = (self.db.clone(), self.mailer.clone(), self.base_url.clone());
         async move {
-            let mut all_sent = true;
-            for message in &mailing.messages {
-                let sent = match compose(message, &base_url) {
-                    Ok(m) => mailer.send(m).await,
-                    Err(err) => Err(err),
+            let tenant = mailing.tenant_id;
+            let owed: Vec<i64> = mailing.messages.iter().map(|m| m.owed).collect();
+            let mut sent = Vec::new();
+            let mut recorded = Instant::now();
+            let record = |sent: Vec<i64>| {
+                let db = db.clone();
+                async move {
+                    if let Err(err) = load::mail_sent(&db, tenant, &sent).await {
+                        tracing::error!(error = %err, "mail sent but still marked as owed; it may go out twice");
+                    }
+                }
+            };
+            for (at, message) in mailing.messages.into_iter().enumerate() {
+                if recorded.elapsed() >= RECORD_SENT_EVERY {
+                    record(std::mem::take(&mut sent)).await;
+                    if let Err(err) = load::extend_mail_claim(&db, tenant, &owed[at..]).await {
+                        tracing::error!(error = %err, "the claim on owed mail was not extended");
+                    }
+                    recorded = Instant::now();
+                }
+                let delivered = match compose(&message.outgoing, &base_url) {
+                    Ok(m) => mailer.deliver(m).await,
+                    // An address no message can carry will not get one later either.
+                    Err(err) => Err(load::Delivery::Refused(err.to_string())),
                 };
-                if let Err(err) = sent {
-                    tracing::error!(error = %err, "mail not sent; it will be sent again with new credentials");
-                    all_sent = false;
+                match delivered {
+                    Ok(()) => {
+                        sent.push(message.owed);
+                        if sent.len() >= RECORD_SENT_AT {
+                            record(std::mem::take(&mut sent)).await;
+                        }
+                    }
+                    Err(why) => {
+                        tracing::warn!(reason = ?why, "mail not sent");
+                        if let Err(err) = load::mail_failed(&db, tenant, message.owed, &why).await {
+                            tracing::error!(error = %err, "a failed message was not recorded; it is sent again later");
+                        }
+                    }
                 }
             }
-            if all_sent {
-                if let Err(err) = load::mail_sent(&db, &mailing).await {
-                    tracing::error!(error = %err, "sent mail still marked as owed");
-                }
-            }
+            record(sent).await;
         }
     }
 
-    /// Sends mail that loads owe for longer than `older_than` (see
-    /// `load::claim_unsent_mail`); returns how many batches of it were taken.
-    pub async fn resend_unsent(&self, older_than: Duration) -> anyhow::Result<usize> {
-        let mailings = load::claim_unsent_mail(&self.db, older_than, 20).await?;
-        let taken = mailings.len();
+    /// Sends mail whose sender did not finish, or whose back-off is over,
+    /// within `ahead` from now (see `load::claim_unsent_mail`; zero in
+    /// service); returns how many messages it took.
+    pub async fn resend_unsent(&self, ahead: Duration) -> anyhow::Result<usize> {
+        let ahead = chrono::Duration::from_std(ahead).unwrap_or(chrono::Duration::days(36_500));
+        let mailings = load::claim_unsent_mail(&self.db, ahead, 200).await?;
+        let taken = mailings.iter().map(|m| m.messages.len()).sum();
         for mailing in mailings {
             self.deliver(mailing).await;
         }
@@ -72,8 +110,15 @@ impl Worker {
             // for once a minute, not at every poll of the queue.
             if mail_checked.is_none_or(|at| at.elapsed() >= MAIL_CHECK_EVERY) {
                 mail_checked = Some(std::time::Instant::now());
-                if let Err(err) = self.resend_unsent(UNSENT_AFTER).await {
+                if let Err(err) = self.resend_unsent(Duration::ZERO).await {
                     tracing::error!(error = %err, "owed mail not sent; retrying");
+                }
+                // Ended sessions and old sign-in failures go on the same beat.
+                if let Err(err) = muster_store::sessions::purge_expired(&self.db).await {
+                    tracing::error!(error = %err, "ended sessions not purged; retrying");
+                }
+                if let Err(err) = muster_store::throttle::purge(&self.db).await {
+                    tracing::error!(error = %err, "old sign-in failures not purged; retrying");
                 }
             }
             tokio::select! {
@@ -120,8 +165,8 @@ impl Worker {
         }
         tracing::info!(job = job.id, upload = upload_id, attempt = job.attempts, "load started");
         // Mail goes out as each batch commits. What does not (the server
-        // refused it, or this process dies first) stays owed, and
-        // `resend_unsent` sends it later with new credentials.
+        // failed, or this process dies first) stays owed, and `resend_unsent`
+        // sends it later with new credentials.
         let mut sending = Vec::new();
         let send = |mailing: load::Mailing| sending.push(tokio::spawn(self.deliver(mailing)));
         let claim = load::Claim::of(&job, &self.id);

@@ -1,4 +1,6 @@
 //! The `muster` binary's command line, run as a real child process.
+mod common;
+use common::smtp::SmtpServer;
 use muster_store::testdb::{Backend, TestDb};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -347,57 +349,6 @@ async fn migrate_readies_an_empty_database_and_import_flags_set_the_load_s_optio
 
 /// A real SMTP server for the test: Python's standard `smtpd` (3.11 has it),
 /// printing every message it receives.
-struct SmtpServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-/// A test that fails holding the server stops it too: left running, it kept the
-/// test's output pipe open.
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SmtpServer {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = Command::new("python3")
-            .args(["-W", "ignore", "-u", "-m", "smtpd", "-n", "-c", "DebuggingServer", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs the SMTP server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the SMTP server did not start");
-    }
-
-    /// Stops the server and returns what it received, as the messages' text
-    /// (the server prints each line as a Python bytes literal).
-    fn received(mut self) -> String {
-        let _ = self.child.kill();
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|line| {
-                line.strip_prefix("b'")
-                    .and_then(|l| l.strip_suffix('\''))
-                    .or_else(|| line.strip_prefix("b\"").and_then(|l| l.strip_suffix('"')))
-                    .unwrap_or(line)
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
 #[tokio::test]
 async fn import_emails_invitations_and_the_results_over_smtp() {
     let test_db = TestDb::new(Backend::Sqlite).await;
@@ -416,11 +367,11 @@ async fn import_emails_invitations_and_the_results_over_smtp() {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    let received = smtp.received();
+    let received: Vec<String> = smtp.messages().into_iter().map(|m| m.text).collect();
     // Exit 1: a row (lee's bad email) was not loaded.
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let messages: Vec<&str> = received.split("---------- MESSAGE FOLLOWS ----------").skip(1).collect();
-    assert_eq!(messages.len(), 2, "mary's invitation and the results: {received}");
+    let messages: Vec<&str> = received.iter().map(String::as_str).collect();
+    assert_eq!(messages.len(), 2, "mary's invitation and the results: {received:?}");
     assert!(messages.iter().any(|m| m.contains("To: mary@example.com") && m.contains("/invitation/")));
     let results = messages.iter().find(|m| m.contains("To: ops@example.com")).expect("the results email");
     // The body is quoted-printable: long lines are folded with a soft break.
@@ -443,45 +394,150 @@ async fn import_emails_invitations_and_the_results_over_smtp() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn invitations_the_mail_server_refused_go_out_again_once_it_is_back() {
-    use muster_server::mail::Mailer;
-    use muster_server::worker::Worker;
+/// A worker of the server that sends through the SMTP server on `smtp_port`.
+fn worker_on(db: &sea_orm::DatabaseConnection, smtp_port: u16, dir: &Path) -> muster_server::worker::Worker {
+    muster_server::worker::Worker {
+        db: db.clone(),
+        id: "w".into(),
+        mailer: muster_server::mail::Mailer::new(Some(&format!("smtp://127.0.0.1:{smtp_port}")), dir.join("outbox"))
+            .unwrap(),
+        base_url: "http://muster.test".into(),
+        only_job: None,
+    }
+}
+
+/// Plans and queues `bytes` in the demo tenant of a fresh database.
+async fn queued_in_demo(
+    backend: Backend,
+    bytes: &[u8],
+) -> (TestDb, sea_orm::DatabaseConnection, muster_store::entity::tenant::Model, i64) {
     use muster_store::uploads::{self, NewUpload};
+    let test_db = TestDb::new(backend).await;
+    let db = test_db.connect().await;
+    muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
+    let demo = muster_store::directory::find_tenant(&db, "demo").await.unwrap().unwrap();
+    let new = NewUpload {
+        uploaded_by: None,
+        file_name: "new.csv".into(),
+        bytes: bytes.to_vec(),
+        options: Default::default(),
+    };
+    let upload = uploads::create_and_plan(&db, &demo, new, 1 << 20).await.unwrap();
+    muster_store::jobs::enqueue_load(&db, &upload).await.unwrap();
+    (test_db, db, demo, upload.id)
+}
+
+fn results_of(rows: Vec<muster_store::entity::upload_row::Model>) -> Vec<String> {
+    rows.into_iter().map(|r| r.result.unwrap_or_default()).collect()
+}
+
+#[tokio::test]
+async fn invitations_the_mail_server_failed_go_out_again_once_it_is_back() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let test_db = TestDb::new(backend).await;
-        let db = test_db.connect().await;
-        muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("demo tenant");
-        let demo = muster_store::directory::find_tenant(&db, "demo").await.unwrap().unwrap();
-        let new = NewUpload {
-            uploaded_by: None,
-            file_name: "new.csv".into(),
-            bytes: b"userId,email,firstName\nmary,mary@example.com,Mary\n".to_vec(),
-            options: Default::default(),
-        };
-        let upload = uploads::create_and_plan(&db, &demo, new, 1 << 20).await.unwrap();
-        muster_store::jobs::enqueue_load(&db, &upload).await.unwrap();
+        let (test_db, db, demo, upload_id) =
+            queued_in_demo(backend, b"userId,email,firstName\nmary,mary@example.com,Mary\n").await;
         let dir = temp_dir(&format!("resend-{backend:?}"));
-        let worker = |smtp_port: u16| Worker {
-            db: db.clone(),
-            id: "w".into(),
-            mailer: Mailer::new(Some(&format!("smtp://127.0.0.1:{smtp_port}")), dir.join("outbox")).unwrap(),
-            base_url: "http://muster.test".into(),
-        };
         // Nothing listens there: the mail server is down while the load runs.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        assert_eq!(worker(closed).run_pending().await.unwrap(), 1);
-        let row = &uploads::rows(&db, demo.id, upload.id).await.unwrap()[0];
-        assert_eq!(row.result.as_deref(), Some("Added; invitation sent"), "{backend:?}");
+        assert_eq!(worker_on(&db, closed, &dir).run_pending().await.unwrap(), 1);
+        let rows = muster_store::uploads::rows(&db, demo.id, upload_id).await.unwrap();
+        assert_eq!(results_of(rows), ["Added; invitation queued"], "{backend:?}: not sent yet");
 
         let smtp = SmtpServer::start();
-        let back = worker(smtp.port);
-        assert_eq!(back.resend_unsent(std::time::Duration::ZERO).await.unwrap(), 1, "{backend:?}: owed");
-        assert_eq!(back.resend_unsent(std::time::Duration::ZERO).await.unwrap(), 0, "{backend:?}: sent");
-        let received = smtp.received();
-        let messages: Vec<&str> = received.split("---------- MESSAGE FOLLOWS ----------").skip(1).collect();
-        assert_eq!(messages.len(), 1, "{backend:?}: {received}");
-        assert!(messages[0].contains("To: mary@example.com") && messages[0].contains("/invitation/"), "{received}");
+        let back = worker_on(&db, smtp.port, &dir);
+        // Not before its back-off is over; then once.
+        assert_eq!(back.resend_unsent(std::time::Duration::ZERO).await.unwrap(), 0, "{backend:?}: backing off");
+        let later = std::time::Duration::from_secs(3600);
+        assert_eq!(back.resend_unsent(later).await.unwrap(), 1, "{backend:?}: owed");
+        assert_eq!(back.resend_unsent(later).await.unwrap(), 0, "{backend:?}: sent");
+        let messages = smtp.messages();
+        assert_eq!(messages.len(), 1, "{backend:?}: {messages:?}");
+        assert!(messages[0].text.contains("To: mary@example.com") && messages[0].text.contains("/invitation/"));
+        let rows = muster_store::uploads::rows(&db, demo.id, upload_id).await.unwrap();
+        assert_eq!(results_of(rows), ["Added; invitation sent"], "{backend:?}");
+        db.close().await.ok();
+        test_db.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[tokio::test]
+async fn one_undeliverable_address_is_final_and_costs_the_others_nothing() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let file =
+            b"userId,email,firstName\nann,ann@example.com,Ann\nbob,bob@nowhere.example,Bob\ncat,cat@example.com,Cat\n";
+        let (test_db, db, demo, upload_id) = queued_in_demo(backend, file).await;
+        let dir = temp_dir(&format!("refused-{backend:?}"));
+        let smtp = SmtpServer::start();
+        smtp.refuse("bob@nowhere.example", common::smtp::PERMANENT);
+        let worker = worker_on(&db, smtp.port, &dir);
+        assert_eq!(worker.run_pending().await.unwrap(), 1);
+        let rows = muster_store::uploads::rows(&db, demo.id, upload_id).await.unwrap();
+        assert_eq!(
+            results_of(rows),
+            [
+                "Added; invitation sent",
+                "Added; invitation not delivered: permanent error (550): 5.1.1 No such user here",
+                "Added; invitation sent"
+            ],
+            "{backend:?}"
+        );
+        // However long anyone waits, nobody is sent anything again.
+        assert_eq!(worker.resend_unsent(std::time::Duration::from_secs(86_400)).await.unwrap(), 0, "{backend:?}");
+        let to: Vec<Vec<String>> = smtp.messages().into_iter().map(|m| m.to).collect();
+        assert_eq!(to, [vec!["ann@example.com".to_owned()], vec!["cat@example.com".to_owned()]], "{backend:?}");
+        db.close().await.ok();
+        test_db.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[tokio::test]
+async fn the_command_line_loads_only_its_own_import_not_another_tenant_s_upload() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        use muster_store::uploads::{self, NewUpload};
+        let (test_db, db, demo, _) =
+            queued_in_demo(backend, b"userId,email,firstName\nmine,mine@example.com,Mine\n").await;
+        // Another tenant's upload waits for a server (its admin chose its mail).
+        let other = muster_store::tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        let new = NewUpload {
+            uploaded_by: None,
+            file_name: "theirs.csv".into(),
+            bytes: b"userId,email,firstName\ntheirs,theirs@example.com,T\n".to_vec(),
+            options: Default::default(),
+        };
+        let theirs = uploads::create_and_plan(&db, &other, new, 1 << 20).await.unwrap();
+        muster_store::jobs::enqueue_load(&db, &theirs).await.unwrap();
+        // The demo tenant's queued upload came first; the import waits behind
+        // it, so it is loaded here as a server would, by a worker of its own.
+        worker_on(&db, 1, &temp_dir("unused")).run_pending().await.ok();
+        let theirs_state = uploads::find(&db, other.id, theirs.id).await.unwrap().unwrap().state;
+        assert_eq!(theirs_state, "done", "{backend:?}: the server's worker loaded it");
+        let theirs2 = NewUpload {
+            uploaded_by: None,
+            file_name: "theirs2.csv".into(),
+            bytes: b"userId,email,firstName\ntheirs2,theirs2@example.com,T\n".to_vec(),
+            options: Default::default(),
+        };
+        let theirs2 = uploads::create_and_plan(&db, &other, theirs2, 1 << 20).await.unwrap();
+        muster_store::jobs::enqueue_load(&db, &theirs2).await.unwrap();
+
+        let dir = temp_dir(&format!("own-job-{backend:?}"));
+        let file = dir.join("mine.csv");
+        std::fs::write(&file, "userId,email,firstName\nmine2,mine2@example.com,Mine\n").unwrap();
+        let out = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let theirs2 = uploads::find(&db, other.id, theirs2.id).await.unwrap().unwrap();
+        assert_eq!(theirs2.state, "queued", "{backend:?}: another tenant's upload is left to a server");
+        use muster_store::entity::user;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let mine = user::Entity::find()
+            .filter(user::Column::TenantId.eq(demo.id))
+            .filter(user::Column::UserIdNorm.eq("mine2"))
+            .one(&db)
+            .await
+            .unwrap();
+        assert!(mine.is_some(), "{backend:?}: its own import was loaded");
         db.close().await.ok();
         test_db.cleanup().await;
         let _ = std::fs::remove_dir_all(dir);

@@ -1,6 +1,6 @@
 //! Who is signing in: checking credentials against the database.
 use crate::entity::{platform_admin, tenant, user};
-use crate::passwords;
+use crate::{passwords, throttle};
 use muster_import::normalize_key;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use std::sync::OnceLock;
@@ -43,9 +43,22 @@ pub enum AuthError {
     /// disabled account: which of them it was is nobody's business but the admin's.
     #[error("The tenant, user ID or password is not correct")]
     BadCredentials,
+    /// Too many failures from this client for this account, or from this
+    /// client: the next attempt is checked only after `0`.
+    #[error("Too many failed sign-in attempts; wait {0:?}")]
+    Throttled(std::time::Duration),
+    /// More passwords are waiting to be checked than the server takes on.
+    #[error("The server is busy checking passwords; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
+
+/// The longest tenant slug, login and password a sign-in takes: beyond them
+/// it is refused before anything is looked up, counted or hashed.
+pub const MAX_TENANT: usize = 64;
+pub const MAX_LOGIN: usize = 254;
+pub const MAX_PASSWORD: usize = 1024;
 
 /// A hash to verify against when no account matched, so that a wrong user ID takes
 /// as long to refuse as a wrong password and does not reveal which accounts exist.
@@ -54,59 +67,115 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| passwords::hash_blocking("decoy password that matches nothing"))
 }
 
-async fn check(password: &str, hash: Option<String>) -> bool {
-    let known = hash.is_some();
-    let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
-    let ok = passwords::verify(password.to_owned(), hash).await;
-    ok && known
+/// An account a sign-in names.
+enum Account {
+    Platform(platform_admin::Model),
+    /// A user of the tenant; `usable` unless disabled or a leaver.
+    Tenant(tenant::Model, user::Model),
 }
 
-/// Signs in a platform admin (blank tenant) or a user of the tenant with that slug,
-/// by user ID or email, ignoring case and surrounding spaces.
-pub async fn authenticate(
+impl Account {
+    /// The account's key for the back-off: its id, however it was named (user
+    /// ID or email, any case).
+    fn key(&self) -> String {
+        match self {
+            Account::Platform(admin) => format!("platform:{}", admin.id),
+            Account::Tenant(tenant, user) => format!("user:{}:{}", tenant.id, user.id),
+        }
+    }
+
+    fn usable_hash(&self) -> Option<String> {
+        match self {
+            Account::Platform(admin) => Some(admin.password_hash.clone()),
+            Account::Tenant(_, u) if u.enabled && u.state == "active" => u.password_hash.clone(),
+            Account::Tenant(..) => None,
+        }
+    }
+}
+
+/// The account `login` names: a platform admin (blank tenant) or a user of the
+/// tenant with that slug, by user ID or email, ignoring case and spaces. The
+/// same queries run whether the tenant exists or not, so that an unknown
+/// tenant is not answered sooner.
+async fn find_account(db: &DatabaseConnection, tenant_norm: &str, login_norm: &str) -> Result<Option<Account>, DbErr> {
+    if tenant_norm.is_empty() {
+        let admin =
+            platform_admin::Entity::find().filter(platform_admin::Column::UsernameNorm.eq(login_norm)).one(db).await?;
+        return Ok(admin.map(Account::Platform));
+    }
+    let tenant = tenant::Entity::find().filter(tenant::Column::SlugNorm.eq(tenant_norm)).one(db).await?;
+    let mut found = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant.as_ref().map_or(-1, |t| t.id)))
+        .filter(
+            Condition::any().add(user::Column::UserIdNorm.eq(login_norm)).add(user::Column::EmailNorm.eq(login_norm)),
+        )
+        .all(db)
+        .await?;
+    // A userId may be written like an email, even another user's (both
+    // are unique only among their own kind): the user whose userId it
+    // is signs in with it, whichever row the database gives first.
+    found.sort_by_key(|u| u.user_id_norm != login_norm);
+    Ok(match (tenant, found.into_iter().next()) {
+        (Some(t), Some(u)) => Some(Account::Tenant(t, u)),
+        _ => None,
+    })
+}
+
+/// Signs in a platform admin (blank tenant) or a user of the tenant with that
+/// slug, by user ID or email, from `client` (its address, or its network for
+/// IPv6, as the caller counts clients). The attempt is counted before the
+/// password is checked ([`throttle::attempt`]) against the account (resolved,
+/// so its user ID and email are one budget) from that client, and against the
+/// client: a guesser is slowed down, the owner elsewhere is not locked out.
+pub async fn sign_in(
     db: &DatabaseConnection,
     tenant_slug: &str,
     login: &str,
     password: &str,
+    client: &str,
 ) -> Result<Principal, AuthError> {
-    let login_norm = normalize_key(login);
+    if tenant_slug.len() > MAX_TENANT || login.len() > MAX_LOGIN || password.len() > MAX_PASSWORD {
+        return Err(AuthError::BadCredentials);
+    }
+    let (tenant_norm, login_norm) = (normalize_key(tenant_slug), normalize_key(login));
     if login_norm.is_empty() || password.is_empty() {
         return Err(AuthError::BadCredentials);
     }
-    let tenant_norm = normalize_key(tenant_slug);
-    if tenant_norm.is_empty() {
-        let admin =
-            platform_admin::Entity::find().filter(platform_admin::Column::UsernameNorm.eq(login_norm)).one(db).await?;
-        let hash = admin.as_ref().map(|a| a.password_hash.clone());
-        return match (check(password, hash).await, admin) {
-            (true, Some(admin)) => Ok(Principal::PlatformAdmin { id: admin.id, username: admin.username }),
-            _ => Err(AuthError::BadCredentials),
-        };
-    }
-    let tenant = tenant::Entity::find().filter(tenant::Column::SlugNorm.eq(tenant_norm)).one(db).await?;
-    let user = match &tenant {
-        Some(t) => {
-            let mut found = user::Entity::find()
-                .filter(user::Column::TenantId.eq(t.id))
-                .filter(
-                    Condition::any()
-                        .add(user::Column::UserIdNorm.eq(login_norm.clone()))
-                        .add(user::Column::EmailNorm.eq(login_norm.clone())),
-                )
-                .all(db)
-                .await?;
-            // A userId may be written like an email, even another user's (both
-            // are unique only among their own kind): the user whose userId it
-            // is signs in with it, whichever row the database gives first.
-            found.sort_by_key(|u| u.user_id_norm != login_norm);
-            found.into_iter().next()
-        }
-        None => None,
+    let account = find_account(db, &tenant_norm, &login_norm).await?;
+    let named = match &account {
+        Some(account) => account.key(),
+        None => format!("unknown:{tenant_norm}/{login_norm}"),
     };
-    let usable = user.as_ref().filter(|u| u.enabled && u.state == "active");
-    let hash = usable.and_then(|u| u.password_hash.clone());
-    match (check(password, hash).await, tenant, usable) {
-        (true, Some(tenant), Some(user)) => Ok(Principal::tenant_user(&tenant, user)),
-        _ => Err(AuthError::BadCredentials),
+    let account_key = throttle::Key::new(throttle::ACCOUNT_FROM_ADDRESS, &["account", &named, "from", client]);
+    let address_key = throttle::Key::new(throttle::ADDRESS, &["address", client]);
+    let keys = [account_key, address_key];
+    if let Err(wait) = throttle::attempt(db, &keys).await? {
+        return Err(AuthError::Throttled(wait));
     }
+    let hash = account.as_ref().and_then(Account::usable_hash);
+    let known = hash.is_some();
+    let verified =
+        passwords::verify_bounded(password.to_owned(), hash.unwrap_or_else(|| decoy_hash().to_owned())).await;
+    let Some(verified) = verified else {
+        throttle::forgive(db, &keys).await?;
+        return Err(AuthError::Busy);
+    };
+    let principal = match account {
+        Some(Account::Platform(admin)) if verified && known => {
+            Principal::PlatformAdmin { id: admin.id, username: admin.username }
+        }
+        Some(Account::Tenant(tenant, user)) if verified && known => {
+            user::Entity::update_many()
+                .col_expr(user::Column::LastSignInAt, sea_orm::sea_query::Expr::value(chrono::Utc::now()))
+                .filter(user::Column::TenantId.eq(tenant.id))
+                .filter(user::Column::Id.eq(user.id))
+                .exec(db)
+                .await?;
+            Principal::tenant_user(&tenant, &user)
+        }
+        _ => return Err(AuthError::BadCredentials),
+    };
+    let [account_key, address_key] = keys;
+    throttle::succeeded(db, &account_key, &address_key).await?;
+    Ok(principal)
 }

@@ -73,3 +73,18 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
     })
     .await
 }
+
+/// The database's clock: leases and claims that processes on several machines
+/// compare are all set and read by it, never by one process's own clock (a
+/// machine whose clock runs ahead would otherwise take over live work). On
+/// SQLite, whose file every process reaches on one machine, that machine's clock.
+pub async fn now<C: sea_orm::ConnectionTrait>(db: &C) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(chrono::Utc::now());
+    }
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, "SELECT now() AS now"))
+        .await?
+        .ok_or_else(|| DbErr::Custom("SELECT now() returned no row".into()))?;
+    row.try_get("", "now")
+}

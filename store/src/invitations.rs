@@ -1,6 +1,6 @@
 //! Invitations to set a password: single-use, expiring; only the token's digest
 //! is stored, the token itself goes to the user by email once.
-use crate::entity::{audit_event, invitation, tenant, user};
+use crate::entity::{audit_event, invitation, session, tenant, user};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -125,6 +125,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
     let set = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(hash))
         .col_expr(user::Column::ChangePasswordNextTime, Expr::value(false))
+        .col_expr(user::Column::PasswordChangedAt, Expr::value(now))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(invited.user_pk))
         .filter(user::Column::TenantId.eq(invited.tenant_id))
@@ -135,6 +136,12 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
     if set.rows_affected != 1 {
         return Err(changed_since(txn, db, token, InvitationError::Inactive).await);
     }
+    // A new password ends every session the account had.
+    session::Entity::delete_many()
+        .filter(session::Column::TenantId.eq(invited.tenant_id))
+        .filter(session::Column::UserId.eq(invited.user_pk))
+        .exec(&txn)
+        .await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::UsedAt, Expr::value(now))
         .filter(invitation::Column::UserId.eq(invited.user_pk))

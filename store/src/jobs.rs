@@ -150,8 +150,20 @@ struct ClaimedId {
 /// Claims the oldest job whose tenant has no other load running (or whose lease
 /// ran out), for `worker`, and returns it.
 pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::Model>, DbErr> {
+    claim_where(db, worker, None).await
+}
+
+/// Claims job `job_id` only, when its turn has come (see [`claim`]): the
+/// command line runs its own import, never another tenant's or another
+/// admin's upload, which would go out with its mail settings.
+pub async fn claim_job(db: &DatabaseConnection, worker: &str, job_id: i64) -> Result<Option<job::Model>, DbErr> {
+    claim_where(db, worker, Some(job_id)).await
+}
+
+async fn claim_where(db: &DatabaseConnection, worker: &str, only: Option<i64>) -> Result<Option<job::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let now = Utc::now();
+    // The database's clock, as every process that compares leases reads it.
+    let now = crate::db::now(db).await?;
     let lease_until = now + lease();
     let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     // A job is claimable when queued, or running with an expired lease (its worker
@@ -164,11 +176,14 @@ pub async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<job::
                            AND o.state = 'running' AND o.lease_until >= $1) \
            AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.tenant_id = j.tenant_id AND e.id < j.id \
                            AND e.state IN ('queued', 'running')) \
-         ORDER BY j.id LIMIT 1 {lock}"
+           {only_job} \
+         ORDER BY j.id LIMIT 1 {lock}",
+        only_job = if only.is_some() { "AND j.id = $2" } else { "" },
     );
+    let mut values: Vec<sea_orm::Value> = vec![now.into()];
+    values.extend(only.map(sea_orm::Value::from));
     let txn = crate::db::begin_write(db).await?;
-    let found =
-        ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into()])).one(&txn).await?;
+    let found = ClaimedId::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).one(&txn).await?;
     let Some(ClaimedId { id }) = found else {
         txn.commit().await?;
         return Ok(None);
@@ -204,7 +219,8 @@ pub async fn extend<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, D
 }
 
 async fn lengthen<C: ConnectionTrait>(db: &C, claim: &Claim, progress: bool) -> Result<bool, DbErr> {
-    let mut update = job::Entity::update_many().col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + lease()));
+    let until = crate::db::now(db).await? + lease();
+    let mut update = job::Entity::update_many().col_expr(job::Column::LeaseUntil, Expr::value(until));
     if progress {
         update = update.col_expr(job::Column::Attempts, Expr::value(1));
     }

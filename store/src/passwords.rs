@@ -32,6 +32,17 @@ pub async fn verify(password: String, hash: String) -> bool {
     slots().run(move || verify_blocking(&password, &hash)).await.unwrap_or(false)
 }
 
+/// [`verify`] for sign-in, which anyone may send: `None` when more checks wait
+/// already than [`MAX_WAITING`] per core, so a flood gets a quick "busy"
+/// instead of a queue that grows without end (and memory with it).
+pub async fn verify_bounded(password: String, hash: String) -> Option<bool> {
+    let run = slots().run_bounded(move || verify_blocking(&password, &hash))?;
+    Some(run.await.unwrap_or(false))
+}
+
+/// Checks that may wait for a hashing slot, per core, before sign-in answers "busy".
+pub const MAX_WAITING: usize = 32;
+
 /// The async entry points hash one password per core at a time, the rest
 /// waiting their turn: sign-in is open to anyone, and each hash holds 19 MiB
 /// (a burst of a few hundred on tokio's 512 blocking threads was gigabytes).
@@ -40,11 +51,16 @@ fn slots() -> &'static Slots {
     SLOTS.get_or_init(|| Slots::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)))
 }
 
-struct Slots(tokio::sync::Semaphore);
+struct Slots {
+    free: tokio::sync::Semaphore,
+    at_once: usize,
+    /// Bounded callers waiting for a slot or hashing now.
+    bounded: std::sync::atomic::AtomicUsize,
+}
 
 impl Slots {
     fn new(at_once: usize) -> Self {
-        Self(tokio::sync::Semaphore::new(at_once))
+        Self { free: tokio::sync::Semaphore::new(at_once), at_once, bounded: Default::default() }
     }
 
     /// `work` on a blocking thread once a slot is free.
@@ -52,8 +68,31 @@ impl Slots {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
-        let _slot = self.0.acquire().await.expect("the slots are never closed");
+        let _slot = self.free.acquire().await.expect("the slots are never closed");
         tokio::task::spawn_blocking(work).await
+    }
+
+    /// [`Slots::run`], or `None` at once when [`MAX_WAITING`] callers per slot
+    /// are in line already.
+    fn run_bounded<T: Send + 'static>(
+        &'static self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<impl std::future::Future<Output = Result<T, tokio::task::JoinError>>> {
+        use std::sync::atomic::Ordering;
+        let limit = MAX_WAITING * self.at_once;
+        self.bounded.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1)).ok()?;
+        // Given back however the future ends: finished, or dropped with its request.
+        struct InLine(&'static std::sync::atomic::AtomicUsize);
+        impl Drop for InLine {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let in_line = InLine(&self.bounded);
+        Some(async move {
+            let _in_line = in_line;
+            self.run(work).await
+        })
     }
 }
 

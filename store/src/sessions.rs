@@ -6,8 +6,13 @@ use crate::tokens;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 
-/// How long a session lasts from sign-in.
+/// How long a session lasts from sign-in, however much it is used.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
+/// How long a session lasts unused: a laptop left open in a ward office is
+/// not an open door for the rest of the day.
+pub const IDLE_TIMEOUT: chrono::Duration = chrono::Duration::minutes(30);
+/// A session's use is written down at most this often (not at every request).
+const SEEN_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Starts a session and returns the token to put in the cookie.
 pub async fn create(db: &DatabaseConnection, principal: &Principal) -> Result<String, DbErr> {
@@ -24,6 +29,7 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal) -> Result<St
         platform_admin_id: Set(platform_admin_id),
         created_at: Set(now),
         expires_at: Set(now + SESSION_TTL),
+        last_seen_at: Set(Some(now)),
     }
     .insert(db)
     .await?;
@@ -36,9 +42,18 @@ pub async fn find(db: &DatabaseConnection, token: &str) -> Result<Option<Princip
     let Some(found) = session::Entity::find_by_id(tokens::digest(token)).one(db).await? else {
         return Ok(None);
     };
-    if found.expires_at <= Utc::now() {
+    let now = Utc::now();
+    let seen = found.last_seen_at.unwrap_or(found.created_at);
+    if found.expires_at <= now || seen + IDLE_TIMEOUT <= now {
         session::Entity::delete_by_id(found.id).exec(db).await?;
         return Ok(None);
+    }
+    if seen + SEEN_EVERY <= now {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(now))
+            .filter(session::Column::Id.eq(found.id.clone()))
+            .exec(db)
+            .await?;
     }
     if let Some(admin_id) = found.platform_admin_id {
         let admin = platform_admin::Entity::find_by_id(admin_id).one(db).await?;
@@ -60,7 +75,39 @@ pub async fn delete(db: &DatabaseConnection, token: &str) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Ends every other session of the account `principal` names (its password
+/// changed: whoever knew the old one is signed out), keeping `keep`'s.
+pub async fn end_others<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    principal: &Principal,
+    keep: Option<&str>,
+) -> Result<u64, DbErr> {
+    let mut query = session::Entity::delete_many();
+    query = match principal {
+        Principal::PlatformAdmin { id, .. } => query.filter(session::Column::PlatformAdminId.eq(*id)),
+        Principal::TenantUser { tenant_id, user_pk, .. } => {
+            query.filter(session::Column::TenantId.eq(*tenant_id)).filter(session::Column::UserId.eq(*user_pk))
+        }
+    };
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(tokens::digest(keep)));
+    }
+    Ok(query.exec(db).await?.rows_affected)
+}
+
+/// Deletes the sessions past their absolute or idle end (the server does so
+/// every minute: an ended session's row is nobody's).
 pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let result = session::Entity::delete_many().filter(session::Column::ExpiresAt.lte(Utc::now())).exec(db).await?;
+    let now = Utc::now();
+    let idle_since = now - IDLE_TIMEOUT;
+    let ended = sea_orm::Condition::any()
+        .add(session::Column::ExpiresAt.lte(now))
+        .add(session::Column::LastSeenAt.lte(idle_since))
+        .add(
+            sea_orm::Condition::all()
+                .add(session::Column::LastSeenAt.is_null())
+                .add(session::Column::CreatedAt.lte(idle_since)),
+        );
+    let result = session::Entity::delete_many().filter(ended).exec(db).await?;
     Ok(result.rows_affected)
 }

@@ -1,89 +1,185 @@
-//! Throttling of repeated sign-in failures, per account and per client address.
+//! The sign-in back-off: failed attempts counted per key in the database
+//! (`sign_in_failures`), so every server process shares one budget.
 //!
-//! Kept in the process's memory: with several server processes an attacker gets
-//! the budget once per process, which still bounds guessing to a few attempts a
-//! minute. Argon2's cost bounds it further.
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Two keys an attempt: the account it names with the client's address (a
+//! guesser is slowed down without locking the account's owner out, who signs
+//! in from elsewhere), and the client's address alone (one client trying many
+//! accounts). Past a key's free failures each further one doubles the wait
+//! before the next is checked, up to a cap: a back-off, never a hard lock.
+//!
+//! A key is stored as a digest, never as the text typed: a sign-in form takes
+//! anything, and an attacker's megabyte of "login" must cost nothing to keep.
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
 
-#[derive(Debug)]
-pub struct SignInThrottle {
-    max_failures: u32,
-    window: Duration,
-    entries: Mutex<HashMap<String, (u32, Instant)>>,
+/// What one kind of key may fail before it waits, and for how long at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Failures checked without a wait, within the window.
+    pub free: u32,
+    /// Failures older than this are forgotten.
+    pub window: Duration,
+    /// The longest wait the back-off grows to.
+    pub max_wait: Duration,
 }
 
-impl Default for SignInThrottle {
-    fn default() -> Self {
-        Self::new(5, Duration::from_secs(15 * 60))
+/// An account from one address: five tries, then 1 s, 2 s, 4 s… up to 15 minutes.
+pub const ACCOUNT_FROM_ADDRESS: Budget =
+    Budget { free: 5, window: Duration::from_secs(15 * 60), max_wait: Duration::from_secs(15 * 60) };
+/// One address over every account: higher, since an office shares one.
+pub const ADDRESS: Budget =
+    Budget { free: 50, window: Duration::from_secs(15 * 60), max_wait: Duration::from_secs(15 * 60) };
+
+/// A counted key: its digest and its budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    digest: String,
+    budget: Budget,
+}
+
+impl Key {
+    /// The key of `parts` (say `["account", "t1", "u42", "addr", "10.0.0.0/64"]`)
+    /// under `budget`.
+    pub fn new(budget: Budget, parts: &[&str]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            // Length-prefixed: ("ab", "c") and ("a", "bc") are two keys.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        Self { digest: hex::encode(hasher.finalize()), budget }
     }
 }
 
-impl SignInThrottle {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self { max_failures, window, entries: Mutex::new(HashMap::new()) }
+/// The wait after the `failures`-th failure within the window.
+fn wait_after(budget: Budget, failures: u32) -> Duration {
+    if failures < budget.free {
+        return Duration::ZERO;
     }
+    let doublings = (failures - budget.free).min(30);
+    Duration::from_secs(1u64 << doublings).min(budget.max_wait)
+}
 
-    /// `Err(wait)` when any of the keys has failed too often within the window.
-    pub fn check(&self, keys: &[String]) -> Result<(), Duration> {
-        let entries = self.entries.lock().expect("throttle lock");
-        self.wait(&entries, keys, Instant::now()).map_or(Ok(()), Err)
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Counts an attempt against every key before its password is checked, or
+/// `Ok(Err(wait))` (counting nothing more) when a key must wait still. Counted
+/// first, so attempts sent side by side each see the ones before them: the
+/// budget's worth get through, not the whole burst while the first hashes.
+/// A success then gives the attempt back ([`succeeded`]), as does a failure
+/// that was the server's ([`forgive`]).
+pub async fn attempt(db: &DatabaseConnection, keys: &[Key]) -> Result<Result<(), Duration>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let now = crate::db::now(&txn).await?;
+    for key in keys {
+        if let Some(wait) = count(&txn, key, now).await? {
+            txn.rollback().await?;
+            return Ok(Err(wait));
+        }
     }
+    txn.commit().await?;
+    Ok(Ok(()))
+}
 
-    /// Counts an attempt against every key before its password is checked, or
-    /// `Err(wait)` (counting nothing) when a key is out of attempts. Checked and
-    /// counted under one lock: attempts sent side by side each see the ones
-    /// before them, where a check now and a failure recorded after the ~30 ms
-    /// hash let every attempt of a burst through. A success then gives the
-    /// attempt back ([`SignInThrottle::record_success`], [`SignInThrottle::forgive`]).
-    pub fn attempt(&self, keys: &[String]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().expect("throttle lock");
-        if let Some(wait) = self.wait(&entries, keys, now) {
-            return Err(wait);
-        }
-        if entries.len() > 100_000 {
-            let window = self.window;
-            entries.retain(|_, (_, since)| now.duration_since(*since) < window);
-        }
-        for key in keys {
-            let entry = entries.entry(key.clone()).or_insert((0, now));
-            if now.duration_since(entry.1) >= self.window {
-                *entry = (0, now);
+/// One more failure for `key`, unless it must wait (then the wait).
+async fn count<C: ConnectionTrait>(db: &C, key: &Key, now: DateTime<Utc>) -> Result<Option<Duration>, DbErr> {
+    let backend = db.get_database_backend();
+    let lock = if backend == sea_orm::DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT failures, first_at, blocked_until FROM sign_in_failures WHERE key = $1{lock}"),
+            [key.digest.clone().into()],
+        ))
+        .await?;
+    let window_start = now - chrono(key.budget.window);
+    let failures = match found {
+        Some(row) => {
+            let blocked_until: DateTime<Utc> = row.try_get("", "blocked_until")?;
+            if blocked_until > now {
+                return Ok(Some((blocked_until - now).to_std().unwrap_or_default()));
             }
-            entry.0 += 1;
-        }
-        Ok(())
-    }
-
-    /// Takes back one attempt counted by [`SignInThrottle::attempt`] (it succeeded).
-    pub fn forgive(&self, keys: &[String]) {
-        let mut entries = self.entries.lock().expect("throttle lock");
-        for key in keys {
-            if let Some(entry) = entries.get_mut(key) {
-                entry.0 = entry.0.saturating_sub(1);
-                if entry.0 == 0 {
-                    entries.remove(key);
-                }
+            let first_at: DateTime<Utc> = row.try_get("", "first_at")?;
+            let failures: i32 = row.try_get("", "failures")?;
+            if first_at < window_start {
+                None
+            } else {
+                Some(failures.max(0) as u32)
             }
         }
-    }
+        None => None,
+    };
+    let (failures, first_at) = match failures {
+        Some(n) => (n + 1, None),
+        None => (1, Some(now)),
+    };
+    let blocked_until = now + chrono(wait_after(key.budget, failures));
+    // An insert, or an update of the row read (locked on PostgreSQL; SQLite's
+    // write transaction holds the whole file).
+    let sql = "INSERT INTO sign_in_failures (key, failures, first_at, blocked_until) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
+               first_at = COALESCE($5, sign_in_failures.first_at), blocked_until = excluded.blocked_until";
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            key.digest.clone().into(),
+            (failures as i32).into(),
+            first_at.unwrap_or(now).into(),
+            blocked_until.into(),
+            first_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(None)
+}
 
-    fn wait(&self, entries: &HashMap<String, (u32, Instant)>, keys: &[String], now: Instant) -> Option<Duration> {
-        keys.iter()
-            .filter_map(|k| entries.get(k))
-            .filter(|(count, since)| *count >= self.max_failures && now.duration_since(*since) < self.window)
-            .map(|(_, since)| self.window - now.duration_since(*since))
-            .max()
+/// Takes back the attempt [`attempt`] counted against `keys` (it failed through
+/// no fault of the client's, or succeeded), lifting the wait it may have set.
+pub async fn forgive(db: &DatabaseConnection, keys: &[Key]) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let now = crate::db::now(db).await?;
+    for key in keys {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE sign_in_failures SET failures = failures - 1, blocked_until = $2 WHERE key = $1 AND failures > 0",
+            [key.digest.clone().into(), now.into()],
+        ))
+        .await?;
     }
+    Ok(())
+}
 
-    pub fn record_success(&self, keys: &[String]) {
-        let mut entries = self.entries.lock().expect("throttle lock");
-        for key in keys {
-            entries.remove(key);
-        }
-    }
+/// The account signed in from that address: its count starts again. The
+/// address's own count gives back this attempt only.
+pub async fn succeeded(db: &DatabaseConnection, account: &Key, address: &Key) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "DELETE FROM sign_in_failures WHERE key = $1",
+        [account.digest.clone().into()],
+    ))
+    .await?;
+    forgive(db, std::slice::from_ref(address)).await
+}
+
+/// Forgets counts whose window is over and whose wait has passed (the server
+/// does so every minute: the table holds what is being counted, nothing older).
+pub async fn purge(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let now = crate::db::now(db).await?;
+    let longest = ACCOUNT_FROM_ADDRESS.window.max(ADDRESS.window);
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "DELETE FROM sign_in_failures WHERE first_at < $1 AND blocked_until <= $2",
+            [(now - chrono(longest)).into(), now.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
 }
 
 #[cfg(test)]
@@ -91,48 +187,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_the_limit_and_success_clears() {
-        let t = SignInThrottle::new(3, Duration::from_secs(60));
-        let keys = vec!["acct:demo/admin".to_string()];
-        for _ in 0..2 {
-            t.attempt(&keys).unwrap();
-            assert!(t.check(&keys).is_ok());
-        }
-        t.attempt(&keys).unwrap();
-        let wait = t.check(&keys).unwrap_err();
-        assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
-        assert!(t.check(&["acct:demo/other".to_string()]).is_ok());
-        t.record_success(&keys);
-        assert!(t.check(&keys).is_ok());
+    fn the_wait_doubles_past_the_free_failures_up_to_its_cap() {
+        let waits: Vec<u64> = (1..=8).map(|n| wait_after(ACCOUNT_FROM_ADDRESS, n).as_secs()).collect();
+        assert_eq!(waits, [0, 0, 0, 0, 1, 2, 4, 8]);
+        assert_eq!(wait_after(ACCOUNT_FROM_ADDRESS, 40), Duration::from_secs(15 * 60));
+        assert_eq!(wait_after(ACCOUNT_FROM_ADDRESS, u32::MAX), Duration::from_secs(15 * 60));
     }
 
     #[test]
-    fn attempts_side_by_side_are_counted_before_any_fails() {
-        // A burst: no attempt has failed yet (their hashes are still running),
-        // yet only the budget's worth get through.
-        let t = SignInThrottle::new(3, Duration::from_secs(60));
-        let keys = vec!["acct:demo/admin".to_string()];
-        let through = (0..10).filter(|_| t.attempt(&keys).is_ok()).count();
-        assert_eq!(through, 3);
-        assert!(t.check(&keys).is_err());
-        // One of them succeeded: its attempt is given back, and one more may try.
-        t.forgive(&keys);
-        assert!(t.attempt(&keys).is_ok());
-        assert!(t.attempt(&keys).is_err());
-        t.forgive(&keys);
-        t.forgive(&keys);
-        t.forgive(&keys);
-        t.forgive(&keys);
-        assert!(t.entries.lock().unwrap().is_empty(), "an entry counted down to nothing is dropped");
-    }
-
-    #[test]
-    fn the_window_expires() {
-        let t = SignInThrottle::new(1, Duration::from_millis(30));
-        let keys = vec!["ip:127.0.0.1".to_string()];
-        t.attempt(&keys).unwrap();
-        assert!(t.check(&keys).is_err());
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(t.check(&keys).is_ok());
+    fn keys_are_digests_of_their_parts_told_apart() {
+        let a = Key::new(ADDRESS, &["ab", "c"]);
+        assert_eq!(a.digest.len(), 64);
+        assert_ne!(a, Key::new(ADDRESS, &["a", "bc"]));
+        assert_eq!(a, Key::new(ADDRESS, &["ab", "c"]));
+        // A megabyte typed as a login is kept in 64 characters.
+        assert_eq!(Key::new(ADDRESS, &[&"x".repeat(1 << 20)]).digest.len(), 64);
     }
 }

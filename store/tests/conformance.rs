@@ -1,10 +1,13 @@
 //! One storage conformance suite, run unchanged on SQLite and on PostgreSQL.
 use chrono::Utc;
-use muster_store::auth::{authenticate, AuthError, Principal};
+use muster_store::auth::{sign_in, AuthError, Principal};
 use muster_store::entity::{session, user};
 use muster_store::testdb::{self, on_every_backend};
 use muster_store::{bootstrap, sessions, tenants, tokens};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+
+/// Where the conformance tests sign in from.
+const CLIENT: &str = "192.0.2.1";
 
 fn user_row(tenant_id: i64, user_id: &str, email: &str, external_id: Option<&str>) -> user::ActiveModel {
     let mut user = testdb::user(tenant_id, user_id, email);
@@ -19,14 +22,14 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().expect("first run on an empty database");
         assert!(bootstrap::ensure_first_run(&db).await.unwrap().is_none(), "{backend:?}: only once");
 
-        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
         assert!(matches!(&admin, Principal::TenantUser { is_admin: true, tenant_slug, .. } if tenant_slug == "demo"));
         // Matching ignores case and surrounding spaces, and the email works as login.
         let by_email =
-            authenticate(&db, " DEMO ", " Admin@Demo.Muster.Invalid ", &first.tenant_admin_password).await.unwrap();
+            sign_in(&db, " DEMO ", " Admin@Demo.Muster.Invalid ", &first.tenant_admin_password, CLIENT).await.unwrap();
         assert_eq!(by_email, admin);
 
-        let platform = authenticate(&db, "", &first.platform_username, &first.platform_password).await.unwrap();
+        let platform = sign_in(&db, "", &first.platform_username, &first.platform_password, CLIENT).await.unwrap();
         assert!(matches!(platform, Principal::PlatformAdmin { .. }));
 
         // A userId spelled as another user's email: that login is the userId's.
@@ -35,11 +38,11 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
         lookalike.password_hash = Set(Some(muster_store::passwords::hash_blocking("other pass 7")));
         lookalike.insert(&db).await.unwrap();
         let login = "Admin@Demo.Muster.Invalid";
-        let theirs = authenticate(&db, "demo", login, "other pass 7").await.unwrap();
+        let theirs = sign_in(&db, "demo", login, "other pass 7", CLIENT).await.unwrap();
         assert!(matches!(&theirs, Principal::TenantUser { is_admin: false, .. }), "{backend:?}: {theirs:?}");
-        let refused = authenticate(&db, "demo", login, &first.tenant_admin_password).await;
+        let refused = sign_in(&db, "demo", login, &first.tenant_admin_password, CLIENT).await;
         assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?}: the userId's owner only");
-        assert_eq!(authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap(), admin);
+        assert_eq!(sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap(), admin);
 
         for (tenant, login, password) in [
             ("demo", "admin", "wrong"),
@@ -49,7 +52,7 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
             ("demo", "platform-admin", first.platform_password.as_str()),
             ("demo", "", ""),
         ] {
-            let refused = authenticate(&db, tenant, login, password).await;
+            let refused = sign_in(&db, tenant, login, password, CLIENT).await;
             assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?} {tenant}/{login}: {refused:?}");
         }
     })
@@ -60,7 +63,7 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
 async fn sessions_live_expire_and_end_with_the_account() {
     on_every_backend(|db, backend| async move {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
-        let admin = authenticate(&db, "demo", "admin", &first.tenant_admin_password).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
 
         let token = sessions::create(&db, &admin).await.unwrap();
         assert_eq!(sessions::find(&db, &token).await.unwrap().as_ref(), Some(&admin), "{backend:?}");
@@ -233,6 +236,148 @@ async fn insert_missing_skips_rows_whose_key_is_held_and_replace_sets_exactly_th
         memberships::replace(&db, t.id, Membership::Roles, &[u.id], &[(u.id, nurse)]).await.unwrap();
         let held = memberships::of_users(&db, t.id, Membership::Roles, &[u.id]).await.unwrap();
         assert_eq!(held, [(u.id, nurse)], "{backend:?}: exactly the set given");
+    })
+    .await;
+}
+
+async fn failures_stored(db: &sea_orm::DatabaseConnection) -> u64 {
+    use sea_orm::PaginatorTrait;
+    muster_store::entity::sign_in_failure::Entity::find().count(db).await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_backs_off_the_guesser_and_never_locks_the_owner_out() {
+    on_every_backend(|db, backend| async move {
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let right = first.tenant_admin_password.as_str();
+        // Five wrong guesses from one address, by user ID and by email alike:
+        // one account, one budget.
+        for login in ["admin", "ADMIN", "admin@demo.muster.invalid", "Admin", " admin@demo.muster.invalid "] {
+            let refused = sign_in(&db, "demo", login, "wrong guess", "198.51.100.7").await;
+            assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?}: {refused:?}");
+        }
+        // That address waits now, even with the right password…
+        let waits = sign_in(&db, "demo", "admin", right, "198.51.100.7").await;
+        assert!(matches!(waits, Err(AuthError::Throttled(wait)) if wait.as_secs() <= 1), "{backend:?}: {waits:?}");
+        // …while the owner, elsewhere, signs in at once.
+        assert!(sign_in(&db, "demo", "admin", right, CLIENT).await.is_ok(), "{backend:?}: the owner is not locked out");
+        // The platform admin, whose name a guesser may know, likewise.
+        for _ in 0..6 {
+            let _ = sign_in(&db, "", &first.platform_username, "wrong guess", "198.51.100.7").await;
+        }
+        assert!(sign_in(&db, "", &first.platform_username, &first.platform_password, CLIENT).await.is_ok());
+
+        // The wait is a back-off, not a lock: once it passed, the next attempt is checked.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(sign_in(&db, "demo", "admin", right, "198.51.100.7").await.is_ok(), "{backend:?}: after the wait");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sign_in_counts_are_shared_by_every_server_process_on_the_database() {
+    for backend in testdb::Backend::ALL {
+        let test_db = testdb::TestDb::new(backend).await;
+        // Two processes: a pool each on the same database.
+        let (db, other) = (test_db.connect().await, test_db.connect().await);
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        for at in 0..5 {
+            let on = if at % 2 == 0 { &db } else { &other };
+            let _ = sign_in(on, "demo", "admin", "wrong guess", "198.51.100.9").await;
+        }
+        let waits = sign_in(&other, "demo", "admin", &first.tenant_admin_password, "198.51.100.9").await;
+        assert!(matches!(waits, Err(AuthError::Throttled(_))), "{backend:?}: {waits:?}");
+        let waits = sign_in(&db, "demo", "admin", &first.tenant_admin_password, "198.51.100.9").await;
+        assert!(matches!(waits, Err(AuthError::Throttled(_))), "{backend:?}: {waits:?}");
+        db.close().await.ok();
+        other.close().await.ok();
+        test_db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_over_long_sign_in_is_refused_before_it_is_counted_or_hashed() {
+    on_every_backend(|db, backend| async move {
+        bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let huge = "x".repeat(2 << 20);
+        for (tenant, login, password) in
+            [(huge.as_str(), "admin", "pw"), ("demo", huge.as_str(), "pw"), ("demo", "admin", huge.as_str())]
+        {
+            let refused = sign_in(&db, tenant, login, password, CLIENT).await;
+            assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?}: {refused:?}");
+        }
+        assert_eq!(failures_stored(&db).await, 0, "{backend:?}: nothing counted, nothing kept");
+        // What is counted is kept as a digest, whatever was typed.
+        let _ = sign_in(&db, "demo", &"y".repeat(200), "wrong", CLIENT).await;
+        let keys: Vec<String> = muster_store::entity::sign_in_failure::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(keys.len(), 2, "{backend:?}: the account from the address, and the address");
+        assert!(keys.iter().all(|k| k.len() == 64 && !k.contains("yyy") && !k.contains(CLIENT)), "{keys:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn old_sign_in_failures_and_ended_sessions_are_purged() {
+    use muster_store::entity::sign_in_failure;
+    on_every_backend(|db, backend| async move {
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let _ = sign_in(&db, "demo", "admin", "wrong", CLIENT).await;
+        assert_eq!(muster_store::throttle::purge(&db).await.unwrap(), 0, "{backend:?}: still counting");
+        sign_in_failure::Entity::update_many()
+            .col_expr(
+                sign_in_failure::Column::FirstAt,
+                sea_orm::sea_query::Expr::value(Utc::now() - chrono::Duration::hours(1)),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(muster_store::throttle::purge(&db).await.unwrap(), 2, "{backend:?}");
+        assert_eq!(failures_stored(&db).await, 0);
+
+        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let (idle, live) = (sessions::create(&db, &admin).await.unwrap(), sessions::create(&db, &admin).await.unwrap());
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(Utc::now() - sessions::IDLE_TIMEOUT))
+            .filter(session::Column::Id.eq(tokens::digest(&idle)))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(sessions::purge_expired(&db).await.unwrap(), 1, "{backend:?}: the idle one");
+        assert!(sessions::find(&db, &live).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_and_a_new_password_ends_the_account_s_other_sessions() {
+    on_every_backend(|db, backend| async move {
+        let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let idle = sessions::create(&db, &admin).await.unwrap();
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::LastSeenAt,
+                sea_orm::sea_query::Expr::value(Utc::now() - sessions::IDLE_TIMEOUT - chrono::Duration::seconds(1)),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(sessions::find(&db, &idle).await.unwrap(), None, "{backend:?}: idle too long");
+
+        // Used within the idle time, a session lives on (up to its absolute end).
+        let used = sessions::create(&db, &admin).await.unwrap();
+        assert!(sessions::find(&db, &used).await.unwrap().is_some());
+        let (here, elsewhere) =
+            (sessions::create(&db, &admin).await.unwrap(), sessions::create(&db, &admin).await.unwrap());
+        assert_eq!(sessions::end_others(&db, &admin, Some(&here)).await.unwrap(), 2, "{backend:?}");
+        assert!(sessions::find(&db, &here).await.unwrap().is_some(), "{backend:?}: the one that changed it stays");
+        assert!(sessions::find(&db, &elsewhere).await.unwrap().is_none(), "{backend:?}");
     })
     .await;
 }

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use muster_import::{Mode, SyncAction};
 use muster_store::entity::{
-    audit_event, invitation, job, organisation, pending_mail, role, tenant, upload, upload_row, user, user_role,
+    audit_event, invitation, job, mail_owed, organisation, role, tenant, upload, upload_row, user, user_role,
 };
 use muster_store::load::{self, Outgoing, UploadOptions};
 use muster_store::testdb::{self, on_every_backend};
@@ -103,9 +103,10 @@ async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
         jobs::finish(db, &job, None).await.unwrap();
     }
     for mailing in &mail {
-        load::mail_sent(db, mailing).await.unwrap();
+        let owed: Vec<i64> = mailing.messages.iter().map(|m| m.owed).collect();
+        load::mail_sent(db, mailing.tenant_id, &owed).await.unwrap();
     }
-    mail.into_iter().flat_map(|m| m.messages).collect()
+    mail.into_iter().flat_map(|m| m.messages).map(|m| m.outgoing).collect()
 }
 
 /// New roles of the tenant, given to one user as the database has them.
@@ -973,95 +974,223 @@ async fn an_edit_committed_while_the_batch_runs_is_reported_not_overwritten() {
     .await;
 }
 
+/// Loads `bytes` as a worker that dies (or whose mail server fails) once the
+/// batches committed: the mail they owe, handed over and never sent.
+async fn load_losing_mail(
+    db: &DatabaseConnection,
+    t: &tenant::Model,
+    options: UploadOptions,
+    bytes: &[u8],
+) -> (i64, Vec<load::Mailing>) {
+    let upload = plan_with(db, t, options, bytes).await.unwrap();
+    jobs::enqueue_load(db, &upload).await.unwrap();
+    let job = jobs::claim(db, "dies").await.unwrap().unwrap();
+    let mut lost = Vec::new();
+    let claim = load::Claim::of(&job, "dies");
+    assert!(load::run(db, upload.id, Some(&claim), |_, _| true, |m| lost.push(m)).await.unwrap().finished);
+    jobs::finish(db, &job, None).await.unwrap();
+    (upload.id, lost)
+}
+
+/// Everything owed, whatever its claim: as a worker finds it once claims ran out.
+async fn claim_everything(db: &DatabaseConnection) -> Vec<load::Message> {
+    load::claim_unsent_mail(db, chrono::Duration::days(1), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|m| m.messages)
+        .collect()
+}
+
+fn token_of(m: &load::Message) -> (String, String) {
+    match &m.outgoing {
+        Outgoing::Invitation { user_id, token, .. } => (user_id.clone(), token.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn mail_lost_after_its_batch_committed_is_sent_again_with_new_credentials() {
+async fn owed_mail_is_renewed_only_for_the_recipients_not_sent_to() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
-        let file = b"userId,email,firstName\nann,ann@x.io,Ann\nbob,bob@x.io,Bob\n";
-        let upload = plan_file(&db, &w.tenant, file).await.unwrap();
-        jobs::enqueue_load(&db, &upload).await.unwrap();
-        // The batch commits and its mail is handed over, then lost: the process
-        // dies, or the mail server refuses it.
-        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
-        let mut lost = Vec::new();
-        let claim = load::Claim::of(&job, "dies");
-        assert!(load::run(&db, upload.id, Some(&claim), |_, _| true, |m| lost.push(m)).await.unwrap().finished);
-        jobs::finish(&db, &job, None).await.unwrap();
-        let token_of = |m: &Outgoing| match m {
-            Outgoing::Invitation { user_id, token, .. } => (user_id.clone(), token.clone()),
-            other => panic!("{other:?}"),
-        };
-        let lost: Vec<(String, String)> = lost.iter().flat_map(|m| m.messages.iter().map(token_of)).collect();
-        assert_eq!(lost.len(), 2, "{backend:?}");
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\nbob,bob@x.io,Bob\ncat,cat@x.io,Cat\n";
+        let (upload_id, lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        let messages: Vec<&load::Message> = lost.iter().flat_map(|m| &m.messages).collect();
+        assert_eq!(messages.len(), 3, "{backend:?}");
+        // Queued, not sent, until the sender says so.
+        let results = outcomes(&db, &w.tenant, upload_id).await;
+        assert!(results.iter().all(|(_, r)| r == "Added; invitation queued"), "{backend:?}: {results:?}");
+        // The batch's sender holds its claim from the start: nobody else sends it.
+        assert!(load::claim_unsent_mail(&db, chrono::Duration::zero(), 20).await.unwrap().is_empty(), "{backend:?}");
+        // ann's went out; then the sender died.
+        load::mail_sent(&db, w.tenant.id, &[messages[0].owed]).await.unwrap();
 
-        // Not while its sender may still be at it.
-        let wait = std::time::Duration::from_secs(300);
-        assert!(load::claim_unsent_mail(&db, wait, 20).await.unwrap().is_empty(), "{backend:?}");
-        let again = load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap();
-        assert_eq!(again.len(), 1, "{backend:?}: one batch owed");
-        // Claimed: another worker does not send it too.
-        assert!(load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap().is_empty());
-        let renewed: Vec<(String, String)> = again[0].messages.iter().map(token_of).collect();
-        assert_eq!(renewed.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), ["ann", "bob"], "{backend:?}");
-        // The lost link no longer works; the new one does, once.
-        assert!(invitations::open(&db, &lost[0].1).await.is_err(), "{backend:?}");
+        let again = claim_everything(&db).await;
+        let renewed: Vec<(String, String)> = again.iter().map(token_of).collect();
+        assert_eq!(renewed.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), ["bob", "cat"], "{backend:?}");
+        // ann's link still works: nothing was renewed for her.
+        assert!(invitations::open(&db, &token_of(messages[0]).1).await.is_ok(), "{backend:?}");
+        // bob's lost link no longer works; the new one does, once.
+        assert!(invitations::open(&db, &token_of(messages[1]).1).await.is_err(), "{backend:?}");
         invitations::accept(&db, &renewed[0].1, "a good pass 12").await.unwrap();
         assert!(invitations::accept(&db, &renewed[0].1, "a good pass 12").await.is_err());
-
-        // Sent this time; and an accepted link is not renewed again.
-        load::mail_sent(&db, &again[0]).await.unwrap();
-        assert!(load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap().is_empty());
-        assert_eq!(pending_mail::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
+        // Claimed: another worker does not send it too.
+        assert!(claim_everything(&db).await.is_empty(), "{backend:?}");
+        load::mail_sent(&db, w.tenant.id, &again.iter().map(|m| m.owed).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
+        let results = outcomes(&db, &w.tenant, upload_id).await;
+        assert!(results.iter().all(|(_, r)| r == "Added; invitation sent"), "{backend:?}: {results:?}");
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_lost_password_mail_gives_a_new_password_to_users_nobody_changed_since() {
+async fn a_resent_invitation_expires_a_full_term_after_it_is_sent() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let (_, _lost) =
+            load_losing_mail(&db, &w.tenant, UploadOptions::default(), b"userId,email,firstName\nann,ann@x.io,Ann\n")
+                .await;
+        // The first invitation was made days ago.
+        let old = Utc::now() - chrono::Duration::days(6);
+        invitation::Entity::update_many()
+            .col_expr(invitation::Column::ExpiresAt, Expr::value(old + chrono::Duration::days(load::INVITATION_DAYS)))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(claim_everything(&db).await.len(), 1);
+        let renewed = invitation::Entity::find().one(&db).await.unwrap().unwrap();
+        let left = renewed.expires_at - Utc::now();
+        assert!(
+            left > chrono::Duration::days(load::INVITATION_DAYS) - chrono::Duration::minutes(5),
+            "{backend:?}: {left}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_address_is_final_and_its_row_says_not_delivered() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\nbob,bob@x.io,Bob\n";
+        let (upload_id, lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        let messages: Vec<&load::Message> = lost.iter().flat_map(|m| &m.messages).collect();
+        load::mail_sent(&db, w.tenant.id, &[messages[0].owed]).await.unwrap();
+        let refused = load::Delivery::Refused("550 5.1.1 No such user here".into());
+        load::mail_failed(&db, w.tenant.id, messages[1].owed, &refused).await.unwrap();
+        assert!(claim_everything(&db).await.is_empty(), "{backend:?}: nothing is owed, nothing renewed");
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload_id).await,
+            [
+                ("added".to_owned(), "Added; invitation sent".to_owned()),
+                ("added".to_owned(), "Added; invitation not delivered: 550 5.1.1 No such user here".to_owned()),
+            ],
+            "{backend:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mail_that_keeps_failing_is_tried_a_bounded_number_of_times() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let (upload_id, lost) =
+            load_losing_mail(&db, &w.tenant, UploadOptions::default(), b"userId,email,firstName\nann,ann@x.io,Ann\n")
+                .await;
+        let down = load::Delivery::Failed("connection refused".into());
+        load::mail_failed(&db, w.tenant.id, lost[0].messages[0].owed, &down).await.unwrap();
+        // Not again before its back-off is over.
+        assert!(load::claim_unsent_mail(&db, chrono::Duration::zero(), 20).await.unwrap().is_empty(), "{backend:?}");
+        let mut tries = 1;
+        loop {
+            let again = claim_everything(&db).await;
+            if again.is_empty() {
+                break;
+            }
+            assert_eq!(again.len(), 1);
+            tries += 1;
+            load::mail_failed(&db, w.tenant.id, again[0].owed, &down).await.unwrap();
+            assert!(tries <= load::MAIL_ATTEMPTS, "{backend:?}: tried for ever");
+        }
+        assert_eq!(tries, load::MAIL_ATTEMPTS, "{backend:?}");
+        let results = outcomes(&db, &w.tenant, upload_id).await;
+        assert_eq!(
+            results[0].1,
+            format!("Added; invitation not delivered: connection refused (after {} attempts)", load::MAIL_ATTEMPTS),
+            "{backend:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_password_mail_gives_a_new_password_only_to_users_who_never_signed_in() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
         let mut options = UploadOptions::default();
         options.load.credentials = load::Credentials::GeneratePassword { email: true };
-        let bytes = b"userId,email,firstName\ngen1,gen1@x.io,Gen\ngen2,gen2@x.io,Gen\n";
-        let new = NewUpload { uploaded_by: None, file_name: "p.csv".into(), bytes: bytes.to_vec(), options };
-        let upload = uploads::create_and_plan(&db, &w.tenant, new, 1 << 20).await.unwrap();
-        jobs::enqueue_load(&db, &upload).await.unwrap();
-        let job = jobs::claim(&db, "dies").await.unwrap().unwrap();
-        let mut lost = Vec::new();
-        load::run(&db, upload.id, Some(&load::Claim::of(&job, "dies")), |_, _| true, |m| lost.push(m)).await.unwrap();
-        let lost_password = match &lost[0].messages[0] {
+        let bytes = b"userId,email,firstName\ngen1,gen1@x.io,Gen\ngen2,gen2@x.io,Gen\ngen3,gen3@x.io,Gen\n";
+        let (upload_id, lost) = load_losing_mail(&db, &w.tenant, options, bytes).await;
+        let lost_password = match &lost[0].messages[0].outgoing {
             Outgoing::Password { user_id, password, .. } if user_id == "gen1" => password.clone(),
             other => panic!("{other:?}"),
         };
-        // gen2 got the mail after all and set a password of their own since.
+        // The mail reached gen2 after all, who signed in with it; gen3 set a
+        // password of their own.
         let gen2 = find(&db, &w.tenant, "gen2").await.unwrap();
-        user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(muster_store::passwords::hash_blocking("own pass 12")))
-            .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now() + chrono::Duration::seconds(1)))
-            .filter(user::Column::Id.eq(gen2.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        let gen3 = find(&db, &w.tenant, "gen3").await.unwrap();
+        for (id, column) in [(gen2.id, user::Column::LastSignInAt), (gen3.id, user::Column::PasswordChangedAt)] {
+            user::Entity::update_many()
+                .col_expr(column, Expr::value(Utc::now()))
+                .filter(user::Column::Id.eq(id))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+        let gen2_hash = gen2.password_hash.clone().unwrap();
 
-        let again = load::claim_unsent_mail(&db, std::time::Duration::ZERO, 20).await.unwrap();
-        let renewed: Vec<(String, String)> = again[0]
-            .messages
+        let again = claim_everything(&db).await;
+        let renewed: Vec<(String, String)> = again
             .iter()
-            .map(|m| match m {
+            .map(|m| match &m.outgoing {
                 Outgoing::Password { user_id, password, .. } => (user_id.clone(), password.clone()),
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(renewed.len(), 1, "{backend:?}: only gen1, whom nobody changed: {renewed:?}");
-        let hash_of = |who| {
-            let db = db.clone();
-            let t = w.tenant.clone();
-            async move { find(&db, &t, who).await.unwrap().password_hash.unwrap() }
-        };
-        let gen1_hash = hash_of("gen1").await;
+        assert_eq!(renewed.len(), 1, "{backend:?}: only gen1, who never signed in: {renewed:?}");
+        let gen1_hash = find(&db, &w.tenant, "gen1").await.unwrap().password_hash.unwrap();
         assert!(muster_store::passwords::verify_blocking(&renewed[0].1, &gen1_hash), "{backend:?}");
         assert!(!muster_store::passwords::verify_blocking(&lost_password, &gen1_hash), "the lost one no longer works");
-        assert!(muster_store::passwords::verify_blocking("own pass 12", &hash_of("gen2").await), "{backend:?}");
+        assert_eq!(find(&db, &w.tenant, "gen2").await.unwrap().password_hash.unwrap(), gen2_hash, "{backend:?}");
+        // The two who had theirs are owed nothing more, and their rows say so.
+        assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 1, "{backend:?}");
+        let results = outcomes(&db, &w.tenant, upload_id).await;
+        assert_eq!(results[1].1, "Added; password used", "{backend:?}");
+        assert_eq!(results[2].1, "Added; password used", "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn passwords_from_a_file_or_generated_must_be_changed_at_first_sign_in() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let mut options = UploadOptions::default();
+        options.load.credentials = load::Credentials::GeneratePassword { email: false };
+        let bytes = b"userId,email,firstName,password\nown,own@x.io,Own,Hunter2hunter2\ngen,gen@x.io,Gen,\n";
+        let upload = plan_with(&db, &w.tenant, options, bytes).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        for who in ["own", "gen"] {
+            assert!(find(&db, &w.tenant, who).await.unwrap().change_password_next_time, "{backend:?}: {who}");
+        }
+        // An invited user sets their own password: no flag.
+        let upload = plan_file(&db, &w.tenant, b"userId,email,firstName\ninv,inv@x.io,Inv\n").await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        load_all(&db).await;
+        assert!(!find(&db, &w.tenant, "inv").await.unwrap().change_password_next_time, "{backend:?}");
     })
     .await;
 }

@@ -8,6 +8,7 @@ fn failure_message(code: &str) -> Option<&'static str> {
     match code {
         "credentials" => Some("The tenant, user ID or password is not correct."),
         "throttled" => Some("Too many failed sign-in attempts. Wait a few minutes and try again."),
+        "busy" => Some("The server is busy. Please try again in a moment."),
         "error" => Some("Something went wrong on the server. Please try again."),
         _ => None,
     }

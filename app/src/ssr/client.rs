@@ -126,9 +126,34 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Proxies]) ->
     client
 }
 
+/// The client as the sign-in back-off counts it: an IPv4 address, or an IPv6
+/// address's /64 network (one subscriber is given a whole /64, and could
+/// otherwise take a fresh address for every guess).
+pub fn throttle_client(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle_client(a), "2001:db8:1:2::/64");
+        assert_eq!(throttle_client(a), throttle_client(b));
+        assert_ne!(throttle_client(a), throttle_client(other));
+        assert_eq!(throttle_client("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.3");
+        assert_eq!(throttle_client("10.1.2.3".parse().unwrap()), "10.1.2.3");
+    }
     use axum::http::HeaderValue;
 
     fn ip(s: &str) -> IpAddr {

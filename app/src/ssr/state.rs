@@ -1,6 +1,5 @@
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use muster_store::throttle::SignInThrottle;
 use muster_store::DatabaseConnection;
 use std::sync::Arc;
 
@@ -19,21 +18,11 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub leptos_options: LeptosOptions,
     pub config: Arc<WebConfig>,
-    /// Failures per account (tenant and login).
-    pub account_throttle: Arc<SignInThrottle>,
-    /// Failures per client address: higher, since offices share one.
-    pub address_throttle: Arc<SignInThrottle>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, leptos_options: LeptosOptions, config: WebConfig) -> Self {
-        Self {
-            db,
-            leptos_options,
-            config: Arc::new(config),
-            account_throttle: Arc::new(SignInThrottle::default()),
-            address_throttle: Arc::new(SignInThrottle::new(50, std::time::Duration::from_secs(15 * 60))),
-        }
+        Self { db, leptos_options, config: Arc::new(config) }
     }
 }
 

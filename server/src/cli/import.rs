@@ -143,18 +143,25 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     } else {
         jobs::enqueue_load(&db, &upload).await?
     };
-    match enqueued {
-        jobs::Enqueued::Waiting { ahead, .. } => {
-            println!("Queued behind {ahead} other load(s) of this tenant.")
+    let job = match enqueued {
+        jobs::Enqueued::Waiting { ahead, job } => {
+            println!("Queued behind {ahead} other load(s) of this tenant.");
+            job
         }
         jobs::Enqueued::Refused(why) => return stop(format!("Not loaded: {why}")).await,
-        _ => println!("Loading upload {}…", upload.id),
-    }
+        jobs::Enqueued::Queued(job) | jobs::Enqueued::AlreadyLoading(job) => {
+            println!("Loading upload {}…", upload.id);
+            job
+        }
+    };
     let worker = Worker {
         db: db.clone(),
         id: format!("cli-{}-{}", std::process::id(), &muster_store::tokens::generate()[..8]),
         mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
         base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.addr)),
+        // Its own import only: the queue's other uploads are other admins' (or
+        // other tenants'), with their own mail settings, for a server to run.
+        only_job: Some(job.id),
     };
     loop {
         // A lost database connection is waited out: the load resumes once it is back.

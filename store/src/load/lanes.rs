@@ -6,14 +6,10 @@ use super::results::{not_applied, stop_remaining, write_results, NOT_LOADED_ALL_
 use super::tables::Actor;
 use super::writes::credentials_for;
 use super::{Claim, Mailing, UploadOptions, BATCH};
-use crate::entity::{pending_mail, tenant, upload, upload_row};
-use chrono::Utc;
+use crate::entity::{tenant, upload, upload_row};
 use muster_import::{RowStatus, SyncAction};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -137,10 +133,12 @@ where
         ended
     }
 
-    /// Keeps the job's lease while lanes side by side run, every quarter of it,
-    /// whatever their batches take: a batch that hashes a thousand passwords on a
-    /// core shared with two other lanes can outlast the lease, and between its
-    /// commit and its next batch nothing else would stop a takeover.
+    /// Keeps the job's lease while the lanes run, every quarter of it, whatever
+    /// their batches take: a batch that hashes a thousand passwords can outlast
+    /// the lease, and between one commit and the next nothing else would stop
+    /// a takeover. A failed extension (SQLite's write lock held by the batch
+    /// past its busy timeout, the database gone a moment) is tried again at the
+    /// next beat; only a lease found lost stops the load.
     pub(super) async fn keep_lease(&self, claim: &Claim) -> Result<(), DbErr> {
         let every = crate::jobs::lease().to_std().unwrap_or_default() / RENEWALS_PER_LEASE;
         let mut extended = Instant::now();
@@ -148,10 +146,13 @@ where
             // Short sleeps: the load does not wait long for this when its lanes end.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             if extended.elapsed() >= every && self.lanes_running.load(Ordering::SeqCst) > 0 {
-                extended = Instant::now();
-                if !crate::jobs::extend(self.db, claim).await? {
-                    self.halted.store(true, Ordering::SeqCst);
-                    return Ok(());
+                match crate::jobs::extend(self.db, claim).await {
+                    Ok(true) => extended = Instant::now(),
+                    Ok(false) => {
+                        self.halted.store(true, Ordering::SeqCst);
+                        return Ok(());
+                    }
+                    Err(err) => tracing::warn!(error = %err, "the load's lease was not extended; trying again"),
                 }
             }
         }
@@ -228,21 +229,6 @@ where
                 // that stops runs in one lane).
                 self.next.store(self.last_index, Ordering::SeqCst);
             }
-            // The mail is owed from the same commit as the rows that say "sent".
-            let pending = if outgoing.is_empty() {
-                None
-            } else {
-                let mark = pending_mail::ActiveModel {
-                    tenant_id: Set(tenant_id),
-                    upload_id: Set(upload.id),
-                    after_index: Set(after),
-                    last_index: Set(after + BATCH as i32),
-                    created_at: Set(Utc::now()),
-                    claimed_until: Set(None),
-                    ..Default::default()
-                };
-                Some(mark.insert(&txn).await?.id)
-            };
             // Added to, not set: lanes commit in any order.
             upload::Entity::update_many()
                 .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
@@ -251,8 +237,8 @@ where
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
-            if let Some(pending) = pending {
-                let mailing = Mailing { tenant_id, pending, messages: outgoing };
+            if !outgoing.is_empty() {
+                let mailing = Mailing { tenant_id, messages: outgoing };
                 (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
             }
             let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;

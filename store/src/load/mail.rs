@@ -1,154 +1,342 @@
-//! Mail a batch owes: marked in its transaction, sent again when it was lost.
-use super::planned::record_text;
-use super::results::{INVITATION_SENT, PASSWORD_SENT};
-use super::{outcome, Mailing, Outgoing};
-use crate::entity::{invitation, pending_mail, upload_row, user};
+//! Mail a load owes, one message per new user: owed in the batch's
+//! transaction, claimed by the batch's sender from the start, cleared as each
+//! message is sent, final when it cannot be delivered, and sent again (with
+//! new credentials, as only hashes are kept) when its sender did not finish.
+//! A row's result says "queued" until its message went out, then "sent" or
+//! "not delivered".
+use super::results::{INVITATION_QUEUED, PASSWORD_QUEUED};
+use super::tables::Actor;
+use super::{Mailing, Message, Outgoing, INVITATION_DAYS};
+use crate::bulk::{self, Kind};
+use crate::entity::{invitation, mail_owed, upload_row, user};
 use crate::{passwords, tokens};
-use chrono::Utc;
-use muster_import::normalize_key;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
 
-/// Every message of a [`Mailing`] went out: the mark of what was owed goes.
-pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing) -> Result<(), DbErr> {
-    pending_mail::Entity::delete_many()
-        .filter(pending_mail::Column::Id.eq(mailing.pending))
-        .filter(pending_mail::Column::TenantId.eq(mailing.tenant_id))
+/// How long a sender holds the mail it claimed without extending the claim
+/// ([`extend_mail_claim`]): after that, another worker takes it as lost.
+pub const MAIL_CLAIM: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Attempts after which a message that keeps failing for now (the mail server
+/// is down, or answers 4xx) is given up, its row saying so.
+pub const MAIL_ATTEMPTS: i32 = 5;
+
+/// Minutes before attempt `n + 1` of a message that failed for now: 5, 10, 20, 40.
+fn back_off(attempts: i32) -> chrono::Duration {
+    chrono::Duration::minutes(5 << attempts.clamp(1, 4).saturating_sub(1))
+}
+
+const KIND_INVITATION: &str = "invitation";
+const KIND_PASSWORD: &str = "password";
+
+/// A message a batch owes a user, before it is marked so.
+pub(super) struct Owing {
+    /// The upload row whose result tells what became of the message.
+    pub(super) row: i64,
+    /// The user it is for.
+    pub(super) user: i64,
+    pub(super) outgoing: Outgoing,
+}
+
+const OWED_COLUMNS: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("upload_id", Kind::BigInt),
+    ("upload_row_id", Kind::BigInt),
+    ("user_id", Kind::BigInt),
+    ("kind", Kind::Text),
+    ("attempts", Kind::Int),
+    ("claimed_until", Kind::Timestamp),
+    ("created_at", Kind::Timestamp),
+];
+
+/// Marks the batch's messages owed, claimed for its sender: in the batch's
+/// transaction, with the rows that say "queued".
+pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Owing>) -> Result<Vec<Message>, DbErr> {
+    if owing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = crate::db::now(db).await?;
+    let rows = owing
+        .iter()
+        .map(|o| {
+            let kind = match o.outgoing {
+                Outgoing::Invitation { .. } => KIND_INVITATION,
+                Outgoing::Password { .. } => KIND_PASSWORD,
+            };
+            bulk::Row::with_capacity(OWED_COLUMNS.len())
+                .int(actor.tenant_id)
+                .int(actor.upload_id)
+                .int(o.row)
+                .int(o.user)
+                .text(Some(kind))
+                .int(0)
+                .time(Some(now + MAIL_CLAIM))
+                .time(Some(now))
+        })
+        .collect();
+    let inserted = bulk::insert(db, "mail_owed", OWED_COLUMNS, rows, Some("id, upload_row_id")).await?;
+    let mut owed_of_row = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        owed_of_row.insert(row.try_get::<i64>("", "upload_row_id")?, row.try_get::<i64>("", "id")?);
+    }
+    owing
+        .into_iter()
+        .map(|o| match owed_of_row.get(&o.row) {
+            Some(&owed) => Ok(Message { owed, outgoing: o.outgoing }),
+            None => Err(DbErr::Custom(format!("the mail owed for row {} was not recorded", o.row))),
+        })
+        .collect()
+}
+
+/// The words a row's result has for its message: queued, and what it became.
+fn words(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        KIND_PASSWORD => (PASSWORD_QUEUED, "Added; password"),
+        _ => (INVITATION_QUEUED, "Added; invitation"),
+    }
+}
+
+/// Ends what is owed for `owed`, its row's result saying `became` in place of
+/// "queued" (a note linking the manager may follow it, and stays). False if
+/// nothing was owed any more (another sender ended it).
+async fn settle(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    owed: i64,
+    became: impl Fn(&str) -> String,
+) -> Result<bool, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(found) =
+        mail_owed::Entity::find_by_id(owed).filter(mail_owed::Column::TenantId.eq(tenant_id)).one(&txn).await?
+    else {
+        txn.rollback().await?;
+        return Ok(false);
+    };
+    let deleted = mail_owed::Entity::delete_many()
+        .filter(mail_owed::Column::Id.eq(owed))
+        .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let (queued, stem) = words(&found.kind);
+    let result = Func::cust("REPLACE").arg(Expr::col(upload_row::Column::Result)).arg(queued).arg(became(stem));
+    upload_row::Entity::update_many()
+        .col_expr(upload_row::Column::Result, result.into())
+        .filter(upload_row::Column::Id.eq(found.upload_row_id))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// These messages went out: they are owed no more, and their rows say "sent".
+/// One transaction for them all.
+pub async fn mail_sent(db: &DatabaseConnection, tenant_id: i64, owed: &[i64]) -> Result<(), DbErr> {
+    if owed.is_empty() {
+        return Ok(());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let rows: Vec<i64> = mail_owed::Entity::find()
+        .select_only()
+        .column(mail_owed::Column::UploadRowId)
+        .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    mail_owed::Entity::delete_many()
+        .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
+        .exec(&txn)
+        .await?;
+    // A row owes one kind of message: one of the two replacements applies.
+    let replace = |text: sea_orm::sea_query::SimpleExpr, queued: &str, sent: String| {
+        sea_orm::sea_query::SimpleExpr::from(Func::cust("REPLACE").arg(text).arg(queued).arg(sent))
+    };
+    let result = replace(
+        replace(
+            Expr::col(upload_row::Column::Result).into(),
+            INVITATION_QUEUED,
+            format!("{} sent", words(KIND_INVITATION).1),
+        ),
+        PASSWORD_QUEUED,
+        format!("{} sent", words(KIND_PASSWORD).1),
+    );
+    for rows in rows.chunks(1000) {
+        upload_row::Entity::update_many()
+            .col_expr(upload_row::Column::Result, result.clone())
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::Id.is_in(rows.iter().copied()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+/// Why a message did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// It never will as it is (the server answered 5xx, the address cannot be
+    /// written in a message): final at once.
+    Refused(String),
+    /// It may later (the server is down, or answered 4xx): tried again after a
+    /// back-off, at most [`MAIL_ATTEMPTS`] times in all.
+    Failed(String),
+}
+
+/// The message did not go out (see [`Delivery`]). Its row says "not
+/// delivered" with the reason once that is final; until then it stays owed
+/// and "queued", and a worker tries again after the back-off.
+pub async fn mail_failed(db: &DatabaseConnection, tenant_id: i64, owed: i64, why: &Delivery) -> Result<(), DbErr> {
+    let short = |text: &str| text.chars().filter(|c| !c.is_control()).take(300).collect::<String>();
+    let (reason, last) = match why {
+        Delivery::Refused(reason) => (short(reason), true),
+        Delivery::Failed(reason) => {
+            let Some(found) =
+                mail_owed::Entity::find_by_id(owed).filter(mail_owed::Column::TenantId.eq(tenant_id)).one(db).await?
+            else {
+                return Ok(());
+            };
+            let attempts = found.attempts + 1;
+            if attempts < MAIL_ATTEMPTS {
+                let now = crate::db::now(db).await?;
+                mail_owed::Entity::update_many()
+                    .col_expr(mail_owed::Column::Attempts, Expr::value(attempts))
+                    .col_expr(mail_owed::Column::LastError, Expr::value(short(reason)))
+                    .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + back_off(attempts)))
+                    .filter(mail_owed::Column::Id.eq(owed))
+                    .filter(mail_owed::Column::TenantId.eq(tenant_id))
+                    .exec(db)
+                    .await?;
+                return Ok(());
+            }
+            (format!("{} (after {attempts} attempts)", short(reason)), true)
+        }
+    };
+    debug_assert!(last);
+    settle(db, tenant_id, owed, |stem| format!("{stem} not delivered: {reason}")).await?;
+    Ok(())
+}
+
+/// Keeps the claim on messages still being sent, so that a sender working
+/// through a large batch is not taken for dead.
+pub async fn extend_mail_claim(db: &DatabaseConnection, tenant_id: i64, owed: &[i64]) -> Result<(), DbErr> {
+    if owed.is_empty() {
+        return Ok(());
+    }
+    let now = crate::db::now(db).await?;
+    mail_owed::Entity::update_many()
+        .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + MAIL_CLAIM))
+        .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// How long a worker that claimed owed mail has to send it before another may.
-pub(super) const MAIL_CLAIM_MINUTES: i64 = 10;
-
-/// Mail owed for longer than `older_than` (its sender died after the batch
-/// committed, or the mail server refused it), at most `limit` batches of it,
-/// claimed for [`MAIL_CLAIM_MINUTES`]: each user of it gets new credentials,
-/// as only hashes were kept — an unused invitation a new token (the one never
-/// received stops working), a generated password a new password. A user may so
-/// get a message twice, the later one the one that works: mail goes at least
-/// once. The caller sends each [`Mailing`] and says [`mail_sent`].
+/// Mail owed whose claim runs out within `ahead` of now (by the database's
+/// clock; zero: has run out — its sender died, or its back-off is over), at
+/// most `limit` messages, claimed for [`MAIL_CLAIM`] and grouped by
+/// tenant. Only hashes are kept, so each user gets new credentials: an unused
+/// invitation a new token and a new expiry, a password a new password. A user
+/// who has signed in or set a password since has what they were sent (or
+/// better), and is owed nothing more. The caller sends each message and says
+/// [`mail_sent`] or [`mail_failed`].
 pub async fn claim_unsent_mail(
     db: &DatabaseConnection,
-    older_than: std::time::Duration,
+    ahead: chrono::Duration,
     limit: u64,
 ) -> Result<Vec<Mailing>, DbErr> {
-    let now = Utc::now();
-    let older_than = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
-    let unclaimed = || {
-        sea_orm::Condition::any()
-            .add(pending_mail::Column::ClaimedUntil.is_null())
-            .add(pending_mail::Column::ClaimedUntil.lt(now))
-    };
-    let owed = pending_mail::Entity::find()
-        .filter(pending_mail::Column::CreatedAt.lte(now - older_than))
-        .filter(unclaimed())
-        .order_by_asc(pending_mail::Column::Id)
+    let now = crate::db::now(db).await?;
+    // A century at most: a test asks for "everything owed" with a long look ahead.
+    let due = now + ahead.min(chrono::Duration::days(36_500));
+    let owed = mail_owed::Entity::find()
+        .filter(mail_owed::Column::ClaimedUntil.lte(due))
+        .order_by_asc(mail_owed::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    let mut mailings = Vec::new();
+    let mut mailings: Vec<Mailing> = Vec::new();
     for mark in owed {
         // Claimed only if nobody claimed it since it was read.
-        let claimed = pending_mail::Entity::update_many()
-            .col_expr(
-                pending_mail::Column::ClaimedUntil,
-                Expr::value(now + chrono::Duration::minutes(MAIL_CLAIM_MINUTES)),
-            )
-            .filter(pending_mail::Column::Id.eq(mark.id))
-            .filter(unclaimed())
+        let claimed = mail_owed::Entity::update_many()
+            .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(due + MAIL_CLAIM))
+            .filter(mail_owed::Column::Id.eq(mark.id))
+            .filter(mail_owed::Column::ClaimedUntil.lte(due))
             .exec(db)
             .await?;
         if claimed.rows_affected != 1 {
             continue;
         }
-        mailings.push(Mailing {
-            tenant_id: mark.tenant_id,
-            pending: mark.id,
-            messages: renew_credentials(db, &mark).await?,
-        });
+        let Some(outgoing) = renew(db, &mark, now).await? else {
+            settle(db, mark.tenant_id, mark.id, |stem| format!("{stem} used")).await?;
+            continue;
+        };
+        let message = Message { owed: mark.id, outgoing };
+        match mailings.iter_mut().find(|m| m.tenant_id == mark.tenant_id) {
+            Some(mailing) => mailing.messages.push(message),
+            None => mailings.push(Mailing { tenant_id: mark.tenant_id, messages: vec![message] }),
+        }
     }
     Ok(mailings)
 }
 
-/// New credentials for the users of a batch whose rows say their mail was sent,
-/// as the messages that carry them.
-pub(super) async fn renew_credentials(
+/// New credentials for the user a message is owed to, as the message that
+/// carries them; none when the user has signed in or set a password since.
+async fn renew(
     db: &DatabaseConnection,
-    mark: &pending_mail::Model,
-) -> Result<Vec<Outgoing>, DbErr> {
-    let user_key = record_text(db, "user_id");
-    let owed: Vec<(Option<String>, Option<String>)> = upload_row::Entity::find()
-        .select_only()
-        .column_as(Expr::cust(user_key), "user_key")
-        .column(upload_row::Column::Result)
-        .filter(upload_row::Column::UploadId.eq(mark.upload_id))
-        .filter(upload_row::Column::TenantId.eq(mark.tenant_id))
-        .filter(upload_row::Column::RowIndex.gt(mark.after_index))
-        .filter(upload_row::Column::RowIndex.lte(mark.last_index))
-        .filter(upload_row::Column::Outcome.eq(outcome::ADDED))
-        .order_by_asc(upload_row::Column::RowIndex)
-        .into_tuple()
-        .all(db)
-        .await?;
-    // The userIds of the rows whose result starts with `sent`.
-    let owed_by = |sent: &str| -> Vec<String> {
-        owed.iter()
-            .filter(|(_, result)| result.as_deref().is_some_and(|r| r.starts_with(sent)))
-            .filter_map(|(user, _)| user.as_deref().map(normalize_key))
-            .collect()
+    mark: &mail_owed::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<Outgoing>, DbErr> {
+    let Some(u) =
+        user::Entity::find_by_id(mark.user_id).filter(user::Column::TenantId.eq(mark.tenant_id)).one(db).await?
+    else {
+        return Ok(None);
     };
-    let (invited, passworded) = (owed_by(INVITATION_SENT), owed_by(PASSWORD_SENT));
-    let users = |keys: Vec<String>| {
-        user::Entity::find()
-            .filter(user::Column::TenantId.eq(mark.tenant_id))
-            .filter(user::Column::UserIdNorm.is_in(keys))
-            .order_by_asc(user::Column::Id)
-            .all(db)
-    };
-    let mut messages = Vec::new();
-    let name = |u: &user::Model| u.first_name.clone().or(u.last_name.clone()).unwrap_or_default();
-    for u in if invited.is_empty() { Vec::new() } else { users(invited).await? } {
-        let token = tokens::generate();
-        // Only a link not used yet: a user who got the first mail after all
-        // and set a password is left alone.
-        let renewed = invitation::Entity::update_many()
-            .col_expr(invitation::Column::TokenHash, Expr::value(tokens::digest(&token)))
-            .filter(invitation::Column::TenantId.eq(mark.tenant_id))
-            .filter(invitation::Column::UserId.eq(u.id))
-            .filter(invitation::Column::UsedAt.is_null())
-            .exec(db)
-            .await?;
-        if renewed.rows_affected > 0 {
-            messages.push(Outgoing::Invitation {
-                email: u.email.clone(),
-                name: name(&u),
-                user_id: u.user_id.clone(),
-                token,
-            });
-        }
+    if u.last_sign_in_at.is_some() || u.password_changed_at.is_some() {
+        return Ok(None);
     }
-    for u in if passworded.is_empty() { Vec::new() } else { users(passworded).await? } {
+    let name = u.first_name.clone().or(u.last_name.clone()).unwrap_or_default();
+    let untouched = || {
+        sea_orm::Condition::all()
+            .add(user::Column::LastSignInAt.is_null())
+            .add(user::Column::PasswordChangedAt.is_null())
+    };
+    if mark.kind == KIND_PASSWORD {
         let password = passwords::generate();
         let hash = passwords::hash(password.clone()).await;
-        // Only a user nobody changed since the batch: one who got the first
-        // mail after all may have set a password of their own.
         let renewed = user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash))
             .filter(user::Column::TenantId.eq(mark.tenant_id))
             .filter(user::Column::Id.eq(u.id))
-            .filter(user::Column::UpdatedAt.lte(mark.created_at))
+            .filter(untouched())
             .exec(db)
             .await?;
-        if renewed.rows_affected > 0 {
-            messages.push(Outgoing::Password {
-                email: u.email.clone(),
-                name: name(&u),
-                user_id: u.user_id.clone(),
-                password,
-            });
-        }
+        return Ok((renewed.rows_affected == 1).then_some(Outgoing::Password {
+            email: u.email,
+            name,
+            user_id: u.user_id,
+            password,
+        }));
     }
-    Ok(messages)
+    let token = tokens::generate();
+    // Only a link not used yet; valid for as long from now as the first was
+    // from its mail.
+    let renewed = invitation::Entity::update_many()
+        .col_expr(invitation::Column::TokenHash, Expr::value(tokens::digest(&token)))
+        .col_expr(invitation::Column::ExpiresAt, Expr::value(now + chrono::Duration::days(INVITATION_DAYS)))
+        .filter(invitation::Column::TenantId.eq(mark.tenant_id))
+        .filter(invitation::Column::UserId.eq(u.id))
+        .filter(invitation::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok((renewed.rows_affected > 0).then_some(Outgoing::Invitation { email: u.email, name, user_id: u.user_id, token }))
 }

@@ -30,7 +30,7 @@ mod writes;
 
 pub(crate) use lanes::side_by_side;
 pub use lanes::LANES;
-pub use mail::{claim_unsent_mail, mail_sent};
+pub use mail::{claim_unsent_mail, extend_mail_claim, mail_failed, mail_sent, Delivery, MAIL_ATTEMPTS};
 pub use results::HELD_BACK;
 
 use crate::entity::{organisation, tenant, upload, upload_row, user};
@@ -118,14 +118,20 @@ pub enum Outgoing {
     Password { email: String, name: String, user_id: String, password: String },
 }
 
-/// The mail of one batch, owed until [`mail_sent`] is told that every message
-/// of it went out (see [`claim_unsent_mail`] for mail that did not).
+/// A message owed to one new user: `owed` is its `mail_owed` row, which the
+/// sender clears with [`mail_sent`] or [`mail_failed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub owed: i64,
+    pub outgoing: Outgoing,
+}
+
+/// The mail of one batch, each message owed until it is sent (see
+/// [`claim_unsent_mail`] for mail whose sender did not finish).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailing {
     pub tenant_id: i64,
-    /// The `pending_mail` mark written with the batch.
-    pub pending: i64,
-    pub messages: Vec<Outgoing>,
+    pub messages: Vec<Message>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +207,6 @@ impl Claim {
 
 pub struct LoadReport {
     pub counts: LoadCounts,
-    pub outgoing: Vec<Outgoing>,
     pub finished: bool,
 }
 
@@ -210,8 +215,9 @@ pub struct LoadReport {
 /// after each commit how many rows are done, and answers whether to go on (a
 /// server shutting down stops between batches; lanes side by side finish the
 /// batches they are in). Outgoing mail is handed to
-/// `send` after the batch that made it has committed, marked as owed in that
-/// batch's transaction: the caller says [`mail_sent`] once it went out.
+/// `send` after the batch that made it has committed, each message owed (and
+/// claimed for the caller) in that batch's transaction: the caller says
+/// [`mail_sent`] or [`mail_failed`] for each.
 pub async fn run(
     db: &DatabaseConnection,
     upload_id: i64,
@@ -278,7 +284,7 @@ pub async fn run(
     // like a batch, so that a worker that lost the job sets neither back under the
     // one that took it over (or finished it). Checked, not renewed: a renewal
     // counts as progress, and none is made yet.
-    let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, outgoing: vec![], finished: false }) };
+    let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, finished: false }) };
     let txn = crate::db::begin_write(db).await?;
     if let Some(claim) = claim {
         if !crate::jobs::holds(&txn, claim).await? {
@@ -338,7 +344,9 @@ pub async fn run(
     };
     type Task<'a> = Pin<Box<dyn Future<Output = Result<(), DbErr>> + Send + 'a>>;
     let mut tasks: Vec<Task> = (0..lanes).map(|_| Box::pin(run.lane(catalogue.clone())) as Task).collect();
-    if let (true, Some(claim)) = (parallel, claim) {
+    // In every mode: one lane's batch may hash passwords for longer than the
+    // lease, and a renewal only comes with its commit.
+    if let Some(claim) = claim {
         tasks.push(Box::pin(run.keep_lease(claim)));
     }
     side_by_side(tasks, &run.halted).await?;
@@ -367,7 +375,7 @@ pub async fn run(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(LoadReport { counts, outgoing: vec![], finished: true })
+    Ok(LoadReport { counts, finished: true })
 }
 
 #[cfg(test)]

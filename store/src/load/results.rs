@@ -16,9 +16,10 @@ pub(super) const RESULT_COLUMNS: bulk::Columns =
     &[("id", Kind::BigInt), ("result", Kind::Text), ("outcome", Kind::Text)];
 
 pub(super) const STOPPED: &str = "Not loaded: the load stopped at the first failed row";
-/// The results of new users whose mail a batch owes ([`claim_unsent_mail`] reads them).
-pub(super) const INVITATION_SENT: &str = "Added; invitation sent";
-pub(super) const PASSWORD_SENT: &str = "Added; password sent";
+/// The results of new users whose mail a batch owes, until it went out (or
+/// cannot): `mail` replaces these words with what became of it.
+pub(super) const INVITATION_QUEUED: &str = "Added; invitation queued";
+pub(super) const PASSWORD_QUEUED: &str = "Added; password queued";
 pub(super) const NOT_LOADED_ALL_OR_NOTHING: &str = "Not loaded: the upload is all or nothing and has rows with errors";
 
 /// Results of rows that would have changed something and were held back because

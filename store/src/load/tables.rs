@@ -101,7 +101,9 @@ pub(super) fn new_user_row(
         .text(Some("active"))
         .bool(row.enabled.unwrap_or(true))
         .text(Some(row.task_notification.map_or("Email", |t| t.as_str())))
-        .bool(row.change_password_next_time.unwrap_or(false))
+        // A password from the file or generated has been seen by others (the
+        // admin, the mail on its way): its user must replace it at first sign-in.
+        .bool(row.change_password_next_time.unwrap_or(false) || password_hash.is_some())
         .text(password_hash)
         .bool(false)
         .time(Some(now))

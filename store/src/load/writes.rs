@@ -1,8 +1,9 @@
 //! What a batch writes, gathered row by row and written at the end in a few
 //! multi-row statements: one per kind of change, never one per row.
-use super::results::{RowResult, INVITATION_SENT, PASSWORD_SENT};
+use super::mail::{owe, Owing};
+use super::results::{RowResult, INVITATION_QUEUED, PASSWORD_QUEUED};
 use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
-use super::{Credentials, LoadOptions, Outgoing, INVITATION_DAYS};
+use super::{Credentials, LoadOptions, Message, Outgoing, INVITATION_DAYS};
 use crate::bulk::{self, Kind};
 use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
@@ -41,8 +42,9 @@ pub(super) struct Writes<'b> {
 
 impl Writes<'_> {
     /// Writes it all, in the batch's transaction; the new users' results say
-    /// what they got, and the mail for them is returned, to send once committed.
-    /// Everything is written in the actor's tenant, the load's.
+    /// what they got, and the mail for them is returned, owed in the same
+    /// transaction, to send once committed. Everything is written in the
+    /// actor's tenant, the load's.
     pub(super) async fn write<C: ConnectionTrait>(
         mut self,
         db: &C,
@@ -50,7 +52,7 @@ impl Writes<'_> {
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Outgoing>, DbErr> {
+    ) -> Result<Vec<Message>, DbErr> {
         let tenant_id = actor.tenant_id;
         if !self.leavers.is_empty() {
             user::Entity::update_many()
@@ -88,7 +90,7 @@ impl Writes<'_> {
     }
 
     /// Inserts the new users with their memberships and invitations, and says in
-    /// each one's result what they got.
+    /// each one's result what they got; the mail they are owed is marked so.
     async fn add_users<C: ConnectionTrait>(
         &mut self,
         db: &C,
@@ -96,7 +98,7 @@ impl Writes<'_> {
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Outgoing>, DbErr> {
+    ) -> Result<Vec<Message>, DbErr> {
         let tenant_id = actor.tenant_id;
         let new_users = &self.new_users;
         if new_users.is_empty() {
@@ -114,7 +116,7 @@ impl Writes<'_> {
         for row in inserted {
             ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
         }
-        let mut outgoing = Vec::new();
+        let mut owing = Vec::new();
         let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
         for u in new_users {
             let row = u.row;
@@ -146,20 +148,18 @@ impl Writes<'_> {
                     );
                     match held_back {
                         None => {
-                            outgoing.push(Outgoing::Invitation { email: email(), name: name(), user_id: shown, token });
-                            INVITATION_SENT.to_owned()
+                            let outgoing = Outgoing::Invitation { email: email(), name: name(), user_id: shown, token };
+                            owing.push(Owing { row: results[u.at].id, user: id, outgoing });
+                            INVITATION_QUEUED.to_owned()
                         }
                         Some(why) => format!("Added; invitation created (not sent: {why})"),
                     }
                 }
                 (Some(password), Credentials::GeneratePassword { email: true }) if held_back.is_none() => {
-                    outgoing.push(Outgoing::Password {
-                        email: email(),
-                        name: name(),
-                        user_id: shown,
-                        password: password.clone(),
-                    });
-                    PASSWORD_SENT.to_owned()
+                    let outgoing =
+                        Outgoing::Password { email: email(), name: name(), user_id: shown, password: password.clone() };
+                    owing.push(Owing { row: results[u.at].id, user: id, outgoing });
+                    PASSWORD_QUEUED.to_owned()
                 }
                 (Some(_), Credentials::GeneratePassword { email: true }) => {
                     format!("Added; password set (not sent: {})", held_back.unwrap_or_default())
@@ -174,7 +174,7 @@ impl Writes<'_> {
         memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
         memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
         bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
-        Ok(outgoing)
+        owe(db, actor, owing).await
     }
 }
 
@@ -209,8 +209,10 @@ pub(super) async fn credentials_for(
     hash_all(work).await.into_iter().collect()
 }
 
-/// Argon2 hashes (19 MiB and ~30 ms each) on the blocking pool, one thread per
-/// core, never one per password: a batch of a thousand stays within memory.
+/// Argon2 hashes (19 MiB and ~30 ms each), as many at once as there are
+/// cores, each taking its turn at the hashing slots the sign-ins use
+/// (`passwords::hash`): a sign-in waits behind one hash per core of a load,
+/// not behind the load's thousand.
 async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, Credential)> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
     let per_thread = work.len().div_ceil(threads).max(1);
@@ -218,14 +220,13 @@ async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, Credential)> {
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
         let chunk: Vec<(usize, String)> = work.by_ref().take(per_thread).collect();
-        handles.push(tokio::task::spawn_blocking(move || {
-            chunk
-                .into_iter()
-                .map(|(at, password)| {
-                    let hash = passwords::hash_blocking(&password);
-                    (at, Credential { password, hash })
-                })
-                .collect::<Vec<_>>()
+        handles.push(tokio::spawn(async move {
+            let mut hashed = Vec::with_capacity(chunk.len());
+            for (at, password) in chunk {
+                let hash = passwords::hash(password.clone()).await;
+                hashed.push((at, Credential { password, hash }));
+            }
+            hashed
         }));
     }
     let mut out = Vec::new();

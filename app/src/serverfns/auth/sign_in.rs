@@ -4,11 +4,10 @@ use leptos::prelude::*;
 /// Signs in a tenant's user (tenant slug given) or a platform admin (tenant blank).
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(tenant: String, login: String, password: String) -> Result<(), AppError> {
-    use crate::ssr::client::client_address;
+    use crate::ssr::client::{client_address, throttle_client};
     use crate::ssr::{cookies, AppState};
     use axum::extract::ConnectInfo;
     use axum::http::{header, HeaderMap, HeaderValue};
-    use muster_import::normalize_key;
     use muster_store::auth::{self, AuthError, Principal};
     use std::net::SocketAddr;
 
@@ -21,6 +20,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
         if plain_form {
             let reason = match err {
                 AppError::Throttled { .. } => "throttled",
+                AppError::Busy => "busy",
                 AppError::BadCredentials => "credentials",
                 _ => "error",
             };
@@ -29,36 +29,30 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
         Err(err)
     };
 
-    let address = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+    let client = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
-        .map(|ConnectInfo(peer)| client_address(peer.ip(), &headers, &state.config.trusted_proxies).to_string())
+        .map(|ConnectInfo(peer)| throttle_client(client_address(peer.ip(), &headers, &state.config.trusted_proxies)))
         .unwrap_or_else(|_| "unknown".into());
-    let account_key = vec![format!("{}/{}", normalize_key(&tenant), normalize_key(&login))];
-    let address_key = vec![address];
-    // Counted before the password is checked, so that a burst of attempts sent
-    // side by side cannot all pass before the first one fails; a success or a
-    // database failure gives its attempt back.
-    let throttled = state.account_throttle.attempt(&account_key).and_then(|()| {
-        state.address_throttle.attempt(&address_key).inspect_err(|_| state.account_throttle.forgive(&account_key))
-    });
-    if let Err(wait) = throttled {
-        return fail(AppError::Throttled { minutes: wait.as_secs().div_ceil(60).max(1) });
-    }
-
-    let principal = match auth::authenticate(&state.db, &tenant, &login, &password).await {
+    let principal = match auth::sign_in(&state.db, &tenant, &login, &password, &client).await {
         Ok(principal) => principal,
+        // The text typed is not logged: it may be a password in the wrong
+        // field, or a megabyte of anything.
         Err(AuthError::BadCredentials) => {
-            tracing::info!(tenant = %tenant, login = %login, "sign-in refused");
+            tracing::info!(%client, "sign-in refused");
             return fail(AppError::BadCredentials);
         }
-        Err(AuthError::Db(err)) => {
-            state.account_throttle.forgive(&account_key);
-            state.address_throttle.forgive(&address_key);
-            return fail(AppError::internal(err));
+        Err(AuthError::Throttled(wait)) => {
+            tracing::info!(%client, "sign-in throttled");
+            return fail(AppError::Throttled { minutes: wait.as_secs().div_ceil(60).max(1) });
         }
+        Err(AuthError::Busy) => {
+            let response = expect_context::<leptos_axum::ResponseOptions>();
+            response.set_status(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            response.insert_header(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return fail(AppError::Busy);
+        }
+        Err(AuthError::Db(err)) => return fail(AppError::internal(err)),
     };
-    state.account_throttle.record_success(&account_key);
-    state.address_throttle.forgive(&address_key);
     let token = muster_store::sessions::create(&state.db, &principal).await?;
     // The session this browser had before ends: a cookie planted or left
     // behind is worth nothing once its holder signs in again.

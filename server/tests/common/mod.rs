@@ -1,0 +1,3 @@
+//! What the server's integration tests share.
+#![allow(dead_code)]
+pub mod smtp;
