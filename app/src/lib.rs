@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/signin") view=SignInPage/>
+                <Route path=path!("/change-password") view=ChangePasswordPage/>
                 // Rendered whole before it is sent: it must work before (or without)
                 // the WebAssembly, as the sign-in form does.
                 <Route path=path!("/invitation/:token") view=InvitationPage ssr=SsrMode::Async/>

@@ -39,6 +39,18 @@ pub struct Config {
     /// `.eml` files to the outbox folder inside the data folder.
     #[arg(long, env = "SMTP_URL", global = true)]
     pub smtp_url: Option<String>,
+
+    /// The platform admin's user name, made on the first start of an empty
+    /// database. Default: `admin-` and six random characters (printed once
+    /// with its password), not one name every installation shares.
+    #[arg(long, env = "MUSTER_PLATFORM_ADMIN", global = true)]
+    pub platform_admin: Option<String>,
+
+    /// Whether the first start of an empty database also makes the demo
+    /// tenant ("demo") and its admin. `false` for an installation that will
+    /// hold real tenants only.
+    #[arg(long, env = "MUSTER_DEMO_TENANT", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub demo_tenant: bool,
 }
 
 impl Config {
@@ -51,6 +63,13 @@ impl Config {
 
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
+    }
+
+    pub fn first_run(&self) -> muster_store::bootstrap::FirstRunOptions {
+        muster_store::bootstrap::FirstRunOptions {
+            platform_admin: self.platform_admin.clone().filter(|n| !n.trim().is_empty()),
+            demo_tenant: self.demo_tenant,
+        }
     }
 
     pub fn secure_cookies(&self) -> bool {

@@ -30,7 +30,7 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(config.outbox_dir())?;
         let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
-        let first_run = bootstrap::ensure_first_run(&db).await?;
+        let first_run = bootstrap::ensure_first_run_with(&db, &config.first_run()).await?;
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
 
@@ -88,16 +88,25 @@ impl Application {
 
 /// The message a newcomer needs on the first start, printed once.
 pub fn first_run_message(url: &str, first: &FirstRun) -> String {
-    format!(
-        "First start: accounts created. These passwords are shown only now; keep them.\n\
-         \x20 Tenant admin:   open {url}/signin, tenant \"{tenant}\", user \"{admin}\", password {admin_pw}\n\
-         \x20 Platform admin: open {url}/signin, tenant blank, user \"{platform}\", password {platform_pw}\n\
-         sign-in: tenant={tenant} user={admin} password={admin_pw}\n\
-         sign-in: tenant= user={platform} password={platform_pw}",
-        tenant = first.tenant_slug,
-        admin = first.tenant_admin_user_id,
-        admin_pw = first.tenant_admin_password,
-        platform = first.platform_username,
-        platform_pw = first.platform_password,
-    )
+    let mut message = String::from("First start: accounts created. These passwords are shown only now; keep them.\n");
+    if let Some(demo) = &first.demo {
+        message.push_str(&format!(
+            "  Tenant admin:   open {url}/signin, tenant \"{}\", user \"{}\", password {}\n",
+            demo.tenant_slug, demo.user_id, demo.password
+        ));
+    }
+    message.push_str(&format!(
+        "  Platform admin: open {url}/signin, tenant blank, user \"{}\", password {}\n",
+        first.platform_username, first.platform_password
+    ));
+    // Machine-readable lines, for scripts and the browser tests.
+    if let Some(demo) = &first.demo {
+        message.push_str(&format!(
+            "sign-in: tenant={} user={} password={}\n",
+            demo.tenant_slug, demo.user_id, demo.password
+        ));
+    }
+    message
+        .push_str(&format!("sign-in: tenant= user={} password={}", first.platform_username, first.platform_password));
+    message
 }

@@ -29,6 +29,8 @@ async fn start_with(db: &TestDb, data_dir: &std::path::Path, settings: impl FnOn
         public_url: None,
         trusted_proxies: vec![],
         smtp_url: None,
+        platform_admin: None,
+        demo_tenant: true,
     };
     settings(&mut config);
     let app = Application::build(&config).await.expect("the app builds");
@@ -109,7 +111,7 @@ async fn story(backend: Backend) {
         .unwrap();
     assert_eq!(plain.headers()[header::LOCATION], "/signin?failed=credentials");
 
-    let signed_in = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
+    let signed_in = app.sign_in("demo", "admin", &first.demo().password).await;
     let set_cookie = session_cookie(&signed_in).expect("a session cookie");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(!set_cookie.contains("Secure"), "plain HTTP in tests");
@@ -128,7 +130,7 @@ async fn story(backend: Backend) {
         .client
         .post(format!("{}/api/sign_in", app.url))
         .header(header::COOKIE, &cookie)
-        .form(&[("tenant", "demo"), ("login", "admin"), ("password", first.tenant_admin_password.as_str())])
+        .form(&[("tenant", "demo"), ("login", "admin"), ("password", first.demo().password.as_str())])
         .send()
         .await
         .unwrap();
@@ -140,6 +142,7 @@ async fn story(backend: Backend) {
 
     let upload_id = downloads(&app, &db, &cookie, backend).await;
     invitation(&app, &db, backend).await;
+    a_password_to_change_first(&app, &db, backend).await;
 
     // A cross-site form post is refused even with the cookie; the session survives.
     let forged = app
@@ -166,6 +169,13 @@ async fn story(backend: Backend) {
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY", "no page may be framed");
     assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], "frame-ancestors 'none'");
+    // Pages are not kept in caches, and send no address onwards (an
+    // invitation's carries its token).
+    for path in ["/", "/signin", "/invitation/not-a-token"] {
+        let page = app.get(path, Some(&cookie)).await;
+        assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store", "{backend:?}: {path}");
+        assert_eq!(page.headers()[header::REFERRER_POLICY], "no-referrer", "{backend:?}: {path}");
+    }
 
     let signed_out =
         app.client.post(format!("{}/api/sign_out", app.url)).header(header::COOKIE, &cookie).send().await.unwrap();
@@ -193,11 +203,11 @@ async fn story(backend: Backend) {
     let throttled = answers.iter().filter(|a| a.contains("Throttled")).count();
     assert_eq!((checked, throttled), (5, 7), "{backend:?}: {answers:?}");
 
-    // Five failures lock the account for a while, even for the right password.
+    // Five failures from one client make it wait, even with the right password.
     for _ in 0..5 {
         assert!(app.sign_in("demo", "admin", "guess").await.text().await.unwrap().contains("BadCredentials"));
     }
-    let locked = app.sign_in("demo", "admin", &first.tenant_admin_password).await;
+    let locked = app.sign_in("demo", "admin", &first.demo().password).await;
     assert!(session_cookie(&locked).is_none());
     assert!(locked.text().await.unwrap().contains("Throttled"), "{backend:?}");
 
@@ -302,6 +312,52 @@ async fn invitation(app: &Running, db: &TestDb, backend: Backend) {
     conn.close().await.ok();
 }
 
+/// "Change password next time": until the password is changed, the account
+/// reaches only the page that changes it; the change ends its other sessions.
+async fn a_password_to_change_first(app: &Running, db: &TestDb, backend: Backend) {
+    let conn = db.connect().await;
+    let demo = muster_store::directory::find_tenant(&conn, "demo").await.unwrap().unwrap();
+    let mut user = muster_store::testdb::user(demo.id, "flo", "flo@example.com");
+    user.password_hash = sea_orm::Set(Some(muster_store::passwords::hash_blocking("typed by admin 1")));
+    user.change_password_next_time = sea_orm::Set(true);
+    sea_orm::ActiveModelTrait::insert(user, &conn).await.unwrap();
+
+    let first = cookie_pair(&session_cookie(&app.sign_in("demo", "flo", "typed by admin 1").await).unwrap());
+    let second = cookie_pair(&session_cookie(&app.sign_in("demo", "flo", "typed by admin 1").await).unwrap());
+    let home = app.get("/", Some(&first)).await;
+    assert_eq!(home.status(), StatusCode::SEE_OTHER, "{backend:?}");
+    assert_eq!(home.headers()[header::LOCATION], "/change-password");
+    let page = app.get("/change-password", Some(&first)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("At least 10 characters"), "the page shows the policy");
+    assert_eq!(app.get("/users", Some(&first)).await.headers()[header::LOCATION], "/change-password");
+    let other_fn = app.client.post(format!("{}/api/accept_invitation", app.url)).header(header::COOKIE, &first);
+    assert_eq!(other_fn.send().await.unwrap().status(), StatusCode::FORBIDDEN, "{backend:?}: nothing else");
+
+    let change = |cookie: &str, current: &str, new: &str| {
+        app.client
+            .post(format!("{}/api/change_password", app.url))
+            .header(header::COOKIE, cookie)
+            .form(&[("current", current), ("password", new), ("repeat", new)])
+            .send()
+    };
+    let wrong = change(&first, "not it at all 1", "my own secret 22").await.unwrap();
+    assert!(wrong.text().await.unwrap().contains("current password is not correct"), "{backend:?}");
+    let weak = change(&first, "typed by admin 1", "short").await.unwrap();
+    assert!(weak.text().await.unwrap().contains("shorter than 10 characters"), "{backend:?}");
+    let done = change(&first, "typed by admin 1", "my own secret 22").await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK, "{backend:?}: {}", done.text().await.unwrap());
+    assert_eq!(app.get("/", Some(&first)).await.status(), StatusCode::OK, "{backend:?}: free to go on");
+    assert_eq!(
+        app.get("/", Some(&second)).await.status(),
+        StatusCode::SEE_OTHER,
+        "{backend:?}: the other session ended"
+    );
+    assert!(session_cookie(&app.sign_in("demo", "flo", "my own secret 22").await).is_some());
+    assert!(session_cookie(&app.sign_in("demo", "flo", "typed by admin 1").await).is_none(), "the old one is gone");
+    conn.close().await.ok();
+}
+
 #[tokio::test]
 async fn sign_in_pages_and_sessions_on_sqlite() {
     story(Backend::Sqlite).await;
@@ -359,7 +415,7 @@ async fn over_https_the_session_cookie_is_host_only_secure_and_the_only_one_read
         assert!(all.iter().all(|c| !c.starts_with("muster_session=")), "no cookie under the plain name: {all:?}");
         all.into_iter().find(|c| c.starts_with("__Host-muster_session=")).expect("the __Host- cookie")
     };
-    let signed_in = app.sign_in("demo", "admin", &app.first.tenant_admin_password).await;
+    let signed_in = app.sign_in("demo", "admin", &app.first.demo().password).await;
     let set_cookie = host_cookie(&signed_in);
     for flag in ["; Path=/;", "; HttpOnly;", "; SameSite=Lax;", "; Secure"] {
         assert!(set_cookie.contains(flag), "{flag} in {set_cookie}");

@@ -2,7 +2,7 @@
 use crate::entity::{platform_admin, tenant, user};
 use crate::{passwords, throttle};
 use muster_import::normalize_key;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use std::sync::OnceLock;
 
 /// A signed-in person, as the server sees them.
@@ -20,6 +20,9 @@ pub enum Principal {
         user_id: String,
         display_name: String,
         is_admin: bool,
+        /// "Change password next time": until it is changed, the account may
+        /// do nothing else (its password was typed by an admin or mailed).
+        must_change_password: bool,
     },
 }
 
@@ -33,6 +36,7 @@ impl Principal {
             user_id: user.user_id.clone(),
             display_name: user.display_name(),
             is_admin: user.is_tenant_admin,
+            must_change_password: user.change_password_next_time,
         }
     }
 }
@@ -178,4 +182,97 @@ pub async fn sign_in(
     let [account_key, address_key] = keys;
     throttle::succeeded(db, &account_key, &address_key).await?;
     Ok(principal)
+}
+
+/// Why a password was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("The current password is not correct.")]
+    WrongCurrent,
+    #[error("The new password {0}.")]
+    Weak(String),
+    #[error("The new password must differ from the current one.")]
+    Unchanged,
+    #[error("The server is busy checking passwords; try again in a moment.")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Changes the signed-in account's own password: the current one checked, the
+/// new one held to the policy. "Change password next time" is cleared, and
+/// every other session of the account ends (whoever knew the old password is
+/// signed out); the session `keep` (the token of the one asking) goes on.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+    keep: Option<&str>,
+) -> Result<(), ChangePasswordError> {
+    if current.len() > MAX_PASSWORD {
+        return Err(ChangePasswordError::WrongCurrent);
+    }
+    muster_import::fields::check_password(new).map_err(|e| ChangePasswordError::Weak(e.0))?;
+    if new == current {
+        return Err(ChangePasswordError::Unchanged);
+    }
+    let stored = match principal {
+        Principal::PlatformAdmin { id, .. } => {
+            platform_admin::Entity::find_by_id(*id).one(db).await?.map(|a| a.password_hash)
+        }
+        Principal::TenantUser { tenant_id, user_pk, .. } => user::Entity::find_by_id(*user_pk)
+            .filter(user::Column::TenantId.eq(*tenant_id))
+            .one(db)
+            .await?
+            .and_then(|u| u.password_hash),
+    };
+    let Some(stored) = stored else { return Err(ChangePasswordError::WrongCurrent) };
+    match passwords::verify_bounded(current.to_owned(), stored).await {
+        None => return Err(ChangePasswordError::Busy),
+        Some(false) => return Err(ChangePasswordError::WrongCurrent),
+        Some(true) => {}
+    }
+    let hash = passwords::hash(new.to_owned()).await;
+    let now = chrono::Utc::now();
+    let txn = crate::db::begin_write(db).await?;
+    match principal {
+        Principal::PlatformAdmin { id, .. } => {
+            platform_admin::Entity::update_many()
+                .col_expr(platform_admin::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+                .filter(platform_admin::Column::Id.eq(*id))
+                .exec(&txn)
+                .await?;
+        }
+        Principal::TenantUser { tenant_id, user_pk, user_id, .. } => {
+            use sea_orm::sea_query::Expr;
+            user::Entity::update_many()
+                .col_expr(user::Column::PasswordHash, Expr::value(hash))
+                .col_expr(user::Column::ChangePasswordNextTime, Expr::value(false))
+                .col_expr(user::Column::PasswordChangedAt, Expr::value(now))
+                .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                .filter(user::Column::TenantId.eq(*tenant_id))
+                .filter(user::Column::Id.eq(*user_pk))
+                .exec(&txn)
+                .await?;
+            crate::entity::audit_event::ActiveModel {
+                tenant_id: sea_orm::Set(*tenant_id),
+                actor_user_id: sea_orm::Set(Some(*user_pk)),
+                actor: sea_orm::Set(user_id.clone()),
+                action: sea_orm::Set("user.password_changed".into()),
+                target_kind: sea_orm::Set("user".into()),
+                target_id: sea_orm::Set(Some(*user_pk)),
+                target: sea_orm::Set(user_id.clone()),
+                upload_id: sea_orm::Set(None),
+                details: sea_orm::Set(None),
+                created_at: sea_orm::Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    crate::sessions::end_others(&txn, principal, keep).await?;
+    txn.commit().await?;
+    Ok(())
 }

@@ -139,6 +139,17 @@ mod tests {
     }
 
     #[test]
+    fn sign_ins_waiting_for_a_hash_are_bounded_and_the_rest_told_busy() {
+        let slots: &'static Slots = Box::leak(Box::new(Slots::new(1)));
+        let mut waiting: Vec<_> =
+            (0..MAX_WAITING).map(|_| slots.run_bounded(|| ()).expect("room in the line")).collect();
+        assert!(slots.run_bounded(|| ()).is_none(), "the line is full: busy at once");
+        // One leaves the line (answered, or its request dropped): room for one more.
+        drop(waiting.pop());
+        assert!(slots.run_bounded(|| ()).is_some());
+    }
+
+    #[test]
     fn generated_passwords_differ() {
         let (a, b) = (generate(), generate());
         assert_eq!(a.len(), 20);

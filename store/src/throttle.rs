@@ -85,56 +85,48 @@ pub async fn attempt(db: &DatabaseConnection, keys: &[Key]) -> Result<Result<(),
     Ok(Ok(()))
 }
 
-/// One more failure for `key`, unless it must wait (then the wait).
+/// One more failure for `key`, unless it must wait (then the wait). One
+/// statement counts it, so two attempts at once (on PostgreSQL, where they
+/// run side by side) each see the other: the upsert of the second waits for
+/// the first's row lock.
 async fn count<C: ConnectionTrait>(db: &C, key: &Key, now: DateTime<Utc>) -> Result<Option<Duration>, DbErr> {
     let backend = db.get_database_backend();
-    let lock = if backend == sea_orm::DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
-    let found = db
+    let window_start = now - chrono(key.budget.window);
+    let counted = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            format!("SELECT failures, first_at, blocked_until FROM sign_in_failures WHERE key = $1{lock}"),
-            [key.digest.clone().into()],
+            "INSERT INTO sign_in_failures (key, failures, first_at, blocked_until) VALUES ($1, 1, $2, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN sign_in_failures.first_at < $3 THEN 1 ELSE sign_in_failures.failures + 1 END, \
+               first_at = CASE WHEN sign_in_failures.first_at < $3 THEN $2 ELSE sign_in_failures.first_at END \
+             WHERE sign_in_failures.blocked_until <= $2 \
+             RETURNING failures",
+            [key.digest.clone().into(), now.into(), window_start.into()],
         ))
         .await?;
-    let window_start = now - chrono(key.budget.window);
-    let failures = match found {
-        Some(row) => {
-            let blocked_until: DateTime<Utc> = row.try_get("", "blocked_until")?;
-            if blocked_until > now {
-                return Ok(Some((blocked_until - now).to_std().unwrap_or_default()));
-            }
-            let first_at: DateTime<Utc> = row.try_get("", "first_at")?;
-            let failures: i32 = row.try_get("", "failures")?;
-            if first_at < window_start {
-                None
-            } else {
-                Some(failures.max(0) as u32)
-            }
-        }
-        None => None,
+    let Some(counted) = counted else {
+        // Not counted: the key waits still.
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT blocked_until FROM sign_in_failures WHERE key = $1",
+                [key.digest.clone().into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("a waiting sign-in key vanished".into()))?;
+        let until: DateTime<Utc> = row.try_get("", "blocked_until")?;
+        return Ok(Some((until - now).to_std().unwrap_or_default()));
     };
-    let (failures, first_at) = match failures {
-        Some(n) => (n + 1, None),
-        None => (1, Some(now)),
-    };
-    let blocked_until = now + chrono(wait_after(key.budget, failures));
-    // An insert, or an update of the row read (locked on PostgreSQL; SQLite's
-    // write transaction holds the whole file).
-    let sql = "INSERT INTO sign_in_failures (key, failures, first_at, blocked_until) VALUES ($1, $2, $3, $4) \
-               ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
-               first_at = COALESCE($5, sign_in_failures.first_at), blocked_until = excluded.blocked_until";
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            key.digest.clone().into(),
-            (failures as i32).into(),
-            first_at.unwrap_or(now).into(),
-            blocked_until.into(),
-            first_at.into(),
-        ],
-    ))
-    .await?;
+    let failures: i32 = counted.try_get("", "failures")?;
+    let wait = wait_after(key.budget, failures.max(0) as u32);
+    if !wait.is_zero() {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE sign_in_failures SET blocked_until = $2 WHERE key = $1",
+            [key.digest.clone().into(), (now + chrono(wait)).into()],
+        ))
+        .await?;
+    }
     Ok(None)
 }
 

@@ -22,11 +22,11 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().expect("first run on an empty database");
         assert!(bootstrap::ensure_first_run(&db).await.unwrap().is_none(), "{backend:?}: only once");
 
-        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.demo().password, CLIENT).await.unwrap();
         assert!(matches!(&admin, Principal::TenantUser { is_admin: true, tenant_slug, .. } if tenant_slug == "demo"));
         // Matching ignores case and surrounding spaces, and the email works as login.
         let by_email =
-            sign_in(&db, " DEMO ", " Admin@Demo.Muster.Invalid ", &first.tenant_admin_password, CLIENT).await.unwrap();
+            sign_in(&db, " DEMO ", " Admin@Demo.Muster.Invalid ", &first.demo().password, CLIENT).await.unwrap();
         assert_eq!(by_email, admin);
 
         let platform = sign_in(&db, "", &first.platform_username, &first.platform_password, CLIENT).await.unwrap();
@@ -40,16 +40,16 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
         let login = "Admin@Demo.Muster.Invalid";
         let theirs = sign_in(&db, "demo", login, "other pass 7", CLIENT).await.unwrap();
         assert!(matches!(&theirs, Principal::TenantUser { is_admin: false, .. }), "{backend:?}: {theirs:?}");
-        let refused = sign_in(&db, "demo", login, &first.tenant_admin_password, CLIENT).await;
+        let refused = sign_in(&db, "demo", login, &first.demo().password, CLIENT).await;
         assert!(matches!(refused, Err(AuthError::BadCredentials)), "{backend:?}: the userId's owner only");
-        assert_eq!(sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap(), admin);
+        assert_eq!(sign_in(&db, "demo", "admin", &first.demo().password, CLIENT).await.unwrap(), admin);
 
         for (tenant, login, password) in [
             ("demo", "admin", "wrong"),
-            ("demo", "nobody", first.tenant_admin_password.as_str()),
-            ("other", "admin", first.tenant_admin_password.as_str()),
-            ("", "admin", first.tenant_admin_password.as_str()),
-            ("demo", "platform-admin", first.platform_password.as_str()),
+            ("demo", "nobody", first.demo().password.as_str()),
+            ("other", "admin", first.demo().password.as_str()),
+            ("", "admin", first.demo().password.as_str()),
+            ("demo", first.platform_username.as_str(), first.platform_password.as_str()),
             ("demo", "", ""),
         ] {
             let refused = sign_in(&db, tenant, login, password, CLIENT).await;
@@ -63,7 +63,7 @@ async fn first_run_creates_accounts_once_and_they_sign_in() {
 async fn sessions_live_expire_and_end_with_the_account() {
     on_every_backend(|db, backend| async move {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
-        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.demo().password, CLIENT).await.unwrap();
 
         let token = sessions::create(&db, &admin).await.unwrap();
         assert_eq!(sessions::find(&db, &token).await.unwrap().as_ref(), Some(&admin), "{backend:?}");
@@ -249,7 +249,7 @@ async fn failures_stored(db: &sea_orm::DatabaseConnection) -> u64 {
 async fn sign_in_backs_off_the_guesser_and_never_locks_the_owner_out() {
     on_every_backend(|db, backend| async move {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
-        let right = first.tenant_admin_password.as_str();
+        let right = first.demo().password.as_str();
         // Five wrong guesses from one address, by user ID and by email alike:
         // one account, one budget.
         for login in ["admin", "ADMIN", "admin@demo.muster.invalid", "Admin", " admin@demo.muster.invalid "] {
@@ -285,9 +285,9 @@ async fn sign_in_counts_are_shared_by_every_server_process_on_the_database() {
             let on = if at % 2 == 0 { &db } else { &other };
             let _ = sign_in(on, "demo", "admin", "wrong guess", "198.51.100.9").await;
         }
-        let waits = sign_in(&other, "demo", "admin", &first.tenant_admin_password, "198.51.100.9").await;
+        let waits = sign_in(&other, "demo", "admin", &first.demo().password, "198.51.100.9").await;
         assert!(matches!(waits, Err(AuthError::Throttled(_))), "{backend:?}: {waits:?}");
-        let waits = sign_in(&db, "demo", "admin", &first.tenant_admin_password, "198.51.100.9").await;
+        let waits = sign_in(&db, "demo", "admin", &first.demo().password, "198.51.100.9").await;
         assert!(matches!(waits, Err(AuthError::Throttled(_))), "{backend:?}: {waits:?}");
         db.close().await.ok();
         other.close().await.ok();
@@ -340,7 +340,7 @@ async fn old_sign_in_failures_and_ended_sessions_are_purged() {
         assert_eq!(muster_store::throttle::purge(&db).await.unwrap(), 2, "{backend:?}");
         assert_eq!(failures_stored(&db).await, 0);
 
-        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.demo().password, CLIENT).await.unwrap();
         let (idle, live) = (sessions::create(&db, &admin).await.unwrap(), sessions::create(&db, &admin).await.unwrap());
         session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(Utc::now() - sessions::IDLE_TIMEOUT))
@@ -358,7 +358,7 @@ async fn old_sign_in_failures_and_ended_sessions_are_purged() {
 async fn an_idle_session_ends_and_a_new_password_ends_the_account_s_other_sessions() {
     on_every_backend(|db, backend| async move {
         let first = bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
-        let admin = sign_in(&db, "demo", "admin", &first.tenant_admin_password, CLIENT).await.unwrap();
+        let admin = sign_in(&db, "demo", "admin", &first.demo().password, CLIENT).await.unwrap();
         let idle = sessions::create(&db, &admin).await.unwrap();
         session::Entity::update_many()
             .col_expr(
@@ -378,6 +378,29 @@ async fn an_idle_session_ends_and_a_new_password_ends_the_account_s_other_sessio
         assert_eq!(sessions::end_others(&db, &admin, Some(&here)).await.unwrap(), 2, "{backend:?}");
         assert!(sessions::find(&db, &here).await.unwrap().is_some(), "{backend:?}: the one that changed it stays");
         assert!(sessions::find(&db, &elsewhere).await.unwrap().is_none(), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_platform_admin_s_name_is_the_installation_s_own_and_the_demo_tenant_optional() {
+    use muster_store::bootstrap::FirstRunOptions;
+    on_every_backend(|db, backend| async move {
+        let options = FirstRunOptions { platform_admin: None, demo_tenant: false };
+        let first = bootstrap::ensure_first_run_with(&db, &options).await.unwrap().unwrap();
+        // Not a name a guesser knows from another installation.
+        assert!(first.platform_username.starts_with("admin-") && first.platform_username.len() == 12, "{first:?}");
+        assert!(first.demo.is_none(), "{backend:?}");
+        assert!(muster_store::directory::find_tenant(&db, "demo").await.unwrap().is_none(), "{backend:?}: no demo");
+        assert!(sign_in(&db, "", &first.platform_username, &first.platform_password, CLIENT).await.is_ok());
+    })
+    .await;
+    on_every_backend(|db, backend| async move {
+        let options = FirstRunOptions { platform_admin: Some("ops-lead".into()), demo_tenant: true };
+        let first = bootstrap::ensure_first_run_with(&db, &options).await.unwrap().unwrap();
+        assert_eq!(first.platform_username, "ops-lead", "{backend:?}");
+        assert!(sign_in(&db, "", "ops-lead", &first.platform_password, CLIENT).await.is_ok());
+        assert!(bootstrap::ensure_first_run(&db).await.unwrap().is_none(), "{backend:?}: once");
     })
     .await;
 }

@@ -1,10 +1,12 @@
 //! One module per screen of SPEC section 6.
+mod change_password;
 mod home;
 mod invitation;
 mod not_found;
 mod placeholders;
 mod sign_in;
 
+pub use change_password::ChangePasswordPage;
 pub use home::HomePage;
 pub use invitation::InvitationPage;
 pub use not_found::NotFoundPage;

@@ -23,6 +23,15 @@ fn is_public(path: &str) -> bool {
         || path == "/healthz"
 }
 
+/// What an account that must change its password may still reach.
+fn may_while_changing_password(path: &str) -> bool {
+    is_public(path)
+        || matches!(
+            path,
+            "/change-password" | "/api/change_password" | "/api/sign_in" | "/api/sign_out" | "/api/current_session"
+        )
+}
+
 /// A state-changing request that a browser marks as coming from another origin
 /// is refused, whatever cookie it carries: defence in depth beside SameSite=Lax.
 /// That includes `same-site` (another subdomain of the same site), whose
@@ -64,6 +73,16 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
     if is_page && principal.is_none() {
         return Redirect::to("/signin").into_response();
     }
+    // A password an admin typed or a mail carried is changed before anything
+    // else is done with it.
+    let must_change = matches!(&principal, Some(Principal::TenantUser { must_change_password: true, .. }));
+    if must_change && !may_while_changing_password(&path) {
+        return if is_page {
+            Redirect::to("/change-password").into_response()
+        } else {
+            (StatusCode::FORBIDDEN, "Change your password first: /change-password").into_response()
+        };
+    }
     req.extensions_mut().insert(CurrentPrincipal(principal));
     let mut response = next.run(req).await;
     // No page of Muster may be framed by another site (clickjacking: a framed
@@ -71,6 +90,11 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
     let headers = response.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    // Pages hold people's data and one-time links: no shared or back-button
+    // cache keeps them, and no link followed from them carries their address
+    // (an invitation's token is in it) to another site.
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
