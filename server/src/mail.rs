@@ -37,7 +37,7 @@ impl Mailer {
         match self {
             Mailer::Outbox(t) => t.send(message).await.map(drop).map_err(|e| Delivery::Failed(e.to_string())),
             Mailer::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
-                if e.is_permanent() {
+                if refuses_the_recipient(&e) {
                     Delivery::Refused(e.to_string())
                 } else {
                     Delivery::Failed(e.to_string())
@@ -45,6 +45,20 @@ impl Mailer {
             }),
         }
     }
+}
+
+/// Whether an SMTP error says the recipient can never be reached as written
+/// (no such mailbox, a bad address): final for that message. Other permanent
+/// errors (authentication, a refused sender or relay) are the server's
+/// configuration, not the address: they are tried again, a bounded number of
+/// times, so that one misconfiguration does not mark a whole load undelivered.
+fn refuses_the_recipient(e: &lettre::transport::smtp::Error) -> bool {
+    if !e.is_permanent() {
+        return false;
+    }
+    let text = e.to_string();
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    matches!(code.as_str(), "550" | "551" | "553") && !text.contains("5.7.") || text.contains("5.1.")
 }
 
 /// The message for an invitation or generated credentials. `base_url` is where

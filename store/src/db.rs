@@ -78,12 +78,17 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
 /// compare are all set and read by it, never by one process's own clock (a
 /// machine whose clock runs ahead would otherwise take over live work). On
 /// SQLite, whose file every process reaches on one machine, that machine's clock.
+/// `clock_timestamp()`, not `now()`: inside a transaction `now()` is the time
+/// it began, and a lease reckoned from that may have passed already.
 pub async fn now<C: sea_orm::ConnectionTrait>(db: &C) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return Ok(chrono::Utc::now());
     }
     let row = db
-        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, "SELECT now() AS now"))
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT clock_timestamp() AS now",
+        ))
         .await?
         .ok_or_else(|| DbErr::Custom("SELECT now() returned no row".into()))?;
     row.try_get("", "now")

@@ -49,11 +49,16 @@ pub async fn find(db: &DatabaseConnection, token: &str) -> Result<Option<Princip
         return Ok(None);
     }
     if seen + SEEN_EVERY <= now {
-        session::Entity::update_many()
+        // Best effort: a write that waits out SQLite's busy time behind a
+        // load's batch must not turn the request into an error.
+        let seen = session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(now))
             .filter(session::Column::Id.eq(found.id.clone()))
             .exec(db)
-            .await?;
+            .await;
+        if let Err(err) = seen {
+            tracing::warn!(error = %err, "a session's last use was not recorded");
+        }
     }
     if let Some(admin_id) = found.platform_admin_id {
         let admin = platform_admin::Entity::find_by_id(admin_id).one(db).await?;

@@ -5,7 +5,9 @@ use crate::bulk::{self, Kind};
 use crate::entity::{upload, upload_row, user};
 use muster_import::{normalize_key, Field, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use std::collections::{HashMap, HashSet};
 
 pub(super) const MANAGER_COLUMNS: bulk::Columns = &[("id", Kind::BigInt), ("reports_to_id", Kind::BigInt)];
@@ -106,12 +108,19 @@ pub(super) async fn link_managers(
             }
         }
         bulk::update_by_id(&txn, "users", MANAGER_COLUMNS, linked, tenant_id, "true").await?;
+        // sea-query's placeholder for a custom expression: `$1` on PostgreSQL, `?` on SQLite.
+        let append = match txn.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "COALESCE(result, '') || $1",
+            _ => "COALESCE(result, '') || ?",
+        };
         for (row_id, result, manager) in missing {
             let note = format!("reportsTo {manager:?} not set: that user was not loaded");
             let result = result.clone().unwrap_or_default();
             if !result.contains(&note) {
+                // Appended in SQL, not written over the value read: the row's
+                // mail may be recorded as sent meanwhile ("queued" -> "sent").
                 upload_row::Entity::update_many()
-                    .col_expr(upload_row::Column::Result, Expr::value(format!("{result}; {note}")))
+                    .col_expr(upload_row::Column::Result, Expr::cust_with_values(append, [format!("; {note}")]))
                     .filter(upload_row::Column::Id.eq(row_id))
                     .filter(upload_row::Column::TenantId.eq(tenant_id))
                     .exec(&txn)
