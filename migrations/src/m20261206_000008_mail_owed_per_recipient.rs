@@ -33,10 +33,16 @@ impl MigrationTrait for Migration {
                 .col(big_integer("user_id"))
                 // 'invitation' or 'password'.
                 .col(string_len("kind", 16))
-                .col(integer("attempts").default(0))
+                // Attempts begun: the batch's own is the first, each claim
+                // after it one more.
+                .col(integer("attempts").default(1))
                 // Nobody else sends it before then: its sender is at work, or
                 // it waits out the back-off after a failed attempt.
                 .col(timestamp_with_time_zone("claimed_until"))
+                // Who holds the claim: a token of the sender's. Only its holder
+                // may record the message sent or failed; one whose claim lapsed
+                // and was taken by another sends nothing more.
+                .col(string_len_null("claimed_by", 32))
                 .col(timestamp_with_time_zone("created_at"))
                 .col(text_null("last_error"))
                 .foreign_key(

@@ -42,25 +42,37 @@ impl Worker {
     fn deliver(&self, mailing: load::Mailing) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (db, mailer, base_url) = (self.db.clone(), self.mailer.clone(), self.base_url.clone());
         async move {
-            let tenant = mailing.tenant_id;
             let owed: Vec<i64> = mailing.messages.iter().map(|m| m.owed).collect();
+            // Still ours? A mailing that waited its turn may have lost its
+            // claim to another worker, which then sends it instead.
+            let mut held: std::collections::HashSet<i64> = match load::extend_mail_claim(&db, &mailing, &owed).await {
+                Ok(held) => held.into_iter().collect(),
+                Err(err) => {
+                    tracing::error!(error = %err, "owed mail not claimed; it is sent later");
+                    return;
+                }
+            };
             let mut sent = Vec::new();
             let mut recorded = Instant::now();
             let record = |sent: Vec<i64>| {
-                let db = db.clone();
+                let (db, mailing) = (db.clone(), &mailing);
                 async move {
-                    if let Err(err) = load::mail_sent(&db, tenant, &sent).await {
+                    if let Err(err) = load::mail_sent(&db, mailing, &sent).await {
                         tracing::error!(error = %err, "mail sent but still marked as owed; it may go out twice");
                     }
                 }
             };
-            for (at, message) in mailing.messages.into_iter().enumerate() {
+            for (at, message) in mailing.messages.iter().enumerate() {
                 if recorded.elapsed() >= RECORD_SENT_EVERY {
                     record(std::mem::take(&mut sent)).await;
-                    if let Err(err) = load::extend_mail_claim(&db, tenant, &owed[at..]).await {
-                        tracing::error!(error = %err, "the claim on owed mail was not extended");
+                    match load::extend_mail_claim(&db, &mailing, &owed[at..]).await {
+                        Ok(still) => held = still.into_iter().collect(),
+                        Err(err) => tracing::error!(error = %err, "the claim on owed mail was not extended"),
                     }
                     recorded = Instant::now();
+                }
+                if !held.contains(&message.owed) {
+                    continue;
                 }
                 let delivered = match compose(&message.outgoing, &base_url) {
                     Ok(m) => mailer.deliver(m).await,
@@ -76,7 +88,7 @@ impl Worker {
                     }
                     Err(why) => {
                         tracing::warn!(reason = ?why, "mail not sent");
-                        if let Err(err) = load::mail_failed(&db, tenant, message.owed, &why).await {
+                        if let Err(err) = load::mail_failed(&db, &mailing, message.owed, &why).await {
                             tracing::error!(error = %err, "a failed message was not recorded; it is sent again later");
                         }
                     }

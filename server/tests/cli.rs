@@ -161,6 +161,16 @@ async fn import_story(backend: Backend) {
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Password (shown once): "));
+    {
+        // The printed password is for its owner to replace at first sign-in.
+        use muster_store::entity::user;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let db = test_db.connect().await;
+        let second =
+            user::Entity::find().filter(user::Column::UserIdNorm.eq("second")).one(&db).await.unwrap().unwrap();
+        assert!(second.change_password_next_time, "{backend:?}");
+        db.close().await.ok();
+    }
     let again = muster(
         &dir,
         Some(&test_db.url),

@@ -7,6 +7,32 @@ use muster_store::testdb::{Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
 use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
 
+/// What the server logged, in this test process (every test's server at once).
+fn logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_writer(move || Capture(writer.clone()))
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
+        buffer
+    })
+    .clone()
+}
+
 struct Running {
     url: String,
     first: FirstRun,
@@ -98,6 +124,15 @@ async fn story(backend: Backend) {
     let refused = app.sign_in("demo", "admin", "wrong password").await;
     assert!(session_cookie(&refused).is_none());
     assert!(refused.text().await.unwrap().contains("BadCredentials"));
+
+    // What was typed is never logged: a login may be a password in the wrong field.
+    let logs = logs();
+    let typed = format!("Typed.In.Login.{backend:?}");
+    let refused = app.sign_in("demo", &typed, "Typed-Password-42").await;
+    assert!(refused.text().await.unwrap().contains("BadCredentials"));
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logged.contains("sign-in refused"), "{backend:?}: the refusal is logged: {logged}");
+    assert!(!logged.contains(&typed) && !logged.contains("Typed-Password-42"), "{backend:?}: {logged}");
 
     // A plain form post (no WebAssembly yet) is sent back with the reason.
     let plain = app

@@ -5,7 +5,7 @@ use crate::entity::platform_admin;
 use crate::passwords;
 use crate::tenants::{self, AccountError, NewAdmin};
 use rand::Rng;
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 
 #[derive(Debug, Clone)]
 pub struct FirstRun {
@@ -55,12 +55,23 @@ pub async fn ensure_first_run(db: &DatabaseConnection) -> Result<Option<FirstRun
     ensure_first_run_with(db, &FirstRunOptions::default()).await
 }
 
-/// [`ensure_first_run`] with the operator's choices.
+/// [`ensure_first_run`] with the operator's choices. In one transaction, the
+/// table of platform admins locked on PostgreSQL: two processes starting at
+/// once on an empty database make one set of accounts, and a failure part way
+/// leaves none (its passwords, shown only now, are not lost).
 pub async fn ensure_first_run_with(
     db: &DatabaseConnection,
     options: &FirstRunOptions,
 ) -> Result<Option<FirstRun>, AccountError> {
     if platform_admin::Entity::find().count(db).await? > 0 {
+        return Ok(None);
+    }
+    let txn = crate::db::begin_write(db).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE platform_admins IN EXCLUSIVE MODE").await?;
+    }
+    if platform_admin::Entity::find().count(&txn).await? > 0 {
+        txn.rollback().await?;
         return Ok(None);
     }
     let platform_username = options.platform_admin.clone().unwrap_or_else(random_admin_name);
@@ -74,16 +85,16 @@ pub async fn ensure_first_run_with(
         }),
     };
     tenants::create_platform_admin(
-        db,
+        &txn,
         &first.platform_username,
         "platform-admin@muster.invalid",
         &first.platform_password,
     )
     .await?;
     if let Some(demo) = &first.demo {
-        let tenant = tenants::create_tenant(db, &demo.tenant_slug, "Demo Organisation", Some(1000)).await?;
+        let tenant = tenants::create_tenant_in(&txn, &demo.tenant_slug, "Demo Organisation", Some(1000)).await?;
         tenants::create_tenant_admin(
-            db,
+            &txn,
             tenant.id,
             NewAdmin {
                 user_id: &demo.user_id,
@@ -91,10 +102,13 @@ pub async fn ensure_first_run_with(
                 first_name: "Demo",
                 last_name: "Admin",
                 password: &demo.password,
+                // Printed for the one who started the server, who signs in with it.
+                must_change_password: false,
             },
         )
         .await?;
     }
+    txn.commit().await?;
     Ok(Some(first))
 }
 

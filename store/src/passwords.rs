@@ -43,6 +43,14 @@ pub async fn verify_bounded(password: String, hash: String) -> Option<bool> {
 /// Checks that may wait for a hashing slot, per core, before sign-in answers "busy".
 pub const MAX_WAITING: usize = 32;
 
+/// Every hashing slot, held until the permit is dropped (tests: nothing else
+/// hashes meanwhile).
+#[cfg(test)]
+pub(crate) async fn hold_every_slot() -> tokio::sync::SemaphorePermit<'static> {
+    let slots = slots();
+    slots.free.acquire_many(slots.at_once as u32).await.expect("the slots are never closed")
+}
+
 /// The async entry points hash one password per core at a time, the rest
 /// waiting their turn: sign-in is open to anyone, and each hash holds 19 MiB
 /// (a burst of a few hundred on tokio's 512 blocking threads was gigabytes).

@@ -37,8 +37,20 @@ pub async fn create_tenant(
     name: &str,
     licence_limit: Option<i32>,
 ) -> Result<tenant::Model, AccountError> {
-    let slug = check_slug(slug)?;
     let txn = crate::db::begin_write(db).await?;
+    let created = create_tenant_in(&txn, slug, name, licence_limit).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// [`create_tenant`] within the caller's transaction.
+pub async fn create_tenant_in<C: ConnectionTrait>(
+    txn: &C,
+    slug: &str,
+    name: &str,
+    licence_limit: Option<i32>,
+) -> Result<tenant::Model, AccountError> {
+    let slug = check_slug(slug)?;
     let now = Utc::now();
     let created = tenant::ActiveModel {
         slug_norm: Set(normalize_key(&slug)),
@@ -48,7 +60,7 @@ pub async fn create_tenant(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     organisation::ActiveModel {
         tenant_id: Set(created.id),
@@ -59,9 +71,8 @@ pub async fn create_tenant(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    txn.commit().await?;
     Ok(created)
 }
 
@@ -71,6 +82,9 @@ pub struct NewAdmin<'a> {
     pub first_name: &'a str,
     pub last_name: &'a str,
     pub password: &'a str,
+    /// The password was made for someone else to read (`create-admin` prints
+    /// it for the operator to pass on): its owner replaces it at first sign-in.
+    pub must_change_password: bool,
 }
 
 /// Creates a tenant admin in the tenant's default organisation.
@@ -97,7 +111,7 @@ pub async fn create_tenant_admin<C: ConnectionTrait>(
         state: Set("active".into()),
         enabled: Set(true),
         task_notification: Set("Email".into()),
-        change_password_next_time: Set(false),
+        change_password_next_time: Set(admin.must_change_password),
         password_hash: Set(Some(hash)),
         is_tenant_admin: Set(true),
         created_at: Set(now),

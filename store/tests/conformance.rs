@@ -134,6 +134,7 @@ async fn tenant_admins_need_valid_keys() {
                 first_name: "",
                 last_name: "",
                 password: "pw",
+                must_change_password: false,
             },
         )
         .await;
@@ -401,6 +402,50 @@ async fn the_platform_admin_s_name_is_the_installation_s_own_and_the_demo_tenant
         assert_eq!(first.platform_username, "ops-lead", "{backend:?}");
         assert!(sign_in(&db, "", "ops-lead", &first.platform_password, CLIENT).await.is_ok());
         assert!(bootstrap::ensure_first_run(&db).await.unwrap().is_none(), "{backend:?}: once");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_first_starts_at_once_make_one_set_of_accounts() {
+    for backend in testdb::Backend::ALL {
+        let test_db = testdb::TestDb::new(backend).await;
+        let (a, b) = (test_db.connect().await, test_db.connect().await);
+        let (one, two) = tokio::join!(bootstrap::ensure_first_run(&a), bootstrap::ensure_first_run(&b));
+        let made: Vec<_> = [one, two].into_iter().filter_map(|r| r.ok().flatten()).collect();
+        assert_eq!(made.len(), 1, "{backend:?}: one start made the accounts");
+        use sea_orm::PaginatorTrait;
+        assert_eq!(muster_store::entity::platform_admin::Entity::find().count(&a).await.unwrap(), 1, "{backend:?}");
+        a.close().await.ok();
+        b.close().await.ok();
+        test_db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_is_refused_after_the_same_work_as_a_known_one() {
+    on_every_backend(|db, backend| async move {
+        bootstrap::ensure_first_run(&db).await.unwrap().unwrap();
+        let statements_of = |tenant: &'static str, client: &'static str| {
+            let mut counted = db.clone();
+            let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            counted.set_metric_callback({
+                let sent = sent.clone();
+                move |_| {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+            async move {
+                let refused = sign_in(&counted, tenant, "nobody", "some guess 1", client).await;
+                assert!(matches!(refused, Err(AuthError::BadCredentials)), "{refused:?}");
+                sent.load(std::sync::atomic::Ordering::SeqCst)
+            }
+        };
+        // Each from its own client, so that neither finds counts of the other.
+        let known = statements_of("demo", "192.0.2.10").await;
+        let unknown = statements_of("no-such-tenant", "192.0.2.11").await;
+        assert!(known > 2, "{backend:?}: the statements are counted ({known})");
+        assert_eq!(known, unknown, "{backend:?}: an unknown tenant would answer sooner");
     })
     .await;
 }

@@ -104,7 +104,7 @@ async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     }
     for mailing in &mail {
         let owed: Vec<i64> = mailing.messages.iter().map(|m| m.owed).collect();
-        load::mail_sent(db, mailing.tenant_id, &owed).await.unwrap();
+        load::mail_sent(db, mailing, &owed).await.unwrap();
     }
     mail.into_iter().flat_map(|m| m.messages).map(|m| m.outgoing).collect()
 }
@@ -992,14 +992,12 @@ async fn load_losing_mail(
     (upload.id, lost)
 }
 
-/// Everything owed, whatever its claim: as a worker finds it once claims ran out.
-async fn claim_everything(db: &DatabaseConnection) -> Vec<load::Message> {
-    load::claim_unsent_mail(db, chrono::Duration::days(1), 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|m| m.messages)
-        .collect()
+/// Everything owed, whatever its claim: as a worker finds it once claims ran
+/// out. A mailing a message.
+async fn claim_everything(db: &DatabaseConnection) -> Vec<load::Mailing> {
+    let mailings = load::claim_unsent_mail(db, chrono::Duration::days(1), 1000).await.unwrap();
+    assert!(mailings.iter().all(|m| m.messages.len() == 1));
+    mailings
 }
 
 fn token_of(m: &load::Message) -> (String, String) {
@@ -1023,10 +1021,10 @@ async fn owed_mail_is_renewed_only_for_the_recipients_not_sent_to() {
         // The batch's sender holds its claim from the start: nobody else sends it.
         assert!(load::claim_unsent_mail(&db, chrono::Duration::zero(), 20).await.unwrap().is_empty(), "{backend:?}");
         // ann's went out; then the sender died.
-        load::mail_sent(&db, w.tenant.id, &[messages[0].owed]).await.unwrap();
+        load::mail_sent(&db, &lost[0], &[messages[0].owed]).await.unwrap();
 
         let again = claim_everything(&db).await;
-        let renewed: Vec<(String, String)> = again.iter().map(token_of).collect();
+        let renewed: Vec<(String, String)> = again.iter().map(|m| token_of(&m.messages[0])).collect();
         assert_eq!(renewed.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), ["bob", "cat"], "{backend:?}");
         // ann's link still works: nothing was renewed for her.
         assert!(invitations::open(&db, &token_of(messages[0]).1).await.is_ok(), "{backend:?}");
@@ -1036,10 +1034,65 @@ async fn owed_mail_is_renewed_only_for_the_recipients_not_sent_to() {
         assert!(invitations::accept(&db, &renewed[0].1, "a good pass 12").await.is_err());
         // Claimed: another worker does not send it too.
         assert!(claim_everything(&db).await.is_empty(), "{backend:?}");
-        load::mail_sent(&db, w.tenant.id, &again.iter().map(|m| m.owed).collect::<Vec<_>>()).await.unwrap();
+        for m in &again {
+            load::mail_sent(&db, m, &[m.messages[0].owed]).await.unwrap();
+        }
         assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
         let results = outcomes(&db, &w.tenant, upload_id).await;
         assert!(results.iter().all(|(_, r)| r == "Added; invitation sent"), "{backend:?}: {results:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sender_whose_claim_was_taken_over_records_nothing_and_sends_nothing() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\n";
+        let (upload_id, lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        let first = &lost[0];
+        let owed = [first.messages[0].owed];
+        // The first sender stalled past its claim; another worker took the message.
+        let taken = claim_everything(&db).await;
+        assert_eq!(taken.len(), 1, "{backend:?}");
+        // The first one wakes: it holds nothing, so it sends nothing and
+        // records nothing over the new claim.
+        assert!(load::extend_mail_claim(&db, first, &owed).await.unwrap().is_empty(), "{backend:?}");
+        load::mail_sent(&db, first, &owed).await.unwrap();
+        load::mail_failed(&db, first, owed[0], &load::Delivery::Refused("550 no".into())).await.unwrap();
+        assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 1, "{backend:?}: still owed");
+        assert_eq!(outcomes(&db, &w.tenant, upload_id).await[0].1, "Added; invitation queued", "{backend:?}");
+        // The holder of the claim records it.
+        assert_eq!(load::extend_mail_claim(&db, &taken[0], &owed).await.unwrap(), owed, "{backend:?}");
+        load::mail_sent(&db, &taken[0], &owed).await.unwrap();
+        assert_eq!(outcomes(&db, &w.tenant, upload_id).await[0].1, "Added; invitation sent", "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mail_whose_sender_dies_every_time_is_given_up_after_the_attempts() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\n";
+        let (upload_id, _lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        // Each claimant dies before it says anything; each later worker looks
+        // once the claim before ran out (a day on, then two…).
+        let mut claims = 0;
+        while !load::claim_unsent_mail(&db, chrono::Duration::days(claims as i64 + 1), 10).await.unwrap().is_empty() {
+            claims += 1;
+            assert!(claims < load::MAIL_ATTEMPTS, "{backend:?}: claimed for ever");
+        }
+        assert_eq!(claims, load::MAIL_ATTEMPTS - 1, "{backend:?}: the batch's attempt was the first");
+        assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload_id).await[0].1,
+            format!(
+                "Added; invitation not delivered: its sender stopped each time (after {} attempts)",
+                load::MAIL_ATTEMPTS
+            ),
+            "{backend:?}"
+        );
     })
     .await;
 }
@@ -1076,9 +1129,9 @@ async fn a_refused_address_is_final_and_its_row_says_not_delivered() {
         let file = b"userId,email,firstName\nann,ann@x.io,Ann\nbob,bob@x.io,Bob\n";
         let (upload_id, lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
         let messages: Vec<&load::Message> = lost.iter().flat_map(|m| &m.messages).collect();
-        load::mail_sent(&db, w.tenant.id, &[messages[0].owed]).await.unwrap();
+        load::mail_sent(&db, &lost[0], &[messages[0].owed]).await.unwrap();
         let refused = load::Delivery::Refused("550 5.1.1 No such user here".into());
-        load::mail_failed(&db, w.tenant.id, messages[1].owed, &refused).await.unwrap();
+        load::mail_failed(&db, &lost[0], messages[1].owed, &refused).await.unwrap();
         assert!(claim_everything(&db).await.is_empty(), "{backend:?}: nothing is owed, nothing renewed");
         assert_eq!(
             outcomes(&db, &w.tenant, upload_id).await,
@@ -1100,7 +1153,7 @@ async fn mail_that_keeps_failing_is_tried_a_bounded_number_of_times() {
             load_losing_mail(&db, &w.tenant, UploadOptions::default(), b"userId,email,firstName\nann,ann@x.io,Ann\n")
                 .await;
         let down = load::Delivery::Failed("connection refused".into());
-        load::mail_failed(&db, w.tenant.id, lost[0].messages[0].owed, &down).await.unwrap();
+        load::mail_failed(&db, &lost[0], lost[0].messages[0].owed, &down).await.unwrap();
         // Not again before its back-off is over.
         assert!(load::claim_unsent_mail(&db, chrono::Duration::zero(), 20).await.unwrap().is_empty(), "{backend:?}");
         let mut tries = 1;
@@ -1111,7 +1164,7 @@ async fn mail_that_keeps_failing_is_tried_a_bounded_number_of_times() {
             }
             assert_eq!(again.len(), 1);
             tries += 1;
-            load::mail_failed(&db, w.tenant.id, again[0].owed, &down).await.unwrap();
+            load::mail_failed(&db, &again[0], again[0].messages[0].owed, &down).await.unwrap();
             assert!(tries <= load::MAIL_ATTEMPTS, "{backend:?}: tried for ever");
         }
         assert_eq!(tries, load::MAIL_ATTEMPTS, "{backend:?}");
@@ -1154,7 +1207,7 @@ async fn a_lost_password_mail_gives_a_new_password_only_to_users_who_never_signe
         let again = claim_everything(&db).await;
         let renewed: Vec<(String, String)> = again
             .iter()
-            .map(|m| match &m.outgoing {
+            .map(|m| match &m.messages[0].outgoing {
                 Outgoing::Password { user_id, password, .. } => (user_id.clone(), password.clone()),
                 other => panic!("{other:?}"),
             })

@@ -81,6 +81,7 @@ pub async fn create_admin(args: &CreateAdminArgs, config: &Config) -> i32 {
                     first_name: &args.first_name,
                     last_name: &args.last_name,
                     password: &password,
+                    must_change_password: true,
                 };
                 tenants::create_tenant_admin(&db, tenant.id, admin).await?;
                 Ok(true)

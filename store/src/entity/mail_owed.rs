@@ -13,6 +13,7 @@ pub struct Model {
     pub kind: String,
     pub attempts: i32,
     pub claimed_until: DateTimeUtc,
+    pub claimed_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub last_error: Option<String>,
 }

@@ -7,7 +7,7 @@ use super::present::{Present, NEW_USER};
 use super::results::{first_error, not_applied, RowResult, STOPPED};
 use super::tables::{audit, Actor};
 use super::writes::{Credential, NewUser, Writes};
-use super::{outcome, Message, UploadOptions};
+use super::{outcome, Mailing, UploadOptions};
 use crate::bulk::{self, Kind};
 use crate::entity::{tenant, upload_row, user};
 use crate::memberships::Kind as Membership;
@@ -30,7 +30,7 @@ pub(super) async fn apply_batch<C: ConnectionTrait>(
     catalogue: &mut Catalogue,
     org_code: &HashMap<i64, String>,
     batch: &mut Batch,
-) -> Result<(Vec<RowResult>, Vec<Message>, bool), DbErr> {
+) -> Result<(Vec<RowResult>, Mailing, bool), DbErr> {
     let Batch { rows, parsed, credentials } = batch;
     let (rows, parsed) = (&*rows, &*parsed);
     let changes: Vec<Vec<Change>> = rows.iter().map(|r| changes_of(r.changes.as_ref())).collect();

@@ -205,11 +205,11 @@ where
                     return Ok(());
                 }
             }
-            let (results, outgoing, stop) = if self.blocked {
+            let (results, mailing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
                 let results = batch.rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
-                (results, vec![], false)
+                (results, Mailing { tenant_id, claim: String::new(), messages: Vec::new() }, false)
             } else {
                 apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &mut batch)
                     .await?
@@ -237,8 +237,7 @@ where
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
-            if !outgoing.is_empty() {
-                let mailing = Mailing { tenant_id, messages: outgoing };
+            if !mailing.messages.is_empty() {
                 (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
             }
             let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;

@@ -50,14 +50,21 @@ const OWED_COLUMNS: bulk::Columns = &[
     ("kind", Kind::Text),
     ("attempts", Kind::Int),
     ("claimed_until", Kind::Timestamp),
+    ("claimed_by", Kind::Text),
     ("created_at", Kind::Timestamp),
 ];
 
+/// A new claim's token: only its holder records what became of the mail.
+fn claim_token() -> String {
+    tokens::generate().chars().take(32).collect()
+}
+
 /// Marks the batch's messages owed, claimed for its sender: in the batch's
 /// transaction, with the rows that say "queued".
-pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Owing>) -> Result<Vec<Message>, DbErr> {
+pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Owing>) -> Result<Mailing, DbErr> {
+    let claim = claim_token();
     if owing.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Mailing { tenant_id: actor.tenant_id, claim, messages: Vec::new() });
     }
     let now = crate::db::now(db).await?;
     let rows = owing
@@ -73,8 +80,9 @@ pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Ow
                 .int(o.row)
                 .int(o.user)
                 .text(Some(kind))
-                .int(0)
+                .int(1)
                 .time(Some(now + MAIL_CLAIM))
+                .text(Some(&claim))
                 .time(Some(now))
         })
         .collect();
@@ -83,13 +91,14 @@ pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Ow
     for row in inserted {
         owed_of_row.insert(row.try_get::<i64>("", "upload_row_id")?, row.try_get::<i64>("", "id")?);
     }
-    owing
+    let messages = owing
         .into_iter()
         .map(|o| match owed_of_row.get(&o.row) {
             Some(&owed) => Ok(Message { owed, outgoing: o.outgoing }),
             None => Err(DbErr::Custom(format!("the mail owed for row {} was not recorded", o.row))),
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Mailing { tenant_id: actor.tenant_id, claim, messages })
 }
 
 /// The words a row's result has for its message: queued, and what it became.
@@ -100,18 +109,23 @@ fn words(kind: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Ends what is owed for `owed`, its row's result saying `became` in place of
-/// "queued" (a note linking the manager may follow it, and stays). False if
-/// nothing was owed any more (another sender ended it).
+/// Ends what is owed for `owed`, held under `claim`, its row's result saying
+/// `became` in place of "queued" (a note linking the manager may follow it, and
+/// stays). False if it was not owed under that claim any more (the claim
+/// lapsed and another sender holds it, or ended it).
 async fn settle(
     db: &DatabaseConnection,
     tenant_id: i64,
     owed: i64,
+    claim: &str,
     became: impl Fn(&str) -> String,
 ) -> Result<bool, DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let Some(found) =
-        mail_owed::Entity::find_by_id(owed).filter(mail_owed::Column::TenantId.eq(tenant_id)).one(&txn).await?
+    let Some(found) = mail_owed::Entity::find_by_id(owed)
+        .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .filter(mail_owed::Column::ClaimedBy.eq(claim))
+        .one(&txn)
+        .await?
     else {
         txn.rollback().await?;
         return Ok(false);
@@ -119,6 +133,7 @@ async fn settle(
     let deleted = mail_owed::Entity::delete_many()
         .filter(mail_owed::Column::Id.eq(owed))
         .filter(mail_owed::Column::TenantId.eq(tenant_id))
+        .filter(mail_owed::Column::ClaimedBy.eq(claim))
         .exec(&txn)
         .await?;
     if deleted.rows_affected != 1 {
@@ -137,26 +152,29 @@ async fn settle(
     Ok(true)
 }
 
-/// These messages went out: they are owed no more, and their rows say "sent".
-/// One transaction for them all.
-pub async fn mail_sent(db: &DatabaseConnection, tenant_id: i64, owed: &[i64]) -> Result<(), DbErr> {
+/// These messages of `mailing` went out: they are owed no more, and their
+/// rows say "sent". One transaction for them all; a message whose claim went
+/// to another sender meanwhile is that sender's to record.
+pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing, owed: &[i64]) -> Result<(), DbErr> {
     if owed.is_empty() {
         return Ok(());
     }
+    let tenant_id = mailing.tenant_id;
+    let ours = || {
+        sea_orm::Condition::all()
+            .add(mail_owed::Column::TenantId.eq(tenant_id))
+            .add(mail_owed::Column::ClaimedBy.eq(mailing.claim.as_str()))
+            .add(mail_owed::Column::Id.is_in(owed.iter().copied()))
+    };
     let txn = crate::db::begin_write(db).await?;
     let rows: Vec<i64> = mail_owed::Entity::find()
         .select_only()
         .column(mail_owed::Column::UploadRowId)
-        .filter(mail_owed::Column::TenantId.eq(tenant_id))
-        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
+        .filter(ours())
         .into_tuple()
         .all(&txn)
         .await?;
-    mail_owed::Entity::delete_many()
-        .filter(mail_owed::Column::TenantId.eq(tenant_id))
-        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
-        .exec(&txn)
-        .await?;
+    mail_owed::Entity::delete_many().filter(ours()).exec(&txn).await?;
     // A row owes one kind of message: one of the two replacements applies.
     let replace = |text: sea_orm::sea_query::SimpleExpr, queued: &str, sent: String| {
         sea_orm::sea_query::SimpleExpr::from(Func::cust("REPLACE").arg(text).arg(queued).arg(sent))
@@ -193,53 +211,65 @@ pub enum Delivery {
 }
 
 /// The message did not go out (see [`Delivery`]). Its row says "not
-/// delivered" with the reason once that is final; until then it stays owed
-/// and "queued", and a worker tries again after the back-off.
-pub async fn mail_failed(db: &DatabaseConnection, tenant_id: i64, owed: i64, why: &Delivery) -> Result<(), DbErr> {
+/// delivered" with the reason once that is final (a refusal, or the last of
+/// [`MAIL_ATTEMPTS`]); until then it stays owed and "queued", and a worker
+/// tries again after the back-off.
+pub async fn mail_failed(db: &DatabaseConnection, mailing: &Mailing, owed: i64, why: &Delivery) -> Result<(), DbErr> {
     let short = |text: &str| text.chars().filter(|c| !c.is_control()).take(300).collect::<String>();
-    let (reason, last) = match why {
-        Delivery::Refused(reason) => (short(reason), true),
+    let tenant_id = mailing.tenant_id;
+    let claim = mailing.claim.as_str();
+    let reason = match why {
+        Delivery::Refused(reason) => short(reason),
         Delivery::Failed(reason) => {
-            let Some(found) =
-                mail_owed::Entity::find_by_id(owed).filter(mail_owed::Column::TenantId.eq(tenant_id)).one(db).await?
+            let Some(found) = mail_owed::Entity::find_by_id(owed)
+                .filter(mail_owed::Column::TenantId.eq(tenant_id))
+                .filter(mail_owed::Column::ClaimedBy.eq(claim))
+                .one(db)
+                .await?
             else {
                 return Ok(());
             };
-            let attempts = found.attempts + 1;
-            if attempts < MAIL_ATTEMPTS {
+            if found.attempts < MAIL_ATTEMPTS {
                 let now = crate::db::now(db).await?;
                 mail_owed::Entity::update_many()
-                    .col_expr(mail_owed::Column::Attempts, Expr::value(attempts))
                     .col_expr(mail_owed::Column::LastError, Expr::value(short(reason)))
-                    .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + back_off(attempts)))
+                    .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + back_off(found.attempts)))
+                    .col_expr(mail_owed::Column::ClaimedBy, Expr::value(Option::<String>::None))
                     .filter(mail_owed::Column::Id.eq(owed))
                     .filter(mail_owed::Column::TenantId.eq(tenant_id))
+                    .filter(mail_owed::Column::ClaimedBy.eq(claim))
                     .exec(db)
                     .await?;
                 return Ok(());
             }
-            (format!("{} (after {attempts} attempts)", short(reason)), true)
+            format!("{} (after {} attempts)", short(reason), found.attempts)
         }
     };
-    debug_assert!(last);
-    settle(db, tenant_id, owed, |stem| format!("{stem} not delivered: {reason}")).await?;
+    settle(db, tenant_id, owed, claim, |stem| format!("{stem} not delivered: {reason}")).await?;
     Ok(())
 }
 
-/// Keeps the claim on messages still being sent, so that a sender working
-/// through a large batch is not taken for dead.
-pub async fn extend_mail_claim(db: &DatabaseConnection, tenant_id: i64, owed: &[i64]) -> Result<(), DbErr> {
+/// Keeps the claim of `mailing` on the messages `owed` still to send, and
+/// says which of them it still holds: a sender whose claim lapsed (it stalled,
+/// or waited its turn behind other mailings) sends none of those another
+/// worker has taken since.
+pub async fn extend_mail_claim(db: &DatabaseConnection, mailing: &Mailing, owed: &[i64]) -> Result<Vec<i64>, DbErr> {
     if owed.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let now = crate::db::now(db).await?;
+    let ours = || {
+        sea_orm::Condition::all()
+            .add(mail_owed::Column::TenantId.eq(mailing.tenant_id))
+            .add(mail_owed::Column::ClaimedBy.eq(mailing.claim.as_str()))
+            .add(mail_owed::Column::Id.is_in(owed.iter().copied()))
+    };
     mail_owed::Entity::update_many()
         .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + MAIL_CLAIM))
-        .filter(mail_owed::Column::TenantId.eq(tenant_id))
-        .filter(mail_owed::Column::Id.is_in(owed.iter().copied()))
+        .filter(ours())
         .exec(db)
         .await?;
-    Ok(())
+    mail_owed::Entity::find().select_only().column(mail_owed::Column::Id).filter(ours()).into_tuple().all(db).await
 }
 
 /// Mail owed whose claim runs out within `ahead` of now (by the database's
@@ -266,9 +296,20 @@ pub async fn claim_unsent_mail(
         .await?;
     let mut mailings: Vec<Mailing> = Vec::new();
     for mark in owed {
+        // A message begun MAIL_ATTEMPTS times (its senders failed, or died,
+        // each time) is given up: its row says so.
+        if mark.attempts >= MAIL_ATTEMPTS {
+            let last = mark.last_error.clone().unwrap_or_else(|| "its sender stopped each time".into());
+            let reason = format!("{last} (after {} attempts)", mark.attempts);
+            give_up(db, &mark, due, &reason).await?;
+            continue;
+        }
+        let claim = claim_token();
         // Claimed only if nobody claimed it since it was read.
         let claimed = mail_owed::Entity::update_many()
             .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(due + MAIL_CLAIM))
+            .col_expr(mail_owed::Column::ClaimedBy, Expr::value(claim.clone()))
+            .col_expr(mail_owed::Column::Attempts, Expr::value(mark.attempts + 1))
             .filter(mail_owed::Column::Id.eq(mark.id))
             .filter(mail_owed::Column::ClaimedUntil.lte(due))
             .exec(db)
@@ -277,16 +318,36 @@ pub async fn claim_unsent_mail(
             continue;
         }
         let Some(outgoing) = renew(db, &mark, now).await? else {
-            settle(db, mark.tenant_id, mark.id, |stem| format!("{stem} used")).await?;
+            settle(db, mark.tenant_id, mark.id, &claim, |stem| format!("{stem} used")).await?;
             continue;
         };
         let message = Message { owed: mark.id, outgoing };
-        match mailings.iter_mut().find(|m| m.tenant_id == mark.tenant_id) {
-            Some(mailing) => mailing.messages.push(message),
-            None => mailings.push(Mailing { tenant_id: mark.tenant_id, messages: vec![message] }),
-        }
+        // One mailing per message: each its own claim, held by one sender.
+        mailings.push(Mailing { tenant_id: mark.tenant_id, claim, messages: vec![message] });
     }
     Ok(mailings)
+}
+
+/// Ends a message owed too many times over, claiming it first so that no
+/// other worker takes it meanwhile.
+async fn give_up(
+    db: &DatabaseConnection,
+    mark: &mail_owed::Model,
+    due: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), DbErr> {
+    let claim = claim_token();
+    let claimed = mail_owed::Entity::update_many()
+        .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(due + MAIL_CLAIM))
+        .col_expr(mail_owed::Column::ClaimedBy, Expr::value(claim.clone()))
+        .filter(mail_owed::Column::Id.eq(mark.id))
+        .filter(mail_owed::Column::ClaimedUntil.lte(due))
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 1 {
+        settle(db, mark.tenant_id, mark.id, &claim, |stem| format!("{stem} not delivered: {reason}")).await?;
+    }
+    Ok(())
 }
 
 /// New credentials for the user a message is owed to, as the message that

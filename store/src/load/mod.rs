@@ -131,6 +131,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailing {
     pub tenant_id: i64,
+    /// The claim on its messages: only its holder records what became of them.
+    pub claim: String,
     pub messages: Vec<Message>,
 }
 

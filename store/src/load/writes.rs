@@ -3,7 +3,7 @@
 use super::mail::{owe, Owing};
 use super::results::{RowResult, INVITATION_QUEUED, PASSWORD_QUEUED};
 use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
-use super::{Credentials, LoadOptions, Message, Outgoing, INVITATION_DAYS};
+use super::{Credentials, LoadOptions, Mailing, Outgoing, INVITATION_DAYS};
 use crate::bulk::{self, Kind};
 use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
@@ -52,7 +52,7 @@ impl Writes<'_> {
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Message>, DbErr> {
+    ) -> Result<Mailing, DbErr> {
         let tenant_id = actor.tenant_id;
         if !self.leavers.is_empty() {
             user::Entity::update_many()
@@ -98,11 +98,11 @@ impl Writes<'_> {
         actor: &Actor,
         results: &mut [RowResult],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Message>, DbErr> {
+    ) -> Result<Mailing, DbErr> {
         let tenant_id = actor.tenant_id;
         let new_users = &self.new_users;
         if new_users.is_empty() {
-            return Ok(Vec::new());
+            return owe(db, actor, Vec::new()).await;
         }
         let rows = new_users
             .iter()
@@ -234,4 +234,22 @@ async fn hash_all(work: Vec<(usize, String)>) -> Vec<(usize, Credential)> {
         out.extend(h.await.expect("hashing task"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_s_hashes_wait_their_turn_at_the_slots_sign_in_uses() {
+        let held = passwords::hold_every_slot().await;
+        let work = (0..4).map(|at| (at, format!("password {at}"))).collect();
+        let hashing = tokio::spawn(hash_all(work));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!hashing.is_finished(), "the load hashed while every slot was taken");
+        drop(held);
+        let hashed = hashing.await.unwrap();
+        assert_eq!(hashed.len(), 4);
+        assert!(hashed.iter().all(|(at, c)| passwords::verify_blocking(&format!("password {at}"), &c.hash)));
+    }
 }
