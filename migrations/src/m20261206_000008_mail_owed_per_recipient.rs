@@ -30,7 +30,9 @@ impl MigrationTrait for Migration {
                 .col(big_integer("upload_id"))
                 // The row whose result says what became of the message.
                 .col(big_integer("upload_row_id"))
-                .col(big_integer("user_id"))
+                // Null once the user is deleted: the row then says the message
+                // was not sent, instead of "queued" for ever.
+                .col(big_integer_null("user_id"))
                 // 'invitation' or 'password'.
                 .col(string_len("kind", 16))
                 // Attempts begun: the batch's own is the first, each claim
@@ -52,13 +54,12 @@ impl MigrationTrait for Migration {
                         .to("uploads", "id")
                         .on_delete(ForeignKeyAction::Cascade),
                 )
-                // A user deleted since is owed nothing.
                 .foreign_key(
                     ForeignKey::create()
                         .name("fk_mail_owed_user_id")
                         .from("mail_owed", "user_id")
                         .to("users", "id")
-                        .on_delete(ForeignKeyAction::Cascade),
+                        .on_delete(ForeignKeyAction::SetNull),
                 )
                 .to_owned(),
         )

@@ -103,7 +103,9 @@ impl Worker {
     /// service); returns how many messages it took.
     pub async fn resend_unsent(&self, ahead: Duration) -> anyhow::Result<usize> {
         let ahead = chrono::Duration::from_std(ahead).unwrap_or(chrono::Duration::days(36_500));
-        let mailings = load::claim_unsent_mail(&self.db, ahead, 200).await?;
+        // A few at a time: each claim lasts `load::MAIL_CLAIM`, and those sent last
+        // must go out before theirs lapse (another worker would take them).
+        let mailings = load::claim_unsent_mail(&self.db, ahead, 20).await?;
         let taken = mailings.iter().map(|m| m.messages.len()).sum();
         for mailing in mailings {
             self.deliver(mailing).await;

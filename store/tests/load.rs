@@ -1098,6 +1098,25 @@ async fn mail_whose_sender_dies_every_time_is_given_up_after_the_attempts() {
 }
 
 #[tokio::test]
+async fn mail_owed_to_a_user_deleted_since_ends_saying_so() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\n";
+        let (upload_id, _lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        let ann = find(&db, &w.tenant, "ann").await.unwrap();
+        user::Entity::delete_by_id(ann.id).exec(&db).await.unwrap();
+        assert!(claim_everything(&db).await.is_empty(), "{backend:?}: nothing to send");
+        assert_eq!(mail_owed::Entity::find().count(&db).await.unwrap(), 0, "{backend:?}");
+        assert_eq!(
+            outcomes(&db, &w.tenant, upload_id).await[0].1,
+            "Added; invitation not sent: the user was deleted",
+            "{backend:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_resent_invitation_expires_a_full_term_after_it_is_sent() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;

@@ -9,7 +9,7 @@ pub struct Model {
     pub tenant_id: i64,
     pub upload_id: i64,
     pub upload_row_id: i64,
-    pub user_id: i64,
+    pub user_id: Option<i64>,
     pub kind: String,
     pub attempts: i32,
     pub claimed_until: DateTimeUtc,

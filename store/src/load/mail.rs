@@ -11,7 +11,7 @@ use crate::bulk::{self, Kind};
 use crate::entity::{invitation, mail_owed, upload_row, user};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -309,7 +309,7 @@ pub async fn claim_unsent_mail(
         let claimed = mail_owed::Entity::update_many()
             .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(due + MAIL_CLAIM))
             .col_expr(mail_owed::Column::ClaimedBy, Expr::value(claim.clone()))
-            .col_expr(mail_owed::Column::Attempts, Expr::value(mark.attempts + 1))
+            .col_expr(mail_owed::Column::Attempts, Expr::col(mail_owed::Column::Attempts).add(1))
             .filter(mail_owed::Column::Id.eq(mark.id))
             .filter(mail_owed::Column::ClaimedUntil.lte(due))
             .exec(db)
@@ -317,9 +317,17 @@ pub async fn claim_unsent_mail(
         if claimed.rows_affected != 1 {
             continue;
         }
-        let Some(outgoing) = renew(db, &mark, now).await? else {
-            settle(db, mark.tenant_id, mark.id, &claim, |stem| format!("{stem} used")).await?;
-            continue;
+        let outgoing = match renew(db, &mark, now).await? {
+            Renewed::Send(outgoing) => outgoing,
+            Renewed::Used => {
+                settle(db, mark.tenant_id, mark.id, &claim, |stem| format!("{stem} used")).await?;
+                continue;
+            }
+            Renewed::UserGone => {
+                let gone = |stem: &str| format!("{stem} not sent: the user was deleted");
+                settle(db, mark.tenant_id, mark.id, &claim, gone).await?;
+                continue;
+            }
         };
         let message = Message { owed: mark.id, outgoing };
         // One mailing per message: each its own claim, held by one sender.
@@ -352,18 +360,14 @@ async fn give_up(
 
 /// New credentials for the user a message is owed to, as the message that
 /// carries them; none when the user has signed in or set a password since.
-async fn renew(
-    db: &DatabaseConnection,
-    mark: &mail_owed::Model,
-    now: DateTime<Utc>,
-) -> Result<Option<Outgoing>, DbErr> {
-    let Some(u) =
-        user::Entity::find_by_id(mark.user_id).filter(user::Column::TenantId.eq(mark.tenant_id)).one(db).await?
+async fn renew(db: &DatabaseConnection, mark: &mail_owed::Model, now: DateTime<Utc>) -> Result<Renewed, DbErr> {
+    let Some(user_id) = mark.user_id else { return Ok(Renewed::UserGone) };
+    let Some(u) = user::Entity::find_by_id(user_id).filter(user::Column::TenantId.eq(mark.tenant_id)).one(db).await?
     else {
-        return Ok(None);
+        return Ok(Renewed::UserGone);
     };
     if u.last_sign_in_at.is_some() || u.password_changed_at.is_some() {
-        return Ok(None);
+        return Ok(Renewed::Used);
     }
     let name = u.first_name.clone().or(u.last_name.clone()).unwrap_or_default();
     let untouched = || {
@@ -381,12 +385,10 @@ async fn renew(
             .filter(untouched())
             .exec(db)
             .await?;
-        return Ok((renewed.rows_affected == 1).then_some(Outgoing::Password {
-            email: u.email,
-            name,
-            user_id: u.user_id,
-            password,
-        }));
+        return Ok(match renewed.rows_affected {
+            1 => Renewed::Send(Outgoing::Password { email: u.email, name, user_id: u.user_id, password }),
+            _ => Renewed::Used,
+        });
     }
     let token = tokens::generate();
     // Only a link not used yet; valid for as long from now as the first was
@@ -399,5 +401,17 @@ async fn renew(
         .filter(invitation::Column::UsedAt.is_null())
         .exec(db)
         .await?;
-    Ok((renewed.rows_affected > 0).then_some(Outgoing::Invitation { email: u.email, name, user_id: u.user_id, token }))
+    Ok(match renewed.rows_affected {
+        0 => Renewed::Used,
+        _ => Renewed::Send(Outgoing::Invitation { email: u.email, name, user_id: u.user_id, token }),
+    })
+}
+
+/// What renewing a message's credentials came to.
+enum Renewed {
+    Send(Outgoing),
+    /// The user signed in or set a password since: they have what they need.
+    Used,
+    /// The user was deleted since.
+    UserGone,
 }
