@@ -17,6 +17,7 @@ mod parts;
 pub mod plan;
 pub mod results;
 pub mod row;
+pub mod samples;
 mod scan;
 pub mod source;
 pub mod synth;

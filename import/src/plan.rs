@@ -746,6 +746,22 @@ pub struct Validation {
     pub rows_with_errors: u64,
     /// Only the lines that have something to say.
     pub problems: Vec<LineProblems>,
+    /// Each heading as written, in the file's order, and how it is read.
+    #[serde(default)]
+    pub headings: Vec<HeadingUse>,
+}
+
+/// A heading of the file and what Muster makes of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadingUse {
+    /// As written (trimmed).
+    pub heading: String,
+    /// The field its cells fill; none for a column that is ignored (or, in
+    /// Legacy v1, read into several fields: `FullName`, `Leaver`).
+    pub field: Option<Field>,
+    /// How: `field`, `full-name`, `leaver`, `ignored` (by the admin's
+    /// mapping) or `unknown` (no field of that name: the admin may map it).
+    pub read_as: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -757,6 +773,24 @@ pub struct LineProblems {
 
 pub fn validate(bytes: &[u8], mapping: &HeadingMapping, tenant_slug: Option<&str>) -> Validation {
     validate_in_parts(bytes, mapping, tenant_slug, None)
+}
+
+fn heading_uses(layout: &crate::layout::Layout, mapping: &HeadingMapping) -> Vec<HeadingUse> {
+    use crate::layout::ColumnRole;
+    layout
+        .columns
+        .iter()
+        .map(|column| {
+            let (field, read_as) = match column.role {
+                ColumnRole::Field(field) => (Some(field), "field"),
+                ColumnRole::FullName => (None, "full-name"),
+                ColumnRole::LegacyLeaver => (None, "leaver"),
+                ColumnRole::Ignored if mapping.contains_key(column.heading.as_str()) => (None, "ignored"),
+                ColumnRole::Ignored => (None, "unknown"),
+            };
+            HeadingUse { heading: column.heading.clone(), field, read_as: read_as.to_owned() }
+        })
+        .collect()
 }
 
 /// The rows a part of a file yields to [`validate`].
@@ -784,10 +818,12 @@ pub fn validate_in_parts(
         rows: 0,
         rows_with_errors: 0,
         problems: Vec::new(),
+        headings: Vec::new(),
     };
     let Some(layout) = &source.layout else {
         return out;
     };
+    out.headings = heading_uses(layout, mapping);
     // One pass: the rules between rows that need the whole file (reportsTo) are
     // added to their lines at the end.
     let user_column = layout.column_of(Field::UserId);

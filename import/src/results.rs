@@ -98,7 +98,7 @@ pub fn results_file(
     mapping: &HeadingMapping,
     mut result_of: impl FnMut(u64) -> String,
 ) -> Vec<u8> {
-    without_passwords(bytes, delimiter, mapping, Some(&mut result_of))
+    with_column(bytes, delimiter, mapping, "result", Some(&mut result_of))
 }
 
 /// The uploaded file as the admin sent it, to download again: line for line,
@@ -106,14 +106,16 @@ pub fn results_file(
 /// neutralised, as in the results file. Other admins of the tenant may download
 /// it, and new users' first passwords are not theirs to read.
 pub fn original_file(bytes: &[u8], delimiter: Option<Delimiter>, mapping: &HeadingMapping) -> Vec<u8> {
-    without_passwords(bytes, delimiter, mapping, None)
+    with_column(bytes, delimiter, mapping, "", None)
 }
 
-/// The file with its password cells blanked and, with `result_of`, a `result` column.
-fn without_passwords(
+/// The file with its password cells blanked and, with `result_of`, a column
+/// headed `heading` that it fills line by line.
+fn with_column(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
     mapping: &HeadingMapping,
+    heading: &str,
     mut result_of: Option<&mut dyn FnMut(u64) -> String>,
 ) -> Vec<u8> {
     let mut passwords: Vec<usize> = Vec::new();
@@ -132,7 +134,7 @@ fn without_passwords(
                     .map(|(at, _)| at)
                     .collect();
                 if result_of.is_some() {
-                    cells.push("result".to_owned());
+                    cells.push(heading.to_owned());
                 }
             }
             Some(line) => {
@@ -148,6 +150,19 @@ fn without_passwords(
         }
         true
     })
+}
+
+/// The file with a `problem` column: each line's problems, as the browser
+/// found them, to fix the file in a spreadsheet (`problem_of(line)`, empty for
+/// a line without any). Passwords blanked and formulas neutralised, as every
+/// file Muster gives out.
+pub fn problems_file(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    mut problem_of: impl FnMut(u64) -> String,
+) -> Vec<u8> {
+    with_column(bytes, delimiter, mapping, "problem", Some(&mut problem_of))
 }
 
 /// The heading line and the rows for which `failed(line)` holds: a new upload
@@ -228,6 +243,22 @@ mod tests {
         for (cell, value) in [("'=SUM(1)", "=SUM(1)"), ("''=kept", "'=kept")] {
             assert_eq!(unneutralise(cell), value);
         }
+    }
+
+    #[test]
+    fn the_problems_file_says_each_line_s_problems_formula_safe() {
+        let file = b"userId,email,password\na,a@x.io,Hunter2hunter2\nb,=bad,\n";
+        let out = problems_file(file, None, &HeadingMapping::new(), |line| {
+            if line == 3 {
+                "=email is not valid".into()
+            } else {
+                String::new()
+            }
+        });
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "userId,email,password,problem\na,a@x.io,,\nb,'=bad,,'=email is not valid\n"
+        );
     }
 
     #[test]

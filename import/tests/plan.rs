@@ -308,6 +308,32 @@ fn empty_files_and_legacy_files() {
 }
 
 #[test]
+fn validation_says_how_each_heading_is_read_and_a_mapping_changes_it() {
+    let csv = "User Name,email,Dept,Notes,first_name\npat,pat@x.io,RXX01,hi,Pat\n";
+    let v = validate(csv.as_bytes(), &HeadingMapping::new(), None);
+    let read: Vec<(&str, Option<Field>, &str)> =
+        v.headings.iter().map(|h| (h.heading.as_str(), h.field, h.read_as.as_str())).collect();
+    assert_eq!(
+        read,
+        [
+            ("User Name", Some(Field::UserId), "field"),
+            ("email", Some(Field::Email), "field"),
+            ("Dept", None, "unknown"),
+            ("Notes", None, "unknown"),
+            ("first_name", Some(Field::FirstName), "field"),
+        ]
+    );
+    let mapping = HeadingMapping::from([("Dept".to_owned(), Some(Field::Organisation)), ("Notes".to_owned(), None)]);
+    let v = validate(csv.as_bytes(), &mapping, None);
+    assert_eq!((v.headings[2].field, v.headings[2].read_as.as_str()), (Some(Field::Organisation), "field"));
+    assert_eq!((v.headings[3].field, v.headings[3].read_as.as_str()), (None, "ignored"));
+    let legacy = "UserName,FullName,EmailAddress,Department,Leaver\nkim,\"Lee, Kim\",kim@x.io,RXX01,N\n";
+    let v = validate(legacy.as_bytes(), &HeadingMapping::new(), None);
+    let read: Vec<&str> = v.headings.iter().map(|h| h.read_as.as_str()).collect();
+    assert_eq!(read, ["field", "full-name", "field", "field", "leaver"]);
+}
+
+#[test]
 fn validation_without_a_directory_reports_field_and_file_rules_only() {
     let csv = "userId,email,firstName,reportsTo\npat,pat@x.io,P,boss\npat,bob@,B,\n";
     let v = validate(csv.as_bytes(), &HeadingMapping::new(), Some("demo"));
