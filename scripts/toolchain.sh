@@ -106,6 +106,8 @@ build_site() {
       "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" -o "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm"
   fi
   cp "$MUSTER_ROOT/style/muster.css" "$MUSTER_ROOT/target/site/pkg/muster.css"
+  # The upload page's validator runs the same module in a Web Worker.
+  cp "$MUSTER_ROOT/frontend/worker/validate.js" "$MUSTER_ROOT/target/site/pkg/validate-worker.js"
   echo "==> front end: $(du -h "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" | cut -f1) of WebAssembly in target/site/pkg"
 }
 

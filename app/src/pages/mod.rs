@@ -5,6 +5,7 @@ mod invitation;
 mod not_found;
 mod placeholders;
 mod sign_in;
+mod upload;
 
 pub use change_password::ChangePasswordPage;
 pub use home::HomePage;
@@ -12,3 +13,4 @@ pub use invitation::InvitationPage;
 pub use not_found::NotFoundPage;
 pub use placeholders::*;
 pub use sign_in::SignInPage;
+pub use upload::UploadPage;

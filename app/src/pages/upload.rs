@@ -1,0 +1,685 @@
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+//! Step 1 of an upload (SPEC 5): the admin picks a file and the browser
+//! validates it at once, in a Web Worker running the import engine, before
+//! anything is sent. The page shows how the file was read, how each heading
+//! is mapped (an unknown one can be mapped to a field or ignored), the counts,
+//! and the problems line by line, a page at a time.
+use leptos::prelude::*;
+use leptos_meta::Title;
+use muster_import::plan::HeadingUse;
+use muster_import::{Diagnostic, Field};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Problems shown at once: the worker keeps the rest.
+const PAGE: usize = 50;
+
+/// What the worker says of a file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Summary {
+    pub format: String,
+    pub encoding: String,
+    pub delimiter: String,
+    pub rows: u64,
+    pub rows_with_errors: u64,
+    /// Errors and warnings in all, of the file's heading line and of its rows.
+    pub errors: u64,
+    pub warnings: u64,
+    pub file_diagnostics: Vec<Diagnostic>,
+    pub headings: Vec<HeadingUse>,
+    /// The columns problems name, for the filter.
+    pub columns: Vec<String>,
+    /// The problems of rows (those of the heading line are in `file_diagnostics`).
+    pub problems: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Problem {
+    pub line: u64,
+    pub severity: String,
+    pub column: String,
+    pub value: String,
+    pub message: String,
+}
+
+/// One page of the problems that match the filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemPage {
+    pub from: usize,
+    pub total: usize,
+    pub items: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    Idle,
+    Reading { read: f64, total: f64 },
+    Validating,
+    Done(Box<Summary>),
+    Failed(String),
+    Cancelled,
+}
+
+/// The worker's messages.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum FromWorker {
+    Progress {
+        job: u32,
+        read: f64,
+        total: f64,
+    },
+    Validating {
+        job: u32,
+    },
+    Verdict {
+        job: u32,
+        summary: Box<Summary>,
+    },
+    Page {
+        job: u32,
+        from: usize,
+        total: usize,
+        items: Vec<Problem>,
+    },
+    /// A file the worker made (the problems CSV), as an object URL.
+    File {
+        job: u32,
+        url: String,
+        name: String,
+    },
+    Failed {
+        job: u32,
+        message: String,
+    },
+}
+
+impl FromWorker {
+    fn job(&self) -> u32 {
+        match self {
+            FromWorker::Progress { job, .. }
+            | FromWorker::Validating { job }
+            | FromWorker::Verdict { job, .. }
+            | FromWorker::Page { job, .. }
+            | FromWorker::File { job, .. }
+            | FromWorker::Failed { job, .. } => *job,
+        }
+    }
+}
+
+/// Everything the page keeps while a file is picked.
+#[derive(Clone, Copy)]
+struct Upload {
+    stage: RwSignal<Stage>,
+    page: RwSignal<Option<ProblemPage>>,
+    severity: RwSignal<String>,
+    column: RwSignal<String>,
+    /// Heading as written → field name, or `None` to ignore it.
+    mapping: RwSignal<BTreeMap<String, Option<String>>>,
+    file_name: RwSignal<Option<String>>,
+    job: RwSignal<u32>,
+    #[cfg(feature = "hydrate")]
+    browser: StoredValue<browser::Validator, LocalStorage>,
+}
+
+impl Upload {
+    fn new() -> Self {
+        Self {
+            stage: RwSignal::new(Stage::Idle),
+            page: RwSignal::new(None),
+            severity: RwSignal::new(String::new()),
+            column: RwSignal::new(String::new()),
+            mapping: RwSignal::new(BTreeMap::new()),
+            file_name: RwSignal::new(None),
+            job: RwSignal::new(0),
+            #[cfg(feature = "hydrate")]
+            browser: StoredValue::new_local(browser::Validator::default()),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        matches!(self.stage.get(), Stage::Reading { .. } | Stage::Validating)
+    }
+
+    /// Takes a message of the worker, if it is about the current file.
+    fn hear(&self, message: FromWorker) {
+        if message.job() != self.job.get_untracked() {
+            return;
+        }
+        match message {
+            FromWorker::Progress { read, total, .. } => self.stage.set(Stage::Reading { read, total }),
+            FromWorker::Validating { .. } => self.stage.set(Stage::Validating),
+            FromWorker::Verdict { summary, .. } => {
+                self.stage.set(Stage::Done(summary));
+                self.ask_page(0);
+            }
+            FromWorker::Page { from, total, items, .. } => self.page.set(Some(ProblemPage { from, total, items })),
+            FromWorker::File { url, name, .. } => {
+                #[cfg(feature = "hydrate")]
+                browser::download(&url, &name);
+                #[cfg(not(feature = "hydrate"))]
+                let _ = (url, name);
+            }
+            FromWorker::Failed { message, .. } => self.stage.set(Stage::Failed(message)),
+        }
+    }
+
+    /// Asks the worker for the file with a `problem` column, then downloads it.
+    fn download_problems(&self) {
+        #[cfg(feature = "hydrate")]
+        {
+            let job = self.job.get_untracked();
+            self.browser.with_value(|v| v.ask(job, "problems-csv"));
+        }
+    }
+
+    /// Asks the worker for the page of problems from `from`, under the filters.
+    fn ask_page(&self, from: usize) {
+        #[cfg(feature = "hydrate")]
+        {
+            let (severity, column) = (self.severity.get_untracked(), self.column.get_untracked());
+            let job = self.job.get_untracked();
+            self.browser.with_value(|v| v.ask_page(job, from, PAGE, &severity, &column));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = from;
+    }
+
+    /// Validates the picked file (again, after a mapping changed).
+    fn validate(&self) {
+        self.job.update(|j| *j += 1);
+        self.page.set(None);
+        self.stage.set(Stage::Reading { read: 0.0, total: 0.0 });
+        #[cfg(feature = "hydrate")]
+        {
+            let this = *self;
+            let job = self.job.get_untracked();
+            let mapping = self.mapping.get_untracked();
+            let started = self.browser.try_update_value(|v| v.start(job, &mapping, move |message| this.hear(message)));
+            if let Some(Err(why)) = started {
+                self.stage.set(Stage::Failed(why));
+            }
+        }
+    }
+
+    fn cancel(&self) {
+        self.job.update(|j| *j += 1);
+        #[cfg(feature = "hydrate")]
+        self.browser.update_value(|v| v.stop());
+        self.stage.set(Stage::Cancelled);
+    }
+}
+
+#[component]
+pub fn UploadPage() -> impl IntoView {
+    let upload = Upload::new();
+    view! {
+        <Title text="Upload users · Muster"/>
+        <section class="screen upload">
+            <h1>"Upload users"</h1>
+            <p class="about">
+                "Pick a CSV file: it is checked here, in your browser, line by line. Nothing is sent until you choose to."
+            </p>
+            <Picker upload/>
+            <Samples/>
+            <Status upload/>
+            <Verdict upload/>
+        </section>
+    }
+}
+
+/// The file button and the drop zone (the button is the keyboard's way in).
+#[component]
+fn Picker(upload: Upload) -> impl IntoView {
+    let (dragging, set_dragging) = signal(false);
+    #[cfg(feature = "hydrate")]
+    let take = move |file: web_sys::File| {
+        upload.file_name.set(Some(file.name()));
+        upload.mapping.set(BTreeMap::new());
+        upload.severity.set(String::new());
+        upload.column.set(String::new());
+        upload.browser.update_value(|v| v.file = Some(file));
+        upload.validate();
+    };
+    let on_change = move |_ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let input: web_sys::HtmlInputElement = _ev.target().expect("an input").unchecked_into();
+            if let Some(file) = input.files().and_then(|files| files.get(0)) {
+                take(file);
+            }
+            // The same file picked again (after fixing it) is a new pick.
+            input.set_value("");
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        set_dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        if let Some(file) = ev.data_transfer().and_then(|t| t.files()).and_then(|files| files.get(0)) {
+            take(file);
+        }
+    };
+    view! {
+        <div
+            class="dropzone"
+            class:dragging=dragging
+            data-testid="dropzone"
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                set_dragging.set(true);
+            }
+            on:dragleave=move |_| set_dragging.set(false)
+            on:drop=on_drop
+        >
+            <label class="file-button" for="users-file">"Choose a CSV file"</label>
+            <input
+                id="users-file"
+                class="visually-hidden"
+                type="file"
+                accept=".csv,.txt,text/csv,text/plain"
+                data-testid="file-input"
+                on:change=on_change
+            />
+            <span class="hint">"or drop it here"</span>
+            {move || upload.file_name.get().map(|name| view! { <p class="picked">"File: " <strong>{name}</strong></p> })}
+        </div>
+    }
+}
+
+/// The sample file of each format, as links that download it (no script needed).
+#[component]
+fn Samples() -> impl IntoView {
+    use muster_import::samples::{sample, sample_name};
+    use muster_import::Format;
+    let link = |format: Format, label: &'static str, test_id: &'static str| {
+        let href = format!("data:text/csv;charset=utf-8,{}", percent_encoded(&sample(format)));
+        view! { <a href=href download=sample_name(format) data-testid=test_id>{label}</a> }
+    };
+    view! {
+        <p class="samples">
+            "Samples: " {link(Format::Standard, "standard format", "sample-standard")} " · "
+            {link(Format::LegacyV1, "Legacy v1", "sample-legacy")}
+        </p>
+    }
+}
+
+/// Text for a `data:` URL: every byte but letters, digits and `-_.~` as `%XX`.
+fn percent_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Where validation is: announced to screen readers as it changes.
+#[component]
+fn Status(upload: Upload) -> impl IntoView {
+    let text = move || match upload.stage.get() {
+        Stage::Idle => String::new(),
+        Stage::Reading { read, total } if total > 0.0 => {
+            format!("Reading the file: {:.0}%", 100.0 * read / total)
+        }
+        Stage::Reading { .. } => "Reading the file…".to_owned(),
+        Stage::Validating => "Checking every line…".to_owned(),
+        Stage::Done(s) if s.errors == 0 => {
+            format!("Checked {}: no errors, {}.", count(s.rows, "row"), count(s.warnings, "warning"))
+        }
+        Stage::Done(s) => format!(
+            "Checked {}: {} ({} with errors), {}.",
+            count(s.rows, "row"),
+            count(s.errors, "error"),
+            count(s.rows_with_errors, "row"),
+            count(s.warnings, "warning")
+        ),
+        Stage::Failed(why) => format!("The file could not be checked: {why}"),
+        Stage::Cancelled => "Checking cancelled.".to_owned(),
+    };
+    view! {
+        <div class="validation-status" role="status" aria-live="polite" data-testid="validation-status">
+            {text}
+        </div>
+        <Show when=move || upload.busy()>
+            {move || match upload.stage.get() {
+                Stage::Reading { read, total } if total > 0.0 => {
+                    view! { <progress aria-label="Checking the file" max=total value=read></progress> }.into_any()
+                }
+                _ => view! { <progress aria-label="Checking the file"></progress> }.into_any(),
+            }}
+            <button type="button" data-testid="cancel" on:click=move |_| upload.cancel()>"Cancel"</button>
+        </Show>
+    }
+}
+
+/// "1 row", "2 rows".
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The format, the headings, the counts and the problems of a checked file.
+#[component]
+fn Verdict(upload: Upload) -> impl IntoView {
+    move || match upload.stage.get() {
+        Stage::Done(summary) => view! {
+            <FileFacts summary=(*summary).clone()/>
+            <Headings upload summary=(*summary).clone()/>
+            <Problems upload summary=*summary/>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    }
+}
+
+#[component]
+fn FileFacts(summary: Summary) -> impl IntoView {
+    let format = match summary.format.as_str() {
+        "legacy-v1" => "Legacy v1",
+        _ => "Standard",
+    };
+    let delimiter = match summary.delimiter.as_str() {
+        "," => "comma",
+        ";" => "semicolon",
+        "\t" => "tab",
+        other => other,
+    }
+    .to_owned();
+    let file_problems = summary.file_diagnostics.clone();
+    view! {
+        <dl class="facts" data-testid="facts">
+            <div><dt>"Format"</dt><dd data-testid="format">{format}</dd></div>
+            <div><dt>"Encoding"</dt><dd data-testid="encoding">{summary.encoding.clone()}</dd></div>
+            <div><dt>"Delimiter"</dt><dd data-testid="delimiter">{delimiter}</dd></div>
+            <div><dt>"Rows"</dt><dd data-testid="rows">{summary.rows}</dd></div>
+            <div><dt>"Errors"</dt><dd data-testid="errors">{summary.errors}</dd></div>
+            <div><dt>"Warnings"</dt><dd data-testid="warnings">{summary.warnings}</dd></div>
+        </dl>
+        {(!file_problems.is_empty()).then(|| view! {
+            <ul class="file-problems" data-testid="file-problems">
+                {file_problems.into_iter().map(|d| {
+                    let error = d.is_error();
+                    view! {
+                        <li class=if error { "problem is-error" } else { "problem is-warning" }>
+                            <Severity error/> " " {d.message}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        })}
+    }
+}
+
+/// "Error" or "Warning" in words and a sign, never by colour alone.
+#[component]
+fn Severity(error: bool) -> impl IntoView {
+    if error {
+        view! { <span class="severity error">"✖ Error"</span> }
+    } else {
+        view! { <span class="severity warning">"⚠ Warning"</span> }
+    }
+}
+
+/// Each heading and the field it fills; an unknown or ignored one can be
+/// mapped to a field (or ignored) and the file is checked again at once.
+#[component]
+fn Headings(upload: Upload, summary: Summary) -> impl IntoView {
+    let rows = summary
+        .headings
+        .into_iter()
+        .map(|h| {
+            let mappable = matches!(h.read_as.as_str(), "unknown" | "ignored")
+                || upload.mapping.with_untracked(|m| m.contains_key(&h.heading));
+            let shown = match (h.field, h.read_as.as_str()) {
+                (Some(field), _) => field.name().to_owned(),
+                (None, "full-name") => "firstName and lastName".to_owned(),
+                (None, "leaver") => "status".to_owned(),
+                (None, "ignored") => "ignored".to_owned(),
+                _ => "unknown: ignored".to_owned(),
+            };
+            let heading = h.heading.clone();
+            let current = h.field.map(|f| f.name().to_owned()).unwrap_or_default();
+            let on_change = {
+                let heading = heading.clone();
+                move |ev: leptos::ev::Event| {
+                    let chosen = event_target_value(&ev);
+                    let field = (!chosen.is_empty()).then_some(chosen);
+                    upload.mapping.update(|m| {
+                        m.insert(heading.clone(), field);
+                    });
+                    upload.validate();
+                }
+            };
+            let label = format!("Field for the column {heading}");
+            view! {
+                <tr>
+                    <th scope="row">{heading.clone()}</th>
+                    <td>{shown}</td>
+                    <td>
+                        {mappable.then(|| view! {
+                            <select aria-label=label data-testid="map-heading" on:change=on_change.clone()>
+                                <option value="" selected=current.is_empty()>"Ignore this column"</option>
+                                {Field::ALL.into_iter().map(|f| {
+                                    let name = f.name();
+                                    view! { <option value=name selected=current == name>{name}</option> }
+                                }).collect_view()}
+                            </select>
+                        })}
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="headings" open>
+            <summary>"Headings"</summary>
+            <table data-testid="headings">
+                <thead><tr><th scope="col">"Heading in the file"</th><th scope="col">"Read as"</th><th scope="col">"Map to"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </details>
+    }
+}
+
+/// The problems, filtered by severity and column, a page at a time.
+#[component]
+fn Problems(upload: Upload, summary: Summary) -> impl IntoView {
+    let total_problems = summary.problems;
+    let columns = summary.columns.clone();
+    let refilter = move || upload.ask_page(0);
+    let rows = move || {
+        upload.page.get().map(|p| {
+            p.items
+                .into_iter()
+                .map(|problem| {
+                    let error = problem.severity == "error";
+                    view! {
+                        <tr class=if error { "problem is-error" } else { "problem is-warning" } data-testid="problem">
+                            <td data-testid="problem-line">{problem.line}</td>
+                            <td><Severity error/></td>
+                            <td data-testid="problem-column">{problem.column}</td>
+                            <td data-testid="problem-value" class="value">{problem.value}</td>
+                            <td>{problem.message}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let shown = move || {
+        upload.page.get().map(|p| {
+            if p.total == 0 {
+                "No problems match.".to_owned()
+            } else {
+                format!("Problems {}–{} of {}", p.from + 1, (p.from + p.items.len()).min(p.total), p.total)
+            }
+        })
+    };
+    let at = move || upload.page.get().map_or((0, 0), |p| (p.from, p.total));
+    (total_problems > 0).then(|| view! {
+        <section class="problems" aria-labelledby="problems-title">
+            <h2 id="problems-title">"Problems"</h2>
+            <div class="filters">
+                <label>
+                    "Show"
+                    <select data-testid="filter-severity" on:change=move |ev| {
+                        upload.severity.set(event_target_value(&ev));
+                        refilter();
+                    }>
+                        <option value="">"Errors and warnings"</option>
+                        <option value="error">"Errors only"</option>
+                        <option value="warning">"Warnings only"</option>
+                    </select>
+                </label>
+                <label>
+                    "Column"
+                    <select data-testid="filter-column" on:change=move |ev| {
+                        upload.column.set(event_target_value(&ev));
+                        refilter();
+                    }>
+                        <option value="">"All columns"</option>
+                        {columns.into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
+            <p class="shown" data-testid="problems-shown">{shown}</p>
+            <p>
+                <button type="button" data-testid="download-problems" on:click=move |_| upload.download_problems()>
+                    "Download problems as CSV"
+                </button>
+                " The file with a "<code>"problem"</code>" column, to fix it in a spreadsheet and pick it again."
+            </p>
+            <div class="table-scroll">
+                <table data-testid="problems">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Line"</th>
+                            <th scope="col">"Severity"</th>
+                            <th scope="col">"Column"</th>
+                            <th scope="col">"Value"</th>
+                            <th scope="col">"Problem"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            <nav class="pager" aria-label="Pages of problems">
+                <button
+                    type="button"
+                    data-testid="previous-page"
+                    disabled=move || { at().0 == 0 }
+                    on:click=move |_| upload.ask_page(at().0.saturating_sub(PAGE))
+                >"Previous"</button>
+                <button
+                    type="button"
+                    data-testid="next-page"
+                    disabled=move || { at().0 + PAGE >= at().1 }
+                    on:click=move |_| upload.ask_page(at().0 + PAGE)
+                >"Next"</button>
+            </nav>
+        </section>
+    })
+}
+
+/// The browser's side: the Web Worker that validates, and the picked file.
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::FromWorker;
+    use std::collections::BTreeMap;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    /// Where the worker script is served (beside the app's module).
+    const WORKER: &str = "/pkg/validate-worker.js";
+
+    #[derive(Default)]
+    pub struct Validator {
+        pub file: Option<web_sys::File>,
+        worker: Option<web_sys::Worker>,
+        /// Kept as long as the worker: it is what the worker's messages call.
+        listener: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+    }
+
+    /// Downloads what `url` holds as `name`, as a link the admin clicked would.
+    pub fn download(url: &str, name: &str) {
+        let Ok(link) = leptos::prelude::document().create_element("a") else { return };
+        let _ = link.set_attribute("href", url);
+        let _ = link.set_attribute("download", name);
+        link.unchecked_into::<web_sys::HtmlElement>().click();
+    }
+
+    fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
+        let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+    }
+
+    impl Validator {
+        /// Starts checking the picked file in a fresh worker (a running one is
+        /// stopped: its file was replaced).
+        pub fn start(
+            &mut self,
+            job: u32,
+            mapping: &BTreeMap<String, Option<String>>,
+            mut hear: impl FnMut(FromWorker) + 'static,
+        ) -> Result<(), String> {
+            self.stop();
+            let Some(file) = self.file.clone() else { return Err("no file was picked".into()) };
+            let options = web_sys::WorkerOptions::new();
+            options.set_type(web_sys::WorkerType::Module);
+            let worker = web_sys::Worker::new_with_options(WORKER, &options)
+                .map_err(|e| format!("the browser refused the validator: {e:?}"))?;
+            let listener = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let text = js_sys::JSON::stringify(&ev.data()).ok().and_then(|s| s.as_string()).unwrap_or_default();
+                if let Ok(message) = serde_json::from_str::<FromWorker>(&text) {
+                    hear(message);
+                }
+            });
+            worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+            let message = js_sys::Object::new();
+            set(&message, "job", &JsValue::from(job));
+            set(&message, "file", &file);
+            let mapping = serde_json::to_string(mapping).unwrap_or_else(|_| "{}".into());
+            set(&message, "mapping", &js_sys::JSON::parse(&mapping).unwrap_or(JsValue::NULL));
+            worker.post_message(&message).map_err(|e| format!("the file could not be handed over: {e:?}"))?;
+            self.worker = Some(worker);
+            self.listener = Some(listener);
+            Ok(())
+        }
+
+        pub fn ask_page(&self, job: u32, from: usize, size: usize, severity: &str, column: &str) {
+            let Some(worker) = &self.worker else { return };
+            let message = js_sys::Object::new();
+            set(&message, "kind", &JsValue::from_str("page"));
+            set(&message, "job", &JsValue::from(job));
+            set(&message, "from", &JsValue::from(from as u32));
+            set(&message, "size", &JsValue::from(size as u32));
+            set(&message, "severity", &JsValue::from_str(severity));
+            set(&message, "column", &JsValue::from_str(column));
+            let _ = worker.post_message(&message);
+        }
+
+        /// Asks the worker for something of the current file (`kind`).
+        pub fn ask(&self, job: u32, kind: &str) {
+            let Some(worker) = &self.worker else { return };
+            let message = js_sys::Object::new();
+            set(&message, "kind", &JsValue::from_str(kind));
+            set(&message, "job", &JsValue::from(job));
+            let _ = worker.post_message(&message);
+        }
+
+        /// Stops the worker at once, whatever it is doing.
+        pub fn stop(&mut self) {
+            if let Some(worker) = self.worker.take() {
+                worker.terminate();
+            }
+            self.listener = None;
+        }
+    }
+}

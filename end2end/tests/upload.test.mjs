@@ -1,0 +1,178 @@
+// The upload page, step 1: an admin picks a file and the browser checks it in
+// a Web Worker, line by line, before anything is sent.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverAndBrowser, hydrated } from './harness.mjs';
+
+const running = serverAndBrowser();
+let dir;
+let context;
+let page;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'muster-upload-'));
+});
+
+/// A signed-in admin's page, made once the server and browser are up.
+async function signedIn() {
+  if (page) return page;
+  context = await running.browser.newContext();
+  page = await context.newPage();
+  page.on('pageerror', (err) => console.log(`# page error: ${err.message}`));
+  await page.goto(`${running.server.url}/signin`);
+  await hydrated(page);
+  await page.fill('input[name="tenant"]', 'demo');
+  await page.fill('input[name="login"]', running.server.user);
+  await page.fill('input[name="password"]', running.server.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${running.server.url}/`);
+  return page;
+}
+
+after(async () => {
+  await context?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/// Opens the upload page afresh and picks `bytes` as `name`.
+async function pick(name, bytes) {
+  await signedIn();
+  await page.goto(`${running.server.url}/upload`);
+  await hydrated(page);
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  await page.setInputFiles('[data-testid="file-input"]', path);
+}
+
+async function checked() {
+  await page.waitForSelector('[data-testid="facts"]', { timeout: 30_000 });
+  return {
+    status: (await page.textContent('[data-testid="validation-status"]')).trim(),
+    format: await page.textContent('[data-testid="format"]'),
+    encoding: await page.textContent('[data-testid="encoding"]'),
+    delimiter: await page.textContent('[data-testid="delimiter"]'),
+    rows: Number(await page.textContent('[data-testid="rows"]')),
+    errors: Number(await page.textContent('[data-testid="errors"]')),
+    warnings: Number(await page.textContent('[data-testid="warnings"]')),
+  };
+}
+
+async function problems() {
+  await page.waitForSelector('[data-testid="problems-shown"]:not(:empty)');
+  return page.$$eval('[data-testid="problem"]', (rows) =>
+    rows.map((row) => ({
+      line: Number(row.querySelector('[data-testid="problem-line"]').textContent),
+      column: row.querySelector('[data-testid="problem-column"]').textContent,
+      value: row.querySelector('[data-testid="problem-value"]').textContent,
+      text: row.textContent,
+    })),
+  );
+}
+
+test('a valid file shows how it was read, its counts and no problems', async () => {
+  await pick('good.csv', 'userId,email,firstName,lastName\npat,pat@example.org,Pat,Jones\nsam,sam@example.org,Sam,Lee\n');
+  const verdict = await checked();
+  assert.deepEqual(
+    { ...verdict, status: undefined },
+    { status: undefined, format: 'Standard', encoding: 'utf-8', delimiter: 'comma', rows: 2, errors: 0, warnings: 0 },
+  );
+  assert.match(verdict.status, /Checked 2 rows: no errors/);
+  assert.equal(await page.locator('[data-testid="problems"]').count(), 0);
+  const headings = await page.$$eval('[data-testid="headings"] tbody tr', (rows) => rows.map((r) => r.textContent));
+  assert.equal(headings.length, 4);
+  assert.match(headings[1], /^email\s*email/);
+});
+
+test('a file with errors shows each one with its line, column and value', async () => {
+  const file = 'userId,email,firstName\npat,pat@example.org,Pat\nbob,bob@,Bob\n"multi\nline",m@example.org,M\nbob,b2@example.org,Bo\n';
+  await pick('bad.csv', file);
+  const verdict = await checked();
+  assert.ok(verdict.errors >= 3, JSON.stringify(verdict));
+  const found = await problems();
+  const where = found.map((p) => [p.line, p.column, p.value]);
+  assert.ok(where.some(([l, c, v]) => l === 3 && c === 'email' && v === 'bob@'), JSON.stringify(where));
+  // The quoted line break moves the next rows down: the repeat of bob is on line 6.
+  assert.ok(where.some(([l, c]) => l === 6 && c === 'userId'), JSON.stringify(where));
+  assert.ok(found.every((p) => /Error|Warning/.test(p.text)), 'severity in words, not colour alone');
+  // Filtered by column.
+  await page.selectOption('[data-testid="filter-column"]', 'email');
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid="problem-column"]')].every((c) => c.textContent === 'email'),
+  );
+  assert.match(await page.textContent('[data-testid="problems-shown"]'), /of 1$/);
+
+  // The problems as a CSV made in the browser: the file's rows, each with its problems.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="download-problems"]')]);
+  assert.equal(download.suggestedFilename(), 'bad-problems.csv');
+  const csv = readFileSync(await download.path(), 'utf8').split('\n');
+  assert.equal(csv[0], 'userId,email,firstName,problem');
+  assert.equal(csv[1], 'pat,pat@example.org,Pat,');
+  assert.equal(csv[2], 'bob,bob@,Bob,"Line 3, email: ""bob@"" is not a valid email address"');
+  assert.match(csv[5], /^bob,b2@example.org,Bo,"Line 6, userId: ""bob"" is also on line 3/);
+});
+
+test('the sample files download and are read without a problem', async () => {
+  await pick('empty.csv', 'userId,email\n');
+  for (const [id, name, first] of [
+    ['sample-standard', 'muster-users-sample.csv', /^userId,externalId,tenant,title,firstName,lastName,email,/],
+    ['sample-legacy', 'muster-users-sample-legacy-v1.csv', /^UserName,FullName,EmailAddress,Department,Leaver/],
+  ]) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
+    assert.equal(download.suggestedFilename(), name);
+    const bytes = readFileSync(await download.path());
+    assert.match(bytes.toString('utf8'), first);
+    await pick(name, bytes);
+    const verdict = await checked();
+    assert.deepEqual([verdict.errors, verdict.warnings], [0, 0], name);
+  }
+});
+
+test('mapping an unknown heading to a field checks the file again with it', async () => {
+  await pick('mapped.csv', 'userId,email,firstName,Dept\npat,pat@example.org,Pat,NOPE\n');
+  const before = await checked();
+  assert.equal(before.warnings, 1, 'the unknown heading is reported');
+  assert.match(await page.textContent('[data-testid="file-problems"]'), /"Dept" is not a Muster field/);
+  const row = page.locator('[data-testid="headings"] tbody tr', { hasText: 'Dept' });
+  assert.match(await row.textContent(), /unknown/);
+  await row.locator('[data-testid="map-heading"]').selectOption('organisation');
+  // Checked again: Dept is the organisation now, and its value is checked as one.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid="headings"] tbody tr')].some(
+      (r) => r.textContent.includes('Dept') && r.textContent.includes('organisation') && !r.textContent.includes('unknown'),
+    ),
+  );
+  const after = await checked();
+  assert.equal(after.warnings, 0, 'mapped, the heading is no longer unknown');
+});
+
+test('Legacy v1, Windows-1252 with semicolons and UTF-16 from Excel are recognised', async () => {
+  await pick('legacy.csv', 'UserName,FullName,EmailAddress,Department,Leaver\nkim,"Lee, Kim",kim@example.org,RXX01,N\n');
+  assert.equal((await checked()).format, 'Legacy v1');
+
+  await pick('w1252.csv', Buffer.from('userId;email;firstName\njose;jose@example.org;Jos\u00e9\n', 'latin1'));
+  const w = await checked();
+  assert.deepEqual([w.encoding, w.delimiter], ['windows-1252', 'semicolon']);
+
+  const text = 'userId\temail\tfirstName\r\nkim\tkim@example.org\tKim\r\n';
+  await pick('excel.txt', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+  const u = await checked();
+  assert.deepEqual([u.encoding, u.delimiter, u.rows], ['utf-16le', 'tab', 1]);
+});
+
+test('Cancel stops a long check', async () => {
+  const rows = ['userId,email,firstName,lastName,jobTitle'];
+  for (let i = 0; i < 600_000; i++) rows.push(`u${i},u${i}@example.org,First${i},Last${i},Nurse in charge of ward ${i % 40}`);
+  await pick('large.csv', rows.join('\n'));
+  await page.waitForSelector('[data-testid="cancel"]');
+  await page.click('[data-testid="cancel"]');
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="validation-status"]').textContent.includes('Checking cancelled'),
+  );
+  // The worker is gone: no verdict arrives later.
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('[data-testid="facts"]').count(), 0);
+  assert.equal(await page.locator('[data-testid="cancel"]').count(), 0);
+});
