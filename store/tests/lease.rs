@@ -86,8 +86,9 @@ async fn a_load_in_one_lane_keeps_its_lease_while_its_batch_hashes(backend: Back
     let db = test_db.connect().await;
     let t = tenants::create_tenant(&db, "hash", "Hash", None).await.unwrap();
     let mut file = String::from("userId,email,firstName\n");
-    // ~30 ms a hash, one per core at once: several leases' worth.
-    let n = 200 * std::thread::available_parallelism().map_or(2, |n| n.get());
+    // ~30 ms a hash, one per core at once: several leases' worth (a fast
+    // machine hashing twice as fast still outlasts two).
+    let n = 300 * std::thread::available_parallelism().map_or(2, |n| n.get());
     for i in 0..n {
         file.push_str(&format!("h{i},h{i}@x.io,H\n"));
     }
