@@ -23,6 +23,8 @@ use pages::*;
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::policy::provide();
     view! {
         <!DOCTYPE html>
         <html lang="en">

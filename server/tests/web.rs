@@ -203,7 +203,16 @@ async fn story(backend: Backend) {
     let page = app.get("/", Some(&cookie)).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY", "no page may be framed");
-    assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], "frame-ancestors 'none'");
+    // A page's policy: Muster's own scripts (the inline hydration script by
+    // this response's nonce), its WebAssembly, its worker; no framing.
+    let policy = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval' 'nonce-"), "{policy}");
+    assert!(policy.contains("worker-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the nonce: {html}");
+    let again = app.get("/", Some(&cookie)).await;
+    assert!(!again.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains(&nonce), "a nonce per page");
     // Pages are not kept in caches, and send no address onwards (an
     // invitation's carries its token).
     for path in ["/", "/signin", "/invitation/not-a-token"] {

@@ -3,6 +3,7 @@ pub mod client;
 pub mod cookies;
 pub mod downloads;
 pub mod guard;
+pub mod policy;
 pub mod state;
 
 pub use guard::{current_principal, require_platform_admin, require_tenant_admin, CurrentPrincipal};
