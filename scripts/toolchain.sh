@@ -72,8 +72,9 @@ ensure_wasm_bindgen() {
 
 ensure_node_modules() {
   if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
-  if [ ! -d "$MUSTER_ROOT/end2end/node_modules/playwright-core" ] || [ ! -x "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" ]; then
-    echo "==> installing end2end npm packages (playwright-core, binaryen's wasm-opt)"
+  local modules="$MUSTER_ROOT/end2end/node_modules"
+  if [ ! -d "$modules/playwright-core" ] || [ ! -x "$modules/.bin/wasm-opt" ] || [ ! -d "$modules/@axe-core/playwright" ]; then
+    echo "==> installing end2end npm packages (playwright-core, binaryen's wasm-opt, axe-core)"
     (cd "$MUSTER_ROOT/end2end" && npm ci --no-audit --no-fund --silent)
   fi
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AxeBuilder } from '@axe-core/playwright';
 import { serverAndBrowser, hydrated } from './harness.mjs';
 
 const running = serverAndBrowser();
@@ -47,6 +48,15 @@ async function pick(name, bytes) {
   await page.setInputFiles('[data-testid="file-input"]', path);
 }
 
+/// axe-core on the page as it is now: no serious or critical violation.
+async function accessible(state) {
+  const report = await new AxeBuilder({ page }).analyze();
+  const bad = report.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(bad, [], `axe, ${state}`);
+}
+
 async function checked() {
   await page.waitForSelector('[data-testid="facts"]', { timeout: 30_000 });
   return {
@@ -80,6 +90,7 @@ test('a valid file shows how it was read, its counts and no problems', async () 
     { status: undefined, format: 'Standard', encoding: 'utf-8', delimiter: 'comma', rows: 2, errors: 0, warnings: 0 },
   );
   assert.match(verdict.status, /Checked 2 rows: no errors/);
+  await accessible('a valid file checked');
   assert.equal(await page.locator('[data-testid="problems"]').count(), 0);
   const headings = await page.$$eval('[data-testid="headings"] tbody tr', (rows) => rows.map((r) => r.textContent));
   assert.equal(headings.length, 4);
@@ -97,6 +108,7 @@ test('a file with errors shows each one with its line, column and value', async 
   // The quoted line break moves the next rows down: the repeat of bob is on line 6.
   assert.ok(where.some(([l, c]) => l === 6 && c === 'userId'), JSON.stringify(where));
   assert.ok(found.every((p) => /Error|Warning/.test(p.text)), 'severity in words, not colour alone');
+  await accessible('a file with errors checked');
   // Filtered by column.
   await page.selectOption('[data-testid="filter-column"]', 'email');
   await page.waitForFunction(() =>
@@ -115,7 +127,10 @@ test('a file with errors shows each one with its line, column and value', async 
 });
 
 test('the sample files download and are read without a problem', async () => {
-  await pick('empty.csv', 'userId,email\n');
+  await signedIn();
+  await page.goto(`${running.server.url}/upload`);
+  await hydrated(page);
+  await accessible('the page before a file is picked');
   for (const [id, name, first] of [
     ['sample-standard', 'muster-users-sample.csv', /^userId,externalId,tenant,title,firstName,lastName,email,/],
     ['sample-legacy', 'muster-users-sample-legacy-v1.csv', /^UserName,FullName,EmailAddress,Department,Leaver/],
@@ -167,6 +182,7 @@ test('Cancel stops a long check', async () => {
   for (let i = 0; i < 600_000; i++) rows.push(`u${i},u${i}@example.org,First${i},Last${i},Nurse in charge of ward ${i % 40}`);
   await pick('large.csv', rows.join('\n'));
   await page.waitForSelector('[data-testid="cancel"]');
+  await accessible('a file being checked');
   await page.click('[data-testid="cancel"]');
   await page.waitForFunction(() =>
     document.querySelector('[data-testid="validation-status"]').textContent.includes('Checking cancelled'),
@@ -175,4 +191,5 @@ test('Cancel stops a long check', async () => {
   await page.waitForTimeout(1500);
   assert.equal(await page.locator('[data-testid="facts"]').count(), 0);
   assert.equal(await page.locator('[data-testid="cancel"]').count(), 0);
+  await accessible('a check cancelled');
 });
