@@ -91,6 +91,21 @@ test('a valid file shows how it was read, its counts and no problems', async () 
   );
   assert.match(verdict.status, /Checked 2 rows: no errors/);
   await accessible('a valid file checked');
+
+  // The licence line: the demo tenant's admin holds 1 of its 1000.
+  assert.equal(
+    (await page.textContent('[data-testid="licences"]')).trim(),
+    'Licences: 1 of 1000 in use, 999 remaining. This file has 2 rows: it needs at most 2 licences for new users.',
+  );
+  // The options, each with its explanation; a sync's action only for a sync.
+  assert.ok(await page.isChecked('#mode-add-and-update'));
+  assert.ok(await page.isDisabled('#sync-action-mark-leaver'));
+  await page.check('#mode-sync');
+  assert.ok(await page.isEnabled('#sync-action-mark-leaver'));
+  await page.check('#sync-action-mark-leaver');
+  await page.uncheck('#results-email');
+  assert.match(await page.textContent('label[for="all-or-nothing"]'), /Any row error stops the whole load/);
+  await accessible('options chosen');
   assert.equal(await page.locator('[data-testid="problems"]').count(), 0);
   const headings = await page.$$eval('[data-testid="headings"] tbody tr', (rows) => rows.map((r) => r.textContent));
   assert.equal(headings.length, 4);

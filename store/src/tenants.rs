@@ -179,3 +179,29 @@ pub async fn create_organisation<C: ConnectionTrait>(
 pub async fn email_of<C: ConnectionTrait>(db: &C, tenant_id: i64, user_id: i64) -> Result<Option<String>, DbErr> {
     Ok(user::Entity::find_by_id(user_id).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?.map(|u| u.email))
 }
+
+/// A tenant's licences: its limit (`None`: unlimited) and the active users
+/// that hold one (leavers hold none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Licences {
+    pub limit: Option<u64>,
+    pub used: u64,
+}
+
+impl Licences {
+    /// Licences still free; `None` when unlimited.
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit.map(|limit| limit.saturating_sub(self.used))
+    }
+}
+
+pub async fn licences<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Option<Licences>, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let Some(found) = tenant::Entity::find_by_id(tenant_id).one(db).await? else { return Ok(None) };
+    let used = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(user::Column::State.ne("leaver"))
+        .count(db)
+        .await?;
+    Ok(Some(Licences { limit: found.licence_limit.map(|l| l.max(0) as u64), used }))
+}

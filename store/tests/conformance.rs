@@ -450,3 +450,20 @@ async fn an_unknown_tenant_is_refused_after_the_same_work_as_a_known_one() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn licences_used_are_the_active_users_and_leavers_hold_none() {
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "lic", "Lic", Some(3)).await.unwrap();
+        user_row(t.id, "a", "a@lic.example", None).insert(&db).await.unwrap();
+        let mut leaver = user_row(t.id, "b", "b@lic.example", None);
+        leaver.state = Set("leaver".into());
+        leaver.insert(&db).await.unwrap();
+        let licences = tenants::licences(&db, t.id).await.unwrap().unwrap();
+        assert_eq!((licences.limit, licences.used, licences.remaining()), (Some(3), 1, Some(2)), "{backend:?}");
+        let open = tenants::create_tenant(&db, "open", "Open", None).await.unwrap();
+        assert_eq!(tenants::licences(&db, open.id).await.unwrap().unwrap().remaining(), None, "{backend:?}");
+        assert!(tenants::licences(&db, -1).await.unwrap().is_none());
+    })
+    .await;
+}

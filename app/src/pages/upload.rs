@@ -107,9 +107,38 @@ impl FromWorker {
     }
 }
 
+/// What the admin chose for the load (SPEC 4), kept with the picked file for
+/// the server to plan and load it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadChoices {
+    /// `add-and-update`, `add-new-only`, `update-only` or `sync`.
+    pub mode: String,
+    /// `report`, `mark-leaver` or `delete` (a sync only).
+    pub sync_action: String,
+    /// `invite`, `generate` or `generate-email`.
+    pub passwords: String,
+    pub notify_new_users: bool,
+    pub results_email: bool,
+    pub all_or_nothing: bool,
+}
+
+impl Default for LoadChoices {
+    fn default() -> Self {
+        Self {
+            mode: "add-and-update".into(),
+            sync_action: "report".into(),
+            passwords: "invite".into(),
+            notify_new_users: true,
+            results_email: true,
+            all_or_nothing: false,
+        }
+    }
+}
+
 /// Everything the page keeps while a file is picked.
 #[derive(Clone, Copy)]
 struct Upload {
+    choices: RwSignal<LoadChoices>,
     stage: RwSignal<Stage>,
     page: RwSignal<Option<ProblemPage>>,
     severity: RwSignal<String>,
@@ -125,6 +154,7 @@ struct Upload {
 impl Upload {
     fn new() -> Self {
         Self {
+            choices: RwSignal::new(LoadChoices::default()),
             stage: RwSignal::new(Stage::Idle),
             page: RwSignal::new(None),
             severity: RwSignal::new(String::new()),
@@ -224,6 +254,7 @@ pub fn UploadPage() -> impl IntoView {
             <Samples/>
             <Status upload/>
             <Verdict upload/>
+            <Choices upload/>
         </section>
     }
 }
@@ -285,6 +316,133 @@ fn Picker(upload: Upload) -> impl IntoView {
             <span class="hint">"or drop it here"</span>
             {move || upload.file_name.get().map(|name| view! { <p class="picked">"File: " <strong>{name}</strong></p> })}
         </div>
+    }
+}
+
+/// One choice of a group of radio buttons, with its one-line explanation.
+fn radio(
+    upload: Upload,
+    group: &'static str,
+    value: &'static str,
+    label: &'static str,
+    about: &'static str,
+    get: fn(&LoadChoices) -> &String,
+    set: fn(&mut LoadChoices, String),
+) -> impl IntoView {
+    let id = format!("{group}-{value}");
+    view! {
+        <div class="choice">
+            <input
+                type="radio"
+                id=id.clone()
+                name=group
+                value=value
+                checked=move || upload.choices.with(|c| get(c) == value)
+                on:change=move |_| upload.choices.update(|c| set(c, value.to_owned()))
+            />
+            <label for=id>{label}<small>{about}</small></label>
+        </div>
+    }
+}
+
+/// A yes-or-no choice, with its one-line explanation.
+fn tick(
+    upload: Upload,
+    id: &'static str,
+    label: &'static str,
+    about: &'static str,
+    get: fn(&LoadChoices) -> bool,
+    set: fn(&mut LoadChoices, bool),
+) -> impl IntoView {
+    view! {
+        <div class="choice">
+            <input
+                type="checkbox"
+                id=id
+                checked=move || upload.choices.with(get)
+                on:change=move |ev| upload.choices.update(|c| set(c, event_target_checked(&ev)))
+            />
+            <label for=id>{label}<small>{about}</small></label>
+        </div>
+    }
+}
+
+/// The load's options (SPEC 4) and the tenant's licences.
+#[component]
+fn Choices(upload: Upload) -> impl IntoView {
+    let licences = Resource::new(|| (), |_| crate::serverfns::uploads::licences());
+    let rows = move || match upload.stage.get() {
+        Stage::Done(summary) => Some(summary.rows),
+        _ => None,
+    };
+    let licence_line = move || {
+        licences.get().map(|found| match found {
+            Ok(l) => {
+                let held = match l.limit {
+                    Some(limit) => {
+                        format!("Licences: {} of {limit} in use, {} remaining.", l.used, limit.saturating_sub(l.used))
+                    }
+                    None => format!("Licences: {} in use, no limit.", l.used),
+                };
+                let needed = rows().map(|n| {
+                    let over = l.limit.is_some_and(|limit| n > limit.saturating_sub(l.used));
+                    format!(
+                        " This file has {}: it needs at most {} for new users{}",
+                        count(n, "row"),
+                        count(n, "licence"),
+                        if over { "; the preview says how many are new (more than remain is an error)." } else { "." }
+                    )
+                });
+                format!("{held}{}", needed.unwrap_or_default())
+            }
+            Err(err) => format!("Licences could not be read: {err}"),
+        })
+    };
+    fn mode(c: &LoadChoices) -> &String {
+        &c.mode
+    }
+    fn action(c: &LoadChoices) -> &String {
+        &c.sync_action
+    }
+    fn passwords(c: &LoadChoices) -> &String {
+        &c.passwords
+    }
+    let set_mode = |c: &mut LoadChoices, v: String| c.mode = v;
+    let set_action = |c: &mut LoadChoices, v: String| c.sync_action = v;
+    let set_passwords = |c: &mut LoadChoices, v: String| c.passwords = v;
+    let not_sync = move || upload.choices.with(|c| c.mode != "sync");
+    view! {
+        <section class="choices" aria-labelledby="choices-title">
+            <h2 id="choices-title">"Options"</h2>
+            <p class="licences" data-testid="licences">
+                <Suspense fallback=|| "Licences: …">{licence_line}</Suspense>
+            </p>
+            <fieldset>
+                <legend>"What the file does"</legend>
+                {radio(upload, "mode", "add-and-update", "Add and update", "New users are added, existing ones updated.", mode, set_mode)}
+                {radio(upload, "mode", "add-new-only", "Add new only", "Existing users are skipped, whatever the file says of them.", mode, set_mode)}
+                {radio(upload, "mode", "update-only", "Update only", "A user the file names who does not exist is an error.", mode, set_mode)}
+                {radio(upload, "mode", "sync", "Sync", "Add and update, and list every active user the file does not name.", mode, set_mode)}
+            </fieldset>
+            <fieldset prop:disabled=not_sync>
+                <legend>"Users a sync does not find"</legend>
+                {radio(upload, "sync-action", "report", "Report only", "They are listed and kept as they are.", action, set_action)}
+                {radio(upload, "sync-action", "mark-leaver", "Mark as leavers", "They keep their account but lose their licence.", action, set_action)}
+                {radio(upload, "sync-action", "delete", "Delete", "Their accounts are deleted (admins are always kept).", action, set_action)}
+            </fieldset>
+            <fieldset>
+                <legend>"New users without a password"</legend>
+                {radio(upload, "passwords", "invite", "Send an invitation", "A single-use link to set a password, valid for 7 days.", passwords, set_passwords)}
+                {radio(upload, "passwords", "generate", "Generate a password", "Not sent to anyone; they change it at first sign-in.", passwords, set_passwords)}
+                {radio(upload, "passwords", "generate-email", "Generate and email a password", "They change it at first sign-in.", passwords, set_passwords)}
+            </fieldset>
+            <fieldset>
+                <legend>"Mail and errors"</legend>
+                {tick(upload, "notify-new-users", "Notify new users", "Off: no new user gets mail, whatever the file's notifyIfNewUser says.", |c| c.notify_new_users, |c, v| c.notify_new_users = v)}
+                {tick(upload, "results-email", "Email me the results", "The summary and the results file, when the load ends.", |c| c.results_email, |c, v| c.results_email = v)}
+                {tick(upload, "all-or-nothing", "All or nothing", "Any row error stops the whole load; off, only that row is not loaded.", |c| c.all_or_nothing, |c, v| c.all_or_nothing = v)}
+            </fieldset>
+        </section>
     }
 }
 

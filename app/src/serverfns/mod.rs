@@ -1,3 +1,4 @@
 //! Server functions, one per file, grouped by area.
 pub mod auth;
 pub mod invitations;
+pub mod uploads;

@@ -1,0 +1,4 @@
+//! The upload screens' server functions.
+mod licences;
+
+pub use licences::{licences, Licences, LicencesView};
