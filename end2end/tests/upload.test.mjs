@@ -176,6 +176,18 @@ test('mapping an unknown heading to a field checks the file again with it', asyn
   );
   const after = await checked();
   assert.equal(after.warnings, 0, 'mapped, the heading is no longer unknown');
+
+  // The next file with the same headings (tonight's HR export) gets the mapping
+  // the tenant gave them, remembered on the server.
+  await page.waitForTimeout(500);
+  await pick('tonight.csv', 'userId,email,firstName,Dept\nsam,sam@example.org,Sam,RXX02\n');
+  await page.waitForSelector('[data-testid="remembered"]');
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid="headings"] tbody tr')].some(
+      (r) => r.textContent.includes('Dept') && r.textContent.includes('organisation') && !r.textContent.includes('unknown'),
+    ),
+  );
+  assert.equal((await checked()).warnings, 0);
 });
 
 test('Legacy v1, Windows-1252 with semicolons and UTF-16 from Excel are recognised', async () => {

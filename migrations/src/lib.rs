@@ -17,6 +17,7 @@ mod m20261130_000006_one_upload_per_file_in_progress;
 mod m20261201_000007_pending_mail;
 mod m20261206_000008_mail_owed_per_recipient;
 mod m20261206_000009_sign_in_and_sessions;
+mod m20261206_000010_heading_mappings;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_pending_mail::Migration),
             Box::new(m20261206_000008_mail_owed_per_recipient::Migration),
             Box::new(m20261206_000009_sign_in_and_sessions::Migration),
+            Box::new(m20261206_000010_heading_mappings::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod entity;
 pub mod invitations;
 pub mod jobs;
 pub mod load;
+pub mod mappings;
 pub mod memberships;
 mod nodelay;
 pub mod passwords;

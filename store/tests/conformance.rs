@@ -467,3 +467,28 @@ async fn licences_used_are_the_active_users_and_leavers_hold_none() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_heading_mapping_is_remembered_per_tenant_and_heading_line() {
+    use muster_import::{Field, HeadingMapping};
+    use muster_store::mappings;
+    on_every_backend(|db, backend| async move {
+        let a = tenants::create_tenant(&db, "ma", "A", None).await.unwrap();
+        let b = tenants::create_tenant(&db, "mb", "B", None).await.unwrap();
+        let headings: Vec<String> = ["userId", "email", "Dept", "Notes"].map(String::from).to_vec();
+        assert_eq!(mappings::remembered(&db, a.id, &headings).await.unwrap(), None, "{backend:?}");
+        let mapping =
+            HeadingMapping::from([("Dept".to_owned(), Some(Field::Organisation)), ("Notes".to_owned(), None)]);
+        mappings::remember(&db, a.id, &headings, &mapping).await.unwrap();
+        assert_eq!(mappings::remembered(&db, a.id, &headings).await.unwrap(), Some(mapping.clone()), "{backend:?}");
+        // Another tenant, or another heading line, has none.
+        assert_eq!(mappings::remembered(&db, b.id, &headings).await.unwrap(), None, "{backend:?}");
+        let other: Vec<String> = ["userId", "email", "Dept"].map(String::from).to_vec();
+        assert_eq!(mappings::remembered(&db, a.id, &other).await.unwrap(), None, "{backend:?}");
+        // The latest given wins.
+        let changed = HeadingMapping::from([("Dept".to_owned(), None)]);
+        mappings::remember(&db, a.id, &headings, &changed).await.unwrap();
+        assert_eq!(mappings::remembered(&db, a.id, &headings).await.unwrap(), Some(changed), "{backend:?}");
+    })
+    .await;
+}

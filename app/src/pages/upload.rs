@@ -146,6 +146,10 @@ struct Upload {
     /// Heading as written → field name, or `None` to ignore it.
     mapping: RwSignal<BTreeMap<String, Option<String>>>,
     file_name: RwSignal<Option<String>>,
+    /// Whether the picked file was offered the tenant's remembered mapping yet.
+    offered: RwSignal<bool>,
+    /// The remembered mapping was applied to this file.
+    remembered: RwSignal<bool>,
     job: RwSignal<u32>,
     #[cfg(feature = "hydrate")]
     browser: StoredValue<browser::Validator, LocalStorage>,
@@ -161,6 +165,8 @@ impl Upload {
             column: RwSignal::new(String::new()),
             mapping: RwSignal::new(BTreeMap::new()),
             file_name: RwSignal::new(None),
+            offered: RwSignal::new(false),
+            remembered: RwSignal::new(false),
             job: RwSignal::new(0),
             #[cfg(feature = "hydrate")]
             browser: StoredValue::new_local(browser::Validator::default()),
@@ -180,8 +186,14 @@ impl Upload {
             FromWorker::Progress { read, total, .. } => self.stage.set(Stage::Reading { read, total }),
             FromWorker::Validating { .. } => self.stage.set(Stage::Validating),
             FromWorker::Verdict { summary, .. } => {
+                let unknown = summary.headings.iter().any(|h| h.read_as == "unknown");
+                let headings: Vec<String> = summary.headings.iter().map(|h| h.heading.clone()).collect();
                 self.stage.set(Stage::Done(summary));
                 self.ask_page(0);
+                if unknown && !self.offered.get_untracked() {
+                    self.offer_remembered(headings);
+                }
+                self.offered.set(true);
             }
             FromWorker::Page { from, total, items, .. } => self.page.set(Some(ProblemPage { from, total, items })),
             FromWorker::File { url, name, .. } => {
@@ -192,6 +204,29 @@ impl Upload {
             }
             FromWorker::Failed { message, .. } => self.stage.set(Stage::Failed(message)),
         }
+    }
+
+    /// Applies the mapping the tenant last gave a file with these headings, if
+    /// any, and checks the file again with it.
+    fn offer_remembered(&self, headings: Vec<String>) {
+        let this = *self;
+        leptos::task::spawn_local(async move {
+            if let Ok(found) = crate::serverfns::uploads::remembered_mapping(headings).await {
+                if !found.is_empty() && this.mapping.with_untracked(BTreeMap::is_empty) {
+                    this.mapping.set(found);
+                    this.remembered.set(true);
+                    this.validate();
+                }
+            }
+        });
+    }
+
+    /// Remembers the current mapping for the tenant's next file with these headings.
+    fn remember(&self, headings: Vec<String>) {
+        let mapping = self.mapping.get_untracked();
+        leptos::task::spawn_local(async move {
+            let _ = crate::serverfns::uploads::remember_mapping(headings, mapping).await;
+        });
     }
 
     /// Asks the worker for the file with a `problem` column, then downloads it.
@@ -267,6 +302,8 @@ fn Picker(upload: Upload) -> impl IntoView {
     let take = move |file: web_sys::File| {
         upload.file_name.set(Some(file.name()));
         upload.mapping.set(BTreeMap::new());
+        upload.offered.set(false);
+        upload.remembered.set(false);
         upload.severity.set(String::new());
         upload.column.set(String::new());
         upload.browser.update_value(|v| v.file = Some(file));
@@ -590,6 +627,7 @@ fn Severity(error: bool) -> impl IntoView {
 /// mapped to a field (or ignored) and the file is checked again at once.
 #[component]
 fn Headings(upload: Upload, summary: Summary) -> impl IntoView {
+    let all: Vec<String> = summary.headings.iter().map(|h| h.heading.clone()).collect();
     let rows = summary
         .headings
         .into_iter()
@@ -606,13 +644,14 @@ fn Headings(upload: Upload, summary: Summary) -> impl IntoView {
             let heading = h.heading.clone();
             let current = h.field.map(|f| f.name().to_owned()).unwrap_or_default();
             let on_change = {
-                let heading = heading.clone();
+                let (heading, all) = (heading.clone(), all.clone());
                 move |ev: leptos::ev::Event| {
                     let chosen = event_target_value(&ev);
                     let field = (!chosen.is_empty()).then_some(chosen);
                     upload.mapping.update(|m| {
                         m.insert(heading.clone(), field);
                     });
+                    upload.remember(all.clone());
                     upload.validate();
                 }
             };
@@ -639,6 +678,9 @@ fn Headings(upload: Upload, summary: Summary) -> impl IntoView {
     view! {
         <details class="headings" open>
             <summary>"Headings"</summary>
+            {move || upload.remembered.get().then(|| view! {
+                <p data-testid="remembered">"The mapping given to the last file with these headings is applied; change it below."</p>
+            })}
             <table data-testid="headings">
                 <thead><tr><th scope="col">"Heading in the file"</th><th scope="col">"Read as"</th><th scope="col">"Map to"</th></tr></thead>
                 <tbody>{rows}</tbody>

@@ -1,6 +1,7 @@
 //! One module per table. The schema itself is in `muster-migrations`.
 pub mod audit_event;
 pub mod group;
+pub mod heading_mapping;
 pub mod invitation;
 pub mod job;
 pub mod mail_owed;
