@@ -130,3 +130,57 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
   assert.ok(l.rows_with_errors > 60, `large file: ${l.rows_with_errors} rows with errors`);
   assert.ok(messages(l).some((s) => s.includes('closes a reporting cycle: c2 (line 15001) → c1 (line 30003) → c2')));
 });
+
+test('the upload page shows, through its worker, every problem the server finds', async () => {
+  const files = { mixed: Buffer.from(mixed), large: large() };
+  const paths = Object.entries(files).map(([name, bytes]) => {
+    const path = join(dir, `page-${name}.csv`);
+    writeFileSync(path, bytes);
+    return path;
+  });
+  const run = spawnSync('cargo', ['run', '-q', '-p', 'muster-import', '--example', 'verdict', '--', 'demo', ...paths], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const native = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+
+  const page = await (await running.browser.newContext()).newPage();
+  await page.goto(`${running.server.url}/signin`);
+  await hydrated(page);
+  await page.fill('input[name="tenant"]', 'demo');
+  await page.fill('input[name="login"]', running.server.user);
+  await page.fill('input[name="password"]', running.server.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${running.server.url}/`);
+  for (const [i, path] of paths.entries()) {
+    await page.goto(`${running.server.url}/upload`);
+    await hydrated(page);
+    await page.setInputFiles('[data-testid="file-input"]', path);
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+    const v = native[i];
+    const expected = v.problems.flatMap((p) =>
+      p.diagnostics.map((d) => [d.line ?? p.line, d.column ?? '', d.value ?? '', d.message].join(' | ')),
+    );
+    const fileErrors = v.file_diagnostics.filter((d) => d.severity === 'error').length;
+    const lineErrors = v.problems.flatMap((p) => p.diagnostics).filter((d) => d.severity === 'error').length;
+    assert.equal(Number(await page.textContent('[data-testid="rows"]')), v.rows, path);
+    assert.equal(Number(await page.textContent('[data-testid="errors"]')), fileErrors + lineErrors, path);
+    // Every page of problems, in order, as the server has them.
+    const shown = [];
+    for (;;) {
+      await page.waitForSelector('[data-testid="problems-shown"]:not(:empty)');
+      const from = shown.length;
+      await page.waitForFunction((n) => (document.querySelector('[data-testid="problems-shown"]').textContent.startsWith(`Problems ${n + 1}–`)), from);
+      shown.push(
+        ...(await page.$$eval('[data-testid="problem"]', (rows) =>
+          rows.map((r) => [...r.children].filter((_, k) => k !== 1).map((c) => c.textContent).join(' | ')),
+        )),
+      );
+      if (await page.isDisabled('[data-testid="next-page"]')) break;
+      await page.click('[data-testid="next-page"]');
+    }
+    assert.deepEqual(shown, expected, path);
+  }
+});

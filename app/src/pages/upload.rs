@@ -298,9 +298,11 @@ pub fn UploadPage() -> impl IntoView {
 #[component]
 fn Picker(upload: Upload) -> impl IntoView {
     let (dragging, set_dragging) = signal(false);
+    // gloo-file gives the page the picked file; the worker is handed the
+    // browser's own File under it, which it reads in slices.
     #[cfg(feature = "hydrate")]
-    let take = move |file: web_sys::File| {
-        upload.file_name.set(Some(file.name()));
+    let take = move |file: gloo_file::File| {
+        upload.file_name.set(Some(format!("{} ({})", file.name(), size_text(file.size()))));
         upload.mapping.set(BTreeMap::new());
         upload.offered.set(false);
         upload.remembered.set(false);
@@ -314,7 +316,7 @@ fn Picker(upload: Upload) -> impl IntoView {
         {
             use wasm_bindgen::JsCast;
             let input: web_sys::HtmlInputElement = _ev.target().expect("an input").unchecked_into();
-            if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            if let Some(file) = input.files().map(gloo_file::FileList::from).and_then(|f| f.first().cloned()) {
                 take(file);
             }
             // The same file picked again (after fixing it) is a new pick.
@@ -325,7 +327,9 @@ fn Picker(upload: Upload) -> impl IntoView {
         ev.prevent_default();
         set_dragging.set(false);
         #[cfg(feature = "hydrate")]
-        if let Some(file) = ev.data_transfer().and_then(|t| t.files()).and_then(|files| files.get(0)) {
+        if let Some(file) =
+            ev.data_transfer().and_then(|t| t.files()).map(gloo_file::FileList::from).and_then(|f| f.first().cloned())
+        {
             take(file);
         }
     };
@@ -549,6 +553,16 @@ fn Status(upload: Upload) -> impl IntoView {
             }}
             <button type="button" data-testid="cancel" on:click=move |_| upload.cancel()>"Cancel"</button>
         </Show>
+    }
+}
+
+/// A file's size as people read it: "820 bytes", "35.2 MB".
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
     }
 }
 
@@ -802,7 +816,7 @@ mod browser {
 
     #[derive(Default)]
     pub struct Validator {
-        pub file: Option<web_sys::File>,
+        pub file: Option<gloo_file::File>,
         worker: Option<web_sys::Worker>,
         /// Kept as long as the worker: it is what the worker's messages call.
         listener: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
@@ -844,7 +858,7 @@ mod browser {
             worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
             let message = js_sys::Object::new();
             set(&message, "job", &JsValue::from(job));
-            set(&message, "file", &file);
+            set(&message, "file", AsRef::<web_sys::File>::as_ref(&file));
             let mapping = serde_json::to_string(mapping).unwrap_or_else(|_| "{}".into());
             set(&message, "mapping", &js_sys::JSON::parse(&mapping).unwrap_or(JsValue::NULL));
             worker.post_message(&message).map_err(|e| format!("the file could not be handed over: {e:?}"))?;
