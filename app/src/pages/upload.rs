@@ -579,10 +579,11 @@ fn count(n: u64, noun: &str) -> String {
 #[component]
 fn Verdict(upload: Upload) -> impl IntoView {
     move || match upload.stage.get() {
+        // The problems first: what the admin came to see, on screen without scrolling.
         Stage::Done(summary) => view! {
             <FileFacts summary=(*summary).clone()/>
-            <Headings upload summary=(*summary).clone()/>
-            <Problems upload summary=*summary/>
+            <Problems upload summary=(*summary).clone()/>
+            <Headings upload summary=*summary/>
         }
         .into_any(),
         _ => ().into_any(),
