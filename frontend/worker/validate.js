@@ -12,6 +12,8 @@ const SLICE = 4 << 20;
 let problems = [];
 // The checked file and its mapping, for the problems CSV.
 let checked = null;
+// The problems CSV made last, as an object URL.
+let lastUrl = null;
 
 async function readAll(file, job) {
   const bytes = new Uint8Array(file.size);
@@ -85,7 +87,10 @@ async function validate({ job, file, mapping }) {
 function problemsFile({ job }) {
   if (!checked) return;
   const csv = problems_csv(checked.bytes, checked.mapping ? JSON.stringify(checked.mapping) : undefined);
+  // One file at a time: the one made before is freed.
+  if (lastUrl) URL.revokeObjectURL(lastUrl);
   const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+  lastUrl = url;
   const stem = checked.name.replace(/\.[^.]*$/, '');
   postMessage({ job, kind: 'file', url, name: `${stem}-problems.csv` });
 }

@@ -29,8 +29,15 @@ pub async fn remembered<C: ConnectionTrait>(
         .filter(heading_mapping::Column::HeadingsKey.eq(key(headings)))
         .one(db)
         .await?;
-    // A stored mapping that no longer reads (a field renamed since) is none.
-    Ok(found.and_then(|m| serde_json::from_value(m.mapping).ok()))
+    // A stored mapping that no longer reads (a field renamed since) is none:
+    // the admin maps the file again, and that mapping replaces it.
+    Ok(found.and_then(|m| match serde_json::from_value(m.mapping) {
+        Ok(mapping) => Some(mapping),
+        Err(err) => {
+            tracing::warn!(tenant = tenant_id, error = %err, "a remembered heading mapping no longer reads");
+            None
+        }
+    }))
 }
 
 /// Remembers `mapping` for files with these headings in this tenant (the

@@ -150,6 +150,11 @@ struct Upload {
     offered: RwSignal<bool>,
     /// The remembered mapping was applied to this file.
     remembered: RwSignal<bool>,
+    /// The headings of a mapping to save once the save being sent is done.
+    pending_save: RwSignal<Option<Vec<String>>>,
+    saving: RwSignal<bool>,
+    /// Something the admin should know that is not about the file itself.
+    notice: RwSignal<Option<String>>,
     job: RwSignal<u32>,
     #[cfg(feature = "hydrate")]
     browser: StoredValue<browser::Validator, LocalStorage>,
@@ -167,6 +172,9 @@ impl Upload {
             file_name: RwSignal::new(None),
             offered: RwSignal::new(false),
             remembered: RwSignal::new(false),
+            pending_save: RwSignal::new(None),
+            saving: RwSignal::new(false),
+            notice: RwSignal::new(None),
             job: RwSignal::new(0),
             #[cfg(feature = "hydrate")]
             browser: StoredValue::new_local(browser::Validator::default()),
@@ -210,9 +218,13 @@ impl Upload {
     /// any, and checks the file again with it.
     fn offer_remembered(&self, headings: Vec<String>) {
         let this = *self;
+        let job = self.job.get_untracked();
         leptos::task::spawn_local(async move {
             if let Ok(found) = crate::serverfns::uploads::remembered_mapping(headings).await {
-                if !found.is_empty() && this.mapping.with_untracked(BTreeMap::is_empty) {
+                // Only for the file it was asked for: another may have been
+                // picked (or the mapping changed) while the server answered.
+                let same_file = this.job.get_untracked() == job;
+                if same_file && !found.is_empty() && this.mapping.with_untracked(BTreeMap::is_empty) {
                     this.mapping.set(found);
                     this.remembered.set(true);
                     this.validate();
@@ -221,11 +233,25 @@ impl Upload {
         });
     }
 
-    /// Remembers the current mapping for the tenant's next file with these headings.
+    /// Remembers the current mapping for the tenant's next file with these
+    /// headings. One save at a time, and the mapping as it is when a save is
+    /// sent: a change made while one is out is sent after it, so quick changes
+    /// cannot land out of order.
     fn remember(&self, headings: Vec<String>) {
-        let mapping = self.mapping.get_untracked();
+        self.pending_save.set(Some(headings));
+        if self.saving.get_untracked() {
+            return;
+        }
+        self.saving.set(true);
+        let this = *self;
         leptos::task::spawn_local(async move {
-            let _ = crate::serverfns::uploads::remember_mapping(headings, mapping).await;
+            while let Some(headings) = this.pending_save.try_update(Option::take).flatten() {
+                let mapping = this.mapping.get_untracked();
+                if let Err(err) = crate::serverfns::uploads::remember_mapping(headings, mapping).await {
+                    this.notice.set(Some(format!("The mapping was not remembered for the next file: {err}")));
+                }
+            }
+            this.saving.set(false);
         });
     }
 
@@ -544,6 +570,7 @@ fn Status(upload: Upload) -> impl IntoView {
         <div class="validation-status" role="status" aria-live="polite" data-testid="validation-status">
             {text}
         </div>
+        {move || upload.notice.get().map(|n| view! { <p class="notice" role="alert">{n}</p> })}
         <Show when=move || upload.busy()>
             {move || match upload.stage.get() {
                 Stage::Reading { read, total } if total > 0.0 => {
@@ -862,7 +889,11 @@ mod browser {
             set(&message, "file", AsRef::<web_sys::File>::as_ref(&file));
             let mapping = serde_json::to_string(mapping).unwrap_or_else(|_| "{}".into());
             set(&message, "mapping", &js_sys::JSON::parse(&mapping).unwrap_or(JsValue::NULL));
-            worker.post_message(&message).map_err(|e| format!("the file could not be handed over: {e:?}"))?;
+            if let Err(e) = worker.post_message(&message) {
+                worker.set_onmessage(None);
+                worker.terminate();
+                return Err(format!("the file could not be handed over: {e:?}"));
+            }
             self.worker = Some(worker);
             self.listener = Some(listener);
             Ok(())
@@ -892,6 +923,9 @@ mod browser {
         /// Stops the worker at once, whatever it is doing.
         pub fn stop(&mut self) {
             if let Some(worker) = self.worker.take() {
+                // Detached first: a message already queued must not call a
+                // listener that is about to be freed.
+                worker.set_onmessage(None);
                 worker.terminate();
             }
             self.listener = None;
