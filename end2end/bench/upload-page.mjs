@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launchBrowser, hydrated } from '../tests/harness.mjs';
+import { startServer, launchBrowser, hydrated, signIn } from '../tests/harness.mjs';
 
 function file(rows) {
   const lines = ['userId,email,firstName,lastName,jobTitle,roles'];
@@ -46,13 +46,7 @@ try {
     }).observe(document, { subtree: true, childList: true });
   });
   const page = await context.newPage();
-  await page.goto(`${server.url}/signin`);
-  await hydrated(page);
-  await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', server.user);
-  await page.fill('input[name="password"]', server.password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(`${server.url}/`);
+  await signIn(page, server);
   for (const rows of [100_000, 1_000_000]) {
     const path = join(dir, `users-${rows}.csv`);
     writeFileSync(path, file(rows));

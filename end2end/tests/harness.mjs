@@ -74,6 +74,17 @@ export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
 }
 
+/// Signs `page` in as the demo tenant's admin of `server`, through the form.
+export async function signIn(page, server) {
+  await page.goto(`${server.url}/signin`);
+  await hydrated(page);
+  await page.fill('input[name="tenant"]', 'demo');
+  await page.fill('input[name="login"]', server.user);
+  await page.fill('input[name="password"]', server.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${server.url}/`);
+}
+
 /// The real server and a browser for the tests of one file: started before its
 /// first test, stopped after its last. `server` and `browser` are set from then.
 export function serverAndBrowser() {

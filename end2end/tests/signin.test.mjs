@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
 
 const running = serverAndBrowser();
 
@@ -68,13 +68,7 @@ test('an admin signs in, the page hydrates and reacts, and signs out', async () 
 test('an unknown address shows the 404 page', async () => {
   const context = await running.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${running.server.url}/signin`);
-  await hydrated(page);
-  await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', running.server.user);
-  await page.fill('input[name="password"]', running.server.password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(`${running.server.url}/`);
+  await signIn(page, running.server);
   const response = await page.goto(`${running.server.url}/no-such-page`);
   assert.equal(response.status(), 404);
   assert.ok(await page.isVisible('h1:has-text("Page not found")'));

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
 
 const running = serverAndBrowser();
 let dir;
@@ -23,13 +23,7 @@ async function signedIn() {
   context = await running.browser.newContext();
   page = await context.newPage();
   page.on('pageerror', (err) => console.log(`# page error: ${err.message}`));
-  await page.goto(`${running.server.url}/signin`);
-  await hydrated(page);
-  await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', running.server.user);
-  await page.fill('input[name="password"]', running.server.password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(`${running.server.url}/`);
+  await signIn(page, running.server);
   return page;
 }
 

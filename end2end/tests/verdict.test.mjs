@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serverAndBrowser, hydrated } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HEADINGS = 'userId,email,firstName,lastName,jobTitle,organisation,reportsTo,roles,enabled';
@@ -68,6 +68,26 @@ function large() {
   return Buffer.from(rows.join('\n'));
 }
 
+/// Writes each file as `<prefix><name>.csv` in the test's folder; their paths.
+function written(files, prefix) {
+  return Object.entries(files).map(([name, bytes]) => {
+    const path = join(dir, `${prefix}${name}.csv`);
+    writeFileSync(path, bytes);
+    return path;
+  });
+}
+
+/// The native engine's verdict on each file, as `muster validate` plans it for tenant "demo".
+function nativeVerdicts(paths) {
+  const run = spawnSync('cargo', ['run', '-q', '-p', 'muster-import', '--example', 'verdict', '--', 'demo', ...paths], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+}
+
 const running = serverAndBrowser();
 let dir;
 
@@ -81,18 +101,8 @@ after(() => {
 
 test('the browser gives the verdict the server gives, on the same bytes', async () => {
   const files = { mixed: Buffer.from(mixed), windows1252: windows1252(), utf16le: utf16le(), large: large() };
-  const paths = Object.entries(files).map(([name, bytes]) => {
-    const path = join(dir, `${name}.csv`);
-    writeFileSync(path, bytes);
-    return path;
-  });
-  const run = spawnSync('cargo', ['run', '-q', '-p', 'muster-import', '--example', 'verdict', '--', 'demo', ...paths], {
-    cwd: root,
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  assert.equal(run.status, 0, run.stderr);
-  const native = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const paths = written(files, '');
+  const native = nativeVerdicts(paths);
 
   const page = await (await running.browser.newContext()).newPage();
   await page.goto(`${running.server.url}/signin`);
@@ -133,27 +143,11 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
 
 test('the upload page shows, through its worker, every problem the server finds', async () => {
   const files = { mixed: Buffer.from(mixed), large: large() };
-  const paths = Object.entries(files).map(([name, bytes]) => {
-    const path = join(dir, `page-${name}.csv`);
-    writeFileSync(path, bytes);
-    return path;
-  });
-  const run = spawnSync('cargo', ['run', '-q', '-p', 'muster-import', '--example', 'verdict', '--', 'demo', ...paths], {
-    cwd: root,
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  assert.equal(run.status, 0, run.stderr);
-  const native = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const paths = written(files, 'page-');
+  const native = nativeVerdicts(paths);
 
   const page = await (await running.browser.newContext()).newPage();
-  await page.goto(`${running.server.url}/signin`);
-  await hydrated(page);
-  await page.fill('input[name="tenant"]', 'demo');
-  await page.fill('input[name="login"]', running.server.user);
-  await page.fill('input[name="password"]', running.server.password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(`${running.server.url}/`);
+  await signIn(page, running.server);
   for (const [i, path] of paths.entries()) {
     await page.goto(`${running.server.url}/upload`);
     await hydrated(page);

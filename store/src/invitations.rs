@@ -1,6 +1,6 @@
 //! Invitations to set a password: single-use, expiring; only the token's digest
 //! is stored, the token itself goes to the user by email once.
-use crate::entity::{audit_event, invitation, session, tenant, user};
+use crate::entity::{audit_event, invitation, tenant, user};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -137,11 +137,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
         return Err(changed_since(txn, db, token, InvitationError::Inactive).await);
     }
     // A new password ends every session the account had.
-    session::Entity::delete_many()
-        .filter(session::Column::TenantId.eq(invited.tenant_id))
-        .filter(session::Column::UserId.eq(invited.user_pk))
-        .exec(&txn)
-        .await?;
+    crate::sessions::end_all_of_user(&txn, invited.tenant_id, invited.user_pk).await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::UsedAt, Expr::value(now))
         .filter(invitation::Column::UserId.eq(invited.user_pk))

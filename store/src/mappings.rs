@@ -5,17 +5,10 @@ use chrono::Utc;
 use muster_import::HeadingMapping;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
-use sha2::{Digest, Sha256};
 
 /// The key of a heading line: its headings in order, trimmed, as written.
 fn key(headings: &[String]) -> String {
-    let mut hasher = Sha256::new();
-    for heading in headings {
-        let heading = heading.trim();
-        hasher.update((heading.len() as u64).to_le_bytes());
-        hasher.update(heading.as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    crate::tokens::digest_of_parts(headings.iter().map(|h| h.trim()))
 }
 
 /// The mapping last given to files with these headings in this tenant.

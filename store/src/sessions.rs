@@ -87,17 +87,24 @@ pub async fn end_others<C: sea_orm::ConnectionTrait>(
     principal: &Principal,
     keep: Option<&str>,
 ) -> Result<u64, DbErr> {
-    let mut query = session::Entity::delete_many();
-    query = match principal {
-        Principal::PlatformAdmin { id, .. } => query.filter(session::Column::PlatformAdminId.eq(*id)),
-        Principal::TenantUser { tenant_id, user_pk, .. } => {
-            query.filter(session::Column::TenantId.eq(*tenant_id)).filter(session::Column::UserId.eq(*user_pk))
-        }
+    let account = match principal {
+        Principal::PlatformAdmin { id, .. } => sea_orm::Condition::all().add(session::Column::PlatformAdminId.eq(*id)),
+        Principal::TenantUser { tenant_id, user_pk, .. } => user_sessions(*tenant_id, *user_pk),
     };
+    let mut query = session::Entity::delete_many().filter(account);
     if let Some(keep) = keep {
         query = query.filter(session::Column::Id.ne(tokens::digest(keep)));
     }
     Ok(query.exec(db).await?.rows_affected)
+}
+
+/// Ends every session of a tenant's user (a password set from an invitation).
+pub async fn end_all_of_user<C: sea_orm::ConnectionTrait>(db: &C, tenant_id: i64, user_pk: i64) -> Result<u64, DbErr> {
+    Ok(session::Entity::delete_many().filter(user_sessions(tenant_id, user_pk)).exec(db).await?.rows_affected)
+}
+
+fn user_sessions(tenant_id: i64, user_pk: i64) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(session::Column::TenantId.eq(tenant_id)).add(session::Column::UserId.eq(user_pk))
 }
 
 /// Deletes the sessions past their absolute or idle end (the server does so

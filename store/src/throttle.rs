@@ -11,7 +11,6 @@
 //! anything, and an attacker's megabyte of "login" must cost nothing to keep.
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// What one kind of key may fail before it waits, and for how long at most.
@@ -43,13 +42,7 @@ impl Key {
     /// The key of `parts` (say `["account", "t1", "u42", "addr", "10.0.0.0/64"]`)
     /// under `budget`.
     pub fn new(budget: Budget, parts: &[&str]) -> Self {
-        let mut hasher = Sha256::new();
-        for part in parts {
-            // Length-prefixed: ("ab", "c") and ("a", "bc") are two keys.
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
-        }
-        Self { digest: hex::encode(hasher.finalize()), budget }
+        Self { digest: crate::tokens::digest_of_parts(parts.iter().copied()), budget }
     }
 }
 

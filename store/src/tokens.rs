@@ -13,6 +13,17 @@ pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A digest of several texts, told apart by their lengths (`("ab", "c")` and
+/// `("a", "bc")` are two digests): keys kept instead of what was typed.
+pub fn digest_of_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

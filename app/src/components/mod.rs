@@ -1,2 +1,3 @@
 pub mod bell;
 pub mod layout;
+pub mod new_password;

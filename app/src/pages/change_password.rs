@@ -1,5 +1,6 @@
 //! Changing one's own password; the only page an account flagged "change
 //! password next time" can reach until it has.
+use crate::components::new_password::NewPasswordFields;
 use crate::serverfns::auth::ChangePassword;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -46,15 +47,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
                             "Current password"
                             <input type="password" name="current" autocomplete="current-password" required/>
                         </label>
-                        <label>
-                            "New password"
-                            <input type="password" name="password" autocomplete="new-password" minlength="10" required/>
-                            <small>"At least 10 characters, with a letter and a digit."</small>
-                        </label>
-                        <label>
-                            "New password again"
-                            <input type="password" name="repeat" autocomplete="new-password" required/>
-                        </label>
+                        <NewPasswordFields/>
                         {move || message().map(|m| view! { <p class="error" role="alert">{m}</p> })}
                         <button type="submit" disabled=move || action.pending().get()>"Change my password"</button>
                     </ActionForm>

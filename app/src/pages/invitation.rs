@@ -1,4 +1,5 @@
 //! The page an invitation link opens: the new user chooses a password, once.
+use crate::components::new_password::NewPasswordFields;
 use crate::serverfns::invitations::{open_invitation, result_message, AcceptInvitation};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -42,15 +43,7 @@ pub fn InvitationPage() -> impl IntoView {
                                                 {invited.expires.clone()} "."
                                             </p>
                                             <input type="hidden" name="token" value=token()/>
-                                            <label>
-                                                "New password"
-                                                <input type="password" name="password" autocomplete="new-password" minlength="10" required/>
-                                                <small>"At least 10 characters, with a letter and a digit."</small>
-                                            </label>
-                                            <label>
-                                                "New password again"
-                                                <input type="password" name="repeat" autocomplete="new-password" required/>
-                                            </label>
+                                            <NewPasswordFields/>
                                             {error.map(|m| view! { <p class="error" role="alert">{m}</p> })}
                                             <button type="submit" disabled=move || action.pending().get()>"Set my password"</button>
                                         </ActionForm>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 #[server(endpoint = "change_password")]
 pub async fn change_password(current: String, password: String, repeat: String) -> Result<(), AppError> {
     use crate::ssr::{cookies, AppState};
-    use axum::http::{header, HeaderMap};
+    use axum::http::HeaderMap;
     use muster_store::auth::{self, ChangePasswordError};
 
     let state = expect_context::<AppState>();
@@ -16,7 +16,7 @@ pub async fn change_password(current: String, password: String, repeat: String) 
     let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     // A plain form post (before the WebAssembly has loaded) is sent back to the
     // page with the outcome in the query, as the sign-in form is.
-    let plain_form = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let plain_form = crate::ssr::is_plain_form(&headers);
     let back = |code: &str| {
         if plain_form {
             leptos_axum::redirect(&format!("/change-password?result={code}"));

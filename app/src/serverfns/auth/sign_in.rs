@@ -15,7 +15,7 @@ pub async fn sign_in(tenant: String, login: String, password: String) -> Result<
     let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     // A plain form post (before the WebAssembly has loaded) cannot show an error in
     // place, so it is sent back to the sign-in page with the reason in the query.
-    let plain_form = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let plain_form = crate::ssr::is_plain_form(&headers);
     let fail = |err: AppError| {
         if plain_form {
             let reason = match err {

@@ -5,14 +5,14 @@ use leptos::prelude::*;
 /// user ID, which they sign in with.
 #[server(endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String, password: String, repeat: String) -> Result<(String, String), AppError> {
-    use axum::http::{header, HeaderMap};
+    use axum::http::HeaderMap;
     use muster_store::invitations::{self, InvitationError};
 
     let state = expect_context::<crate::ssr::AppState>();
     let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     // A plain form post (before the WebAssembly has loaded) is sent back to the
     // page with the outcome in the query, as the sign-in form is.
-    let plain_form = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let plain_form = crate::ssr::is_plain_form(&headers);
     let back = |code: &str| {
         if plain_form {
             let token: String = token.chars().filter(char::is_ascii_alphanumeric).collect();
