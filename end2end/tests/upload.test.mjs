@@ -135,6 +135,19 @@ test('a file with errors shows each one with its line, column and value', async 
   assert.match(csv[5], /^bob,b2@example.org,Bo,"Line 6, userId: ""bob"" is also on line 3/);
 });
 
+test('on a phone (375 px) the checked page fits the screen, problems and headings included', async () => {
+  await pick('phone.csv', 'userId,email,firstName,lastName,Department of the hospital trust\npat,pat@example.org,Pat,Jones,RXX01\nbob,bob@,Bob,Smith,RXX01\n');
+  await page.setViewportSize({ width: 375, height: 812 });
+  try {
+    await checked();
+    await page.waitForSelector('[data-testid="problem"]');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 375, `the page is ${wide} px wide at 375 px`);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 720 });
+  }
+});
+
 test('the sample files download and are read without a problem', async () => {
   await signedIn();
   await page.goto(`${running.server.url}/upload`);
