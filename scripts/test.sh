@@ -13,6 +13,9 @@ done
 source "$(dirname "$0")/toolchain.sh"
 cd "$MUSTER_ROOT"
 started=$(date +%s)
+# A clean clone builds once: incremental caches would only take disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+echo "==> disk free for the build: $(df -h --output=avail "$MUSTER_ROOT" | tail -1 | tr -d ' ')"
 
 prepare_build
 ensure_chromium
@@ -39,4 +42,5 @@ if [ "$profile" = release ]; then bin=target/release/muster; else bin=target/deb
 echo "==> end-to-end tests in headless Chromium ($profile build)"
 (cd end2end && MUSTER_BIN="$MUSTER_ROOT/$bin" MUSTER_SITE_ROOT="$MUSTER_ROOT/target/site" npm test --silent)
 
+echo "==> target folder: $(du -sh target 2>/dev/null | cut -f1); disk free: $(df -h --output=avail "$MUSTER_ROOT" | tail -1 | tr -d ' ')"
 echo "==> all tests passed in $(( $(date +%s) - started )) s"
