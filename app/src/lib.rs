@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users") view=UsersPage/>
                     <Route path=path!("upload") view=UploadPage/>
                     <Route path=path!("uploads") view=UploadsPage/>
+                    <Route path=path!("uploads/:id") view=UploadDetailPage/>
                     <Route path=path!("roles") view=RolesPage/>
                     <Route path=path!("groups") view=GroupsPage/>
                     <Route path=path!("organisations") view=OrganisationsPage/>

@@ -10,7 +10,7 @@ import { before, after } from 'node:test';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export async function startServer() {
+export async function startServer(settings = {}) {
   const bin = process.env.MUSTER_BIN ?? join(root, 'target', 'release', 'muster');
   const dataDir = mkdtempSync(join(tmpdir(), 'muster-e2e-'));
   const env = {
@@ -18,6 +18,7 @@ export async function startServer() {
     MUSTER_DATA_DIR: dataDir,
     MUSTER_ADDR: '127.0.0.1:0',
     MUSTER_SITE_ROOT: process.env.MUSTER_SITE_ROOT ?? join(root, 'target', 'site'),
+    ...settings,
   };
   // The embedded default: a SQLite file in the fresh data folder.
   delete env.DATABASE_URL;
@@ -87,10 +88,11 @@ export async function signIn(page, server) {
 
 /// The real server and a browser for the tests of one file: started before its
 /// first test, stopped after its last. `server` and `browser` are set from then.
-export function serverAndBrowser() {
+/// `settings`: environment variables of the server (`MUSTER_MAX_UPLOAD_MB`, say).
+export function serverAndBrowser(settings = {}) {
   const running = {};
   before(async () => {
-    running.server = await startServer();
+    running.server = await startServer(settings);
     running.browser = await launchBrowser();
   });
   after(async () => {

@@ -18,6 +18,8 @@ mod m20261201_000007_pending_mail;
 mod m20261206_000008_mail_owed_per_recipient;
 mod m20261206_000009_sign_in_and_sessions;
 mod m20261206_000010_heading_mappings;
+mod m20261206_000011_events;
+mod m20261206_000012_preview_details;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_mail_owed_per_recipient::Migration),
             Box::new(m20261206_000009_sign_in_and_sessions::Migration),
             Box::new(m20261206_000010_heading_mappings::Migration),
+            Box::new(m20261206_000011_events::Migration),
+            Box::new(m20261206_000012_preview_details::Migration),
         ]
     }
 }

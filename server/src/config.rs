@@ -51,6 +51,12 @@ pub struct Config {
     /// hold real tenants only.
     #[arg(long, env = "MUSTER_DEMO_TENANT", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub demo_tenant: bool,
+
+    /// Largest file accepted, in megabytes (1 MB = 1,048,576 bytes), from the
+    /// upload page and from `muster import`; a larger one is refused before it
+    /// is stored.
+    #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50, global = true)]
+    pub max_upload_mb: usize,
 }
 
 impl Config {
@@ -70,6 +76,10 @@ impl Config {
             platform_admin: self.platform_admin.clone().filter(|n| !n.trim().is_empty()),
             demo_tenant: self.demo_tenant,
         }
+    }
+
+    pub fn max_upload_bytes(&self) -> usize {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
     }
 
     pub fn secure_cookies(&self) -> bool {

@@ -43,12 +43,17 @@ impl Application {
         let state = AppState::new(
             db.clone(),
             leptos_options.clone(),
-            WebConfig { secure_cookies: config.secure_cookies(), trusted_proxies: config.trusted_proxies.clone() },
+            WebConfig {
+                secure_cookies: config.secure_cookies(),
+                trusted_proxies: config.trusted_proxies.clone(),
+                max_upload_bytes: config.max_upload_bytes(),
+            },
         );
         let routes = generate_route_list(App);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(muster_app::ssr::downloads::routes())
+            .merge(muster_app::ssr::events::routes())
             .leptos_routes_with_context(&state, routes, || (), {
                 let options = leptos_options.clone();
                 move || shell(options.clone())

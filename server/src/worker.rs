@@ -9,6 +9,9 @@ const MAIL_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// Sent messages are recorded this many at a time, or this often.
 const RECORD_SENT_AT: usize = 100;
 const RECORD_SENT_EVERY: Duration = Duration::from_secs(2);
+/// A load's progress is told to the pages at most this often, however fast
+/// its batches commit: each report is an event row every open page reads.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 pub struct Worker {
     pub db: DatabaseConnection,
@@ -134,12 +137,42 @@ impl Worker {
                 if let Err(err) = muster_store::throttle::purge(&self.db).await {
                     tracing::error!(error = %err, "old sign-in failures not purged; retrying");
                 }
+                if let Err(err) = muster_store::events::purge(&self.db).await {
+                    tracing::error!(error = %err, "old events not purged; retrying");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// Records the latest progress of a load as an event, at most every
+    /// [`PROGRESS_EVERY`], until the sender is dropped; a report that fails
+    /// is logged and the load goes on.
+    fn report_progress(
+        &self,
+        tenant_id: i64,
+        upload_id: i64,
+    ) -> (tokio::sync::watch::Sender<Option<load::Progress>>, tokio::task::JoinHandle<()>) {
+        let (sender, mut latest) = tokio::sync::watch::channel::<Option<load::Progress>>(None);
+        let db = self.db.clone();
+        let reporter = tokio::spawn(async move {
+            while latest.changed().await.is_ok() {
+                let Some(progress) = latest.borrow_and_update().clone() else { continue };
+                muster_store::events::note_upload_changed(
+                    &db,
+                    tenant_id,
+                    upload_id,
+                    muster_store::events::kind::PROGRESS,
+                    Some(progress.counts),
+                )
+                .await;
+                tokio::time::sleep(PROGRESS_EVERY).await;
+            }
+        });
+        (sender, reporter)
     }
 
     /// The results email, when the upload asked for one.
@@ -184,17 +217,21 @@ impl Worker {
         let mut sending = Vec::new();
         let send = |mailing: load::Mailing| sending.push(tokio::spawn(self.deliver(mailing)));
         let claim = load::Claim::of(&job, &self.id);
+        let (progressed, reporter) = self.report_progress(job.tenant_id, upload_id);
         let result = load::run(
             &self.db,
             upload_id,
             Some(&claim),
-            |done, total| {
-                tracing::debug!(upload = upload_id, done, total, "load progress");
+            |p| {
+                tracing::debug!(upload = upload_id, done = p.done, total = p.total, "load progress");
+                progressed.send_replace(Some(p.clone()));
                 true
             },
             send,
         )
         .await;
+        drop(progressed);
+        let _ = reporter.await;
         for handle in sending {
             let _ = handle.await;
         }

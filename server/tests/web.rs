@@ -57,6 +57,7 @@ async fn start_with(db: &TestDb, data_dir: &std::path::Path, settings: impl FnOn
         smtp_url: None,
         platform_admin: None,
         demo_tenant: true,
+        max_upload_mb: 50,
     };
     settings(&mut config);
     let app = Application::build(&config).await.expect("the app builds");

@@ -52,7 +52,7 @@ async fn muster_load(
     let job = jobs::claim(db, "bench").await.unwrap().expect("a job");
     let t = Instant::now();
     let claim = load::Claim::of(&job, "bench");
-    let report = load::run(db, upload.id, Some(&claim), |_, _| true, |_| {}).await.expect("load");
+    let report = load::run(db, upload.id, Some(&claim), |_| true, |_| {}).await.expect("load");
     let loaded = t.elapsed().as_secs_f64();
     jobs::finish(db, &job, None).await.unwrap();
     assert!(report.finished && report.counts.errors == 0, "{:?}", report.counts);

@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, Set, Statement,
+    FromQueryResult, QueryFilter, QueryOrder, Set, Statement,
 };
 
 pub const KIND_LOAD: &str = "load";
@@ -139,6 +139,7 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
         .await?
         .len() as u64;
     txn.commit().await?;
+    crate::events::note_upload_changed(db, upload.tenant_id, upload.id, crate::events::kind::QUEUED, None).await;
     Ok(if ahead > 0 { Enqueued::Waiting { job: created, ahead } } else { Enqueued::Queued(created) })
 }
 
@@ -305,5 +306,34 @@ pub async fn give_up(db: &DatabaseConnection, job: &job::Model, why: &str) -> Re
             .exec(&txn)
             .await?;
     }
-    txn.commit().await
+    txn.commit().await?;
+    if let Some(upload_id) = job.upload_id {
+        crate::events::note_upload_changed(db, job.tenant_id, upload_id, crate::events::kind::FAILED, None).await;
+    }
+    Ok(())
+}
+
+/// The upload a queued load of the tenant waits behind: the one loading now,
+/// or else the oldest queued before it. `None` when it waits for nothing.
+pub async fn waiting_behind<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Option<i64>, DbErr> {
+    let Some(own) = job::Entity::find()
+        .filter(job::Column::TenantId.eq(upload.tenant_id))
+        .filter(job::Column::UploadId.eq(upload.id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if own.state != "queued" {
+        return Ok(None);
+    }
+    let ahead = job::Entity::find()
+        .filter(job::Column::TenantId.eq(upload.tenant_id))
+        .filter(job::Column::State.is_in(["queued", "running"]))
+        .filter(job::Column::Id.lt(own.id))
+        .order_by_asc(job::Column::Id)
+        .all(db)
+        .await?;
+    let running = ahead.iter().find(|j| j.state == "running");
+    Ok(running.or(ahead.first()).and_then(|j| j.upload_id))
 }

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod db;
 pub mod directory;
 pub mod entity;
+pub mod events;
 pub mod invitations;
 pub mod jobs;
 pub mod load;

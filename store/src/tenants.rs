@@ -205,3 +205,13 @@ pub async fn licences<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Opti
         .await?;
     Ok(Some(Licences { limit: found.licence_limit.map(|l| l.max(0) as u64), used }))
 }
+
+/// A tenant by its id.
+pub async fn by_id<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Option<tenant::Model>, DbErr> {
+    tenant::Entity::find_by_id(tenant_id).one(db).await
+}
+
+/// How a user of the tenant is named on pages: their user ID.
+pub async fn user_label<C: ConnectionTrait>(db: &C, tenant_id: i64, user_pk: i64) -> Result<Option<String>, DbErr> {
+    Ok(user::Entity::find_by_id(user_pk).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?.map(|u| u.user_id))
+}

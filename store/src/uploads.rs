@@ -87,9 +87,16 @@ const ROW_COLUMNS: bulk::Columns = &[
     ("existing_user_id", Kind::BigInt),
     ("diagnostics", Kind::Json),
     ("changes", Kind::Json),
+    ("message", Kind::Text),
+    ("user_id", Kind::Text),
+    ("full_name", Kind::Text),
 ];
 
 fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> bulk::Row {
+    let full_name = match (plan.first_name.as_deref(), plan.last_name.as_deref()) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (one, other) => one.or(other).map(str::to_owned),
+    };
     let json = |v: serde_json::Value| Some(v).filter(|v| !v.as_array().is_some_and(Vec::is_empty));
     bulk::Row::with_capacity(ROW_COLUMNS.len())
         .int(tenant_id)
@@ -102,6 +109,9 @@ fn row_model(tenant_id: i64, upload_id: i64, index: usize, plan: RowPlan) -> bul
         .int(plan.existing_id)
         .json(json(serde_json::to_value(&plan.diagnostics).expect("plain data")))
         .json(json(serde_json::to_value(&plan.changes).expect("plain data")))
+        .text(Some(&plan.message))
+        .text(plan.user_id.as_deref())
+        .text(full_name.as_deref())
 }
 
 async fn in_progress_with_hash(
@@ -194,6 +204,7 @@ pub async fn create_and_plan(
                 .col_expr(upload::Column::Error, Expr::value(err.to_string()))
                 .exec(db)
                 .await?;
+            crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::FAILED, None).await;
             return Err(err.into());
         }
     };
@@ -210,6 +221,7 @@ pub async fn create_and_plan(
     if update.exec(db).await?.rows_affected == 0 {
         return Err(UploadError::Db(DbErr::Custom(format!("upload {id}: {ABANDONED_MEANWHILE}"))));
     }
+    crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::VALIDATED, None).await;
     find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
 }
 
@@ -380,6 +392,9 @@ pub async fn cancel<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) 
         .filter(upload::Column::State.eq(state::READY))
         .exec(db)
         .await?;
+    if result.rows_affected == 1 {
+        crate::events::note_upload_changed(db, tenant_id, upload_id, crate::events::kind::CANCELLED, None).await;
+    }
     Ok(result.rows_affected == 1)
 }
 
@@ -662,4 +677,91 @@ pub async fn retry_failed(
     let new =
         NewUpload { uploaded_by, file_name: format!("retry-of-{}-{}", upload.id, upload.file_name), bytes, options };
     create_and_plan(db, tenant, new, max_bytes).await.map(Some)
+}
+
+/// Says on the upload that the server's check of the file's own rules counted
+/// differently from the browser's.
+pub async fn note_check_differs<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    note: &str,
+) -> Result<(), DbErr> {
+    upload::Entity::update_many()
+        .col_expr(upload::Column::CheckDiffers, Expr::value(note))
+        .filter(upload::Column::Id.eq(upload_id))
+        .filter(upload::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ticks or unticks every row of one status (`New`, `Update`, …) of a planned
+/// upload: one statement by rule, however many rows it has. Nothing changes
+/// once the upload has left "ready" (a load reads the ticks).
+pub async fn set_selected_of_status<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    status: &str,
+    selected: bool,
+) -> Result<u64, DbErr> {
+    if !find(db, tenant_id, upload_id).await?.is_some_and(|u| u.state == state::READY) {
+        return Ok(0);
+    }
+    let result = upload_row::Entity::update_many()
+        .col_expr(upload_row::Column::Selected, Expr::value(selected))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(upload_row::Column::Status.eq(status))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// How many rows of a planned upload of each status are ticked to load.
+pub async fn selected_counts<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let counts: Vec<(Option<String>, i64)> = upload_row::Entity::find()
+        .select_only()
+        .column(upload_row::Column::Status)
+        .column_as(upload_row::Column::Id.count(), "n")
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(upload_row::Column::Selected.eq(true))
+        .group_by(upload_row::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(counts.into_iter().filter_map(|(status, n)| Some((status?, n as u64))).collect())
+}
+
+/// A page of the tenant's uploads, newest first: those before upload `before`
+/// (by id; `None`: the newest), at most `limit` (1 to 200).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<upload::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = upload::Entity::find().filter(upload::Column::TenantId.eq(tenant_id));
+    if let Some(before) = before {
+        query = query.filter(upload::Column::Id.lt(before));
+    }
+    query.order_by_desc(upload::Column::Id).limit(limit.clamp(1, 200)).all(db).await
+}
+
+/// How many rows of an upload ended with each outcome (`added`, `error`, …).
+pub async fn outcome_counts<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
+    let counts = count_by(db, tenant_id, upload_id, upload_row::Column::Outcome).await?;
+    Ok(counts.into_iter().filter_map(|(outcome, n)| Some((outcome?, n))).collect())
 }

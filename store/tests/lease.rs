@@ -43,7 +43,7 @@ async fn load_watched(
         }
     });
     let started = Instant::now();
-    let report = load::run(db, upload.id, Some(&load::Claim::of(&job, "owner")), |_, _| true, |_| {}).await.unwrap();
+    let report = load::run(db, upload.id, Some(&load::Claim::of(&job, "owner")), |_| true, |_| {}).await.unwrap();
     let took = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (taken, ran_out) = thief.await.unwrap();

@@ -98,7 +98,7 @@ async fn load_all(db: &DatabaseConnection) -> Vec<Outgoing> {
     let mut mail: Vec<load::Mailing> = Vec::new();
     while let Some(job) = jobs::claim(db, "test").await.unwrap() {
         let claim = load::Claim::of(&job, "test");
-        let report = load::run(db, job.upload_id.unwrap(), Some(&claim), |_, _| true, |m| mail.push(m)).await.unwrap();
+        let report = load::run(db, job.upload_id.unwrap(), Some(&claim), |_| true, |m| mail.push(m)).await.unwrap();
         assert!(report.finished);
         jobs::finish(db, &job, None).await.unwrap();
     }
@@ -462,7 +462,7 @@ async fn a_tenant_runs_one_load_at_a_time() {
         let first = jobs::claim(&db, "w1").await.unwrap().expect("a job");
         assert_eq!(first.upload_id, Some(a.id));
         assert!(jobs::claim(&db, "w2").await.unwrap().is_none(), "{backend:?}: b waits while a runs");
-        load::run(&db, a.id, Some(&load::Claim::of(&first, "w1")), |_, _| true, |_| {}).await.unwrap();
+        load::run(&db, a.id, Some(&load::Claim::of(&first, "w1")), |_| true, |_| {}).await.unwrap();
         jobs::finish(&db, &first, None).await.unwrap();
         let second = jobs::claim(&db, "w2").await.unwrap().expect("b's turn");
         assert_eq!(second.upload_id, Some(b.id));
@@ -479,7 +479,7 @@ async fn a_job_of_one_tenant_never_loads_another_tenant_s_upload() {
         let ours = plan_file(&db, &w.tenant, b"userId,email,firstName\na1,a1@x.io,A\n").await.unwrap();
         jobs::enqueue_load(&db, &ours).await.unwrap();
         let job = jobs::claim(&db, "w1").await.unwrap().expect("a job");
-        let wrong = load::run(&db, theirs.id, Some(&load::Claim::of(&job, "w1")), |_, _| true, |_| {}).await;
+        let wrong = load::run(&db, theirs.id, Some(&load::Claim::of(&job, "w1")), |_| true, |_| {}).await;
         assert!(matches!(wrong, Err(sea_orm::DbErr::RecordNotFound(_))), "{backend:?}: {:?}", wrong.err());
         assert!(find(&db, &other, "o1").await.is_none(), "{backend:?}: nothing of the other tenant's file loaded");
         let theirs = upload::Entity::find_by_id(theirs.id).one(&db).await.unwrap().unwrap();
@@ -503,7 +503,7 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
         let stalled = load::Claim::of(&job, "stalls");
         // The worker applies one batch (each lane its own), then stalls.
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         let partial = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         let lanes = if backend == testdb::Backend::Postgres { load::LANES } else { 1 };
@@ -513,13 +513,13 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
         assert_eq!(taken.id, job.id);
         // The stalled worker wakes up: its next batch is refused, nothing is applied.
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| true, |_| {}).await.unwrap();
         assert!(!report.finished, "{backend:?}: a worker that lost its lease stops");
         let still = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(still.rows_done, partial.rows_done);
         // The new owner finishes the rest.
         let report =
-            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_| true, |_| {}).await.unwrap();
         assert!(report.finished);
         assert!(!jobs::finish(&db, &job, None).await.unwrap(), "the stalled worker cannot finish the job");
         assert!(jobs::finish(&db, &taken, None).await.unwrap());
@@ -987,7 +987,7 @@ async fn load_losing_mail(
     let job = jobs::claim(db, "dies").await.unwrap().unwrap();
     let mut lost = Vec::new();
     let claim = load::Claim::of(&job, "dies");
-    assert!(load::run(db, upload.id, Some(&claim), |_, _| true, |m| lost.push(m)).await.unwrap().finished);
+    assert!(load::run(db, upload.id, Some(&claim), |_| true, |m| lost.push(m)).await.unwrap().finished);
     jobs::finish(db, &job, None).await.unwrap();
     (upload.id, lost)
 }
@@ -1516,15 +1516,15 @@ async fn a_worker_that_lost_its_lease_after_the_last_row_links_no_managers() {
         let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
         let stalled = load::Claim::of(&job, "stalls");
         // Every row is applied, then the worker stalls before linking managers.
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         expire_lease(&db, job.id).await;
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| true, |_| {}).await.unwrap();
         assert!(!report.finished, "{backend:?}: the stalled worker stops");
         assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, None, "{backend:?}");
         let report =
-            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_| true, |_| {}).await.unwrap();
         assert!(report.finished);
         let boss = find(&db, &w.tenant, "boss").await.unwrap();
         assert_eq!(find(&db, &w.tenant, "w1").await.unwrap().reports_to_id, Some(boss.id), "{backend:?}");
@@ -1556,7 +1556,7 @@ async fn linking_managers_leaves_alone_a_manager_the_file_does_not_change() {
         let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
         // Every row is applied, then the worker stalls before linking managers.
         let report =
-            load::run(&db, upload.id, Some(&load::Claim::of(&job, "stalls")), |_, _| false, |_| {}).await.unwrap();
+            load::run(&db, upload.id, Some(&load::Claim::of(&job, "stalls")), |_| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         // Meanwhile an admin gives pat another manager.
         let lee = lee.unwrap();
@@ -1564,7 +1564,7 @@ async fn linking_managers_leaves_alone_a_manager_the_file_does_not_change() {
         expire_lease(&db, job.id).await;
         let taken = jobs::claim(&db, "takes-over").await.unwrap().expect("the expired job");
         let report =
-            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_| true, |_| {}).await.unwrap();
         assert!(report.finished);
         let pat = find(&db, &w.tenant, "pat").await.unwrap();
         assert_eq!((pat.job_title.as_deref(), pat.reports_to_id), (Some("Sister"), Some(lee.id)), "{backend:?}");
@@ -1913,7 +1913,7 @@ async fn a_run_that_commits_a_batch_counts_as_progress() {
             .await
             .unwrap();
         // This run commits its first batches, then stops.
-        let report = load::run(&db, upload.id, Some(&load::Claim::of(&job, "w")), |_, _| false, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&load::Claim::of(&job, "w")), |_| false, |_| {}).await.unwrap();
         assert!(!report.finished);
         let after = job::Entity::find_by_id(job.id).one(&db).await.unwrap().unwrap();
         assert_eq!(after.attempts, 1, "{backend:?}: a run that committed rows is not a failed attempt");
@@ -1930,7 +1930,7 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
         jobs::enqueue_load(&db, &upload).await.unwrap();
         let job = jobs::claim(&db, "stalls").await.unwrap().unwrap();
         let stalled = load::Claim::of(&job, "stalls");
-        load::run(&db, upload.id, Some(&stalled), |_, _| false, |_| {}).await.unwrap();
+        load::run(&db, upload.id, Some(&stalled), |_| false, |_| {}).await.unwrap();
         // The job is taken over, and its count of rows done says 7 (whatever the
         // new owner has counted by now).
         expire_lease(&db, job.id).await;
@@ -1941,19 +1941,19 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
             .exec(&db)
             .await
             .unwrap();
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| true, |_| {}).await.unwrap();
         assert!(!report.finished);
         let now = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(now.rows_done, 7, "{backend:?}: the stalled worker wrote nothing");
         // The new owner counts from the rows' results and finishes.
         let report =
-            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_, _| true, |_| {}).await.unwrap();
+            load::run(&db, upload.id, Some(&load::Claim::of(&taken, "takes-over")), |_| true, |_| {}).await.unwrap();
         assert!(report.finished);
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(done.rows_done as usize, n, "{backend:?}");
         assert_eq!(done.state, "done");
         // The stalled worker wakes up once more: the finished upload stays finished.
-        let report = load::run(&db, upload.id, Some(&stalled), |_, _| true, |_| {}).await.unwrap();
+        let report = load::run(&db, upload.id, Some(&stalled), |_| true, |_| {}).await.unwrap();
         assert!(!report.finished);
         let still = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!((still.state.as_str(), still.rows_done as usize), ("done", n), "{backend:?}");
@@ -1979,7 +1979,7 @@ async fn statements_of_a_load(
             sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let report = load::run(&counted, upload.id, None, |_, _| true, |_| {}).await.unwrap();
+    let report = load::run(&counted, upload.id, None, |_| true, |_| {}).await.unwrap();
     let results = String::from_utf8(uploads::results_csv(db, t.id, upload.id).await.unwrap().unwrap()).unwrap();
     assert!(report.finished && report.counts.errors == 0, "{}\n{results}", report.counts.summary());
     (sent.load(std::sync::atomic::Ordering::SeqCst), report.counts.summary())
@@ -2042,6 +2042,113 @@ async fn a_batch_sends_as_many_statements_for_many_rows_as_for_few() {
             assert_eq!(left, ["u0 active"], "{backend:?}: all but u0 were deleted in the end");
         }
         assert_eq!(sent[0], sent[1], "{backend:?}: statements for 20 users and for 400, per kind of change");
+    })
+    .await;
+}
+
+/// The kinds of the tenant's events after `after`, oldest first.
+async fn event_kinds(db: &DatabaseConnection, tenant_id: i64, after: i64) -> Vec<(i64, String, String)> {
+    muster_store::events::after(db, tenant_id, after, chrono::Duration::zero(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.upload_id.unwrap(), e.kind, e.data["state"].as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_s_events_say_each_state_it_reaches_for_its_own_tenant_only() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        let start = muster_store::events::latest_id(&db, w.tenant.id).await.unwrap();
+        let upload = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        let job = jobs::claim(&db, "test").await.unwrap().unwrap();
+        let mut heard = Vec::new();
+        let claim = load::Claim::of(&job, "test");
+        let report = load::run(
+            &db,
+            upload.id,
+            Some(&claim),
+            |p| {
+                heard.push(p.clone());
+                true
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+        let kinds = event_kinds(&db, w.tenant.id, start).await;
+        let expected = [("validated", "ready"), ("queued", "queued"), ("started", "running"), ("done", "done")];
+        assert_eq!(kinds.iter().map(|(_, k, s)| (k.as_str(), s.as_str())).collect::<Vec<_>>(), expected, "{backend:?}");
+        assert!(kinds.iter().all(|(id, _, _)| *id == upload.id));
+        assert!(event_kinds(&db, other.id, 0).await.is_empty(), "{backend:?}: another tenant hears nothing");
+        // The load's progress counts each row's outcome as it goes, ending as the summary does.
+        let last = heard.last().expect("progress after the batch");
+        assert_eq!((last.done, last.total), (i64::from(upload.rows_total), i64::from(upload.rows_total)));
+        assert_eq!((last.counts.added, last.counts.errors), (report.counts.added, report.counts.errors), "{backend:?}");
+        // A cursor still kept is not too old; one whose event was purged is.
+        let newest = muster_store::events::latest_id(&db, w.tenant.id).await.unwrap();
+        assert!(!muster_store::events::is_too_old(&db, w.tenant.id, newest).await.unwrap());
+        assert!(!muster_store::events::is_too_old(&db, w.tenant.id, 0).await.unwrap(), "0: from the start");
+        muster_store::entity::event::Entity::update_many()
+            .col_expr(
+                muster_store::entity::event::Column::CreatedAt,
+                Expr::value(Utc::now() - chrono::Duration::days(2)),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(muster_store::events::purge(&db).await.unwrap(), kinds.len() as u64);
+        assert!(muster_store::events::is_too_old(&db, w.tenant.id, newest).await.unwrap(), "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rows_of_a_status_are_ticked_by_one_rule_and_only_while_the_upload_is_planned() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let upload = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        let ticked = |db: DatabaseConnection| async move {
+            uploads::selected_counts(&db, w.tenant.id, upload.id).await.unwrap().get("New").copied().unwrap_or(0)
+        };
+        assert_eq!(ticked(db.clone()).await, 2);
+        assert_eq!(uploads::set_selected_of_status(&db, w.tenant.id, upload.id, "New", false).await.unwrap(), 2);
+        assert_eq!(ticked(db.clone()).await, 0, "{backend:?}");
+        // Another tenant's id names nothing.
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert_eq!(uploads::set_selected_of_status(&db, other.id, upload.id, "New", true).await.unwrap(), 0);
+        assert_eq!(ticked(db.clone()).await, 0, "{backend:?}");
+        // The preview has each row's sentence and whose row it is.
+        let page = uploads::preview_page(&db, w.tenant.id, upload.id, Some("New"), None, 10).await.unwrap();
+        assert_eq!(page.rows[0].message.as_deref(), Some("New user"));
+        assert_eq!(
+            (page.rows[0].user_id.as_deref(), page.rows[0].full_name.as_deref()),
+            (Some("new1"), Some("Ann New"))
+        );
+        uploads::set_selected_of_status(&db, w.tenant.id, upload.id, "New", true).await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        assert_eq!(uploads::set_selected_of_status(&db, w.tenant.id, upload.id, "New", false).await.unwrap(), 0);
+        assert_eq!(ticked(db.clone()).await, 2, "{backend:?}: the ticks stay as the load reads them");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_load_of_the_tenant_says_which_upload_it_waits_behind() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let first = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
+        let second =
+            plan_file(&db, &w.tenant, b"userId,firstName,lastName,email\nzed,Zed,Z,zed@example.com\n").await.unwrap();
+        jobs::enqueue_load(&db, &first).await.unwrap();
+        assert!(matches!(jobs::enqueue_load(&db, &second).await.unwrap(), jobs::Enqueued::Waiting { ahead: 1, .. }));
+        let second = uploads::find(&db, w.tenant.id, second.id).await.unwrap().unwrap();
+        assert_eq!(jobs::waiting_behind(&db, &second).await.unwrap(), Some(first.id), "{backend:?}");
+        let first = uploads::find(&db, w.tenant.id, first.id).await.unwrap().unwrap();
+        assert_eq!(jobs::waiting_behind(&db, &first).await.unwrap(), None, "{backend:?}: the first waits for nothing");
     })
     .await;
 }

@@ -45,8 +45,8 @@ async fn a_100k_row_upload_loads_every_row_once() {
             &db,
             upload.id,
             Some(&load::Claim::of(&job, "slow")),
-            |done, total| {
-                reported.push((done, total));
+            |p| {
+                reported.push((p.done, p.total));
                 true
             },
             |_| {},

@@ -6,6 +6,8 @@ mod not_found;
 mod placeholders;
 mod sign_in;
 mod upload;
+mod upload_detail;
+mod uploads;
 
 pub use change_password::ChangePasswordPage;
 pub use home::HomePage;
@@ -14,3 +16,5 @@ pub use not_found::NotFoundPage;
 pub use placeholders::*;
 pub use sign_in::SignInPage;
 pub use upload::UploadPage;
+pub use upload_detail::UploadDetailPage;
+pub use uploads::UploadsPage;

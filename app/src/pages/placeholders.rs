@@ -22,7 +22,6 @@ macro_rules! screen {
 }
 
 screen!(UsersPage, "Users", "Search, filter and edit your organisation's users.");
-screen!(UploadsPage, "Uploads", "Every upload of this tenant: its state, counts, preview and results.");
 screen!(RolesPage, "Roles", "Roles, their members, and member counts.");
 screen!(GroupsPage, "Groups", "Groups, their members, and member counts.");
 screen!(OrganisationsPage, "Organisations", "The organisation units of this tenant.");

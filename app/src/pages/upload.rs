@@ -316,6 +316,7 @@ pub fn UploadPage() -> impl IntoView {
             <Status upload/>
             <Verdict upload/>
             <Choices upload/>
+            <SendStep upload/>
         </section>
     }
 }
@@ -511,6 +512,145 @@ fn Choices(upload: Upload) -> impl IntoView {
             </fieldset>
         </section>
     }
+}
+
+/// Where sending the file to the server is.
+#[derive(Debug, Clone, PartialEq)]
+enum Sending {
+    Idle,
+    Sending {
+        sent: f64,
+        total: f64,
+    },
+    /// All of it arrived: the server checks and plans it.
+    Planning,
+    AlreadyInProgress {
+        upload_id: i64,
+        state: String,
+    },
+    Failed(String),
+}
+
+/// Step 2 begins: the file, the mapping and the options go to the server,
+/// which checks the file again and plans it; its preview opens.
+#[component]
+fn SendStep(upload: Upload) -> impl IntoView {
+    let sending = RwSignal::new(Sending::Idle);
+    let limits = Resource::new(|| (), |_| crate::serverfns::uploads::licences());
+    let navigate = leptos_router::hooks::use_navigate();
+    // A file whose heading line has an error is not sent: the server would refuse it too.
+    let checked = move || match upload.stage.get() {
+        Stage::Done(summary) => Some(!summary.file_diagnostics.iter().any(|d| d.is_error())),
+        _ => None,
+    };
+    let busy = move || matches!(sending.get(), Sending::Sending { .. } | Sending::Planning);
+    let send = move |_| {
+        let Stage::Done(summary) = upload.stage.get_untracked() else { return };
+        let limit = limits.get_untracked().and_then(Result::ok).map(|l| l.max_upload_bytes);
+        let choices = upload.choices.get_untracked();
+        let request = crate::serverfns::uploads::SendChoices {
+            mode: choices.mode,
+            sync_action: choices.sync_action,
+            passwords: choices.passwords,
+            notify_new_users: choices.notify_new_users,
+            results_email: choices.results_email,
+            all_or_nothing: choices.all_or_nothing,
+            mapping: upload.mapping.get_untracked(),
+            browser_rows: Some(summary.rows),
+            browser_rows_with_errors: Some(summary.rows_with_errors),
+        };
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(file) = upload.browser.with_value(|v| v.file.clone()) else { return };
+            if let Some(limit) = limit.filter(|limit| file.size() > *limit) {
+                sending.set(Sending::Failed(too_large_text(file.size(), limit)));
+                return;
+            }
+            let navigate = navigate.clone();
+            let json = serde_json::to_string(&request).unwrap_or_default();
+            sending.set(Sending::Sending { sent: 0.0, total: file.size() as f64 });
+            let started = browser::send(
+                &file,
+                &json,
+                move |sent, total| {
+                    sending.set(if sent >= total { Sending::Planning } else { Sending::Sending { sent, total } })
+                },
+                move |answer| match answer {
+                    Ok(crate::serverfns::uploads::Sent::Planned { upload_id }) => {
+                        sending.set(Sending::Idle);
+                        navigate(&format!("/uploads/{upload_id}"), Default::default());
+                    }
+                    Ok(crate::serverfns::uploads::Sent::AlreadyInProgress { upload_id, state }) => {
+                        sending.set(Sending::AlreadyInProgress { upload_id, state })
+                    }
+                    Err(why) => sending.set(Sending::Failed(why)),
+                },
+            );
+            if let Err(why) = started {
+                sending.set(Sending::Failed(why));
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (limit, request, &navigate);
+    };
+    let said = move || match sending.get() {
+        Sending::Idle => ().into_any(),
+        Sending::Sending { sent, total } => view! {
+            <p>{format!("Sending the file: {:.0}%", if total > 0.0 { 100.0 * sent / total } else { 0.0 })}</p>
+            <progress aria-label="Sending the file" max=total value=sent></progress>
+        }
+        .into_any(),
+        Sending::Planning => view! {
+            <p>"Sent. The server is checking the file and planning every row…"</p>
+            <progress aria-label="Planning on the server"></progress>
+        }
+        .into_any(),
+        Sending::AlreadyInProgress { upload_id, state } => view! {
+            <p class="notice" data-testid="already-in-progress">
+                {format!("This file is already upload {upload_id} ({state}); it was not sent again. ")}
+                <a href=format!("/uploads/{upload_id}")>{format!("Open upload {upload_id}")}</a>
+            </p>
+        }
+        .into_any(),
+        Sending::Failed(why) => view! { <p class="error" role="alert" data-testid="send-failed">{why}</p> }.into_any(),
+    };
+    view! {
+        <Show when=move || checked().is_some()>
+            <section class="send" aria-labelledby="send-title">
+                <h2 id="send-title">"Preview on the server"</h2>
+                <p class="about">
+                    "The server checks the file again against your users as they are now, and shows what each row will do. Nothing is changed until you choose Load."
+                </p>
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="send"
+                    disabled={move || busy() || checked() != Some(true)}
+                    on:click=send.clone()
+                >
+                    "Send for a preview"
+                </button>
+                <div role="status" aria-live="polite" data-testid="send-status">{said}</div>
+            </section>
+        </Show>
+    }
+}
+
+/// The size refusal, worded as the server words it (`UploadError::TooLarge`).
+fn too_large_text(size: u64, limit: u64) -> String {
+    let mb = |bytes: u64, round: fn(f64) -> f64| {
+        let mb = bytes as f64 / (1024.0 * 1024.0);
+        if mb.fract() == 0.0 {
+            format!("{mb:.0} MB")
+        } else {
+            format!("{:.1} MB", round(mb * 10.0) / 10.0)
+        }
+    };
+    format!(
+        "The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit",
+        mb(size, f64::ceil),
+        mb(limit, f64::floor)
+    )
 }
 
 /// The sample file of each format, as links that download it (no script needed).
@@ -856,6 +996,53 @@ mod browser {
         let _ = link.set_attribute("href", url);
         let _ = link.set_attribute("download", name);
         link.unchecked_into::<web_sys::HtmlElement>().click();
+    }
+
+    /// Posts the file and the choices to the `send_upload` server function
+    /// with XMLHttpRequest (fetch reports no upload progress). `progress`
+    /// hears bytes sent of the total; `done` the server's answer, once.
+    pub fn send(
+        file: &gloo_file::File,
+        choices: &str,
+        progress: impl Fn(f64, f64) + 'static,
+        done: impl FnOnce(Result<crate::serverfns::uploads::Sent, String>) + 'static,
+    ) -> Result<(), String> {
+        let fail = |e: JsValue| format!("the browser could not send the file: {e:?}");
+        let request = web_sys::XmlHttpRequest::new().map_err(fail)?;
+        request.open_with_async("POST", "/api/send_upload", true).map_err(fail)?;
+        request.set_request_header("Accept", "application/json").map_err(fail)?;
+        let form = web_sys::FormData::new().map_err(fail)?;
+        // The choices first: the server reads them before the file streams in.
+        form.append_with_str("choices", choices).map_err(fail)?;
+        let blob: &web_sys::File = file.as_ref();
+        form.append_with_blob_and_filename("file", blob, &file.name()).map_err(fail)?;
+        // Each closure lives as long as the request; one request per send,
+        // so they are left to the browser rather than tracked.
+        let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
+            if ev.length_computable() {
+                progress(ev.loaded(), ev.total());
+            }
+        });
+        request.upload().map_err(fail)?.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        on_progress.forget();
+        let done = std::rc::Rc::new(std::cell::RefCell::new(Some(done)));
+        let answered = request.clone();
+        let on_end = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |_ev: web_sys::ProgressEvent| {
+            let Some(done) = done.borrow_mut().take() else { return };
+            let status = answered.status().unwrap_or(0);
+            let text = answered.response_text().ok().flatten().unwrap_or_default();
+            done(match status {
+                200 => serde_json::from_str(&text).map_err(|e| format!("the server's answer could not be read: {e}")),
+                0 => Err("The connection to the server was lost while sending; send the file again.".into()),
+                _ => Err(serde_json::from_str::<crate::error::AppError>(&text)
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|_| format!("The server refused the file ({status}): {text}"))),
+            });
+        });
+        request.set_onloadend(Some(on_end.as_ref().unchecked_ref()));
+        on_end.forget();
+        request.send_with_opt_form_data(Some(&form)).map_err(fail)?;
+        Ok(())
     }
 
     fn set(target: &js_sys::Object, key: &str, value: &JsValue) {

@@ -2,6 +2,7 @@
 pub mod client;
 pub mod cookies;
 pub mod downloads;
+pub mod events;
 pub mod guard;
 pub mod policy;
 pub mod state;

@@ -10,6 +10,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`ssr::client`).
     pub trusted_proxies: Vec<super::client::Proxies>,
+    /// The largest file an upload may send, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 /// Shared by every request handler and, through Leptos context, every server function.

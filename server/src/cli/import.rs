@@ -49,9 +49,6 @@ pub struct ImportArgs {
     /// when the load ends, done or failed.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
-    /// Largest file accepted, in megabytes.
-    #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50)]
-    pub max_upload_mb: usize,
 }
 
 pub async fn run(args: &ImportArgs, config: &Config) -> i32 {
@@ -113,7 +110,7 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     };
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let new = NewUpload { uploaded_by: None, file_name, bytes, options };
-    let upload = match uploads::create_and_plan(&db, &tenant, new, args.max_upload_mb * 1024 * 1024).await {
+    let upload = match uploads::create_and_plan(&db, &tenant, new, config.max_upload_bytes()).await {
         Ok(upload) => upload,
         Err(err @ (UploadError::TooLarge { .. } | UploadError::Duplicate { .. })) => {
             eprintln!("{err}");

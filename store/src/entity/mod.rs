@@ -1,5 +1,6 @@
 //! One module per table. The schema itself is in `muster-migrations`.
 pub mod audit_event;
+pub mod event;
 pub mod group;
 pub mod heading_mapping;
 pub mod invitation;

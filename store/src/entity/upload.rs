@@ -23,6 +23,8 @@ pub struct Model {
     pub queued_at: Option<DateTimeUtc>,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// The server's check of the file's own rules counted differently from the browser's.
+    pub check_differs: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,10 @@ pub struct Model {
     pub changes: Option<Json>,
     pub result: Option<String>,
     pub outcome: Option<String>,
+    /// The engine's sentence for the row, as the preview shows it.
+    pub message: Option<String>,
+    pub user_id: Option<String>,
+    pub full_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

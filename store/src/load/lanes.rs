@@ -5,7 +5,7 @@ use super::planned::{Batch, Planned};
 use super::results::{not_applied, stop_remaining, write_results, NOT_LOADED_ALL_OR_NOTHING};
 use super::tables::Actor;
 use super::writes::credentials_for;
-use super::{Claim, Mailing, UploadOptions, BATCH};
+use super::{Claim, LoadCounts, Mailing, Progress, UploadOptions, BATCH};
 use crate::entity::{tenant, upload, upload_row};
 use muster_import::{RowStatus, SyncAction};
 use sea_orm::sea_query::Expr;
@@ -117,12 +117,14 @@ pub(super) struct Lanes<'a, P, S> {
     /// Whether this run has told the job it made progress (its first commit).
     pub(super) progress_marked: AtomicBool,
     pub(super) progress: Mutex<P>,
+    /// The outcomes of the rows this run's batches (and a run before it) did.
+    pub(super) tally: Mutex<LoadCounts>,
     pub(super) send: Mutex<S>,
 }
 
 impl<P, S> Lanes<'_, P, S>
 where
-    P: FnMut(i64, i64) -> bool + Send,
+    P: FnMut(&Progress) -> bool + Send,
     S: FnMut(Mailing) + Send,
 {
     /// Takes ranges of BATCH row positions until none is left, applying each
@@ -256,7 +258,18 @@ where
                 }
             }
             let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
-            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(done, i64::from(upload.rows_total)) {
+            // The rows after a failure were given their outcome in the database.
+            let recounted = if stop { Some(super::results::counts(db, upload).await?) } else { None };
+            let counts = {
+                let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+                match recounted {
+                    Some(counts) => *tally = counts,
+                    None => results.iter().for_each(|r| tally.count(r.outcome)),
+                }
+                tally.clone()
+            };
+            let progress = Progress { done, total: i64::from(upload.rows_total), counts };
+            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(&progress) {
                 self.halted.store(true, Ordering::SeqCst);
                 return Ok(());
             }

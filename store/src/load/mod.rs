@@ -207,6 +207,30 @@ impl Claim {
     }
 }
 
+/// Where a running load is, after one of its batches committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
+    /// The outcomes of the rows done so far.
+    pub counts: LoadCounts,
+}
+
+impl LoadCounts {
+    fn count(&mut self, row_outcome: &str) {
+        match row_outcome {
+            outcome::ADDED => self.added += 1,
+            outcome::UPDATED => self.updated += 1,
+            outcome::LEAVER => self.leavers += 1,
+            outcome::JOINER => self.joiners += 1,
+            outcome::DELETED => self.deleted += 1,
+            outcome::UNCHANGED => self.unchanged += 1,
+            outcome::SKIPPED => self.skipped += 1,
+            _ => self.errors += 1,
+        }
+    }
+}
+
 pub struct LoadReport {
     pub counts: LoadCounts,
     pub finished: bool,
@@ -214,7 +238,7 @@ pub struct LoadReport {
 
 /// Applies every row of `upload` that has no result yet, batch by batch, under
 /// `claim` when a worker runs it (none from the command line). `progress` hears
-/// after each commit how many rows are done, and answers whether to go on (a
+/// after each commit how many rows are done and how, and answers whether to go on (a
 /// server shutting down stops between batches; lanes side by side finish the
 /// batches they are in). Outgoing mail is handed to
 /// `send` after the batch that made it has committed, each message owed (and
@@ -224,7 +248,7 @@ pub async fn run(
     db: &DatabaseConnection,
     upload_id: i64,
     claim: Option<&Claim>,
-    progress: impl FnMut(i64, i64) -> bool + Send,
+    progress: impl FnMut(&Progress) -> bool + Send,
     send: impl FnMut(Mailing) + Send,
 ) -> Result<LoadReport, DbErr> {
     let mut query = upload::Entity::find_by_id(upload_id);
@@ -318,6 +342,7 @@ pub async fn run(
             .await?;
     }
     txn.commit().await?;
+    crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::STARTED, None).await;
     let last_index = crate::uploads::last_row_index(db, tenant_id, upload.id).await?.unwrap_or(0);
     let parallel = may_run_side_by_side(db, &upload, &options, &catalogue, done).await?;
     if parallel {
@@ -341,6 +366,8 @@ pub async fn run(
         halted: AtomicBool::new(false),
         lanes_running: AtomicUsize::new(lanes),
         progress_marked: AtomicBool::new(false),
+        // A resumed load counts on from the outcomes already written.
+        tally: Mutex::new(if done > 0 { counts(db, &upload).await? } else { LoadCounts::default() }),
         progress: Mutex::new(progress),
         send: Mutex::new(send),
     };
@@ -377,6 +404,7 @@ pub async fn run(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::DONE, Some(counts.clone())).await;
     Ok(LoadReport { counts, finished: true })
 }
 

@@ -79,6 +79,10 @@ impl Planned {
             changes: self.changes,
             result: self.result,
             outcome: self.outcome,
+            // What only the preview shows is not read by the load.
+            message: None,
+            user_id: None,
+            full_name: None,
         };
         (row, parsed)
     }

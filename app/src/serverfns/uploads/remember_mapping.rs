@@ -14,19 +14,7 @@ pub async fn remember_mapping(
     if headings.len() > 1000 || mapping.len() > 1000 {
         return Err(AppError::Invalid("Too many headings to remember.".into()));
     }
-    let mut fields = muster_import::HeadingMapping::new();
-    for (heading, field) in mapping {
-        let field = match field {
-            Some(name) => Some(
-                muster_import::Field::ALL
-                    .into_iter()
-                    .find(|f| f.name() == name)
-                    .ok_or_else(|| AppError::Invalid(format!("{name:?} is not a field")))?,
-            ),
-            None => None,
-        };
-        fields.insert(heading, field);
-    }
+    let fields = super::heading_mapping(mapping)?;
     muster_store::mappings::remember(&state.db, tenant_id, &headings, &fields).await?;
     Ok(())
 }

@@ -1,0 +1,20 @@
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// "Retry failed rows": a new upload of the rows that were not applied,
+/// planned afresh against the tenant as it is now; returns its id, to open
+/// at its preview.
+#[server(endpoint = "retry_failed")]
+pub async fn retry_failed(upload_id: i64) -> Result<i64, AppError> {
+    use muster_store::uploads::{self, UploadError};
+    let (tenant_id, user_pk) = crate::ssr::require_tenant_admin().await?;
+    let state = expect_context::<crate::ssr::AppState>();
+    let tenant = muster_store::tenants::by_id(&state.db, tenant_id).await?.ok_or(AppError::Forbidden)?;
+    match uploads::retry_failed(&state.db, &tenant, upload_id, Some(user_pk), state.config.max_upload_bytes).await {
+        Ok(Some(retry)) => Ok(retry.id),
+        Ok(None) => Err(AppError::Invalid("No such upload.".into())),
+        Err(UploadError::Duplicate { existing, .. }) => Ok(existing),
+        Err(err @ UploadError::TooLarge { .. }) => Err(AppError::Invalid(err.to_string())),
+        Err(UploadError::Db(err)) => Err(AppError::internal(err)),
+    }
+}

@@ -1,0 +1,169 @@
+//! The event stream behind the live parts of the pages: one plain SSE route,
+//! `/events`, per signed-in admin, carrying only their tenant's events.
+//!
+//! A page is rendered from the database with the stream's cursor at that
+//! moment (`since`); the browser opens the stream after hydration and hears
+//! what happened after it. The browser's own reconnection sends the last id it
+//! heard (`Last-Event-ID`), so nothing is missed across a dropped connection;
+//! a cursor older than the events kept gets a `reset` event (the page reads
+//! its state again). A stream ends after [`STREAM_FOR`] and the browser opens
+//! it again, through the session check: an ended session hears no more.
+use super::guard::CurrentPrincipal;
+use super::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use futures_util::stream::{self, Stream};
+use muster_store::auth::Principal;
+use muster_store::events;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/events", get(stream_events))
+}
+
+/// Events of other processes (a command-line import) are looked for this often;
+/// this process's own wake the stream at once.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// An event may become visible this long after one with a larger id was
+/// (their transactions committed out of order): recent ones are read again.
+const LATE_BY: chrono::Duration = chrono::Duration::seconds(5);
+const STREAM_FOR: Duration = Duration::from_secs(300);
+const READ_AT_MOST: u64 = 200;
+
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<i64>,
+}
+
+async fn stream_events(
+    State(state): State<AppState>,
+    Extension(CurrentPrincipal(principal)): Extension<CurrentPrincipal>,
+    Query(since): Query<Since>,
+    headers: HeaderMap,
+) -> Response {
+    let tenant_id = match principal {
+        Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => tenant_id,
+        Some(_) => return (StatusCode::FORBIDDEN, "Only a tenant's admins hear its events.").into_response(),
+        None => return (StatusCode::UNAUTHORIZED, "Please sign in.").into_response(),
+    };
+    let resumed = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let cursor = resumed.or(since.since);
+    let cursor = match cursor {
+        Some(cursor) => cursor,
+        None => match events::latest_id(&state.db, tenant_id).await {
+            Ok(latest) => latest,
+            Err(err) => return unavailable(err),
+        },
+    };
+    let reset = match events::is_too_old(&state.db, tenant_id, cursor).await {
+        Ok(too_old) => too_old,
+        Err(err) => return unavailable(err),
+    };
+    let stream = Follow {
+        db: state.db.clone(),
+        tenant_id,
+        cursor,
+        sent: VecDeque::new(),
+        ready: VecDeque::new(),
+        ends_at: Instant::now() + STREAM_FOR,
+        reset,
+        seeded: false,
+    }
+    .into_stream();
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    let h = response.headers_mut();
+    // Never cached, never buffered or compressed by a proxy on the way.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
+    response
+}
+
+fn unavailable(err: impl std::fmt::Display) -> Response {
+    tracing::error!(%err, "event stream failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.").into_response()
+}
+
+/// One open stream: where it is, and what it has sent lately.
+struct Follow {
+    db: muster_store::DatabaseConnection,
+    tenant_id: i64,
+    cursor: i64,
+    /// Ids sent in the last [`LATE_BY`], not to send again when reread.
+    sent: VecDeque<(i64, Instant)>,
+    ready: VecDeque<Event>,
+    ends_at: Instant,
+    reset: bool,
+    /// Whether the recent events up to the cursor are known as sent: the page
+    /// (or the stream before this one) already showed them.
+    seeded: bool,
+}
+
+impl Follow {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        stream::unfold(self, |mut follow| async move {
+            let event = follow.next().await?;
+            Some((Ok(event), follow))
+        })
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        if std::mem::take(&mut self.reset) {
+            // The page reads its state again and follows on from the newest.
+            self.cursor = events::latest_id(&self.db, self.tenant_id).await.ok()?;
+            return Some(Event::default().event("reset").id(self.cursor.to_string()).data("{}"));
+        }
+        if !std::mem::replace(&mut self.seeded, true) {
+            let recent = events::after(&self.db, self.tenant_id, self.cursor, LATE_BY, READ_AT_MOST).await.ok()?;
+            let known = recent.into_iter().filter(|e| e.id <= self.cursor).map(|e| (e.id, Instant::now()));
+            self.sent.extend(known);
+        }
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            if Instant::now() >= self.ends_at {
+                return None;
+            }
+            let late = chrono::Duration::to_std(&LATE_BY).unwrap_or_default();
+            self.sent.retain(|(_, at)| at.elapsed() < late);
+            match events::after(&self.db, self.tenant_id, self.cursor, LATE_BY, READ_AT_MOST).await {
+                Ok(found) => {
+                    for event in found {
+                        let known = self.sent.iter().any(|(id, _)| *id == event.id);
+                        if known || (event.id <= self.cursor && !is_recent(&event)) {
+                            continue;
+                        }
+                        self.cursor = self.cursor.max(event.id);
+                        self.sent.push_back((event.id, Instant::now()));
+                        let mut data = event.data;
+                        if let Some(object) = data.as_object_mut() {
+                            object.insert("kind".into(), serde_json::Value::String(event.kind));
+                        }
+                        self.ready.push_back(
+                            Event::default().event("upload").id(event.id.to_string()).data(data.to_string()),
+                        );
+                    }
+                    if !self.ready.is_empty() {
+                        continue;
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "the event stream could not read; trying again"),
+            }
+            let _ = tokio::time::timeout(LOOK_EVERY, events::recorded()).await;
+        }
+    }
+}
+
+/// An event at or below the cursor is sent only if it is recent (it became
+/// visible late) and was not sent before.
+fn is_recent(event: &muster_store::entity::event::Model) -> bool {
+    event.created_at > chrono::Utc::now() - LATE_BY
+}
