@@ -197,6 +197,10 @@ test('a load is followed live without a reload, and leaving and coming back show
   await page.goto(`${running.server.url}/uploads/${id}`);
   const state = await page.textContent('[data-testid="upload-state"]');
   assert.match(state, /Loading|Done/);
+  if (/Loading/.test(state)) {
+    // Mid-load: the rendered page already says how far it got.
+    assert.ok(Number(await page.getAttribute('[data-testid="load-progress"]', 'value')) > 0, 'progress rendered');
+  }
   await page.waitForSelector('[data-testid="summary"]', { timeout: 180_000 });
   assert.match(await page.textContent('[data-testid="summary"]'), /40000 added/);
   // The list shows it, done.

@@ -485,3 +485,162 @@ async fn over_https_the_session_cookie_is_host_only_secure_and_the_only_one_read
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Reads a server-sent event stream until `until` is in what arrived (or 30 s).
+async fn read_stream_until(response: &mut Response, until: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !text.contains(until) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
+        match chunk {
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => panic!("the stream said no {until:?}; it said:\n{text}"),
+        }
+    }
+    text
+}
+
+fn choices() -> String {
+    serde_json::json!({
+        "mode": "add-and-update", "sync_action": "report", "passwords": "invite", "notify_new_users": false,
+        "results_email": false, "all_or_nothing": false, "mapping": {},
+        "browser_rows": 1, "browser_rows_with_errors": 0,
+    })
+    .to_string()
+}
+
+async fn send_file(app: &Running, cookie: &str, bytes: Vec<u8>) -> Response {
+    let form = reqwest::multipart::Form::new()
+        .text("choices", choices())
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name("people.csv"));
+    app.client
+        .post(format!("{}/api/send_upload", app.url))
+        .header(header::COOKIE, cookie)
+        .header(header::ACCEPT, "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The upload's server functions and its event stream, over HTTP: a file
+/// over the limit is refused whole and leaves nothing; a sent one is planned
+/// and its events reach the tenant's admins only, with ids a reconnecting
+/// browser resumes from.
+async fn send_and_follow(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = std::env::temp_dir().join(format!("muster-web-events-{backend:?}-{}", std::process::id()));
+    let app = start_with(&db, &dir, |c| c.max_upload_mb = 1).await;
+    let signed_in = app.sign_in("demo", "admin", &app.first.demo().password).await;
+    let cookie = cookie_pair(&session_cookie(&signed_in).expect("a session"));
+    let conn = db.connect().await;
+
+    assert_eq!(app.get("/events", None).await.status(), StatusCode::UNAUTHORIZED, "{backend:?}");
+    // Not a multipart form: refused with the reason, not a dropped connection.
+    let plain = app.client.post(format!("{}/api/send_upload", app.url)).body("userId\n").send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{backend:?}");
+    let form = reqwest::multipart::Form::new().text("choices", choices());
+    let anonymous = app.client.post(format!("{}/api/send_upload", app.url)).multipart(form).send().await.unwrap();
+    assert!(anonymous.text().await.unwrap().contains("NotSignedIn"), "{backend:?}");
+
+    let mut large = b"userId,firstName,lastName,email\n".to_vec();
+    while large.len() <= 1024 * 1024 {
+        large.extend_from_slice(format!("u{0},U,Person,u{0}@example.org\n", large.len()).as_bytes());
+    }
+    let refused = send_file(&app, &cookie, large).await;
+    assert_ne!(refused.status(), StatusCode::OK, "{backend:?}");
+    let said = refused.text().await.unwrap();
+    assert!(said.contains("files up to 1 MB are accepted"), "{backend:?}: {said}");
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(muster_store::entity::upload::Entity::find().count(&conn).await.unwrap(), 0, "nothing stored");
+
+    let mut stream = app.get("/events?since=0", Some(&cookie)).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let sent = send_file(&app, &cookie, b"userId,firstName,lastName,email\nzoe,Zoe,Z,zoe@example.org\n".to_vec()).await;
+    assert_eq!(sent.status(), StatusCode::OK, "{backend:?}");
+    let sent: serde_json::Value = serde_json::from_str(&sent.text().await.unwrap()).unwrap();
+    let upload_id = sent["Planned"]["upload_id"].as_i64().expect("planned");
+    let heard = read_stream_until(&mut stream, "\"kind\":\"validated\"").await;
+    assert!(heard.contains("event: upload"), "{heard}");
+    assert!(heard.contains(&format!("\"upload_id\":{upload_id}")), "{heard}");
+    let validated_id: i64 = heard
+        .lines()
+        .find_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")))
+        .and_then(|id| id.trim().parse().ok())
+        .expect("an event id");
+
+    // Another tenant's admin hears nothing of it.
+    let demo = muster_store::directory::find_tenant(&conn, "demo").await.unwrap().unwrap();
+    let other = muster_store::tenants::create_tenant(&conn, "other", "Other", None).await.unwrap();
+    let password = "other admin pass 7";
+    let boss = muster_store::tenants::NewAdmin {
+        user_id: "boss",
+        email: "boss@other.example",
+        first_name: "",
+        last_name: "",
+        password,
+        must_change_password: false,
+    };
+    muster_store::tenants::create_tenant_admin(&conn, other.id, boss).await.unwrap();
+    let theirs = cookie_pair(&session_cookie(&app.sign_in("other", "boss", password).await).expect("a session"));
+    let mut their_stream = app.get("/events?since=0", Some(&theirs)).await;
+    let peek = tokio::time::timeout(std::time::Duration::from_millis(1500), their_stream.chunk()).await;
+    assert!(peek.is_err() || !format!("{peek:?}").contains("upload_id"), "{backend:?}: {peek:?}");
+    let their_view = app
+        .client
+        .post(format!("{}/api/upload_overview", app.url))
+        .header(header::COOKIE, &theirs)
+        .form(&[("upload_id", upload_id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert!(their_view.text().await.unwrap().contains("No such upload"), "{backend:?}");
+
+    // A browser reconnecting from the validated event hears what came after it, not it again.
+    let mut resumed = app
+        .client
+        .get(format!("{}/events", app.url))
+        .header(header::COOKIE, &cookie)
+        .header("last-event-id", validated_id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let queued = app
+        .client
+        .post(format!("{}/api/start_load", app.url))
+        .header(header::COOKIE, &cookie)
+        .form(&[("upload_id", upload_id.to_string()), ("confirmed", "false".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::OK, "{backend:?}");
+    let heard = read_stream_until(&mut resumed, "\"kind\":\"done\"").await;
+    assert!(!heard.contains("\"kind\":\"validated\""), "{backend:?}: {heard}");
+    for kind in ["queued", "started", "done"] {
+        assert!(heard.contains(&format!("\"kind\":\"{kind}\"")), "{backend:?}: {kind} in {heard}");
+    }
+    assert!(uploads::find(&conn, demo.id, upload_id).await.unwrap().unwrap().state == uploads::state::DONE);
+
+    // A cursor older than the events kept starts again from the page.
+    let mut stale = app
+        .client
+        .get(format!("{}/events", app.url))
+        .header(header::COOKIE, &cookie)
+        .header("last-event-id", "987654321")
+        .send()
+        .await
+        .unwrap();
+    read_stream_until(&mut stale, "event: reset").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn uploads_are_sent_and_followed_live_on_sqlite() {
+    send_and_follow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn uploads_are_sent_and_followed_live_on_postgres() {
+    send_and_follow(Backend::Postgres).await;
+}

@@ -58,6 +58,12 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
     if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
         return (StatusCode::FORBIDDEN, "Cross-site request refused").into_response();
     }
+    // Leptos's multipart decoder panics on a body that is not multipart: such
+    // a request is refused here, with the reason, before it reaches it.
+    if path == "/api/send_upload" && !is_multipart_form(req.headers()) {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the file as multipart/form-data, with a boundary.")
+            .into_response();
+    }
     let principal = match session_token(req.headers(), state.config.secure_cookies) {
         Some(token) => match sessions::find(&state.db, &token).await {
             Ok(found) => found,
@@ -69,7 +75,9 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
         },
         None => None,
     };
-    let is_page = method == Method::GET && !path.starts_with("/api/") && !is_public(&path);
+    // The event stream answers 401 instead: a browser's EventSource cannot follow
+    // a redirect to a page, and stops there.
+    let is_page = method == Method::GET && !path.starts_with("/api/") && path != "/events" && !is_public(&path);
     if is_page && principal.is_none() {
         return Redirect::to("/signin").into_response();
     }
@@ -96,6 +104,15 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
+}
+
+/// Whether a request's body says it is `multipart/form-data` with a boundary.
+fn is_multipart_form(headers: &HeaderMap) -> bool {
+    let Some(kind) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mut parts = kind.split(';').map(str::trim);
+    parts.next().is_some_and(|mime| mime.eq_ignore_ascii_case("multipart/form-data"))
+        && parts
+            .any(|p| p.to_ascii_lowercase().strip_prefix("boundary=").is_some_and(|b| !b.trim_matches('"').is_empty()))
 }
 
 /// The signed-in principal of the request a server function is serving.
@@ -133,6 +150,16 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn only_a_multipart_form_with_a_boundary_reaches_the_upload_function() {
+        assert!(is_multipart_form(&headers(&[("content-type", "multipart/form-data; boundary=x1")])));
+        assert!(is_multipart_form(&headers(&[("content-type", "Multipart/Form-Data;BOUNDARY=\"a b\"")])));
+        assert!(!is_multipart_form(&headers(&[("content-type", "multipart/form-data")])));
+        assert!(!is_multipart_form(&headers(&[("content-type", "multipart/form-data; boundary=")])));
+        assert!(!is_multipart_form(&headers(&[("content-type", "application/x-www-form-urlencoded")])));
+        assert!(!is_multipart_form(&headers(&[])));
     }
 
     #[test]
