@@ -1,6 +1,7 @@
 // Screenshots of the screens, at phone and desktop widths, for docs/screenshots/
 // (run by hand: node screens.mjs, after a build; see the README).
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,20 @@ writeFileSync(
   'userId,email,firstName,lastName,Dept\npat,pat@example.org,Pat,Jones,RXX01\nbob,bob@,Bob,Smith,RXX01\n' +
     'kim,kim@example.org,,,RXX02\npat,pat2@example.org,Pat,Again,RXX01\n',
 );
+// A file to load while the progress is photographed: the demo tenant's 1,000
+// licences are lifted for it, as the browser tests do.
+const lifted = spawnSync('python3', ['-c', `import sqlite3,sys
+c = sqlite3.connect(sys.argv[1], timeout=30)
+c.execute("UPDATE tenants SET licence_limit = NULL WHERE slug = 'demo'")
+c.commit()`, join(server.dataDir, 'muster.db')], { encoding: 'utf8' });
+if (lifted.status !== 0) throw new Error(lifted.stderr);
+const people = (prefix, rows) => {
+  const lines = ['userId,email,firstName,lastName,jobTitle'];
+  for (let i = 0; i < rows; i++) lines.push(`${prefix}${i},${prefix}${i}@example.org,Alex,Person ${i},Nurse`);
+  // One row with a bad email: the preview's Error, the summary's failed row.
+  lines.push(`${prefix}bad,${prefix}bad@,Bad,Row,Nurse`);
+  return lines.join('\n') + '\n';
+};
 try {
   for (const [name, width, height] of [['desktop', 1280, 900], ['phone', 375, 812]]) {
     const context = await browser.newContext({ viewport: { width, height } });
@@ -34,6 +49,26 @@ try {
     await page.setInputFiles('[data-testid="file-input"]', file);
     await page.waitForSelector('[data-testid="problem"]');
     await page.screenshot({ path: join(out, `upload-checked-${name}.png`), fullPage: true });
+
+    const big = join(dir, `people-${name}.csv`);
+    writeFileSync(big, people(`${name}.`, 150_000));
+    await page.goto(`${server.url}/upload`);
+    await hydrated(page);
+    await page.setInputFiles('[data-testid="file-input"]', big);
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 120_000 });
+    await page.click('label[for="notify-new-users"]');
+    await page.click('label[for="results-email"]');
+    await page.click('[data-testid="send"]');
+    await page.waitForSelector('[data-testid="preview-rows"]', { timeout: 300_000 });
+    await page.screenshot({ path: join(out, `preview-${name}.png`), fullPage: false });
+    await page.click('[data-testid="load"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="load-progress"]')?.getAttribute('value')) > 20_000, null, { timeout: 300_000 });
+    await page.screenshot({ path: join(out, `progress-${name}.png`), fullPage: true });
+    await page.waitForSelector('[data-testid="summary"]', { timeout: 600_000 });
+    await page.screenshot({ path: join(out, `summary-${name}.png`), fullPage: true });
+    await page.goto(`${server.url}/uploads`);
+    await hydrated(page);
+    await page.screenshot({ path: join(out, `uploads-${name}.png`), fullPage: true });
     await context.close();
   }
 } finally {
