@@ -398,7 +398,23 @@ pub async fn cancel<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) 
     Ok(result.rows_affected == 1)
 }
 
-/// The admin's Add/Update tick boxes: unticked rows are skipped by the load.
+/// Rows of an upload that is still ready, checked in the UPDATE itself: a
+/// tick that arrives as the load is queued changes nothing.
+fn while_ready(tenant_id: i64, upload_id: i64) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{ExprTrait, Query};
+    Expr::col(upload_row::Column::UploadId).in_subquery(
+        Query::select()
+            .column(upload::Column::Id)
+            .from(upload::Entity)
+            .and_where(Expr::col(upload::Column::Id).eq(upload_id))
+            .and_where(Expr::col(upload::Column::TenantId).eq(tenant_id))
+            .and_where(Expr::col(upload::Column::State).eq(state::READY))
+            .to_owned(),
+    )
+}
+
+/// The admin's Add/Update tick boxes (lines of the file; Old rows have none):
+/// unticked rows are skipped by the load. Only while the upload is ready.
 pub async fn set_selected<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
@@ -410,6 +426,8 @@ pub async fn set_selected<C: ConnectionTrait>(
         .col_expr(upload_row::Column::Selected, Expr::value(selected))
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(while_ready(tenant_id, upload_id))
+        .filter(upload_row::Column::Line.gt(0))
         .filter(upload_row::Column::Line.is_in(lines.iter().copied()))
         .exec(db)
         .await?;
@@ -632,15 +650,13 @@ pub async fn original_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model)
 /// all-or-nothing load held back, and rows a failed load never reached that
 /// would have changed something; not rows the admin unticked, nor unchanged or
 /// skipped ones.
-async fn lines_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u64>, DbErr> {
-    use sea_orm::{Condition, QuerySelect};
+fn to_retry(upload: &upload::Model) -> sea_orm::Select<upload_row::Entity> {
+    use sea_orm::Condition;
     let not_reached = Condition::all()
         .add(upload_row::Column::Result.is_null())
         .add(upload_row::Column::Selected.eq(true))
         .add(upload_row::Column::Status.is_not_in([RowStatus::Unchanged.as_str(), RowStatus::Skipped.as_str()]));
-    let lines: Vec<i32> = upload_row::Entity::find()
-        .select_only()
-        .column(upload_row::Column::Line)
+    upload_row::Entity::find()
         .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload.id))
         .filter(upload_row::Column::Line.gt(0))
@@ -650,6 +666,19 @@ async fn lines_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> R
                 .add(upload_row::Column::Result.is_in(crate::load::HELD_BACK))
                 .add(not_reached),
         )
+}
+
+/// How many lines "Retry failed rows" would take (see [`lines_to_retry`]).
+pub async fn count_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    to_retry(upload).count(db).await
+}
+
+async fn lines_to_retry<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let lines: Vec<i32> = to_retry(upload)
+        .select_only()
+        .column(upload_row::Column::Line)
         .order_by_asc(upload_row::Column::Line)
         .into_tuple()
         .all(db)
@@ -706,13 +735,11 @@ pub async fn set_selected_of_status<C: ConnectionTrait>(
     status: &str,
     selected: bool,
 ) -> Result<u64, DbErr> {
-    if !find(db, tenant_id, upload_id).await?.is_some_and(|u| u.state == state::READY) {
-        return Ok(0);
-    }
     let result = upload_row::Entity::update_many()
         .col_expr(upload_row::Column::Selected, Expr::value(selected))
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(while_ready(tenant_id, upload_id))
         .filter(upload_row::Column::Status.eq(status))
         .exec(db)
         .await?;

@@ -9,6 +9,9 @@ use serde::Deserialize;
 /// An upload as an event shows it (the store's `events::UploadState`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct UploadEvent {
+    /// The event's id: a late one (smaller than one applied) is older news.
+    #[serde(default)]
+    pub event_id: i64,
     pub kind: String,
     pub upload_id: i64,
     pub state: String,
@@ -17,6 +20,12 @@ pub struct UploadEvent {
     pub counts: Option<Outcomes>,
     pub summary: Option<String>,
     pub error: Option<String>,
+}
+
+impl UploadEvent {
+    pub fn is_final(&self) -> bool {
+        matches!(self.state.as_str(), "done" | "failed" | "cancelled")
+    }
 }
 
 /// What the stream says.

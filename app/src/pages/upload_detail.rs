@@ -110,6 +110,13 @@ fn UploadScreen(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
     follow_events(upload.cursor, move |heard| match heard {
         Heard::Reset => version.update(|v| *v += 1),
         Heard::Upload(event) if event.upload_id == id => {
+            // Events may arrive late, out of order: never back to older news,
+            // nor from a final state.
+            let newer = live
+                .with_untracked(|l| l.as_ref().is_none_or(|seen| event.event_id > seen.event_id && !seen.is_final()));
+            if !newer {
+                return;
+            }
             let moved_on = event.state != rendered_state;
             let is_final = matches!(event.state.as_str(), "done" | "failed" | "cancelled");
             // Progress is shown as it comes; a new state is read whole again
@@ -251,7 +258,13 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
                 };
                 view! {
                     <div class="choice">
-                        <input type="checkbox" id=input_id.clone() prop:checked=checked on:change=on_change/>
+                        <input
+                            type="checkbox"
+                            id=input_id.clone()
+                            checked=checked
+                            prop:checked=checked
+                            on:change=on_change
+                        />
                         <label for=input_id>
                             {format!("Load all {} {status} rows", grouped(n as i64))}
                             <small>

@@ -38,14 +38,26 @@ pub fn UploadsPage() -> impl IntoView {
 fn UploadTable(list: UploadList, version: RwSignal<u32>) -> impl IntoView {
     // Progress moves the counts of one row; anything else is read again.
     let progress: RwSignal<std::collections::HashMap<i64, (i64, i64, String)>> = RwSignal::new(Default::default());
+    // Uploads whose end was heard: a late progress event of theirs is old news.
+    let ended: StoredValue<std::collections::HashSet<i64>> = StoredValue::new(Default::default());
     let cursor = list.cursor;
     follow_events(cursor, move |heard| match heard {
-        Heard::Upload(event) if event.kind == "progress" && event.state == "running" => {
-            progress.update(|p| {
-                p.insert(event.upload_id, (event.rows_done, event.rows_total, event.state));
-            });
+        Heard::Upload(event) if event.kind == "progress" => {
+            if event.state == "running" && !ended.with_value(|e| e.contains(&event.upload_id)) {
+                progress.update(|p| {
+                    p.insert(event.upload_id, (event.rows_done, event.rows_total, event.state));
+                });
+            }
         }
-        _ => version.update(|v| *v += 1),
+        Heard::Upload(event) => {
+            if event.is_final() {
+                ended.update_value(|e| {
+                    e.insert(event.upload_id);
+                });
+            }
+            version.update(|v| *v += 1);
+        }
+        Heard::Reset => version.update(|v| *v += 1),
     });
     if list.uploads.is_empty() {
         return view! { <p>"No uploads yet."</p> }.into_any();

@@ -74,7 +74,9 @@ async fn stream_events(
         ready: VecDeque::new(),
         ends_at: Instant::now() + STREAM_FOR,
         reset,
-        seeded: false,
+        // From a rendered page, the recent events up to its cursor are in it;
+        // a reconnection may have missed some that became visible late.
+        seeded: resumed.is_some(),
     }
     .into_stream();
     let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
@@ -146,6 +148,7 @@ impl Follow {
                         let mut data = event.data;
                         if let Some(object) = data.as_object_mut() {
                             object.insert("kind".into(), serde_json::Value::String(event.kind));
+                            object.insert("event_id".into(), serde_json::Value::from(event.id));
                         }
                         self.ready.push_back(
                             Event::default().event("upload").id(event.id.to_string()).data(data.to_string()),

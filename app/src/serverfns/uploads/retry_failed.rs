@@ -10,6 +10,17 @@ pub async fn retry_failed(upload_id: i64) -> Result<i64, AppError> {
     let (tenant_id, user_pk) = crate::ssr::require_tenant_admin().await?;
     let state = expect_context::<crate::ssr::AppState>();
     let tenant = muster_store::tenants::by_id(&state.db, tenant_id).await?.ok_or(AppError::Forbidden)?;
+    // Rows a load is still to reach are not failed: only a finished load's are retried.
+    match uploads::find(&state.db, tenant_id, upload_id).await? {
+        Some(upload) if matches!(upload.state.as_str(), "done" | "failed") => {}
+        Some(upload) => {
+            return Err(AppError::Invalid(format!(
+                "The upload is {}: only a finished load's rows are retried.",
+                upload.state
+            )))
+        }
+        None => return Err(AppError::Invalid("No such upload.".into())),
+    }
     match uploads::retry_failed(&state.db, &tenant, upload_id, Some(user_pk), state.config.max_upload_bytes).await {
         Ok(Some(retry)) => Ok(retry.id),
         Ok(None) => Err(AppError::Invalid("No such upload.".into())),

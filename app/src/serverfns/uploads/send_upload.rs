@@ -58,17 +58,24 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         match field.name() {
-            Some("choices") => {
-                let text = field.text().await.map_err(bad_form)?;
-                if text.len() > FORM_ALLOWANCE {
-                    return Err(AppError::Invalid("The upload's choices are too long.".into()));
+            Some("choices") if choices.is_none() => {
+                // Read a chunk at a time up to its allowance: a field read whole
+                // first could be as large as the sender likes.
+                let mut text = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+                    if text.len() + chunk.len() > FORM_ALLOWANCE {
+                        return Err(AppError::Invalid("The upload's choices are too long.".into()));
+                    }
+                    text.extend_from_slice(&chunk);
                 }
+                let text = String::from_utf8(text)
+                    .map_err(|_| AppError::Invalid("The upload's choices are not UTF-8 text.".into()))?;
                 choices = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| AppError::Invalid(format!("The upload's choices could not be read: {e}")))?,
                 );
             }
-            Some("file") => {
+            Some("file") if file.is_none() => {
                 let name = field.file_name().unwrap_or("upload.csv").to_owned();
                 let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
                 while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
@@ -79,7 +86,11 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
                 }
                 file = Some((name, bytes));
             }
-            _ => {}
+            // Nothing else is read: the form's size is the file's and the choices'.
+            Some(other) => {
+                return Err(AppError::Invalid(format!("The upload has an unexpected or repeated part {other:?}.")))
+            }
+            None => return Err(AppError::Invalid("The upload has a part without a name.".into())),
         }
     }
     let choices = choices.ok_or_else(|| AppError::Invalid("The upload's choices are missing.".into()))?;

@@ -25,6 +25,15 @@ pub async fn start_load(upload_id: i64, confirmed: bool) -> Result<LoadStarted, 
     let upload = muster_store::uploads::find(db, tenant_id, upload_id)
         .await?
         .ok_or_else(|| AppError::Invalid("No such upload.".into()))?;
+    // All or nothing with rows in error loads nothing: it is not queued.
+    if muster_store::uploads::options_of(&upload).load.stop_on_error && upload.state == "ready" {
+        let errors = muster_store::uploads::status_counts(db, tenant_id, upload_id).await?.get("Error").copied();
+        if errors.unwrap_or(0) > 0 {
+            return Err(AppError::Invalid(
+                "Not loaded: all or nothing, and rows have errors. Fix them and send the file again.".into(),
+            ));
+        }
+    }
     let enqueued = if confirmed {
         jobs::enqueue_confirmed_load(db, &upload).await?
     } else {

@@ -90,7 +90,8 @@ pub(crate) async fn overview(
     };
     let loaded = matches!(upload.state.as_str(), "running" | "done" | "failed");
     let outcomes = if loaded { Some(outcomes_of(db, tenant_id, upload_id).await?) } else { None };
-    let failed_rows = if loaded { outcomes.map_or(0, |o| o.errors) } else { 0 };
+    let finished = matches!(upload.state.as_str(), "done" | "failed");
+    let failed_rows = if finished { uploads::count_to_retry(db, &upload).await? } else { 0 };
     let uploaded_by = match upload.uploaded_by {
         Some(pk) => muster_store::tenants::user_label(db, tenant_id, pk).await?.unwrap_or_else(|| format!("user {pk}")),
         None => "command line".to_owned(),
