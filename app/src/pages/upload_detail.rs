@@ -279,9 +279,10 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
             })
             .collect_view()
     };
-    let counts = planned
-        .iter()
-        .map(|(status, n)| view! { <li><span class="status-word">{status.clone()}</span>": "{grouped(*n as i64)}</li> })
+    let counts = STATUSES
+        .into_iter()
+        .filter_map(|status| planned.get(status).map(|n| (status, *n)))
+        .map(|(status, n)| view! { <li><span class="status-word">{status}</span>": "{grouped(n as i64)}</li> })
         .collect_view();
     view! {
         <FileProblems upload=upload.clone()/>
@@ -303,6 +304,7 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
             <legend>"Rows to load"</legend>
             {tick_all}
         </fieldset>
+        <LoadBar upload errors version/>
         <div class="filters" role="group" aria-label="Show rows of one status">{filters}</div>
         <Suspense fallback=|| view! { <p role="status">"Reading rows…"</p> }>
             {move || {
@@ -337,7 +339,6 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
                     })
             }}
         </Suspense>
-        <LoadBar upload errors version/>
     }
 }
 
@@ -412,20 +413,20 @@ fn RowsTable(rows: Vec<PreviewRow>, upload_id: i64, ticked: RwSignal<BTreeMap<St
             let class = if row.status == "Error" { "is-error" } else { "" };
             view! {
                 <tr class=class data-line=row.line>
-                    <td>{tick}</td>
-                    <td>{if row.line > 0 { row.line.to_string() } else { "—".into() }}</td>
-                    <td>{who}</td>
-                    <td>
+                    <td data-label="Load">{tick}</td>
+                    <td data-label="Line">{if row.line > 0 { row.line.to_string() } else { "—".into() }}</td>
+                    <td data-label="User">{who}</td>
+                    <td data-label="Status">
                         <span class="status-word">{status_text}</span>
                     </td>
-                    <td>{row.message.clone()} {changes} {problems}</td>
+                    <td data-label="What will happen">{row.message.clone()} {changes} {problems}</td>
                 </tr>
             }
         })
         .collect_view();
     view! {
         <div class="table-scroll">
-            <table class="preview" data-testid="preview-rows">
+            <table class="preview stack-narrow" data-testid="preview-rows">
                 <caption class="visually-hidden">"Planned rows"</caption>
                 <thead>
                     <tr>

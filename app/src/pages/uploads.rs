@@ -92,24 +92,24 @@ fn UploadTable(list: UploadList, version: RwSignal<u32>) -> impl IntoView {
             };
             view! {
                 <tr>
-                    <td>
+                    <td data-label="Upload">
                         <a href=format!("/uploads/{id}")>{format!("{id}: {}", u.file_name)}</a>
                     </td>
-                    <td>
+                    <td data-label="State">
                         <span class="status-word">{state_word}</span>
                     </td>
-                    <td>{counts}</td>
-                    <td>{u.uploaded_by}</td>
-                    <td>{when(&u.created_at)}</td>
-                    <td>{u.duration.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "—".into())}</td>
-                    <td>{u.summary.unwrap_or_default()}</td>
+                    <td data-label="Rows">{counts}</td>
+                    <td data-label="Sent by">{u.uploaded_by}</td>
+                    <td data-label="When">{when(&u.created_at)}</td>
+                    <td data-label="Load took">{u.duration.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "—".into())}</td>
+                    <td data-label="Summary">{u.summary.unwrap_or_default()}</td>
                 </tr>
             }
         })
         .collect_view();
     view! {
         <div class="table-scroll">
-            <table class="uploads-list" data-testid="uploads-list">
+            <table class="uploads-list stack-narrow" data-testid="uploads-list">
                 <caption class="visually-hidden">"Uploads, newest first"</caption>
                 <thead>
                     <tr>
