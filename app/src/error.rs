@@ -41,6 +41,19 @@ impl AppError {
     }
 }
 
+/// An upload the store did not take: too large is said; a duplicate is the
+/// caller's to show (it names the upload), and reaches here only unlooked-for.
+#[cfg(feature = "ssr")]
+impl From<muster_store::uploads::UploadError> for AppError {
+    fn from(err: muster_store::uploads::UploadError) -> Self {
+        use muster_store::uploads::UploadError;
+        match err {
+            UploadError::Db(err) => AppError::internal(err),
+            other => AppError::Invalid(other.to_string()),
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {

@@ -7,7 +7,6 @@
 //    page open, in the same run, two rounds each, alternating.
 // Run: scripts/bench-preview.sh (it builds the release front end and server).
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, launchBrowser, hydrated, signIn } from '../tests/harness.mjs';
@@ -23,12 +22,8 @@ function file(prefix, rows) {
 const server = await startServer();
 const browser = await launchBrowser();
 const dir = mkdtempSync(join(tmpdir(), 'muster-bench-preview-'));
-// The demo tenant holds 1,000 licences; these loads add 100,000 users each.
-const lifted = spawnSync('python3', ['-c', `import sqlite3,sys
-c = sqlite3.connect(sys.argv[1], timeout=30)
-c.execute("UPDATE tenants SET licence_limit = NULL WHERE slug = 'demo'")
-c.commit()`, join(server.dataDir, 'muster.db')], { encoding: 'utf8' });
-if (lifted.status !== 0) throw new Error(lifted.stderr);
+// These loads add 100,000 users each, over the demo tenant's 1,000 licences.
+server.liftLicenceLimit();
 
 const previews = [];
 const loads = [];

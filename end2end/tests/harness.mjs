@@ -49,6 +49,17 @@ export async function startServer(settings = {}) {
     cli(args) {
       return spawnSync(bin, args, { env, encoding: 'utf8', timeout: 120_000 });
     },
+    /// Lifts the demo tenant's 1,000 licences, for loads larger than that:
+    /// tenants' limits are set on the platform admin's screen of a later
+    /// stage; until then, in the server's SQLite file (python3's sqlite3:
+    /// Node 20 has none).
+    liftLicenceLimit() {
+      const done = spawnSync('python3', ['-c', `import sqlite3,sys
+c = sqlite3.connect(sys.argv[1], timeout=30)
+c.execute("UPDATE tenants SET licence_limit = NULL WHERE slug = 'demo'")
+c.commit()`, join(dataDir, 'muster.db')], { encoding: 'utf8' });
+      if (done.status !== 0) throw new Error(`the licence limit was not lifted: ${done.stderr}`);
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

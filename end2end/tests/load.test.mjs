@@ -3,7 +3,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -159,21 +158,9 @@ test('a sync beyond the safeguard is loaded only after the second confirmation',
   assert.match(summary, /2 leavers/);
 });
 
-/// The demo tenant holds 1,000 licences; tenants' limits are set on the
-/// platform admin's screen of a later stage. Until then this test lifts it in
-/// the server's SQLite file (python3's sqlite3: Node 20 has none).
-function unlimitedLicences() {
-  const db = join(running.server.dataDir, 'muster.db');
-  const done = spawnSync('python3', ['-c', `import sqlite3,sys
-c = sqlite3.connect(sys.argv[1], timeout=30)
-c.execute("UPDATE tenants SET licence_limit = NULL WHERE slug = 'demo'")
-c.commit()`, db], { encoding: 'utf8' });
-  assert.equal(done.status, 0, done.stderr);
-}
-
 test('a load is followed live without a reload, and leaving and coming back shows where it is', async () => {
   await signedIn();
-  unlimitedLicences();
+  running.server.liftLicenceLimit();
   const rows = [];
   for (let i = 0; i < 40_000; i++) rows.push(`bulk.${i},Bulk,Person,bulk.${i}@example.org`);
   // No mail: forty thousand invitations would only fill the outbox.

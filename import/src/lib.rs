@@ -19,6 +19,7 @@ pub mod results;
 pub mod row;
 pub mod samples;
 mod scan;
+pub mod sizes;
 pub mod source;
 pub mod synth;
 mod threads;

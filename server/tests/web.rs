@@ -95,6 +95,28 @@ impl Running {
             .unwrap()
     }
 
+    /// Calls a server function with a signed-in admin's cookie.
+    async fn call(&self, function: &str, cookie: &str, args: &[(&str, String)]) -> Response {
+        let request = self.client.post(format!("{}/api/{function}", self.url));
+        request.header(header::COOKIE, cookie).form(args).send().await.unwrap()
+    }
+
+    /// Posts a multipart form to `send_upload`, with a cookie if given.
+    async fn send_form(&self, cookie: Option<&str>, form: reqwest::multipart::Form) -> Response {
+        let mut request =
+            self.client.post(format!("{}/api/send_upload", self.url)).header(header::ACCEPT, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.multipart(form).send().await.unwrap()
+    }
+
+    /// The event stream, as a browser reconnecting after event `last` opens it.
+    async fn events_after(&self, cookie: &str, last: i64) -> Response {
+        let request = self.client.get(format!("{}/events", self.url)).header(header::COOKIE, cookie);
+        request.header("last-event-id", last.to_string()).send().await.unwrap()
+    }
+
     async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
         let mut request = self.client.get(format!("{}{path}", self.url));
         if let Some(cookie) = cookie {
@@ -513,14 +535,7 @@ async fn send_file(app: &Running, cookie: &str, bytes: Vec<u8>) -> Response {
     let form = reqwest::multipart::Form::new()
         .text("choices", choices())
         .part("file", reqwest::multipart::Part::bytes(bytes).file_name("people.csv"));
-    app.client
-        .post(format!("{}/api/send_upload", app.url))
-        .header(header::COOKIE, cookie)
-        .header(header::ACCEPT, "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    app.send_form(Some(cookie), form).await
 }
 
 /// The upload's server functions and its event stream, over HTTP: a file
@@ -540,29 +555,15 @@ async fn send_and_follow(backend: Backend) {
     let plain = app.client.post(format!("{}/api/send_upload", app.url)).body("userId\n").send().await.unwrap();
     assert_eq!(plain.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{backend:?}");
     let form = reqwest::multipart::Form::new().text("choices", choices());
-    let anonymous = app.client.post(format!("{}/api/send_upload", app.url)).multipart(form).send().await.unwrap();
+    let anonymous = app.send_form(None, form).await;
     assert!(anonymous.text().await.unwrap().contains("NotSignedIn"), "{backend:?}");
 
     // Every part of the form is bounded: one not asked for is refused, unread.
     let form = reqwest::multipart::Form::new().text("choices", choices()).text("extra", "x".repeat(100_000));
-    let extra = app
-        .client
-        .post(format!("{}/api/send_upload", app.url))
-        .header(header::COOKIE, &cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let extra = app.send_form(Some(&cookie), form).await;
     assert!(extra.text().await.unwrap().contains("unexpected or repeated part"), "{backend:?}");
     let long_choices = reqwest::multipart::Form::new().text("choices", " ".repeat(100_000));
-    let refused = app
-        .client
-        .post(format!("{}/api/send_upload", app.url))
-        .header(header::COOKIE, &cookie)
-        .multipart(long_choices)
-        .send()
-        .await
-        .unwrap();
+    let refused = app.send_form(Some(&cookie), long_choices).await;
     assert!(refused.text().await.unwrap().contains("choices are too long"), "{backend:?}");
 
     let mut large = b"userId,firstName,lastName,email\n".to_vec();
@@ -609,44 +610,17 @@ async fn send_and_follow(backend: Backend) {
     let mut their_stream = app.get("/events?since=0", Some(&theirs)).await;
     let peek = tokio::time::timeout(std::time::Duration::from_millis(1500), their_stream.chunk()).await;
     assert!(peek.is_err() || !format!("{peek:?}").contains("upload_id"), "{backend:?}: {peek:?}");
-    let their_view = app
-        .client
-        .post(format!("{}/api/upload_overview", app.url))
-        .header(header::COOKIE, &theirs)
-        .form(&[("upload_id", upload_id.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let their_view = app.call("upload_overview", &theirs, &[("upload_id", upload_id.to_string())]).await;
     assert!(their_view.text().await.unwrap().contains("No such upload"), "{backend:?}");
 
     // A browser reconnecting from the validated event hears what came after it.
     // Only a finished load's rows are retried.
-    let early = app
-        .client
-        .post(format!("{}/api/retry_failed", app.url))
-        .header(header::COOKIE, &cookie)
-        .form(&[("upload_id", upload_id.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let early = app.call("retry_failed", &cookie, &[("upload_id", upload_id.to_string())]).await;
     assert!(early.text().await.unwrap().contains("only a finished load"), "{backend:?}");
 
-    let mut resumed = app
-        .client
-        .get(format!("{}/events", app.url))
-        .header(header::COOKIE, &cookie)
-        .header("last-event-id", validated_id.to_string())
-        .send()
-        .await
-        .unwrap();
-    let queued = app
-        .client
-        .post(format!("{}/api/start_load", app.url))
-        .header(header::COOKIE, &cookie)
-        .form(&[("upload_id", upload_id.to_string()), ("confirmed", "false".into())])
-        .send()
-        .await
-        .unwrap();
+    let mut resumed = app.events_after(&cookie, validated_id).await;
+    let queued =
+        app.call("start_load", &cookie, &[("upload_id", upload_id.to_string()), ("confirmed", "false".into())]).await;
     assert_eq!(queued.status(), StatusCode::OK, "{backend:?}");
     let heard = read_stream_until(&mut resumed, "\"kind\":\"done\"").await;
     // A recent event at or before the cursor may come again (it could have become
@@ -658,16 +632,22 @@ async fn send_and_follow(backend: Backend) {
     }
     assert!(uploads::find(&conn, demo.id, upload_id).await.unwrap().unwrap().state == uploads::state::DONE);
 
-    // A cursor older than the events kept starts again from the page.
-    let mut stale = app
-        .client
-        .get(format!("{}/events", app.url))
-        .header(header::COOKIE, &cookie)
-        .header("last-event-id", "987654321")
-        .send()
+    // A cursor whose event was purged starts again from the page.
+    use sea_orm::sea_query::Expr;
+    use sea_orm::QueryFilter;
+    muster_store::entity::event::Entity::update_many()
+        .col_expr(
+            muster_store::entity::event::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(2)),
+        )
+        .filter(sea_orm::ColumnTrait::lte(&muster_store::entity::event::Column::Id, validated_id))
+        .exec(&conn)
         .await
         .unwrap();
-    read_stream_until(&mut stale, "event: reset").await;
+    assert!(muster_store::events::purge(&conn).await.unwrap() > 0);
+    let mut stale = app.events_after(&cookie, validated_id).await;
+    let heard = read_stream_until(&mut stale, "event: reset").await;
+    assert!(!heard.contains("\"kind\""), "{backend:?}: a reset, not events: {heard}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -57,8 +57,7 @@ pub async fn enqueue_confirmed_load(db: &DatabaseConnection, upload: &upload::Mo
 }
 
 async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: bool) -> Result<Enqueued, DbErr> {
-    let summary: Option<muster_import::PlanSummary> =
-        upload.plan_summary.clone().and_then(|s| serde_json::from_value(s).ok());
+    let summary = crate::uploads::plan_summary_of(upload);
     let file_error = summary.as_ref().and_then(|s| s.file_diagnostics.iter().find(|d| d.is_error()));
     if let Some(error) = file_error {
         return Ok(Enqueued::Refused(error.message.clone()));

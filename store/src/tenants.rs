@@ -211,7 +211,14 @@ pub async fn by_id<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Option<
     tenant::Entity::find_by_id(tenant_id).one(db).await
 }
 
-/// How a user of the tenant is named on pages: their user ID.
-pub async fn user_label<C: ConnectionTrait>(db: &C, tenant_id: i64, user_pk: i64) -> Result<Option<String>, DbErr> {
-    Ok(user::Entity::find_by_id(user_pk).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?.map(|u| u.user_id))
+/// Who sent an upload, as pages name them: the admin's user ID ("user 7" once
+/// deleted), or "command line" for `muster import`.
+pub async fn uploader_label<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    uploaded_by: Option<i64>,
+) -> Result<String, DbErr> {
+    let Some(pk) = uploaded_by else { return Ok("command line".to_owned()) };
+    let user = user::Entity::find_by_id(pk).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?;
+    Ok(user.map_or_else(|| format!("user {pk}"), |u| u.user_id))
 }

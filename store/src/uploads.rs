@@ -33,24 +33,12 @@ const ROW_BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit", megabytes(*.size, f64::ceil), megabytes(*.limit, f64::floor))]
+    #[error("{}", muster_import::sizes::too_large(*.size as u64, *.limit as u64))]
     TooLarge { size: usize, limit: usize },
     #[error("This file is already upload {existing} ({state}); it was not submitted again. A planned upload that will not be loaded can be cancelled first")]
     Duplicate { existing: i64, state: String },
     #[error(transparent)]
     Db(#[from] DbErr),
-}
-
-/// A size as admins read it: `50 MB`, `50.1 MB` (1 MB = 2^20 bytes, as the limit
-/// is set), to a tenth rounded by `round`: a file up, its limit down, so that a
-/// file over the limit never reads as the same size.
-fn megabytes(bytes: usize, round: fn(f64) -> f64) -> String {
-    let mb = bytes as f64 / (1024.0 * 1024.0);
-    if mb.fract() == 0.0 {
-        format!("{mb:.0} MB")
-    } else {
-        format!("{:.1} MB", round(mb * 10.0) / 10.0)
-    }
 }
 
 pub struct NewUpload {
@@ -375,6 +363,11 @@ pub fn options_of(upload: &upload::Model) -> UploadOptions {
     upload.options.clone().and_then(|o| serde_json::from_value(o).ok()).unwrap_or_default()
 }
 
+/// The plan's summary of an upload (`None` before it is planned).
+pub fn plan_summary_of(upload: &upload::Model) -> Option<PlanSummary> {
+    upload.plan_summary.clone().and_then(|s| serde_json::from_value(s).ok())
+}
+
 pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<Option<upload::Model>, DbErr> {
     upload::Entity::find_by_id(id).filter(upload::Column::TenantId.eq(tenant_id)).one(db).await
 }
@@ -494,8 +487,12 @@ pub async fn status_counts<C: ConnectionTrait>(
     tenant_id: i64,
     upload_id: i64,
 ) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
-    let counts = count_by(db, tenant_id, upload_id, upload_row::Column::Status).await?;
-    Ok(counts.into_iter().filter_map(|(status, n)| Some((status?, n))).collect())
+    Ok(named(count_by(db, tenant_id, upload_id, upload_row::Column::Status).await?))
+}
+
+/// Counts by value, without the rows that have none.
+fn named(counts: Vec<(Option<String>, u64)>) -> std::collections::BTreeMap<String, u64> {
+    counts.into_iter().filter_map(|(value, n)| Some((value?, n))).collect()
 }
 
 /// An upload's rows counted by the values of one text column, by the database:
@@ -506,6 +503,17 @@ pub(crate) async fn count_by<C: ConnectionTrait>(
     upload_id: i64,
     column: upload_row::Column,
 ) -> Result<Vec<(Option<String>, u64)>, DbErr> {
+    count_where(db, tenant_id, upload_id, column, sea_orm::Condition::all()).await
+}
+
+/// [`count_by`] of the rows that meet `only`.
+async fn count_where<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    upload_id: i64,
+    column: upload_row::Column,
+    only: sea_orm::Condition,
+) -> Result<Vec<(Option<String>, u64)>, DbErr> {
     use sea_orm::QuerySelect;
     let counts: Vec<(Option<String>, i64)> = upload_row::Entity::find()
         .select_only()
@@ -513,6 +521,7 @@ pub(crate) async fn count_by<C: ConnectionTrait>(
         .column_as(upload_row::Column::Id.count(), "n")
         .filter(upload_row::Column::TenantId.eq(tenant_id))
         .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(only)
         .group_by(column)
         .into_tuple()
         .all(db)
@@ -752,19 +761,8 @@ pub async fn selected_counts<C: ConnectionTrait>(
     tenant_id: i64,
     upload_id: i64,
 ) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
-    use sea_orm::QuerySelect;
-    let counts: Vec<(Option<String>, i64)> = upload_row::Entity::find()
-        .select_only()
-        .column(upload_row::Column::Status)
-        .column_as(upload_row::Column::Id.count(), "n")
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .filter(upload_row::Column::UploadId.eq(upload_id))
-        .filter(upload_row::Column::Selected.eq(true))
-        .group_by(upload_row::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(counts.into_iter().filter_map(|(status, n)| Some((status?, n as u64))).collect())
+    let ticked = sea_orm::Condition::all().add(upload_row::Column::Selected.eq(true));
+    Ok(named(count_where(db, tenant_id, upload_id, upload_row::Column::Status, ticked).await?))
 }
 
 /// A page of the tenant's uploads, newest first: those before upload `before`
@@ -789,6 +787,5 @@ pub async fn outcome_counts<C: ConnectionTrait>(
     tenant_id: i64,
     upload_id: i64,
 ) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
-    let counts = count_by(db, tenant_id, upload_id, upload_row::Column::Outcome).await?;
-    Ok(counts.into_iter().filter_map(|(outcome, n)| Some((outcome?, n))).collect())
+    Ok(named(count_by(db, tenant_id, upload_id, upload_row::Column::Outcome).await?))
 }

@@ -11,6 +11,8 @@ use muster_import::{Diagnostic, Field};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+use crate::serverfns::uploads::LoadChoices;
+
 /// Problems shown at once: the worker keeps the rest.
 const PAGE: usize = 50;
 
@@ -103,34 +105,6 @@ impl FromWorker {
             | FromWorker::Page { job, .. }
             | FromWorker::File { job, .. }
             | FromWorker::Failed { job, .. } => *job,
-        }
-    }
-}
-
-/// What the admin chose for the load (SPEC 4), kept with the picked file for
-/// the server to plan and load it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadChoices {
-    /// `add-and-update`, `add-new-only`, `update-only` or `sync`.
-    pub mode: String,
-    /// `report`, `mark-leaver` or `delete` (a sync only).
-    pub sync_action: String,
-    /// `invite`, `generate` or `generate-email`.
-    pub passwords: String,
-    pub notify_new_users: bool,
-    pub results_email: bool,
-    pub all_or_nothing: bool,
-}
-
-impl Default for LoadChoices {
-    fn default() -> Self {
-        Self {
-            mode: "add-and-update".into(),
-            sync_action: "report".into(),
-            passwords: "invite".into(),
-            notify_new_users: true,
-            results_email: true,
-            all_or_nothing: false,
         }
     }
 }
@@ -547,14 +521,8 @@ fn SendStep(upload: Upload) -> impl IntoView {
     let send = move |_| {
         let Stage::Done(summary) = upload.stage.get_untracked() else { return };
         let limit = limits.get_untracked().and_then(Result::ok).map(|l| l.max_upload_bytes);
-        let choices = upload.choices.get_untracked();
         let request = crate::serverfns::uploads::SendChoices {
-            mode: choices.mode,
-            sync_action: choices.sync_action,
-            passwords: choices.passwords,
-            notify_new_users: choices.notify_new_users,
-            results_email: choices.results_email,
-            all_or_nothing: choices.all_or_nothing,
+            load: upload.choices.get_untracked(),
             mapping: upload.mapping.get_untracked(),
             browser_rows: Some(summary.rows),
             browser_rows_with_errors: Some(summary.rows_with_errors),
@@ -563,7 +531,7 @@ fn SendStep(upload: Upload) -> impl IntoView {
         {
             let Some(file) = upload.browser.with_value(|v| v.file.clone()) else { return };
             if let Some(limit) = limit.filter(|limit| file.size() > *limit) {
-                sending.set(Sending::Failed(too_large_text(file.size(), limit)));
+                sending.set(Sending::Failed(muster_import::sizes::too_large(file.size(), limit)));
                 return;
             }
             let navigate = navigate.clone();
@@ -634,23 +602,6 @@ fn SendStep(upload: Upload) -> impl IntoView {
             </section>
         </Show>
     }
-}
-
-/// The size refusal, worded as the server words it (`UploadError::TooLarge`).
-fn too_large_text(size: u64, limit: u64) -> String {
-    let mb = |bytes: u64, round: fn(f64) -> f64| {
-        let mb = bytes as f64 / (1024.0 * 1024.0);
-        if mb.fract() == 0.0 {
-            format!("{mb:.0} MB")
-        } else {
-            format!("{:.1} MB", round(mb * 10.0) / 10.0)
-        }
-    };
-    format!(
-        "The file is {} ({size} bytes); files up to {} are accepted. Split it into smaller files, or ask for a higher limit",
-        mb(size, f64::ceil),
-        mb(limit, f64::floor)
-    )
 }
 
 /// The sample file of each format, as links that download it (no script needed).

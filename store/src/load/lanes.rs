@@ -264,7 +264,7 @@ where
                 let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
                 match recounted {
                     Some(counts) => *tally = counts,
-                    None => results.iter().for_each(|r| tally.count(r.outcome)),
+                    None => results.iter().for_each(|r| tally.add(r.outcome, 1)),
                 }
                 tally.clone()
             };

@@ -217,17 +217,18 @@ pub struct Progress {
 }
 
 impl LoadCounts {
-    fn count(&mut self, row_outcome: &str) {
-        match row_outcome {
-            outcome::ADDED => self.added += 1,
-            outcome::UPDATED => self.updated += 1,
-            outcome::LEAVER => self.leavers += 1,
-            outcome::JOINER => self.joiners += 1,
-            outcome::DELETED => self.deleted += 1,
-            outcome::UNCHANGED => self.unchanged += 1,
-            outcome::SKIPPED => self.skipped += 1,
-            _ => self.errors += 1,
-        }
+    /// Counts `n` rows of the outcome word stored on a row (`added`, …).
+    pub fn add(&mut self, row_outcome: &str, n: u64) {
+        *match row_outcome {
+            outcome::ADDED => &mut self.added,
+            outcome::UPDATED => &mut self.updated,
+            outcome::LEAVER => &mut self.leavers,
+            outcome::JOINER => &mut self.joiners,
+            outcome::DELETED => &mut self.deleted,
+            outcome::UNCHANGED => &mut self.unchanged,
+            outcome::SKIPPED => &mut self.skipped,
+            _ => &mut self.errors,
+        } += n;
     }
 }
 

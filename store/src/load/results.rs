@@ -87,16 +87,8 @@ pub(super) async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> R
     let outcomes = crate::uploads::count_by(db, upload.tenant_id, upload.id, upload_row::Column::Outcome).await?;
     let mut c = LoadCounts::default();
     for (o, n) in outcomes {
-        let Some(o) = o else { continue };
-        match o.as_str() {
-            outcome::ADDED => c.added += n,
-            outcome::UPDATED => c.updated += n,
-            outcome::LEAVER => c.leavers += n,
-            outcome::JOINER => c.joiners += n,
-            outcome::DELETED => c.deleted += n,
-            outcome::UNCHANGED => c.unchanged += n,
-            outcome::SKIPPED => c.skipped += n,
-            _ => c.errors += n,
+        if let Some(o) = o {
+            c.add(&o, n);
         }
     }
     let created = |action: &'static str| {

@@ -46,18 +46,14 @@ pub async fn list_uploads(before: Option<i64>) -> Result<UploadList, AppError> {
     let mut uploads = Vec::with_capacity(found.len());
     let mut names = std::collections::HashMap::new();
     for u in found {
-        let uploaded_by = match u.uploaded_by {
-            Some(pk) => match names.get(&pk) {
-                Some(name) => Clone::clone(name),
-                None => {
-                    let name = muster_store::tenants::user_label(db, tenant_id, pk)
-                        .await?
-                        .unwrap_or_else(|| format!("user {pk}"));
-                    names.insert(pk, name.clone());
-                    name
-                }
-            },
-            None => "command line".to_owned(),
+        // A page of uploads is mostly a few admins': each is read once.
+        let uploaded_by = match names.get(&u.uploaded_by) {
+            Some(name) => String::clone(name),
+            None => {
+                let name = muster_store::tenants::uploader_label(db, tenant_id, u.uploaded_by).await?;
+                names.insert(u.uploaded_by, name.clone());
+                name
+            }
         };
         uploads.push(UploadListed {
             id: u.id,

@@ -19,7 +19,7 @@ pub use remember_mapping::{remember_mapping, RememberMapping};
 pub use remembered_mapping::{remembered_mapping, RememberedMapping};
 pub use retry_failed::{retry_failed, RetryFailed};
 pub use select_rows::{select_rows, RowsToTick, SelectRows};
-pub use send_upload::{send_upload, SendChoices, SendUpload, Sent};
+pub use send_upload::{send_upload, LoadChoices, SendChoices, SendUpload, Sent};
 pub use start_load::{start_load, LoadStarted, StartLoad};
 pub use upload_overview::{upload_overview, Outcomes, UploadOverview, UploadView};
 

@@ -25,7 +25,6 @@ pub async fn retry_failed(upload_id: i64) -> Result<i64, AppError> {
         Ok(Some(retry)) => Ok(retry.id),
         Ok(None) => Err(AppError::Invalid("No such upload.".into())),
         Err(UploadError::Duplicate { existing, .. }) => Ok(existing),
-        Err(err @ UploadError::TooLarge { .. }) => Err(AppError::Invalid(err.to_string())),
-        Err(UploadError::Db(err)) => Err(AppError::internal(err)),
+        Err(err) => Err(err.into()),
     }
 }

@@ -4,19 +4,40 @@ use leptos::server_fn::codec::{MultipartData, MultipartFormData};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What the upload page sends beside the file (the form's `choices` field,
-/// JSON), before the file's field.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendChoices {
+/// What the admin chose for the load (SPEC 4), kept with the picked file for
+/// the server to plan and load it with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadChoices {
     /// `add-and-update`, `add-new-only`, `update-only` or `sync`.
     pub mode: String,
-    /// `report`, `mark-leaver` or `delete`.
+    /// `report`, `mark-leaver` or `delete` (a sync only).
     pub sync_action: String,
     /// `invite`, `generate` or `generate-email`.
     pub passwords: String,
     pub notify_new_users: bool,
     pub results_email: bool,
     pub all_or_nothing: bool,
+}
+
+impl Default for LoadChoices {
+    fn default() -> Self {
+        Self {
+            mode: "add-and-update".into(),
+            sync_action: "report".into(),
+            passwords: "invite".into(),
+            notify_new_users: true,
+            results_email: true,
+            all_or_nothing: false,
+        }
+    }
+}
+
+/// What the upload page sends beside the file (the form's `choices` field,
+/// JSON, one object), before the file's field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendChoices {
+    #[serde(flatten)]
+    pub load: LoadChoices,
     /// Heading as written → field name, or `None` to ignore the column.
     pub mapping: BTreeMap<String, Option<String>>,
     /// What the browser's check counted, to compare with the server's.
@@ -59,15 +80,9 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
     while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         match field.name() {
             Some("choices") if choices.is_none() => {
-                // Read a chunk at a time up to its allowance: a field read whole
-                // first could be as large as the sender likes.
-                let mut text = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-                    if text.len() + chunk.len() > FORM_ALLOWANCE {
-                        return Err(AppError::Invalid("The upload's choices are too long.".into()));
-                    }
-                    text.extend_from_slice(&chunk);
-                }
+                let text = read_part(&mut field, Vec::new(), FORM_ALLOWANCE)
+                    .await?
+                    .map_err(|_| AppError::Invalid("The upload's choices are too long.".into()))?;
                 let text = String::from_utf8(text)
                     .map_err(|_| AppError::Invalid("The upload's choices are not UTF-8 text.".into()))?;
                 choices = Some(
@@ -77,13 +92,8 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
             }
             Some("file") if file.is_none() => {
                 let name = field.file_name().unwrap_or("upload.csv").to_owned();
-                let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-                while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-                    if bytes.len() + chunk.len() > limit {
-                        return Err(too_large(bytes.len() + chunk.len(), limit));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
+                let into = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+                let bytes = read_part(&mut field, into, limit).await?.map_err(|size| too_large(size, limit))?;
                 file = Some((name, bytes));
             }
             // Nothing else is read: the form's size is the file's and the choices'.
@@ -123,9 +133,26 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
         Err(muster_store::uploads::UploadError::Duplicate { existing, state }) => {
             Ok(Sent::AlreadyInProgress { upload_id: existing, state })
         }
-        Err(err @ muster_store::uploads::UploadError::TooLarge { .. }) => Err(AppError::Invalid(err.to_string())),
-        Err(muster_store::uploads::UploadError::Db(err)) => Err(AppError::internal(err)),
+        Err(err) => Err(err.into()),
     }
+}
+
+/// Reads one part of the form into `into`, a chunk at a time, as far as `limit`
+/// bytes: a part read whole first could be as large as the sender likes. Over
+/// the limit, the size reached (the rest is not read).
+#[cfg(feature = "ssr")]
+async fn read_part(
+    part: &mut multer::Field<'static>,
+    mut into: Vec<u8>,
+    limit: usize,
+) -> Result<Result<Vec<u8>, usize>, AppError> {
+    while let Some(chunk) = part.chunk().await.map_err(bad_form)? {
+        if into.len() + chunk.len() > limit {
+            return Ok(Err(into.len() + chunk.len()));
+        }
+        into.extend_from_slice(&chunk);
+    }
+    Ok(Ok(into))
 }
 
 /// Room for the form's boundaries and its choices beside the file.
@@ -134,7 +161,7 @@ const FORM_ALLOWANCE: usize = 64 * 1024;
 
 #[cfg(feature = "ssr")]
 fn too_large(size: usize, limit: usize) -> AppError {
-    AppError::Invalid(muster_store::uploads::UploadError::TooLarge { size, limit }.to_string())
+    AppError::Invalid(muster_import::sizes::too_large(size as u64, limit as u64))
 }
 
 #[cfg(feature = "ssr")]
@@ -148,11 +175,11 @@ fn upload_options(choices: &SendChoices) -> Result<muster_store::load::UploadOpt
     use muster_store::load::{Credentials, LoadOptions, UploadOptions};
     // The words are the engine's own names of its modes and actions.
     let word = |value: &str| serde_json::Value::String(value.to_owned());
-    let mode = serde_json::from_value(word(&choices.mode))
-        .map_err(|_| AppError::Invalid(format!("{:?} is not a mode of upload.", choices.mode)))?;
-    let sync_action = serde_json::from_value(word(&choices.sync_action))
-        .map_err(|_| AppError::Invalid(format!("{:?} is not a sync action.", choices.sync_action)))?;
-    let credentials = match choices.passwords.as_str() {
+    let mode = serde_json::from_value(word(&choices.load.mode))
+        .map_err(|_| AppError::Invalid(format!("{:?} is not a mode of upload.", choices.load.mode)))?;
+    let sync_action = serde_json::from_value(word(&choices.load.sync_action))
+        .map_err(|_| AppError::Invalid(format!("{:?} is not a sync action.", choices.load.sync_action)))?;
+    let credentials = match choices.load.passwords.as_str() {
         "invite" => Credentials::Invite,
         "generate" => Credentials::GeneratePassword { email: false },
         "generate-email" => Credentials::GeneratePassword { email: true },
@@ -162,10 +189,10 @@ fn upload_options(choices: &SendChoices) -> Result<muster_store::load::UploadOpt
     Ok(UploadOptions {
         plan: muster_import::PlanOptions { mode, sync_action, mapping, ..Default::default() },
         load: LoadOptions {
-            stop_on_error: choices.all_or_nothing,
+            stop_on_error: choices.load.all_or_nothing,
             credentials,
-            notify_new_users: choices.notify_new_users,
-            results_email: choices.results_email,
+            notify_new_users: choices.load.notify_new_users,
+            results_email: choices.load.results_email,
             results_to: None,
         },
     })

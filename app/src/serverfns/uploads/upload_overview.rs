@@ -80,9 +80,18 @@ pub(crate) async fn overview(
     let cursor = events::latest_id(db, tenant_id).await?;
     let Some(upload) = uploads::find(db, tenant_id, upload_id).await? else { return Ok(None) };
     let options = uploads::options_of(&upload);
-    let summary: Option<muster_import::PlanSummary> =
-        upload.plan_summary.clone().and_then(|s| serde_json::from_value(s).ok());
-    let planned = uploads::status_counts(db, tenant_id, upload_id).await?;
+    let summary = uploads::plan_summary_of(&upload);
+    // The plan's own counts: the rows' statuses never change after it.
+    let planned = summary
+        .as_ref()
+        .map(|s| {
+            muster_import::RowStatus::ALL
+                .into_iter()
+                .map(|status| (status.as_str().to_owned(), s.counts.get(status)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        })
+        .unwrap_or_default();
     let ticked = if upload.state == uploads::state::READY {
         uploads::selected_counts(db, tenant_id, upload_id).await?
     } else {
@@ -92,10 +101,7 @@ pub(crate) async fn overview(
     let outcomes = if loaded { Some(outcomes_of(db, tenant_id, upload_id).await?) } else { None };
     let finished = matches!(upload.state.as_str(), "done" | "failed");
     let failed_rows = if finished { uploads::count_to_retry(db, &upload).await? } else { 0 };
-    let uploaded_by = match upload.uploaded_by {
-        Some(pk) => muster_store::tenants::user_label(db, tenant_id, pk).await?.unwrap_or_else(|| format!("user {pk}")),
-        None => "command line".to_owned(),
-    };
+    let uploaded_by = muster_store::tenants::uploader_label(db, tenant_id, upload.uploaded_by).await?;
     let rate = upload.started_at.map(|started| {
         let until = upload.finished_at.unwrap_or_else(chrono::Utc::now);
         let seconds = (until - started).num_milliseconds().max(1) as f64 / 1000.0;
@@ -141,16 +147,18 @@ async fn outcomes_of(
     tenant_id: i64,
     upload_id: i64,
 ) -> Result<Outcomes, AppError> {
-    let counts = muster_store::uploads::outcome_counts(db, tenant_id, upload_id).await?;
-    let get = |name: &str| counts.get(name).copied().unwrap_or(0);
+    let mut c = muster_store::load::LoadCounts::default();
+    for (outcome, n) in muster_store::uploads::outcome_counts(db, tenant_id, upload_id).await? {
+        c.add(&outcome, n);
+    }
     Ok(Outcomes {
-        added: get("added"),
-        updated: get("updated"),
-        leavers: get("leaver"),
-        joiners: get("joiner"),
-        deleted: get("deleted"),
-        unchanged: get("unchanged"),
-        skipped: get("skipped"),
-        errors: get("error"),
+        added: c.added,
+        updated: c.updated,
+        leavers: c.leavers,
+        joiners: c.joiners,
+        deleted: c.deleted,
+        unchanged: c.unchanged,
+        skipped: c.skipped,
+        errors: c.errors,
     })
 }
