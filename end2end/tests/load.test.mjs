@@ -9,7 +9,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
 
 // A small limit, so that a file over it is quick to make.
-const running = serverAndBrowser({ MUSTER_MAX_UPLOAD_MB: '3' });
+const running = serverAndBrowser({ MUSTER_MAX_UPLOAD_MB: '5' });
 let dir;
 let context;
 let page;
@@ -92,8 +92,10 @@ test('a checked file is sent, previewed, loaded and summarised; the results file
   await sendForPreview();
   assert.match(await planCounts(), /New: 4/);
   await accessible('the preview');
-  // Unticking a row skips it.
-  await page.uncheck('[data-testid="tick-5"]');
+  // Unticking a row skips it; from the keyboard, as a tick box is.
+  await page.focus('[data-testid="tick-5"]');
+  await page.keyboard.press('Space');
+  assert.equal(await page.isChecked('[data-testid="tick-5"]'), false);
   await page.waitForFunction(() => document.querySelector('.tick-all small')?.textContent.startsWith('3 of 4'));
   const summary = await loadAndWait();
   assert.match(summary, /^Users loaded successfully\. 3 added, 0 updated/);
@@ -128,6 +130,9 @@ test('the same file from a second tab is shown as the upload already in progress
   await signedIn();
   const text = csv(['eve.e', 'fay.f'].map(person));
   await pick('twice.csv', text);
+  // This tab hears no events (as with a stream that dropped): it still shows
+  // the preview when the upload is cancelled elsewhere, below.
+  await page.route('**/events?*', (route) => route.abort());
   const first = await sendForPreview();
   const other = await context.newPage();
   try {
@@ -139,7 +144,18 @@ test('the same file from a second tab is shown as the upload already in progress
   } finally {
     await other.close();
   }
-  await page.click('[data-testid="cancel-upload"]');
+  // Cancelled elsewhere meanwhile: a tick on this page is refused, said, and undone on screen.
+  const cancelled = await page.evaluate(async (id) => {
+    const response = await fetch('/api/cancel_upload', { method: 'POST', body: new URLSearchParams({ upload_id: id }) });
+    return response.status;
+  }, String(first));
+  assert.equal(cancelled, 200);
+  await page.uncheck('[data-testid="tick-2"]').catch(() => {});
+  await page.waitForFunction(() => document.querySelector('[data-testid="tick-said"]')?.textContent.includes('not changed'));
+  assert.match(await page.textContent('[data-testid="tick-said"]'), /^Line 2 not changed: /);
+  assert.equal(await page.isChecked('[data-testid="tick-2"]'), true, 'the box shows what the server holds');
+  await page.unroute('**/events?*');
+  await page.reload();
   await page.waitForSelector('text=State: Cancelled');
 });
 
@@ -162,21 +178,29 @@ test('a load is followed live without a reload, and leaving and coming back show
   await signedIn();
   running.server.liftLicenceLimit();
   const rows = [];
-  for (let i = 0; i < 40_000; i++) rows.push(`bulk.${i},Bulk,Person,bulk.${i}@example.org`);
-  // No mail: forty thousand invitations would only fill the outbox.
+  for (let i = 0; i < 80_000; i++) rows.push(`bulk.${i},Bulk,Person,bulk.${i}@example.org`);
+  // No mail: eighty thousand invitations would only fill the outbox.
   await pick('bulk.csv', csv(rows), { click: ['notify-new-users', 'results-email'] });
   const id = await sendForPreview();
-  assert.match(await planCounts(), /New: 40,000/);
+  assert.match(await planCounts(), /New: 80,000/);
   // The page is marked: a reload would lose the mark.
   await page.evaluate(() => { window.notReloaded = true; });
   await page.click('[data-testid="load"]');
   const seen = new Set();
-  for (let i = 0; i < 400 && seen.size < 2; i++) {
+  const details = [];
+  const rated = (d) => /\d+% · [\d,]+ of 80,000 rows · [\d,]+ rows\/s · about \d.* left/.test(d);
+  for (let i = 0; i < 400 && (seen.size < 2 || !details.some(rated)); i++) {
     const value = await page.getAttribute('[data-testid="load-progress"]', 'value').catch(() => null);
-    if (value && Number(value) > 0 && Number(value) < 40_000) seen.add(value);
+    if (value && Number(value) > 0 && Number(value) < 80_000) {
+      seen.add(value);
+      details.push(await page.textContent('[data-testid="progress-detail"]').catch(() => ''));
+    }
     await page.waitForTimeout(25);
   }
   assert.ok(seen.size >= 2, `at least two progress values between 0 and the end arrived: ${[...seen]}`);
+  // Rows done of total, the rate and the time left; announced politely, in words.
+  assert.ok(details.some(rated), details.join(' | '));
+  assert.equal(await page.getAttribute('[data-testid="progress-announced"]', 'aria-live'), 'polite');
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'no reload');
   await accessible('a load in progress');
   // Away and back: the page is rendered from the database as it is now.
@@ -189,13 +213,13 @@ test('a load is followed live without a reload, and leaving and coming back show
     assert.ok(Number(await page.getAttribute('[data-testid="load-progress"]', 'value')) > 0, 'progress rendered');
   }
   await page.waitForSelector('[data-testid="summary"]', { timeout: 180_000 });
-  assert.match(await page.textContent('[data-testid="summary"]'), /40000 added/);
+  assert.match(await page.textContent('[data-testid="summary"]'), /80000 added/);
   // The list shows it, done.
   await page.goto(`${running.server.url}/uploads`);
   await hydrated(page);
   const listed = await page.textContent(`[data-testid="uploads-list"] tr:has(a[href="/uploads/${id}"])`);
   assert.match(listed, /Done/);
-  assert.match(listed, /40,000 of 40,000/);
+  assert.match(listed, /80,000 of 80,000/);
   await accessible('the uploads list');
 });
 
@@ -229,13 +253,15 @@ test('a file over the size limit gets a clear error and leaves nothing behind', 
   await hydrated(page);
   const before = await page.locator('[data-testid="uploads-list"] tbody tr').count();
   const rows = [];
-  for (let i = 0; i < 70_000; i++) rows.push(`large.${i},Large,Person,large.${i}@example.org`);
+  for (let i = 0; i < 130_000; i++) rows.push(`large.${i},Large,Person,large.${i}@example.org`);
   const text = csv(rows);
-  assert.ok(text.length > 3 * 1024 * 1024);
+  assert.ok(text.length > 5 * 1024 * 1024);
   await pick('large.csv', text);
   await page.click('[data-testid="send"]');
   const said = await page.textContent('[data-testid="send-failed"]');
-  assert.match(said, /^The file is 3\.\d MB \(\d+ bytes\); files up to 3 MB are accepted/);
+  const bytes = Buffer.byteLength(text);
+  const mb = (Math.ceil((bytes / 1024 / 1024) * 10) / 10).toFixed(1);
+  assert.equal(said, `The file is ${mb} MB (${bytes} bytes); files up to 5 MB are accepted. Split it into smaller files, or ask for a higher limit`);
   // The server refuses it too, sent past the page's own check.
   const answer = await page.evaluate(async (body) => {
     const form = new FormData();
@@ -248,8 +274,33 @@ test('a file over the size limit gets a clear error and leaves nothing behind', 
     return { status: response.status, text: await response.text() };
   }, text);
   assert.notEqual(answer.status, 200);
-  assert.match(answer.text, /files up to 3 MB are accepted/);
+  assert.match(answer.text, /files up to 5 MB are accepted/);
   await page.goto(`${running.server.url}/uploads`);
   await hydrated(page);
   assert.equal(await page.locator('[data-testid="uploads-list"] tbody tr').count(), before, 'no upload was made');
+});
+
+test('at 375 px every state of an upload fits the screen and passes axe', async () => {
+  const phone = await running.browser.newContext({ viewport: { width: 375, height: 812 } });
+  const small = await phone.newPage();
+  try {
+    await signIn(small, running.server);
+    const fits = async (where) => {
+      const width = await small.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 375, `${where}: the page is ${width} px wide`);
+      await accessible(`${where} at 375 px`, small);
+    };
+    await pick('phone.csv', csv(['ivy.i', 'jon.j'].map(person).concat(['kit.k,Kit,Person,kit@'])), { on: small });
+    await sendForPreview(small);
+    await fits('the preview');
+    await small.click('[data-testid="load"]');
+    await fits('the load, just started');
+    await small.waitForSelector('[data-testid="summary"]', { timeout: 120_000 });
+    await fits('the summary');
+    await small.goto(`${running.server.url}/uploads`);
+    await hydrated(small);
+    await fits('the uploads list');
+  } finally {
+    await phone.close();
+  }
 });

@@ -553,3 +553,40 @@ async fn the_command_line_loads_only_its_own_import_not_another_tenant_s_upload(
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[tokio::test]
+async fn a_load_s_progress_is_recorded_at_most_four_times_a_second_and_ends_at_its_last_row() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        // Five batches of rows; most are errors, which take no licence but still pass through the load.
+        let mut file = String::from("userId,email,firstName\n");
+        for i in 0..5000 {
+            let email = if i < 20 { format!("p{i}@example.com") } else { format!("p{i}@") };
+            file.push_str(&format!("p{i},{email},P\n"));
+        }
+        let (test_db, db, demo, upload_id) = queued_in_demo(backend, file.as_bytes()).await;
+        let dir = temp_dir(&format!("progress-{backend:?}"));
+        let smtp = SmtpServer::start();
+        let started = std::time::Instant::now();
+        assert_eq!(worker_on(&db, smtp.port, &dir).run_pending().await.unwrap(), 1);
+        let took = started.elapsed();
+        let events = muster_store::events::after(&db, demo.id, 0, chrono::Duration::zero(), 1000).await.unwrap();
+        let progress: Vec<_> = events.iter().filter(|e| e.kind == "progress").collect();
+        assert!(!progress.is_empty(), "{backend:?}: progress was recorded");
+        for pair in progress.windows(2) {
+            let gap = pair[1].created_at - pair[0].created_at;
+            assert!(gap >= chrono::Duration::milliseconds(240), "{backend:?}: {gap} between progress events");
+        }
+        assert!(
+            progress.len() as f64 <= 1.0 + took.as_secs_f64() / 0.24,
+            "{backend:?}: {} in {took:?}",
+            progress.len()
+        );
+        let last = &progress.last().unwrap().data;
+        assert_eq!((last["rows_done"].as_i64(), last["rows_total"].as_i64()), (Some(5000), Some(5000)), "{backend:?}");
+        assert_eq!(last["counts"]["errors"].as_u64(), Some(4980), "{backend:?}: {last}");
+        assert!(progress.iter().all(|e| e.upload_id == Some(upload_id)));
+        db.close().await.ok();
+        test_db.cleanup().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -8,7 +8,7 @@ use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
-use tokio::sync::Notify;
+use tokio::sync::broadcast;
 
 /// Event kinds, as the stream names them.
 pub mod kind {
@@ -51,13 +51,26 @@ impl UploadState {
 /// Events are kept this long; a stream whose cursor is older starts again.
 pub const KEPT_FOR: chrono::Duration = chrono::Duration::hours(24);
 
-/// Wakes the streams of this process when an event is recorded here; events
-/// of other processes are found by the streams' regular look.
-static RECORDED: LazyLock<Notify> = LazyLock::new(Notify::new);
+/// The tenant of each event this process records, to wake that tenant's
+/// streams only; events of other processes are found by the streams' regular look.
+static RECORDED: LazyLock<broadcast::Sender<i64>> = LazyLock::new(|| broadcast::channel(256).0);
 
-/// Waits until an event is recorded by this process (or the caller's timeout).
-pub async fn recorded() {
-    RECORDED.notified().await
+/// Hears the tenants of the events this process records from now on.
+pub fn listen() -> broadcast::Receiver<i64> {
+    RECORDED.subscribe()
+}
+
+/// Waits until this process records an event of `tenant_id` (or the caller's
+/// timeout). Having missed some (a slow listener) counts as hearing one.
+pub async fn recorded(heard: &mut broadcast::Receiver<i64>, tenant_id: i64) {
+    loop {
+        match heard.recv().await {
+            Ok(tenant) if tenant == tenant_id => return,
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
 }
 
 /// Records that upload `upload_id` of the tenant changed, with its state as it
@@ -85,7 +98,8 @@ pub async fn upload_changed<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
-    RECORDED.notify_waiters();
+    // No listener is no error: no stream is open.
+    let _ = RECORDED.send(tenant_id);
     Ok(())
 }
 
@@ -159,4 +173,21 @@ pub async fn purge<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     let result =
         event::Entity::delete_many().filter(event::Column::CreatedAt.lt(Utc::now() - KEPT_FOR)).exec(db).await?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_stream_wakes_for_its_own_tenant_s_events_only() {
+        let mut heard = listen();
+        let _ = RECORDED.send(-2);
+        let woken = tokio::time::timeout(Duration::from_millis(100), recorded(&mut heard, -1)).await;
+        assert!(woken.is_err(), "another tenant's event does not wake it");
+        let _ = RECORDED.send(-1);
+        let woken = tokio::time::timeout(Duration::from_millis(100), recorded(&mut heard, -1)).await;
+        assert!(woken.is_ok(), "its own does");
+    }
 }

@@ -202,6 +202,8 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
     // The positions the pages before this one started after: Previous pops one.
     let pages: RwSignal<Vec<Option<i32>>> = RwSignal::new(vec![None]);
     let ticked = RwSignal::new(upload.ticked.clone());
+    // Why the last tick was not taken, if it was not.
+    let tick_said: RwSignal<Option<String>> = RwSignal::new(None);
     let rows_version = RwSignal::new(0u32);
     let rows = Resource::new(
         move || (filter.get(), pages.with(|p| p.last().copied().flatten()), rows_version.get()),
@@ -248,11 +250,19 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
                 let on_change = move |ev: leptos::ev::Event| {
                     let on = event_target_checked(&ev);
                     leptos::task::spawn_local(async move {
-                        if select_rows(id, RowsToTick::Status(status.to_owned()), on).await.is_ok() {
-                            ticked.update(|t| {
-                                t.insert(status.to_owned(), if on { n } else { 0 });
-                            });
-                            rows_version.update(|v| *v += 1);
+                        match select_rows(id, RowsToTick::Status(status.to_owned()), on).await {
+                            Ok(_) => {
+                                ticked.update(|t| {
+                                    t.insert(status.to_owned(), if on { n } else { 0 });
+                                });
+                                rows_version.update(|v| *v += 1);
+                                tick_said.set(None);
+                            }
+                            Err(err) => {
+                                // The box shows what the server holds again.
+                                ticked.notify();
+                                tick_said.set(Some(format!("Not changed: {err}")));
+                            }
                         }
                     });
                 };
@@ -305,6 +315,7 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
             {tick_all}
         </fieldset>
         <LoadBar upload errors version/>
+        <p role="alert" class="error" data-testid="tick-said">{move || tick_said.get()}</p>
         <div class="filters" role="group" aria-label="Show rows of one status">{filters}</div>
         <Suspense fallback=|| view! { <p role="status">"Reading rows…"</p> }>
             {move || {
@@ -313,7 +324,7 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
                         Ok(page) => {
                             let next = page.next;
                             view! {
-                                <RowsTable rows=page.rows upload_id=id ticked/>
+                                <RowsTable rows=page.rows upload_id=id ticked said=tick_said/>
                                 <div class="pager">
                                     <button
                                         type="button"
@@ -343,7 +354,12 @@ fn Preview(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn RowsTable(rows: Vec<PreviewRow>, upload_id: i64, ticked: RwSignal<BTreeMap<String, u64>>) -> impl IntoView {
+fn RowsTable(
+    rows: Vec<PreviewRow>,
+    upload_id: i64,
+    ticked: RwSignal<BTreeMap<String, u64>>,
+    said: RwSignal<Option<String>>,
+) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p>"No rows of this status."</p> }.into_any();
     }
@@ -354,16 +370,25 @@ fn RowsTable(rows: Vec<PreviewRow>, upload_id: i64, ticked: RwSignal<BTreeMap<St
             let line = row.line as i32;
             let status = row.status.clone();
             let tick = tickable.then(|| {
+                // What the server holds for the row: a change it refused is undone on screen.
+                let held = RwSignal::new(row.ticked);
                 let on_change = move |ev: leptos::ev::Event| {
                     let on = event_target_checked(&ev);
                     let status = status.clone();
                     leptos::task::spawn_local(async move {
-                        if let Ok(changed) = select_rows(upload_id, RowsToTick::Lines(vec![line]), on).await {
-                            if changed > 0 {
+                        match select_rows(upload_id, RowsToTick::Lines(vec![line]), on).await {
+                            Ok(changed) if changed > 0 => {
+                                held.set(on);
                                 ticked.update(|t| {
                                     let n = t.entry(status).or_insert(0);
                                     *n = if on { *n + 1 } else { n.saturating_sub(1) };
                                 });
+                                said.set(None);
+                            }
+                            refused => {
+                                held.notify();
+                                let why = refused.err().map_or_else(|| "the upload is no longer planned".to_owned(), |e| e.to_string());
+                                said.set(Some(format!("Line {line} not changed: {why}")));
                             }
                         }
                     });
@@ -372,6 +397,7 @@ fn RowsTable(rows: Vec<PreviewRow>, upload_id: i64, ticked: RwSignal<BTreeMap<St
                     <input
                         type="checkbox"
                         checked=row.ticked
+                        prop:checked=held
                         aria-label=format!("Load line {line}")
                         data-testid=format!("tick-{line}")
                         on:change=on_change
@@ -543,7 +569,7 @@ fn LoadBar(upload: UploadView, errors: u64, version: RwSignal<u32>) -> impl Into
 fn Progress(upload: UploadView, live: RwSignal<Option<UploadEvent>>) -> impl IntoView {
     let rendered = (upload.rows_done, upload.rows_total, upload.outcomes, upload.rate);
     let state = upload.state.clone();
-    // The first progress heard, to measure the rate from in the browser.
+    // Where the load was when the page first showed it, to measure the rate from in the browser.
     let first: StoredValue<Option<(f64, i64)>> = StoredValue::new(None);
     let done = move || live.get().map_or(rendered.0, |e| e.rows_done);
     let total = move || live.get().map_or(rendered.1, |e| e.rows_total).max(0);
@@ -551,7 +577,7 @@ fn Progress(upload: UploadView, live: RwSignal<Option<UploadEvent>>) -> impl Int
     let rate = move || -> Option<f64> {
         let done = done();
         let measured = now_seconds().and_then(|now| {
-            if first.get_value().is_none() && live.with(Option::is_some) {
+            if first.get_value().is_none() {
                 first.set_value(Some((now, done)));
             }
             let (t0, d0) = first.get_value()?;

@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Events of other processes (a command-line import) are looked for this often;
-/// this process's own wake the stream at once.
+/// this process's own events of the stream's tenant wake it at once.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// An event may become visible this long after one with a larger id was
 /// (their transactions committed out of order): recent ones are read again.
@@ -67,6 +67,8 @@ async fn stream_events(
         Err(err) => return unavailable(err),
     };
     let stream = Follow {
+        // Listening before the first read: an event recorded meanwhile still wakes it.
+        heard: events::listen(),
         db: state.db.clone(),
         tenant_id,
         cursor,
@@ -95,6 +97,7 @@ fn unavailable(err: impl std::fmt::Display) -> Response {
 
 /// One open stream: where it is, and what it has sent lately.
 struct Follow {
+    heard: tokio::sync::broadcast::Receiver<i64>,
     db: muster_store::DatabaseConnection,
     tenant_id: i64,
     cursor: i64,
@@ -160,7 +163,7 @@ impl Follow {
                 }
                 Err(err) => tracing::warn!(%err, "the event stream could not read; trying again"),
             }
-            let _ = tokio::time::timeout(LOOK_EVERY, events::recorded()).await;
+            let _ = tokio::time::timeout(LOOK_EVERY, events::recorded(&mut self.heard, self.tenant_id)).await;
         }
     }
 }
