@@ -632,6 +632,25 @@ async fn send_and_follow(backend: Backend) {
     }
     assert!(uploads::find(&conn, demo.id, upload_id).await.unwrap().unwrap().state == uploads::state::DONE);
 
+    // The server counts the file's rows as the browser did; where it does not, the upload says so.
+    let overview = app.call("upload_overview", &cookie, &[("upload_id", upload_id.to_string())]).await;
+    assert!(overview.text().await.unwrap().contains("\"check_differs\":null"), "{backend:?}");
+    let counted_otherwise = choices().replace("\"browser_rows\":1", "\"browser_rows\":7");
+    let form = reqwest::multipart::Form::new().text("choices", counted_otherwise).part(
+        "file",
+        reqwest::multipart::Part::bytes(b"userId,firstName,lastName,email\numa,Uma,U,uma@example.org\n".to_vec())
+            .file_name("other.csv"),
+    );
+    let sent: serde_json::Value =
+        serde_json::from_str(&app.send_form(Some(&cookie), form).await.text().await.unwrap()).unwrap();
+    let other_id = sent["Planned"]["upload_id"].as_i64().expect("planned");
+    let overview = app.call("upload_overview", &cookie, &[("upload_id", other_id.to_string())]).await;
+    let overview = overview.text().await.unwrap();
+    assert!(
+        overview.contains("Your browser counted 7 rows, 0 with errors; the server counted 1 rows, 0 with errors."),
+        "{backend:?}: {overview}"
+    );
+
     // A cursor whose event was purged starts again from the page.
     use sea_orm::sea_query::Expr;
     use sea_orm::QueryFilter;
