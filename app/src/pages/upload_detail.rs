@@ -107,6 +107,9 @@ fn UploadScreen(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
     // The latest the event stream said of this upload, over what the page was rendered with.
     let live: RwSignal<Option<UploadEvent>> = RwSignal::new(None);
     let rendered_state = upload.state.clone();
+    // Done, failed and cancelled are for good: a progress event recorded late
+    // (its worker read the upload just before the end) is old news.
+    let rendered_final = matches!(rendered_state.as_str(), "done" | "failed" | "cancelled");
     follow_events(upload.cursor, move |heard| match heard {
         Heard::Reset => version.update(|v| *v += 1),
         Heard::Upload(event) if event.upload_id == id => {
@@ -114,7 +117,7 @@ fn UploadScreen(upload: UploadView, version: RwSignal<u32>) -> impl IntoView {
             // nor from a final state.
             let newer = live
                 .with_untracked(|l| l.as_ref().is_none_or(|seen| event.event_id > seen.event_id && !seen.is_final()));
-            if !newer {
+            if !newer || (rendered_final && !event.is_final()) {
                 return;
             }
             let moved_on = event.state != rendered_state;
