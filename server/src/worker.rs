@@ -1,7 +1,7 @@
 //! The background worker: claims loads from the queue in the database, runs them,
 //! renews its lease while it works, and sends the mail the load produced.
 use crate::mail::{compose, Mailer};
-use muster_store::{jobs, load, tenants, uploads, DatabaseConnection};
+use muster_store::{events, jobs, load, notifications, tenants, uploads, DatabaseConnection};
 use std::time::{Duration, Instant};
 
 /// How often the worker looks for mail whose sender did not finish.
@@ -137,7 +137,7 @@ impl Worker {
                 if let Err(err) = muster_store::throttle::purge(&self.db).await {
                     tracing::error!(error = %err, "old sign-in failures not purged; retrying");
                 }
-                if let Err(err) = muster_store::events::purge(&self.db).await {
+                if let Err(err) = events::purge(&self.db).await {
                     tracing::error!(error = %err, "old events not purged; retrying");
                 }
             }
@@ -161,11 +161,11 @@ impl Worker {
         let reporter = tokio::spawn(async move {
             while latest.changed().await.is_ok() {
                 let Some(progress) = latest.borrow_and_update().clone() else { continue };
-                muster_store::events::note_upload_changed(
+                events::note_upload_changed(
                     &db,
                     tenant_id,
                     upload_id,
-                    muster_store::events::kind::PROGRESS,
+                    events::kind::PROGRESS,
                     Some(progress.counts),
                 )
                 .await;
@@ -191,8 +191,21 @@ impl Worker {
             (None, None) => return Ok(()),
         };
         let csv = uploads::results_csv(&self.db, job.tenant_id, upload_id).await?.unwrap_or_default();
-        let message = crate::mail::results(&to, &upload.file_name, upload.summary.as_deref().unwrap_or(""), csv)?;
-        self.mailer.send(message).await
+        let sent = match crate::mail::results(&to, &upload.file_name, upload.summary.as_deref().unwrap_or(""), csv) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(err) => Err(err),
+        };
+        // The admin is told either way: the results file is on the upload's page too.
+        let (kind, said) = match &sent {
+            Ok(()) => (notifications::kind::RESULTS_SENT, format!("The results of upload {upload_id} were emailed to {to}.")),
+            Err(err) => (
+                notifications::kind::RESULTS_NOT_SENT,
+                format!("The results of upload {upload_id} were not emailed to {to} ({err}); download them from its page."),
+            ),
+        };
+        notifications::tell(&self.db, &upload, kind, &said).await?;
+        events::note_upload_changed(&self.db, job.tenant_id, upload_id, events::kind::TOLD, None).await;
+        sent
     }
 
     async fn run_job(&self, job: muster_store::entity::job::Model) -> anyhow::Result<()> {

@@ -19,6 +19,8 @@ pub mod kind {
     pub const DONE: &str = "done";
     pub const FAILED: &str = "failed";
     pub const CANCELLED: &str = "cancelled";
+    /// Its admins were told something without its state changing (the results mailed).
+    pub const TOLD: &str = "told";
 }
 
 /// An upload as an event shows it.

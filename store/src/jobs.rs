@@ -137,6 +137,14 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
         .all(&txn)
         .await?
         .len() as u64;
+    let (kind, said) = match waiting_behind(&txn, upload).await? {
+        Some(other) if ahead > 0 => (
+            crate::notifications::kind::WAITING,
+            format!("Upload {} waits behind upload {other}: a tenant's loads run one at a time.", upload.id),
+        ),
+        _ => (crate::notifications::kind::QUEUED, format!("Upload {} is queued to load.", upload.id)),
+    };
+    crate::notifications::tell(&txn, upload, kind, &said).await?;
     txn.commit().await?;
     crate::events::note_upload_changed(db, upload.tenant_id, upload.id, crate::events::kind::QUEUED, None).await;
     Ok(if ahead > 0 { Enqueued::Waiting { job: created, ahead } } else { Enqueued::Queued(created) })
@@ -295,6 +303,13 @@ pub async fn note_error<C: ConnectionTrait>(db: &C, job: &job::Model, error: &st
 pub async fn give_up(db: &DatabaseConnection, job: &job::Model, why: &str) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     finish(&txn, job, Some(why)).await?;
+    if let Some(upload) = match job.upload_id {
+        Some(id) => crate::uploads::find(&txn, job.tenant_id, id).await?,
+        None => None,
+    } {
+        let said = format!("Upload {} ({}) failed: {why}", upload.id, upload.file_name);
+        crate::notifications::tell(&txn, &upload, crate::notifications::kind::FAILED, &said).await?;
+    }
     if let Some(upload_id) = job.upload_id {
         upload::Entity::update_many()
             .col_expr(upload::Column::State, Expr::value(state::FAILED))

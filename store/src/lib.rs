@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod load;
 pub mod mappings;
 pub mod memberships;
+pub mod notifications;
 mod nodelay;
 pub mod passwords;
 pub mod sessions;

@@ -187,11 +187,17 @@ pub async fn create_and_plan(
         Ok(summary) => summary,
         Err(err) => {
             // A failed validation must not keep the file locked as "in progress".
-            update
+            let txn = crate::db::begin_write(db).await?;
+            let failed = update
                 .col_expr(upload::Column::State, Expr::value(state::FAILED))
                 .col_expr(upload::Column::Error, Expr::value(err.to_string()))
-                .exec(db)
+                .exec(&txn)
                 .await?;
+            if let (1, Some(upload)) = (failed.rows_affected, find(&txn, tenant.id, id).await?) {
+                let said = format!("Upload {id} ({}) could not be checked: {err}", upload.file_name);
+                crate::notifications::tell(&txn, &upload, crate::notifications::kind::NOT_VALIDATED, &said).await?;
+            }
+            txn.commit().await?;
             crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::FAILED, None).await;
             return Err(err.into());
         }
@@ -206,9 +212,21 @@ pub async fn create_and_plan(
         .col_expr(upload::Column::RowsTotal, Expr::value(summary.counts.total() as i32))
         .col_expr(upload::Column::PlanSummary, Expr::value(serde_json::to_value(&summary).expect("plain data")))
         .col_expr(upload::Column::State, Expr::value(state::READY));
-    if update.exec(db).await?.rows_affected == 0 {
+    // The admin is told in the same transaction: never planned without being told, nor told twice.
+    let txn = crate::db::begin_write(db).await?;
+    if update.exec(&txn).await?.rows_affected == 0 {
+        txn.rollback().await?;
         return Err(UploadError::Db(DbErr::Custom(format!("upload {id}: {ABANDONED_MEANWHILE}"))));
     }
+    if let Some(upload) = find(&txn, tenant.id, id).await? {
+        let said = format!(
+            "Upload {id} ({}) is checked and planned: {}. Review it and load it.",
+            upload.file_name,
+            crate::notifications::rows(summary.counts.total())
+        );
+        crate::notifications::tell(&txn, &upload, crate::notifications::kind::VALIDATED, &said).await?;
+    }
+    txn.commit().await?;
     crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::VALIDATED, None).await;
     find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
 }

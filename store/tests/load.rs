@@ -2152,3 +2152,65 @@ async fn a_second_load_of_the_tenant_says_which_upload_it_waits_behind() {
     })
     .await;
 }
+
+/// A tenant admin of `t`, as tests make one.
+async fn admin_of(db: &DatabaseConnection, t: &tenant::Model, user_id: &str) -> i64 {
+    let mut admin = testdb::user(t.id, user_id, &format!("{user_id}@example.com"));
+    admin.is_tenant_admin = Set(true);
+    admin.insert(db).await.unwrap().id
+}
+
+async fn told(db: &DatabaseConnection, tenant_id: i64, admin: i64) -> Vec<(String, String)> {
+    let mut found = muster_store::notifications::latest(db, tenant_id, admin, None, 100).await.unwrap();
+    found.reverse();
+    found.into_iter().map(|n| (n.kind, n.message)).collect()
+}
+
+#[tokio::test]
+async fn an_upload_s_admins_are_told_each_step_once_in_the_step_s_own_transaction() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let admin = admin_of(&db, &w.tenant, "boss").await;
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        let their_admin = admin_of(&db, &other, "them").await;
+        let mut file = String::from("userId,email\n");
+        for i in 0..2500 {
+            file.push_str(&format!("n{i},n{i}@example.com\n"));
+        }
+        // From the command line (no uploader): the tenant's admins are told.
+        let upload = plan_file(&db, &w.tenant, file.as_bytes()).await.unwrap();
+        let second = plan_file(&db, &w.tenant, b"userId,email\nzed,zed@example.com\n").await.unwrap();
+        jobs::enqueue_load(&db, &upload).await.unwrap();
+        jobs::enqueue_load(&db, &second).await.unwrap();
+        let job = jobs::claim(&db, "w1").await.unwrap().unwrap();
+        // A worker that does not hold the job changes nothing and tells nothing.
+        let stranger = load::Claim::of(&job, "not-the-holder");
+        let report = load::run(&db, upload.id, Some(&stranger), |_| true, |_| {}).await.unwrap();
+        assert!(!report.finished);
+        assert!(!told(&db, w.tenant.id, admin).await.iter().any(|(k, _)| k == "started"), "{backend:?}");
+        // Stopped after its first batch, then resumed: one "started".
+        let claim = load::Claim::of(&job, "w1");
+        assert!(!load::run(&db, upload.id, Some(&claim), |_| false, |_| {}).await.unwrap().finished);
+        assert!(load::run(&db, upload.id, Some(&claim), |_| true, |_| {}).await.unwrap().finished);
+        let said = told(&db, w.tenant.id, admin).await;
+        let kinds: Vec<&str> = said.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["validated", "validated", "queued", "waiting", "started", "done"], "{backend:?}: {said:?}");
+        assert_eq!(said[1].1, format!("Upload {} (users.csv) is checked and planned: 1 row. Review it and load it.", second.id));
+        assert_eq!(said[0].1, format!("Upload {} (users.csv) is checked and planned: 2500 rows. Review it and load it.", upload.id));
+        assert_eq!(said[3].1, format!("Upload {} waits behind upload {}: a tenant's loads run one at a time.", second.id, upload.id));
+        let summary = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap().summary.unwrap();
+        assert_eq!(said[5].1, format!("Upload {} (users.csv) is loaded. {summary}", upload.id), "{backend:?}");
+        // Read one, then all; another tenant's admin was told nothing and reads nothing of these.
+        use muster_store::notifications::{mark_read, unread};
+        assert_eq!(unread(&db, w.tenant.id, admin).await.unwrap(), 6);
+        let newest = muster_store::notifications::latest(&db, w.tenant.id, admin, None, 1).await.unwrap()[0].id;
+        assert_eq!(mark_read(&db, other.id, their_admin, Some(newest)).await.unwrap(), 0, "{backend:?}");
+        assert_eq!(mark_read(&db, w.tenant.id, admin, Some(newest)).await.unwrap(), 1);
+        assert_eq!(unread(&db, w.tenant.id, admin).await.unwrap(), 5);
+        assert_eq!(mark_read(&db, w.tenant.id, admin, None).await.unwrap(), 5);
+        assert_eq!(unread(&db, w.tenant.id, admin).await.unwrap(), 0);
+        assert!(told(&db, other.id, their_admin).await.is_empty(), "{backend:?}");
+        assert!(told(&db, other.id, admin).await.is_empty(), "{backend:?}");
+    })
+    .await;
+}

@@ -6,6 +6,7 @@ pub mod heading_mapping;
 pub mod invitation;
 pub mod job;
 pub mod mail_owed;
+pub mod notification;
 pub mod organisation;
 pub mod platform_admin;
 pub mod role;

@@ -319,6 +319,12 @@ pub async fn run(
             return stopped().await;
         }
     }
+    if upload.started_at.is_none() {
+        // Once, at the first start: a resumed load is the same load.
+        let total = crate::notifications::rows(upload.rows_total.max(0) as u64);
+        let said = format!("Upload {} ({}) is loading: {total}.", upload.id, upload.file_name);
+        crate::notifications::tell(&txn, &upload, crate::notifications::kind::STARTED, &said).await?;
+    }
     if upload.started_at.is_none() || upload.state != state::RUNNING {
         upload::Entity::update_many()
             .col_expr(upload::Column::State, Expr::value(state::RUNNING))
@@ -404,6 +410,8 @@ pub async fn run(
         .filter(upload::Column::TenantId.eq(tenant_id))
         .exec(&txn)
         .await?;
+    let said = format!("Upload {} ({}) is loaded. {}", upload.id, upload.file_name, counts.summary());
+    crate::notifications::tell(&txn, &upload, crate::notifications::kind::DONE, &said).await?;
     txn.commit().await?;
     crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::DONE, Some(counts.clone())).await;
     Ok(LoadReport { counts, finished: true })
