@@ -161,14 +161,8 @@ impl Worker {
         let reporter = tokio::spawn(async move {
             while latest.changed().await.is_ok() {
                 let Some(progress) = latest.borrow_and_update().clone() else { continue };
-                events::note_upload_changed(
-                    &db,
-                    tenant_id,
-                    upload_id,
-                    events::kind::PROGRESS,
-                    Some(progress.counts),
-                )
-                .await;
+                events::note_upload_changed(&db, tenant_id, upload_id, events::kind::PROGRESS, Some(progress.counts))
+                    .await;
                 tokio::time::sleep(PROGRESS_EVERY).await;
             }
         });
@@ -197,10 +191,14 @@ impl Worker {
         };
         // The admin is told either way: the results file is on the upload's page too.
         let (kind, said) = match &sent {
-            Ok(()) => (notifications::kind::RESULTS_SENT, format!("The results of upload {upload_id} were emailed to {to}.")),
+            Ok(()) => {
+                (notifications::kind::RESULTS_SENT, format!("The results of upload {upload_id} were emailed to {to}."))
+            }
             Err(err) => (
                 notifications::kind::RESULTS_NOT_SENT,
-                format!("The results of upload {upload_id} were not emailed to {to} ({err}); download them from its page."),
+                format!(
+                    "The results of upload {upload_id} were not emailed to {to} ({err}); download them from its page."
+                ),
             ),
         };
         notifications::tell(&self.db, &upload, kind, &said).await?;

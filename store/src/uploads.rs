@@ -807,3 +807,13 @@ pub async fn outcome_counts<C: ConnectionTrait>(
 ) -> Result<std::collections::BTreeMap<String, u64>, DbErr> {
     Ok(named(count_by(db, tenant_id, upload_id, upload_row::Column::Outcome).await?))
 }
+
+/// The tenant's upload loading now, if any (a tenant loads one at a time).
+pub async fn running<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Option<upload::Model>, DbErr> {
+    upload::Entity::find()
+        .filter(upload::Column::TenantId.eq(tenant_id))
+        .filter(upload::Column::State.eq(state::RUNNING))
+        .order_by_desc(upload::Column::Id)
+        .one(db)
+        .await
+}

@@ -2195,9 +2195,18 @@ async fn an_upload_s_admins_are_told_each_step_once_in_the_step_s_own_transactio
         let said = told(&db, w.tenant.id, admin).await;
         let kinds: Vec<&str> = said.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(kinds, ["validated", "validated", "queued", "waiting", "started", "done"], "{backend:?}: {said:?}");
-        assert_eq!(said[1].1, format!("Upload {} (users.csv) is checked and planned: 1 row. Review it and load it.", second.id));
-        assert_eq!(said[0].1, format!("Upload {} (users.csv) is checked and planned: 2500 rows. Review it and load it.", upload.id));
-        assert_eq!(said[3].1, format!("Upload {} waits behind upload {}: a tenant's loads run one at a time.", second.id, upload.id));
+        assert_eq!(
+            said[1].1,
+            format!("Upload {} (users.csv) is checked and planned: 1 row. Review it and load it.", second.id)
+        );
+        assert_eq!(
+            said[0].1,
+            format!("Upload {} (users.csv) is checked and planned: 2500 rows. Review it and load it.", upload.id)
+        );
+        assert_eq!(
+            said[3].1,
+            format!("Upload {} waits behind upload {}: a tenant's loads run one at a time.", second.id, upload.id)
+        );
         let summary = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap().summary.unwrap();
         assert_eq!(said[5].1, format!("Upload {} (users.csv) is loaded. {summary}", upload.id), "{backend:?}");
         // Read one, then all; another tenant's admin was told nothing and reads nothing of these.

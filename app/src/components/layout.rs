@@ -39,6 +39,7 @@ pub fn AdminLayout() -> impl IntoView {
     let session = Resource::new(|| (), |_| current_session());
     let sign_out = ServerAction::<SignOut>::new();
     let (menu_open, set_menu_open) = signal(false);
+    provide_context(super::bell::BellRefresh(RwSignal::new(0)));
 
     view! {
         <div class="app" class:menu-open=move || menu_open.get()>

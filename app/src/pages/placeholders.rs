@@ -27,4 +27,3 @@ screen!(GroupsPage, "Groups", "Groups, their members, and member counts.");
 screen!(OrganisationsPage, "Organisations", "The organisation units of this tenant.");
 screen!(AuditPage, "Audit", "Who changed what, and when.");
 screen!(TenantsPage, "Tenants", "Tenants, their licence limits and their admins.");
-screen!(NotificationsPage, "Notifications", "Messages about your uploads, newest first.");
