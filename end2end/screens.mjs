@@ -63,6 +63,9 @@ try {
     await page.goto(`${server.url}/uploads`);
     await hydrated(page);
     await page.screenshot({ path: join(out, `uploads-${name}.png`), fullPage: true });
+    await page.click('[data-testid="bell"]');
+    await page.waitForSelector('[data-testid="bell-panel"]');
+    await page.screenshot({ path: join(out, `bell-${name}.png`), fullPage: false });
     await context.close();
   }
 } finally {
