@@ -129,10 +129,11 @@ test('Update rows show each changed field from old to new', async () => {
 test('the same file from a second tab is shown as the upload already in progress', async () => {
   await signedIn();
   const text = csv(['eve.e', 'fay.f'].map(person));
-  await pick('twice.csv', text);
   // This tab hears no events (as with a stream that dropped): it still shows
-  // the preview when the upload is cancelled elsewhere, below.
+  // the preview when the upload is cancelled elsewhere, below. Its one stream
+  // opens with its first page, so it is refused from the start.
   await page.route('**/events?*', (route) => route.abort());
+  await pick('twice.csv', text);
   const first = await sendForPreview();
   const other = await context.newPage();
   try {

@@ -57,6 +57,18 @@ pub struct Config {
     /// is stored.
     #[arg(long, env = "MUSTER_MAX_UPLOAD_MB", default_value_t = 50, global = true)]
     pub max_upload_mb: usize,
+
+    /// How often, in milliseconds, each open event stream looks in the
+    /// database for events this process was not told of: a command-line
+    /// import's on SQLite; on PostgreSQL other processes announce theirs
+    /// (LISTEN/NOTIFY) and this is only the safety net for a lost announcement.
+    #[arg(long, env = "MUSTER_EVENTS_LOOK_MS", default_value_t = 500, global = true)]
+    pub events_look_ms: u64,
+
+    /// Whether `serve` also runs queued loads. `false` for a process that
+    /// only serves pages beside others that load (all on one PostgreSQL).
+    #[arg(long, env = "MUSTER_RUN_LOADS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub run_loads: bool,
 }
 
 impl Config {

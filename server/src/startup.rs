@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    worker: Worker,
+    /// `None`: this process serves pages only (`MUSTER_RUN_LOADS=false`).
+    worker: Option<Worker>,
     pub addr: SocketAddr,
     pub db: DatabaseConnection,
     /// Set on the first start of an empty database: the accounts to sign in with.
@@ -47,6 +48,7 @@ impl Application {
                 secure_cookies: config.secure_cookies(),
                 trusted_proxies: config.trusted_proxies.clone(),
                 max_upload_bytes: config.max_upload_bytes(),
+                events_look_every: std::time::Duration::from_millis(config.events_look_ms.max(50)),
             },
         );
         let routes = generate_route_list(App);
@@ -61,15 +63,16 @@ impl Application {
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
             .layer(axum::middleware::from_fn_with_state(state.clone(), session_layer))
             .with_state(state);
-        let worker = Worker {
+        let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?;
+        let worker = config.run_loads.then(|| Worker {
             db: db.clone(),
             // Unique per process even where every container is pid 1 on port 8080:
             // the job lease is fenced on this name.
             id: format!("{}-{}-{}", std::process::id(), addr.port(), &muster_store::tokens::generate()[..8]),
-            mailer: Mailer::new(config.smtp_url.as_deref(), config.outbox_dir())?,
+            mailer: mailer.clone(),
             base_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
             only_job: None,
-        };
+        });
         Ok(Self { listener, router, worker, addr, db, first_run })
     }
 
@@ -81,12 +84,22 @@ impl Application {
     /// Serves, and runs queued loads in the background, until `shutdown` completes.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(self.worker.run_forever(worker_stopped));
+        let worker = self.worker.map(|w| tokio::spawn(w.run_forever(worker_stopped)));
+        // Events recorded by other processes on the same PostgreSQL reach this
+        // one's streams at once (on SQLite one process serves; others are found
+        // by the streams' regular look).
+        let listener = (self.db.get_database_backend() == muster_store::DatabaseBackend::Postgres)
+            .then(|| tokio::spawn(muster_store::events::listen_to_postgres(self.db.clone())));
         let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_worker.send(true);
-        let _ = worker.await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         served
     }
 }

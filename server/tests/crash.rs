@@ -215,3 +215,100 @@ async fn two_servers_on_one_postgres_share_the_queue_and_load_each_upload_once()
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A free port on loopback (another process may take it first: rare, and the
+/// server's start then fails loudly).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Two real server processes on one PostgreSQL: one only serves pages, the
+/// other runs the load. The first's event stream hears the load live through
+/// LISTEN/NOTIFY: its own look in the database is set to ten minutes, so
+/// nothing else could bring the events within the test's time.
+#[tokio::test]
+async fn a_load_run_by_one_server_is_followed_live_through_another() {
+    use muster_store::uploads::{self, NewUpload};
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = test_db.connect().await;
+    let first = muster_store::bootstrap::ensure_first_run(&db).await.unwrap().expect("first run");
+    let demo = muster_store::directory::find_tenant(&db, "demo").await.unwrap().unwrap();
+    let (web_dir, loader_dir) = (temp_dir("listen-web"), temp_dir("listen-loader"));
+    let port = free_port();
+    let start = |dir: &Path, port: u16, run_loads: &str| {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .arg("serve")
+            .env("MUSTER_DATA_DIR", dir)
+            .env("DATABASE_URL", &test_db.url)
+            .env("MUSTER_ADDR", format!("127.0.0.1:{port}"))
+            .env("MUSTER_RUN_LOADS", run_loads)
+            .env("MUSTER_EVENTS_LOOK_MS", "600000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).map(Stdio::from).unwrap_or(Stdio::null()))
+            .spawn()
+            .expect("start muster")
+    };
+    let mut web = start(&web_dir, port, "false");
+    let mut loader = start(&loader_dir, free_port(), "true");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_for("the web process", Duration::from_secs(60), async || {
+        client.get(format!("{url}/healthz")).send().await.is_ok()
+    })
+    .await;
+    let signed_in = client
+        .post(format!("{url}/api/sign_in"))
+        .form(&[("tenant", "demo"), ("login", "admin"), ("password", first.demo().password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("muster_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("a session");
+    let mut stream =
+        client.get(format!("{url}/events?since=0")).header(reqwest::header::COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+    // The stream has read the database once by now; from here it hears only what it is told.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let new = NewUpload {
+        uploaded_by: None,
+        file_name: "users.csv".into(),
+        bytes: b"userId,email,firstName\nlia,lia@example.org,Lia\n".to_vec(),
+        options: Default::default(),
+    };
+    let upload = uploads::create_and_plan(&db, &demo, new, 1 << 20).await.unwrap();
+    muster_store::jobs::enqueue_load(&db, &upload).await.unwrap();
+    let mut heard = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !heard.contains("\"kind\":\"done\"") {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(bytes))) => heard.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => panic!("the web process did not hear the load; it heard:\n{heard}"),
+        }
+    }
+    let at = |kind: &str| heard.find(&format!("\"kind\":\"{kind}\"")).unwrap_or_else(|| panic!("{kind} in {heard}"));
+    assert!(at("validated") < at("queued") && at("queued") < at("started") && at("started") < at("done"), "{heard}");
+    let done = uploads::find(&db, demo.id, upload.id).await.unwrap().unwrap();
+    assert_eq!(done.state, "done");
+    let job = muster_store::jobs::claim(&db, "nobody").await.unwrap();
+    assert!(job.is_none());
+    let locked_by: Vec<Option<String>> =
+        muster_store::entity::job::Entity::find().all(&db).await.unwrap().into_iter().map(|j| j.locked_by).collect();
+    assert_eq!(locked_by.len(), 1, "one job");
+    for server in [&mut web, &mut loader] {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    db.close().await.ok();
+    test_db.cleanup().await;
+    for dir in [web_dir, loader_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -58,6 +58,8 @@ async fn start_with(db: &TestDb, data_dir: &std::path::Path, settings: impl FnOn
         platform_admin: None,
         demo_tenant: true,
         max_upload_mb: 50,
+        events_look_ms: 500,
+        run_loads: true,
     };
     settings(&mut config);
     let app = Application::build(&config).await.expect("the app builds");
@@ -678,4 +680,27 @@ async fn uploads_are_sent_and_followed_live_on_sqlite() {
 #[tokio::test]
 async fn uploads_are_sent_and_followed_live_on_postgres() {
     send_and_follow(Backend::Postgres).await;
+}
+
+/// Browsers allow six connections per host over HTTP/1.1: one stream per tab
+/// is the page's; an admin past the cap is told so, not left hanging.
+#[tokio::test]
+async fn an_admin_s_event_streams_are_capped() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("muster-web-cap-{}", std::process::id()));
+    let app = start(&db, &dir).await;
+    let signed_in = app.sign_in("demo", "admin", &app.first.demo().password).await;
+    let cookie = cookie_pair(&session_cookie(&signed_in).expect("a session"));
+    let mut open = Vec::new();
+    for _ in 0..muster_app::ssr::events::STREAMS_PER_ADMIN {
+        let stream = app.get("/events", Some(&cookie)).await;
+        assert_eq!(stream.status(), StatusCode::OK);
+        open.push(stream);
+    }
+    let refused = app.get("/events", Some(&cookie)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "30");
+    assert!(refused.text().await.unwrap().contains("close a tab"));
+    drop(open);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,12 +62,21 @@ pub fn listen() -> broadcast::Receiver<i64> {
     RECORDED.subscribe()
 }
 
-/// Waits until this process records an event of `tenant_id` (or the caller's
-/// timeout). Having missed some (a slow listener) counts as hearing one.
+/// Sent in place of a tenant when any tenant's events may have been missed
+/// (the PostgreSQL listener reconnected): every stream reads again.
+const EVERY_TENANT: i64 = 0;
+
+/// The PostgreSQL channel events are announced on; a payload is only
+/// `tenant:kind:id`, never a row or anyone's data.
+const CHANNEL: &str = "muster_events";
+
+/// Waits until an event of `tenant_id` is recorded by this process or, on
+/// PostgreSQL, announced by another (or the caller's timeout). Having missed
+/// some (a slow listener, a reconnected one) counts as hearing one.
 pub async fn recorded(heard: &mut broadcast::Receiver<i64>, tenant_id: i64) {
     loop {
         match heard.recv().await {
-            Ok(tenant) if tenant == tenant_id => return,
+            Ok(tenant) if tenant == tenant_id || tenant == EVERY_TENANT => return,
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Lagged(_)) => return,
             Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
@@ -102,7 +111,56 @@ pub async fn upload_changed<C: ConnectionTrait>(
     .await?;
     // No listener is no error: no stream is open.
     let _ = RECORDED.send(tenant_id);
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Other processes' streams hear of it through their listener (and find
+        // it by their regular look if this is lost: NOTIFY is not stored).
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), format!("{tenant_id}:{kind}:{upload_id}").into()],
+        ))
+        .await?;
+    }
     Ok(())
+}
+
+/// Hears on PostgreSQL what other processes record, and wakes this process's
+/// streams of its tenant; runs until the pool closes. After a lost connection
+/// (sqlx reconnects) every stream reads again: announcements made meanwhile
+/// are gone.
+pub async fn listen_to_postgres(db: sea_orm::DatabaseConnection) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let pool = db.get_postgres_connection_pool();
+    let mut listener = loop {
+        match PgListener::connect_with(pool).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => break listener,
+                Err(err) => tracing::warn!(error = %err, "events: LISTEN failed; trying again"),
+            },
+            Err(err) => tracing::warn!(error = %err, "events: no listener connection; trying again"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(announced)) => {
+                let tenant = announced.payload().split(':').next().and_then(|t| t.parse::<i64>().ok());
+                if let Some(tenant) = tenant {
+                    let _ = RECORDED.send(tenant);
+                }
+            }
+            // The connection was lost; it is made again at the next call.
+            Ok(None) => {
+                let _ = RECORDED.send(EVERY_TENANT);
+            }
+            Err(sea_orm::sqlx::Error::PoolClosed) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "events: the listener failed; trying again");
+                let _ = RECORDED.send(EVERY_TENANT);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// [`upload_changed`] where a failure to record must not undo the change it

@@ -24,4 +24,4 @@ pub mod throttle;
 pub mod tokens;
 pub mod uploads;
 
-pub use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+pub use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, SqlErr};

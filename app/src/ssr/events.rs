@@ -28,9 +28,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/events", get(stream_events))
 }
 
-/// Events of other processes (a command-line import) are looked for this often;
-/// this process's own events of the stream's tenant wake it at once.
-const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// An event may become visible this long after one with a larger id was
 /// (their transactions committed out of order): recent ones are read again.
 const LATE_BY: chrono::Duration = chrono::Duration::seconds(5);
@@ -48,10 +45,18 @@ async fn stream_events(
     Query(since): Query<Since>,
     headers: HeaderMap,
 ) -> Response {
-    let tenant_id = match principal {
-        Some(Principal::TenantUser { tenant_id, is_admin: true, .. }) => tenant_id,
+    let (tenant_id, user_pk) = match principal {
+        Some(Principal::TenantUser { tenant_id, user_pk, is_admin: true, .. }) => (tenant_id, user_pk),
         Some(_) => return (StatusCode::FORBIDDEN, "Only a tenant's admins hear its events.").into_response(),
         None => return (StatusCode::UNAUTHORIZED, "Please sign in.").into_response(),
+    };
+    let Some(open) = OpenStream::take(user_pk) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "30")],
+            "Too many open event streams for this account: close a tab of Muster.",
+        )
+            .into_response();
     };
     let resumed = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let cursor = resumed.or(since.since);
@@ -67,6 +72,7 @@ async fn stream_events(
         Err(err) => return unavailable(err),
     };
     let stream = Follow {
+        _open: open,
         // Listening before the first read: an event recorded meanwhile still wakes it.
         heard: events::listen(),
         db: state.db.clone(),
@@ -75,6 +81,9 @@ async fn stream_events(
         sent: VecDeque::new(),
         ready: VecDeque::new(),
         ends_at: Instant::now() + STREAM_FOR,
+        // Events this process was not told of (another process's, on SQLite) are
+        // looked for this often; those it was told of wake the stream at once.
+        look_every: state.config.events_look_every,
         reset,
         // From a rendered page, the recent events up to its cursor are in it;
         // a reconnection may have missed some that became visible late.
@@ -90,6 +99,40 @@ async fn stream_events(
     response
 }
 
+/// Streams one admin may have open at once, in this process: one per tab
+/// (the bell and the page share it), and more tabs than any admin keeps.
+pub const STREAMS_PER_ADMIN: usize = 8;
+
+static OPEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i64, usize>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One of an admin's open streams.
+struct OpenStream(i64);
+
+impl OpenStream {
+    fn take(user_pk: i64) -> Option<Self> {
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user_pk).or_insert(0);
+        if *count >= STREAMS_PER_ADMIN {
+            return None;
+        }
+        *count += 1;
+        Some(Self(user_pk))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.0) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
+}
+
 fn unavailable(err: impl std::fmt::Display) -> Response {
     tracing::error!(%err, "event stream failed");
     (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly.").into_response()
@@ -97,6 +140,9 @@ fn unavailable(err: impl std::fmt::Display) -> Response {
 
 /// One open stream: where it is, and what it has sent lately.
 struct Follow {
+    /// Counted among the admin's streams while it lives; a vanished client's
+    /// stream is dropped, and its count with it.
+    _open: OpenStream,
     heard: tokio::sync::broadcast::Receiver<i64>,
     db: muster_store::DatabaseConnection,
     tenant_id: i64,
@@ -105,6 +151,7 @@ struct Follow {
     sent: VecDeque<(i64, Instant)>,
     ready: VecDeque<Event>,
     ends_at: Instant,
+    look_every: Duration,
     reset: bool,
     /// Whether the recent events up to the cursor are known as sent: the page
     /// (or the stream before this one) already showed them.
@@ -163,7 +210,7 @@ impl Follow {
                 }
                 Err(err) => tracing::warn!(%err, "the event stream could not read; trying again"),
             }
-            let _ = tokio::time::timeout(LOOK_EVERY, events::recorded(&mut self.heard, self.tenant_id)).await;
+            let _ = tokio::time::timeout(self.look_every, events::recorded(&mut self.heard, self.tenant_id)).await;
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<super::client::Proxies>,
     /// The largest file an upload may send, in bytes.
     pub max_upload_bytes: usize,
+    /// How often an event stream looks for events it was not told of.
+    pub events_look_every: std::time::Duration,
 }
 
 /// Shared by every request handler and, through Leptos context, every server function.
