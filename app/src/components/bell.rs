@@ -63,19 +63,21 @@ fn BellButton(unread: u64, open: RwSignal<bool>) -> impl IntoView {
 fn Bell(view: BellView, version: RwSignal<u32>) -> impl IntoView {
     let open = RwSignal::new(false);
     let loading: RwSignal<Option<LoadingNow>> = RwSignal::new(view.loading);
-    follow_events(view.cursor, move |heard| match heard {
-        Heard::Upload(event) if event.kind == "progress" => {
-            if event.state == "running" {
-                loading.set(Some(LoadingNow {
-                    upload_id: event.upload_id,
-                    rows_done: event.rows_done,
-                    rows_total: event.rows_total,
-                }));
+    if view.follows {
+        follow_events(view.cursor, move |heard| match heard {
+            Heard::Upload(event) if event.kind == "progress" => {
+                if event.state == "running" {
+                    loading.set(Some(LoadingNow {
+                        upload_id: event.upload_id,
+                        rows_done: event.rows_done,
+                        rows_total: event.rows_total,
+                    }));
+                }
             }
-        }
-        // Every other event may come with a notification: read the bell again.
-        _ => version.update(|v| *v += 1),
-    });
+            // Every other event may come with a notification: read the bell again.
+            _ => version.update(|v| *v += 1),
+        });
+    }
     let mark = move |id: Option<i64>| {
         leptos::task::spawn_local(async move {
             if mark_read(id).await.is_ok() {

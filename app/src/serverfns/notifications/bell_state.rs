@@ -30,6 +30,9 @@ pub struct BellView {
     pub loading: Option<LoadingNow>,
     /// The event stream's cursor when this was read.
     pub cursor: i64,
+    /// Whether the bell follows the event stream: a tenant admin's does; a
+    /// platform admin's has nothing to hear (the stream would refuse it).
+    pub follows: bool,
 }
 
 /// How many notifications the bell lists.
@@ -59,5 +62,6 @@ pub async fn bell_state() -> Result<BellView, AppError> {
         latest: latest.into_iter().map(super::view_of).collect(),
         loading,
         cursor,
+        follows: true,
     })
 }
