@@ -44,6 +44,8 @@ export async function startServer(settings = {}) {
   return {
     ...info,
     dataDir,
+    /// The server's process id (benchmarks read its memory from /proc).
+    pid: child.pid,
     /// Runs the same binary's command line on the same data folder (and so the
     /// same SQLite database and mail outbox) as the server.
     cli(args) {
