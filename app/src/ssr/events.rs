@@ -18,10 +18,13 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use futures_util::stream::{self, Stream};
 use muster_store::auth::Principal;
+use muster_store::entity::event;
 use muster_store::events;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub fn routes() -> Router<AppState> {
@@ -50,7 +53,7 @@ async fn stream_events(
         Some(_) => return (StatusCode::FORBIDDEN, "Only a tenant's admins hear its events.").into_response(),
         None => return (StatusCode::UNAUTHORIZED, "Please sign in.").into_response(),
     };
-    let Some(open) = OpenStream::take(user_pk) else {
+    let Some(open) = OpenStream::take(&state.streams, user_pk) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "30")],
@@ -73,17 +76,16 @@ async fn stream_events(
     };
     let stream = Follow {
         _open: open,
-        // Listening before the first read: an event recorded meanwhile still wakes it.
-        heard: events::listen(),
+        // Joined before the stream's own first read: an event recorded meanwhile
+        // reaches it one way or the other (and is sent once).
+        feed: feed(&state.streams, &state.db, tenant_id, state.config.events_look_every),
+        catch_up: true,
         db: state.db.clone(),
         tenant_id,
         cursor,
         sent: VecDeque::new(),
         ready: VecDeque::new(),
         ends_at: Instant::now() + STREAM_FOR,
-        // Events this process was not told of (another process's, on SQLite) are
-        // looked for this often; those it was told of wake the stream at once.
-        look_every: state.config.events_look_every,
         reset,
         // From a rendered page, the recent events up to its cursor are in it;
         // a reconnection may have missed some that became visible late.
@@ -103,31 +105,37 @@ async fn stream_events(
 /// (the bell and the page share it), and more tabs than any admin keeps.
 pub const STREAMS_PER_ADMIN: usize = 8;
 
-static OPEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i64, usize>>> =
-    std::sync::LazyLock::new(Default::default);
+/// What this server's streams share: one reader per tenant, and each admin's
+/// count of open streams (kept in the server's state, not in statics: tests
+/// run several servers in one process).
+#[derive(Default)]
+pub struct Streams {
+    feeds: Mutex<HashMap<i64, broadcast::Sender<Batch>>>,
+    open: Mutex<HashMap<i64, usize>>,
+}
 
 /// One of an admin's open streams.
-struct OpenStream(i64);
+struct OpenStream(Arc<Streams>, i64);
 
 impl OpenStream {
-    fn take(user_pk: i64) -> Option<Self> {
-        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    fn take(streams: &Arc<Streams>, user_pk: i64) -> Option<Self> {
+        let mut open = streams.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(user_pk).or_insert(0);
         if *count >= STREAMS_PER_ADMIN {
             return None;
         }
         *count += 1;
-        Some(Self(user_pk))
+        Some(Self(streams.clone(), user_pk))
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.0) {
+        let mut open = self.0.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.1) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.0);
+                open.remove(&self.1);
             }
         }
     }
@@ -143,7 +151,8 @@ struct Follow {
     /// Counted among the admin's streams while it lives; a vanished client's
     /// stream is dropped, and its count with it.
     _open: OpenStream,
-    heard: tokio::sync::broadcast::Receiver<i64>,
+    /// The tenant's events as this process's one reader of them finds them.
+    feed: broadcast::Receiver<Batch>,
     db: muster_store::DatabaseConnection,
     tenant_id: i64,
     cursor: i64,
@@ -151,11 +160,13 @@ struct Follow {
     sent: VecDeque<(i64, Instant)>,
     ready: VecDeque<Event>,
     ends_at: Instant,
-    look_every: Duration,
     reset: bool,
     /// Whether the recent events up to the cursor are known as sent: the page
     /// (or the stream before this one) already showed them.
     seeded: bool,
+    /// Whether to read the database itself: at its start (the feed brings only
+    /// what comes after), and after falling behind the feed.
+    catch_up: bool,
 }
 
 impl Follow {
@@ -181,36 +192,112 @@ impl Follow {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);
             }
-            if Instant::now() >= self.ends_at {
-                return None;
-            }
             let late = chrono::Duration::to_std(&LATE_BY).unwrap_or_default();
             self.sent.retain(|(_, at)| at.elapsed() < late);
-            match events::after(&self.db, self.tenant_id, self.cursor, LATE_BY, READ_AT_MOST).await {
-                Ok(found) => {
-                    for event in found {
-                        let known = self.sent.iter().any(|(id, _)| *id == event.id);
-                        if known || (event.id <= self.cursor && !is_recent(&event)) {
-                            continue;
-                        }
-                        self.cursor = self.cursor.max(event.id);
-                        self.sent.push_back((event.id, Instant::now()));
-                        let mut data = event.data;
-                        if let Some(object) = data.as_object_mut() {
-                            object.insert("kind".into(), serde_json::Value::String(event.kind));
-                            object.insert("event_id".into(), serde_json::Value::from(event.id));
-                        }
-                        self.ready.push_back(
-                            Event::default().event("upload").id(event.id.to_string()).data(data.to_string()),
-                        );
+            if std::mem::take(&mut self.catch_up) {
+                match events::after(&self.db, self.tenant_id, self.cursor, LATE_BY, READ_AT_MOST).await {
+                    // A full page: there may be more.
+                    Ok(found) => {
+                        self.catch_up = found.len() as u64 == READ_AT_MOST;
+                        found.iter().for_each(|event| self.take(event));
                     }
-                    if !self.ready.is_empty() {
-                        continue;
+                    Err(err) => {
+                        tracing::warn!(%err, "the event stream could not read; trying again");
+                        self.catch_up = true;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
-                Err(err) => tracing::warn!(%err, "the event stream could not read; trying again"),
+                continue;
             }
-            let _ = tokio::time::timeout(self.look_every, events::recorded(&mut self.heard, self.tenant_id)).await;
+            match tokio::time::timeout_at(self.ends_at, self.feed.recv()).await {
+                Ok(Ok(batch)) => batch.iter().for_each(|event| self.take(event)),
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => self.catch_up = true,
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Queues an event to send, unless it was sent or is old news.
+    fn take(&mut self, event: &event::Model) {
+        let known = self.sent.iter().any(|(id, _)| *id == event.id);
+        if known || (event.id <= self.cursor && !is_recent(event)) {
+            return;
+        }
+        self.cursor = self.cursor.max(event.id);
+        self.sent.push_back((event.id, Instant::now()));
+        let mut data = event.data.clone();
+        if let Some(object) = data.as_object_mut() {
+            object.insert("kind".into(), serde_json::Value::String(event.kind.clone()));
+            object.insert("event_id".into(), serde_json::Value::from(event.id));
+        }
+        self.ready.push_back(Event::default().event("upload").id(event.id.to_string()).data(data.to_string()));
+    }
+}
+
+/// Events a tenant's reader found at once.
+type Batch = Arc<Vec<event::Model>>;
+
+/// Joins the tenant's reader, starting it if it is not running: one per tenant
+/// with a stream open, so that each event is read once and handed to every
+/// stream of the tenant (500 streams reading the database themselves at every
+/// progress event slowed a load by a third).
+fn feed(
+    streams: &Arc<Streams>,
+    db: &muster_store::DatabaseConnection,
+    tenant_id: i64,
+    look_every: Duration,
+) -> broadcast::Receiver<Batch> {
+    let mut feeds = streams.feeds.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sender) = feeds.get(&tenant_id) {
+        return sender.subscribe();
+    }
+    let (sender, receiver) = broadcast::channel(64);
+    feeds.insert(tenant_id, sender.clone());
+    tokio::spawn(read_for_tenant(streams.clone(), db.clone(), tenant_id, look_every, sender));
+    receiver
+}
+
+/// Reads the tenant's new events when this process records or hears of one,
+/// and every `look_every` besides, until no stream of the tenant is left.
+async fn read_for_tenant(
+    streams: Arc<Streams>,
+    db: muster_store::DatabaseConnection,
+    tenant_id: i64,
+    look_every: Duration,
+    sender: broadcast::Sender<Batch>,
+) {
+    let mut heard = events::listen();
+    let mut cursor = events::latest_id(&db, tenant_id).await.unwrap_or(0);
+    let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
+    let late = chrono::Duration::to_std(&LATE_BY).unwrap_or_default();
+    loop {
+        {
+            // Streams join under this lock: none can join a reader that is ending.
+            let mut feeds = streams.feeds.lock().unwrap_or_else(|e| e.into_inner());
+            if sender.receiver_count() == 0 {
+                if feeds.get(&tenant_id).is_some_and(|s| s.same_channel(&sender)) {
+                    feeds.remove(&tenant_id);
+                }
+                return;
+            }
+        }
+        let _ = tokio::time::timeout(look_every, events::recorded(&mut heard, tenant_id)).await;
+        sent.retain(|(_, at)| at.elapsed() < late);
+        match events::after(&db, tenant_id, cursor, LATE_BY, READ_AT_MOST).await {
+            Ok(found) => {
+                let new: Vec<_> = found
+                    .into_iter()
+                    .filter(|e| !sent.iter().any(|(id, _)| *id == e.id) && (e.id > cursor || is_recent(e)))
+                    .collect();
+                for event in &new {
+                    cursor = cursor.max(event.id);
+                    sent.push_back((event.id, Instant::now()));
+                }
+                if !new.is_empty() {
+                    let _ = sender.send(Arc::new(new));
+                }
+            }
+            Err(err) => tracing::warn!(%err, "the tenant's event reader could not read; trying again"),
         }
     }
 }

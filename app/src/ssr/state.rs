@@ -22,11 +22,13 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub leptos_options: LeptosOptions,
     pub config: Arc<WebConfig>,
+    /// The open event streams: per tenant one reader, per admin a count.
+    pub(crate) streams: Arc<super::events::Streams>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, leptos_options: LeptosOptions, config: WebConfig) -> Self {
-        Self { db, leptos_options, config: Arc::new(config) }
+        Self { db, leptos_options, config: Arc::new(config), streams: Default::default() }
     }
 }
 
