@@ -199,7 +199,7 @@ impl Follow {
                     // A full page: there may be more.
                     Ok(found) => {
                         self.catch_up = found.len() as u64 == READ_AT_MOST;
-                        found.iter().for_each(|event| self.take(event));
+                        found.into_iter().map(Prepared::of).for_each(|event| self.take(&event));
                     }
                     Err(err) => {
                         tracing::warn!(%err, "the event stream could not read; trying again");
@@ -218,24 +218,37 @@ impl Follow {
     }
 
     /// Queues an event to send, unless it was sent or is old news.
-    fn take(&mut self, event: &event::Model) {
+    fn take(&mut self, prepared: &Prepared) {
+        let event = &prepared.event;
         let known = self.sent.iter().any(|(id, _)| *id == event.id);
         if known || (event.id <= self.cursor && !is_recent(event)) {
             return;
         }
         self.cursor = self.cursor.max(event.id);
         self.sent.push_back((event.id, Instant::now()));
+        self.ready.push_back(Event::default().event("upload").id(event.id.to_string()).data(prepared.data.as_str()));
+    }
+}
+
+/// An event with the text its streams send: made once for all of them.
+struct Prepared {
+    event: event::Model,
+    data: String,
+}
+
+impl Prepared {
+    fn of(event: event::Model) -> Self {
         let mut data = event.data.clone();
         if let Some(object) = data.as_object_mut() {
             object.insert("kind".into(), serde_json::Value::String(event.kind.clone()));
             object.insert("event_id".into(), serde_json::Value::from(event.id));
         }
-        self.ready.push_back(Event::default().event("upload").id(event.id.to_string()).data(data.to_string()));
+        Self { data: data.to_string(), event }
     }
 }
 
 /// Events a tenant's reader found at once.
-type Batch = Arc<Vec<event::Model>>;
+type Batch = Arc<Vec<Prepared>>;
 
 /// Joins the tenant's reader, starting it if it is not running: one per tenant
 /// with a stream open, so that each event is read once and handed to every
@@ -294,7 +307,7 @@ async fn read_for_tenant(
                     sent.push_back((event.id, Instant::now()));
                 }
                 if !new.is_empty() {
-                    let _ = sender.send(Arc::new(new));
+                    let _ = sender.send(Arc::new(new.into_iter().map(Prepared::of).collect()));
                 }
             }
             Err(err) => tracing::warn!(%err, "the tenant's event reader could not read; trying again"),
