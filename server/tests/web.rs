@@ -701,6 +701,23 @@ async fn an_admin_s_event_streams_are_capped() {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers()[header::RETRY_AFTER], "30");
     assert!(refused.text().await.unwrap().contains("close a tab"));
+    // The tabs vanish without a word (their connections close mid-stream): the
+    // server notices at once, not at the next keep-alive, and their places are
+    // free again.
     drop(open);
+    let vanished = std::time::Instant::now();
+    loop {
+        let again = app.get("/events", Some(&cookie)).await;
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            vanished.elapsed() < std::time::Duration::from_secs(5),
+            "vanished streams still counted after {:?}",
+            vanished.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
