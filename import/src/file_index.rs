@@ -9,11 +9,11 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::directory::DirectoryIndex;
 use crate::export::unneutralise;
 use crate::field::Field;
-use crate::fields::{parse_delete, Email, ExternalId, UserId};
+use crate::fields::{Email, ExternalId, UserId};
 use crate::fingerprint::{fingerprint, Fingerprint, FingerprintMap};
 use crate::layout::Layout;
 use crate::normalize_key;
-use crate::row::RowKeys;
+use crate::row::{KeyColumns, RowKeys};
 use crate::source::{Record, Source};
 use crate::threads::side_by_side;
 use std::collections::HashMap;
@@ -244,7 +244,7 @@ struct Links<'a> {
 }
 
 pub struct FileIndex {
-    columns: [Option<usize>; 5],
+    columns: KeyColumns,
     users: KeyLines,
     /// Users the file deletes (`transaction` DELETE), by line: nobody may report to them.
     deleted: FingerprintMap<u64>,
@@ -268,28 +268,22 @@ impl FileIndex {
     /// of them in this part (both size the partitions up front); parts are
     /// joined in file order with [`FileIndex::append`].
     pub fn part(layout: &Layout, expected_rows: usize, part_rows: usize) -> Self {
-        let col = |f| layout.column_of(f);
+        let columns = KeyColumns::of(layout);
         let keys = |wanted: bool| if wanted { KeyLines::new(expected_rows, part_rows) } else { KeyLines::new(0, 0) };
         Self {
-            columns: [
-                col(Field::UserId),
-                col(Field::Email),
-                col(Field::ExternalId),
-                col(Field::ReportsTo),
-                col(Field::Transaction),
-            ],
+            columns,
             users: keys(true),
             deleted: FingerprintMap::default(),
             emails: keys(true),
-            externals: keys(col(Field::ExternalId).is_some()),
+            externals: keys(columns.external.is_some()),
             // Partitioned as the userIds are, even when empty: the userIds' pass
             // looks at the same partition of both.
-            managers: KeyLines::new(expected_rows, if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
+            managers: KeyLines::new(expected_rows, if columns.manager.is_some() { part_rows } else { 0 }),
             own: Vec::new(),
             next: Vec::new(),
             repeats_known: false,
             // Most files that have the column give most rows a manager.
-            edges: Edges::with_capacity(if col(Field::ReportsTo).is_some() { part_rows } else { 0 }),
+            edges: Edges::with_capacity(if columns.manager.is_some() { part_rows } else { 0 }),
         }
     }
 
@@ -309,15 +303,7 @@ impl FileIndex {
 
     /// Registers a row's keys, read from its cells.
     pub fn add_row(&mut self, record: &Record, line: u64) {
-        let [c_user, c_email, c_ext, c_manager, c_transaction] = self.columns;
-        let cell = |c: Option<usize>| unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
-        let keys = RowKeys {
-            user: UserId::check(cell(c_user)).ok(),
-            email: Email::check(cell(c_email)).ok(),
-            external: ExternalId::check(cell(c_ext)).ok(),
-            manager: UserId::check(cell(c_manager)).ok(),
-            deletes: c_transaction.is_some() && parse_delete(cell(c_transaction)) == Ok(true),
-        };
+        let keys = self.columns.keys(record);
         self.add_keys(&keys, line);
     }
 
@@ -392,7 +378,7 @@ impl FileIndex {
         while let Some(line) = rows.next_filled(&mut record) {
             let Some(repeats) = wanted.remove(&line) else { continue };
             for (field, earlier) in repeats {
-                let raw = unneutralise(layout.column_of(field).and_then(|c| record.get(c)).unwrap_or(""));
+                let raw = unneutralise(layout.value_of(field, &record));
                 let value = match field {
                     Field::UserId => UserId::check(raw),
                     Field::Email => Email::check(raw),

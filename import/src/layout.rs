@@ -1,8 +1,10 @@
-//! What each column of a file means: the format (standard or Legacy v1), the
-//! field behind each heading, and the problems with the heading line itself.
+//! What each column of a file means: the format (standard, Legacy v1 or
+//! another system's, see `vendor`), the field behind each heading, and the
+//! problems with the heading line itself.
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::field::{heading_key, Field};
 use crate::fields::Email;
+use crate::vendor::{self, Meaning};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,6 +14,65 @@ pub enum Format {
     Standard,
     #[serde(rename = "legacy-v1")]
     LegacyV1,
+    /// Microsoft Entra's bulk-create template (`version:v1.0`, then headings
+    /// such as `User name [userPrincipalName] Required`).
+    #[serde(rename = "entra-bulk-create")]
+    EntraBulkCreate,
+    /// Microsoft Entra's "Download users" file (attribute names as headings).
+    #[serde(rename = "entra-export")]
+    EntraExport,
+    /// Google Workspace's bulk upload template and user download.
+    #[serde(rename = "google-workspace")]
+    GoogleWorkspace,
+    /// Okta's user import CSV.
+    #[serde(rename = "okta")]
+    Okta,
+    /// Moodle's upload users file.
+    #[serde(rename = "moodle")]
+    Moodle,
+}
+
+impl Format {
+    pub const ALL: [Format; 7] = [
+        Format::Standard,
+        Format::LegacyV1,
+        Format::EntraBulkCreate,
+        Format::EntraExport,
+        Format::GoogleWorkspace,
+        Format::Okta,
+        Format::Moodle,
+    ];
+
+    /// The format's name as an admin knows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Standard => "Standard",
+            Format::LegacyV1 => "Legacy v1",
+            Format::EntraBulkCreate => "Microsoft Entra bulk create",
+            Format::EntraExport => "Microsoft Entra user download",
+            Format::GoogleWorkspace => "Google Workspace",
+            Format::Okta => "Okta",
+            Format::Moodle => "Moodle",
+        }
+    }
+
+    /// The text of the format in `validate --json` and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Standard => "standard",
+            Format::LegacyV1 => "legacy-v1",
+            Format::EntraBulkCreate => "entra-bulk-create",
+            Format::EntraExport => "entra-export",
+            Format::GoogleWorkspace => "google-workspace",
+            Format::Okta => "okta",
+            Format::Moodle => "moodle",
+        }
+    }
+
+    /// The format whose [`Format::as_str`] is `text`.
+    pub fn from_text(text: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == text)
+    }
 }
 
 /// The caller's choice for headings Muster does not know: a field, or `None` to
@@ -25,7 +86,38 @@ pub enum ColumnRole {
     FullName,
     /// Legacy v1 `Leaver`: `Y` or `N`.
     LegacyLeaver,
+    /// Both the userId and the email (Entra's template's userPrincipalName,
+    /// Google's Email Address).
+    UserIdAndEmail,
+    /// Enabled, inverted: yes (or 1) disables (Entra's "Block sign in",
+    /// Moodle's `suspended`).
+    Disabled,
+    /// Google's status: `Active` or `Suspended`.
+    ActiveOrSuspended,
+    /// Google's `Org Unit Path`: its last part is the organisation.
+    OrgUnitPath,
+    /// Moodle's `deleted`: 1 deletes the user.
+    Deletes,
+    /// One role or group name; several such columns make the set (Moodle's
+    /// `cohort1`…, `sysrole1`…).
+    OneOf(Field),
+    /// Google's `Password Hash Function`: a value means the password is a hash.
+    PasswordHashed,
     Ignored,
+}
+
+impl ColumnRole {
+    /// The field the column gives (the first of two, for [`ColumnRole::UserIdAndEmail`]).
+    fn gives(self) -> Option<Field> {
+        match self {
+            ColumnRole::Field(field) | ColumnRole::OneOf(field) => Some(field),
+            ColumnRole::UserIdAndEmail => Some(Field::UserId),
+            ColumnRole::Disabled | ColumnRole::ActiveOrSuspended => Some(Field::Enabled),
+            ColumnRole::OrgUnitPath => Some(Field::Organisation),
+            ColumnRole::Deletes => Some(Field::Transaction),
+            ColumnRole::FullName | ColumnRole::LegacyLeaver | ColumnRole::PasswordHashed | ColumnRole::Ignored => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +134,9 @@ pub struct Layout {
     fields: [Option<usize>; Field::COUNT],
     pub full_name: Option<usize>,
     pub legacy_leaver: Option<usize>,
+    /// The column whose value is the email where the email column is blank or
+    /// absent (Entra's download: the userPrincipalName where `mail` is blank).
+    pub email_fallback: Option<usize>,
 }
 
 impl Layout {
@@ -55,9 +150,10 @@ impl Layout {
     pub fn heading_of(&self, field: Field) -> &str {
         match self.column_of(field) {
             Some(i) => &self.columns[i].heading,
-            None => match (field, self.full_name, self.legacy_leaver) {
-                (Field::FirstName | Field::LastName, Some(i), _) => &self.columns[i].heading,
-                (Field::Status, _, Some(i)) => &self.columns[i].heading,
+            None => match (field, self.full_name, self.legacy_leaver, self.email_fallback) {
+                (Field::FirstName | Field::LastName, Some(i), _, _) => &self.columns[i].heading,
+                (Field::Status, _, Some(i), _) => &self.columns[i].heading,
+                (Field::Email, _, _, Some(i)) => &self.columns[i].heading,
                 _ => field.name(),
             },
         }
@@ -67,6 +163,18 @@ impl Layout {
         self.column_of(field).is_some()
             || (matches!(field, Field::FirstName | Field::LastName) && self.full_name.is_some())
             || (field == Field::Status && self.legacy_leaver.is_some())
+            || (field == Field::Email && self.email_fallback.is_some())
+    }
+
+    /// A field's cell as written in `record` (blank when the file has no such
+    /// column), with the email's fallback.
+    pub fn value_of<'r>(&self, field: Field, record: &'r crate::source::Record) -> &'r str {
+        let cell = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
+        let value = cell(self.column_of(field));
+        match self.email_fallback {
+            Some(fallback) if field == Field::Email && crate::fields::trim(value).is_empty() => cell(Some(fallback)),
+            _ => value,
+        }
     }
 }
 
@@ -131,7 +239,8 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
         legacy_role(k).is_none() && Field::from_heading(k).is_some_and(|f| !matches!(f, Field::UserId | Field::Email))
     });
     let legacy = has("fullname") || has("leaver") || (has("department") && !standard_only);
-    let format = if legacy { Format::LegacyV1 } else { Format::Standard };
+    let vendor = vendor::recognise(headings);
+    let format = vendor.unwrap_or(if legacy { Format::LegacyV1 } else { Format::Standard });
 
     let mut layout = Layout {
         format,
@@ -139,13 +248,33 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
         fields: [None; Field::COUNT],
         full_name: None,
         legacy_leaver: None,
+        email_fallback: None,
     };
     let mut known = 0;
+    // Another system's columns Muster has no field for: one warning for all.
+    let mut unused: Vec<String> = Vec::new();
     for (index, (raw, key)) in headings.iter().zip(&keys).enumerate() {
         let heading = raw.trim().to_owned();
         let role = match mapping.get(&heading) {
             Some(Some(field)) => ColumnRole::Field(*field),
             Some(None) => ColumnRole::Ignored,
+            None if vendor.is_some() => match vendor::meaning(format, raw, &keys) {
+                Meaning::Role(role) => role,
+                Meaning::Unused => {
+                    unused.push(if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() });
+                    ColumnRole::Ignored
+                }
+                Meaning::UnusedBecause(why) => {
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        line: Some(line),
+                        column: Some(heading.clone()),
+                        value: None,
+                        message: format!("Line {line}: the column {heading:?} is ignored: {why}"),
+                    });
+                    ColumnRole::Ignored
+                }
+            },
             None => match legacy_role(key).or_else(|| Field::from_heading(key).map(ColumnRole::Field)) {
                 Some(role) => role,
                 None => {
@@ -164,20 +293,25 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             },
         };
         let previous = match role {
-            ColumnRole::Field(field) => layout.fields[field.index()].replace(index),
+            // Several columns make one set.
+            ColumnRole::OneOf(field) => {
+                layout.fields[field.index()].get_or_insert(index);
+                None
+            }
+            ColumnRole::UserIdAndEmail => {
+                let user = layout.fields[Field::UserId.index()].replace(index);
+                layout.fields[Field::Email.index()].replace(index).or(user)
+            }
             ColumnRole::FullName => layout.full_name.replace(index),
             ColumnRole::LegacyLeaver => layout.legacy_leaver.replace(index),
-            ColumnRole::Ignored => None,
+            other => other.gives().and_then(|field| layout.fields[field.index()].replace(index)),
         };
         if role != ColumnRole::Ignored {
             known += 1;
         }
         if let Some(first) = previous {
             let first_heading: &str = &layout.columns[first].heading;
-            let what = match role {
-                ColumnRole::Field(field) => field.name(),
-                _ => first_heading,
-            };
+            let what = role.gives().map_or(first_heading, |field| field.name());
             diagnostics.push(given_twice(line, what, (first, first_heading), (index, &heading)));
         }
         layout.columns.push(Column { heading, role });
@@ -195,6 +329,26 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             let heading = |at: usize| (at, layout.columns[at].heading.as_str());
             diagnostics.push(given_twice(line, field.name(), heading(first), heading(second)));
         }
+    }
+
+    if !unused.is_empty() {
+        let count = unused.len();
+        let list = unused.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+        diagnostics.push(Diagnostic::file(
+            Severity::Warning,
+            format!(
+                "Line {line}: {count} column{} of the {} file {} no Muster field and {} ignored: {list}",
+                if count == 1 { "" } else { "s" },
+                format.label(),
+                if count == 1 { "has" } else { "have" },
+                if count == 1 { "is" } else { "are" },
+            ),
+        ));
+    }
+    // Entra's download: accounts without a mailbox have a blank `mail`, and
+    // their sign-in name is their address.
+    if format == Format::EntraExport {
+        layout.email_fallback = layout.column_of(Field::UserId).filter(|&c| Some(c) != layout.column_of(Field::Email));
     }
 
     if known == 0 {
@@ -225,7 +379,7 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
         ));
     }
     for required in [Field::UserId, Field::Email] {
-        if layout.column_of(required).is_none() {
+        if !layout.has(required) {
             diagnostics.push(Diagnostic::file(
                 Severity::Error,
                 format!(

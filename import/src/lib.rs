@@ -23,6 +23,7 @@ pub mod sizes;
 pub mod source;
 pub mod synth;
 mod threads;
+mod vendor;
 
 pub use decode::Encoding;
 pub use diagnostic::{Diagnostic, Severity};

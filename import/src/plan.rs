@@ -760,8 +760,32 @@ pub struct HeadingUse {
     /// Legacy v1, read into several fields: `FullName`, `Leaver`).
     pub field: Option<Field>,
     /// How: `field`, `full-name`, `leaver`, `ignored` (by the admin's
-    /// mapping) or `unknown` (no field of that name: the admin may map it).
+    /// mapping) or `unknown` (no field of that name: the admin may map it);
+    /// in other systems' files also `userid-and-email`, `disabled-when-yes`,
+    /// `active-or-suspended`, `org-unit-path`, `deletes-when-1`, `one-name`
+    /// and `password-hash`.
     pub read_as: String,
+}
+
+impl HeadingUse {
+    /// What the column gives, as the upload page and `validate` say it.
+    pub fn describe(&self) -> String {
+        let field = self.field.map_or("", Field::name);
+        match self.read_as.as_str() {
+            "field" => field.to_owned(),
+            "full-name" => "firstName and lastName".to_owned(),
+            "leaver" => "status".to_owned(),
+            "userid-and-email" => "userId and email".to_owned(),
+            "disabled-when-yes" => "enabled (Yes or 1 disables)".to_owned(),
+            "active-or-suspended" => "enabled (Active or Suspended)".to_owned(),
+            "org-unit-path" => "organisation (the path's last part)".to_owned(),
+            "deletes-when-1" => "transaction (1 deletes)".to_owned(),
+            "one-name" => format!("{field} (one name)"),
+            "password-hash" => "refused when given (a hashed password)".to_owned(),
+            "ignored" => "ignored".to_owned(),
+            _ => "unknown: ignored".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -785,6 +809,13 @@ fn heading_uses(layout: &crate::layout::Layout, mapping: &HeadingMapping) -> Vec
                 ColumnRole::Field(field) => (Some(field), "field"),
                 ColumnRole::FullName => (None, "full-name"),
                 ColumnRole::LegacyLeaver => (None, "leaver"),
+                ColumnRole::UserIdAndEmail => (Some(Field::UserId), "userid-and-email"),
+                ColumnRole::Disabled => (Some(Field::Enabled), "disabled-when-yes"),
+                ColumnRole::ActiveOrSuspended => (Some(Field::Enabled), "active-or-suspended"),
+                ColumnRole::OrgUnitPath => (Some(Field::Organisation), "org-unit-path"),
+                ColumnRole::Deletes => (Some(Field::Transaction), "deletes-when-1"),
+                ColumnRole::OneOf(field) => (Some(field), "one-name"),
+                ColumnRole::PasswordHashed => (None, "password-hash"),
                 ColumnRole::Ignored if mapping.contains_key(column.heading.as_str()) => (None, "ignored"),
                 ColumnRole::Ignored => (None, "unknown"),
             };

@@ -6,8 +6,9 @@ use crate::fields::{
     check_password, check_text_with, parse_delete, parse_flag, parse_leaver, printable_ascii, trim, Controls, Email,
     ExternalId, FieldError, Mobile, OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
 };
-use crate::layout::{ColumnRole, Layout};
+use crate::layout::{ColumnRole, Format, Layout};
 use crate::source::Record;
+use crate::vendor;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,59 @@ pub struct RowKeys<'r> {
     pub deletes: bool,
 }
 
+/// Where a layout's keys are: a row's keys read without reading the row, as
+/// [`check_row`] would find them (the file's index reads every row this way).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyColumns {
+    pub user: Option<usize>,
+    pub email: Option<usize>,
+    email_fallback: Option<usize>,
+    pub external: Option<usize>,
+    pub manager: Option<usize>,
+    transaction: Option<usize>,
+    /// The transaction column is Moodle's `deleted` (1 deletes), not `DELETE`.
+    deletes_by_flag: bool,
+}
+
+impl KeyColumns {
+    pub fn of(layout: &Layout) -> Self {
+        let transaction = layout.column_of(Field::Transaction);
+        Self {
+            user: layout.column_of(Field::UserId),
+            email: layout.column_of(Field::Email),
+            email_fallback: layout.email_fallback,
+            external: layout.column_of(Field::ExternalId),
+            manager: layout.column_of(Field::ReportsTo),
+            transaction,
+            deletes_by_flag: transaction.is_some_and(|c| layout.columns[c].role == ColumnRole::Deletes),
+        }
+    }
+
+    /// The keys of a record that pass their rules.
+    pub fn keys<'r>(&self, record: &'r Record) -> RowKeys<'r> {
+        let cell = |c: Option<usize>| crate::export::unneutralise(c.and_then(|i| record.get(i)).unwrap_or(""));
+        let email = match cell(self.email) {
+            blank if trim(blank).is_empty() && self.email_fallback.is_some() => cell(self.email_fallback),
+            given => given,
+        };
+        let deletes = self.transaction.is_some_and(|_| {
+            let raw = cell(self.transaction);
+            if self.deletes_by_flag {
+                parse_flag(raw) == Ok(true)
+            } else {
+                parse_delete(raw) == Ok(true)
+            }
+        });
+        RowKeys {
+            user: UserId::check(cell(self.user)).ok(),
+            email: Email::check(email).ok(),
+            external: ExternalId::check(cell(self.external)).ok(),
+            manager: UserId::check(cell(self.manager)).ok(),
+            deletes,
+        }
+    }
+}
+
 /// Reads one record. Every problem becomes a diagnostic; the row keeps the values
 /// that were valid, so the admin sees all problems of the line at once. `tenant`
 /// is the admin's tenant slug, which a `tenant` cell must name if it is not blank.
@@ -132,6 +186,13 @@ fn read_row<'r>(
 ) {
     let build = row.is_some();
     let controls = if cells.free_of_controls() { Controls::KnownAbsent } else { Controls::Search };
+    if layout.format == Format::EntraBulkCreate && cells.get(0).is_some_and(vendor::is_entra_example) {
+        diagnostics.push(Diagnostic::line(
+            Severity::Error,
+            line,
+            "is the row of examples of Entra's template, not a user; remove it (Entra asks for the same)",
+        ));
+    }
     let width = layout.columns.len();
     if cells.len() > width {
         if cells.iter().skip(width).any(|c| !trim(c).is_empty()) {
@@ -158,7 +219,12 @@ fn read_row<'r>(
     for (index, column) in layout.columns.iter().enumerate() {
         let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
         let trimmed = trim(raw);
-        if trimmed.is_empty() && !matches!(column.role, ColumnRole::Field(Field::UserId | Field::Email)) {
+        let required = match column.role {
+            ColumnRole::Field(Field::UserId) | ColumnRole::UserIdAndEmail => true,
+            ColumnRole::Field(Field::Email) => layout.email_fallback.is_none(),
+            _ => false,
+        };
+        if trimmed.is_empty() && !required {
             continue;
         }
         // A password is never repeated in a message: messages are stored apart
@@ -186,63 +252,76 @@ fn read_row<'r>(
                 _ => fail(FieldError("must be Y or N".into())),
             },
             ColumnRole::Field(field) => {
-                let own = |v: &str| Some(v.to_owned());
-                let result: Result<(), FieldError> = match field {
-                    Field::UserId => UserId::check(raw).map(|v| {
-                        keys.user = Some(v);
-                        set!(row.user_id = Some(UserId::from_checked(v)));
-                    }),
-                    Field::ExternalId => ExternalId::check_with(raw, controls).map(|v| {
-                        keys.external = Some(v);
-                        set!(row.external_id = Some(ExternalId::from_checked(v)));
-                    }),
-                    Field::Tenant => match tenant {
-                        Some(slug) if !trimmed.eq_ignore_ascii_case(slug.trim()) => Err(FieldError(format!(
-                            "is not this tenant ({slug:?}); a file can change only your own tenant"
-                        ))),
-                        _ => {
-                            set!(row.tenant = own(trimmed));
-                            Ok(())
-                        }
-                    },
-                    Field::Title => check_text_with(raw, TITLE_MAX, controls).map(|v| set!(row.title = own(v))),
-                    Field::FirstName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.first_name = own(v))),
-                    Field::LastName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.last_name = own(v))),
-                    Field::Email => Email::check(raw).map(|v| {
-                        keys.email = Some(v);
-                        set!(row.email = Some(Email::from_checked(v)));
-                    }),
-                    Field::Mobile => Mobile::check(raw).map(|v| set!(row.mobile = Some(Mobile::from_checked(v)))),
-                    Field::JobTitle => {
-                        check_text_with(raw, JOB_TITLE_MAX, controls).map(|v| set!(row.job_title = own(v)))
-                    }
-                    Field::Organisation => OrgCode::check_with(raw, controls)
-                        .map(|v| set!(row.organisation = Some(OrgCode::from_checked(v)))),
-                    Field::Status => parse_leaver(raw).map(|v| set!(row.leaver = v)),
-                    Field::Enabled => parse_flag(raw).map(|v| set!(row.enabled = Some(v))),
-                    Field::ReportsTo => UserId::check(raw).map(|v| {
-                        keys.manager = Some(v);
-                        set!(row.reports_to = Some(UserId::from_checked(v)));
-                    }),
-                    Field::Roles => parse_names(raw, build, controls).map(|v| set!(row.roles = v)),
-                    Field::Groups => parse_names(raw, build, controls).map(|v| set!(row.groups = v)),
-                    Field::TaskNotification => {
-                        TaskNotification::parse(raw).map(|v| set!(row.task_notification = Some(v)))
-                    }
-                    Field::ChangePasswordNextTime => {
-                        parse_flag(raw).map(|v| set!(row.change_password_next_time = Some(v)))
-                    }
-                    Field::NotifyIfNewUser => parse_flag(raw).map(|v| set!(row.notify_if_new_user = Some(v))),
-                    // Passwords are taken exactly as written: spaces may be part of them.
-                    Field::Password => check_password(raw).map(|v| set!(row.password = own(v))),
-                    Field::Transaction => parse_delete(raw).map(|v| {
-                        keys.deletes = v;
-                        set!(row.delete = v);
-                    }),
-                };
-                if let Err(e) = result {
+                if let Err(e) = read_field(field, raw, tenant, controls, build, keys, &mut row) {
                     fail(e);
                 }
+            }
+            ColumnRole::UserIdAndEmail => {
+                for field in [Field::UserId, Field::Email] {
+                    if let Err(e) = read_field(field, raw, tenant, controls, build, keys, &mut row) {
+                        fail(e);
+                    }
+                }
+            }
+            ColumnRole::Disabled => match parse_flag(raw) {
+                Ok(disabled) => set!(row.enabled = Some(!disabled)),
+                Err(e) => fail(e),
+            },
+            ColumnRole::ActiveOrSuspended => match trimmed {
+                v if v.eq_ignore_ascii_case("active") => set!(row.enabled = Some(true)),
+                v if v.eq_ignore_ascii_case("suspended") => set!(row.enabled = Some(false)),
+                _ => fail(FieldError("must be Active or Suspended".into())),
+            },
+            ColumnRole::OrgUnitPath => {
+                let unit = vendor::org_unit(raw);
+                if !unit.is_empty() {
+                    match OrgCode::check_with(unit, controls) {
+                        Ok(v) => set!(row.organisation = Some(OrgCode::from_checked(v))),
+                        Err(e) => fail(FieldError(format!("has the unit {unit:?}, which {}", e.0))),
+                    }
+                }
+            }
+            ColumnRole::Deletes => match parse_flag(raw) {
+                Ok(deletes) => {
+                    keys.deletes = deletes;
+                    set!(row.delete = deletes);
+                }
+                Err(e) => fail(e),
+            },
+            ColumnRole::OneOf(field) => match RoleName::check_with(raw, controls) {
+                Ok(name) => {
+                    if let Some(row) = row.as_deref_mut() {
+                        let names = if field == Field::Roles { &mut row.roles } else { &mut row.groups };
+                        let names = names.get_or_insert_with(Vec::new);
+                        if !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
+                            names.push(RoleName::from_checked(name));
+                        }
+                    }
+                }
+                Err(e) => fail(e),
+            },
+            ColumnRole::PasswordHashed => fail(FieldError(
+                "says the password is a hash, which no one can sign in with at Muster; give the password itself, or leave both blank and Muster invites the user".into(),
+            )),
+        }
+    }
+
+    if let Some(fallback) = layout.email_fallback {
+        let own = layout.column_of(Field::Email).and_then(|c| cells.get(c)).unwrap_or("");
+        let raw = crate::export::unneutralise(cells.get(fallback).unwrap_or(""));
+        if trim(own).is_empty() && !trim(raw).is_empty() {
+            match Email::check(raw) {
+                Ok(v) => {
+                    keys.email = Some(v);
+                    set!(row.email = Some(Email::from_checked(v)));
+                }
+                Err(e) => diagnostics.push(Diagnostic::cell(
+                    Severity::Error,
+                    line,
+                    &layout.columns[fallback].heading,
+                    trim(raw),
+                    &format!("{} (it is the email where {} is blank)", e.0, layout.heading_of(Field::Email)),
+                )),
             }
         }
     }
@@ -258,6 +337,68 @@ fn read_row<'r>(
                 "is the user itself; a user cannot report to themselves",
             ));
         }
+    }
+}
+
+/// Reads one standard field's cell into the keys and, when building, the row.
+fn read_field<'r>(
+    field: Field,
+    raw: &'r str,
+    tenant: Option<&str>,
+    controls: Controls,
+    build: bool,
+    keys: &mut RowKeys<'r>,
+    row: &mut Option<&mut UserRow>,
+) -> Result<(), FieldError> {
+    let trimmed = trim(raw);
+    let own = |v: &str| Some(v.to_owned());
+    match field {
+        Field::UserId => UserId::check(raw).map(|v| {
+            keys.user = Some(v);
+            set!(row.user_id = Some(UserId::from_checked(v)));
+        }),
+        Field::ExternalId => ExternalId::check_with(raw, controls).map(|v| {
+            keys.external = Some(v);
+            set!(row.external_id = Some(ExternalId::from_checked(v)));
+        }),
+        Field::Tenant => match tenant {
+            Some(slug) if !trimmed.eq_ignore_ascii_case(slug.trim()) => {
+                Err(FieldError(format!("is not this tenant ({slug:?}); a file can change only your own tenant")))
+            }
+            _ => {
+                set!(row.tenant = own(trimmed));
+                Ok(())
+            }
+        },
+        Field::Title => check_text_with(raw, TITLE_MAX, controls).map(|v| set!(row.title = own(v))),
+        Field::FirstName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.first_name = own(v))),
+        Field::LastName => check_text_with(raw, NAME_MAX, controls).map(|v| set!(row.last_name = own(v))),
+        Field::Email => Email::check(raw).map(|v| {
+            keys.email = Some(v);
+            set!(row.email = Some(Email::from_checked(v)));
+        }),
+        Field::Mobile => Mobile::check(raw).map(|v| set!(row.mobile = Some(Mobile::from_checked(v)))),
+        Field::JobTitle => check_text_with(raw, JOB_TITLE_MAX, controls).map(|v| set!(row.job_title = own(v))),
+        Field::Organisation => {
+            OrgCode::check_with(raw, controls).map(|v| set!(row.organisation = Some(OrgCode::from_checked(v))))
+        }
+        Field::Status => parse_leaver(raw).map(|v| set!(row.leaver = v)),
+        Field::Enabled => parse_flag(raw).map(|v| set!(row.enabled = Some(v))),
+        Field::ReportsTo => UserId::check(raw).map(|v| {
+            keys.manager = Some(v);
+            set!(row.reports_to = Some(UserId::from_checked(v)));
+        }),
+        Field::Roles => parse_names(raw, build, controls).map(|v| set!(row.roles = v)),
+        Field::Groups => parse_names(raw, build, controls).map(|v| set!(row.groups = v)),
+        Field::TaskNotification => TaskNotification::parse(raw).map(|v| set!(row.task_notification = Some(v))),
+        Field::ChangePasswordNextTime => parse_flag(raw).map(|v| set!(row.change_password_next_time = Some(v))),
+        Field::NotifyIfNewUser => parse_flag(raw).map(|v| set!(row.notify_if_new_user = Some(v))),
+        // Passwords are taken exactly as written: spaces may be part of them.
+        Field::Password => check_password(raw).map(|v| set!(row.password = own(v))),
+        Field::Transaction => parse_delete(raw).map(|v| {
+            keys.deletes = v;
+            set!(row.delete = v);
+        }),
     }
 }
 

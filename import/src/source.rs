@@ -22,6 +22,8 @@ pub struct Source<'b> {
     /// `None` when the heading line is unusable; the diagnostics say why.
     pub layout: Option<Layout>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Entra's template has a line (`version:v1.0`) before its headings.
+    version_line: bool,
     /// [`Source::expected_rows`], worked out once when first needed.
     lines: std::sync::OnceLock<usize>,
 }
@@ -260,6 +262,15 @@ impl<'t> Records<'t> {
     }
 }
 
+/// The text from its second line when its first is Entra's `version:` line.
+fn past_version_line(text: &str) -> &str {
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    match start.get(..8) {
+        Some(first) if first.eq_ignore_ascii_case("version:") => start.find('\n').map_or("", |end| &start[end + 1..]),
+        _ => text,
+    }
+}
+
 impl<'b> Source<'b> {
     pub fn open(bytes: &'b [u8], mapping: &HeadingMapping, delimiter: Option<Delimiter>) -> Self {
         let decoded = decode(bytes);
@@ -285,7 +296,8 @@ impl<'b> Source<'b> {
         let delimiter = match delimiter {
             Some(given) => given,
             None if refused => Delimiter::Comma,
-            None => dialect::detect(&text),
+            // Read off the heading line, past Entra's `version:v1.0`.
+            None => dialect::detect(past_version_line(&text)),
         };
         let mut source = Source {
             text,
@@ -294,6 +306,7 @@ impl<'b> Source<'b> {
             format: Format::Standard,
             layout: None,
             diagnostics,
+            version_line: false,
             lines: Default::default(),
         };
 
@@ -302,10 +315,18 @@ impl<'b> Source<'b> {
         }
         let mut records = Records::new(&source.text, delimiter);
         let mut record = Record::new();
-        let Some(line) = records.next_filled(&mut record) else {
+        let Some(mut line) = records.next_filled(&mut record) else {
             source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
             return source;
         };
+        if crate::vendor::is_entra_version_line(record.iter()) {
+            source.version_line = true;
+            let Some(next) = records.next_filled(&mut record) else {
+                source.diagnostics.push(Diagnostic::file(Severity::Error, EMPTY_FILE));
+                return source;
+            };
+            line = next;
+        }
         let headings: Vec<&str> = record.iter().collect();
         let (layout, problems) = layout::resolve(&headings, line, mapping);
         source.diagnostics.extend(problems);
@@ -324,8 +345,11 @@ impl<'b> Source<'b> {
     /// by the reader). Blank lines are reported once, by the caller.
     pub fn data_rows(&self) -> Records<'_> {
         let mut records = Records::new(&self.text, self.delimiter);
-        // Past the heading line.
-        records.next_filled(&mut Record::new());
+        // Past the heading line (and Entra's version line before it).
+        let mut skipped = Record::new();
+        for _ in 0..1 + usize::from(self.version_line) {
+            records.next_filled(&mut skipped);
+        }
         records
     }
 

@@ -1,4 +1,5 @@
 //! Every row status of SPEC section 4, the modes, and the file-level rules.
+mod formats;
 use muster_import::fields::TaskNotification;
 use muster_import::plan::{validate_in_parts, Change};
 use muster_import::{

@@ -59,6 +59,33 @@ fn validate_json_prints_the_plan_of_a_seed_file() {
     assert_eq!(json["counts"]["New"], 4);
 }
 
+/// `validate` on each system's sample (the upload page offers the same files)
+/// names the format and prints a plan of its users.
+#[test]
+fn validate_names_each_format_and_plans_its_sample() {
+    use muster_import::samples::{sample, sample_name};
+    use muster_import::Format;
+    let dir = temp_dir("validate-formats");
+    for format in Format::ALL {
+        let file = dir.join(sample_name(format));
+        std::fs::write(&file, sample(format)).unwrap();
+        let out = muster(&dir, None, &["validate", file.to_str().unwrap(), "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["format"], format.as_str(), "{format:?}");
+        // Against the empty default tenant: every user of another system's
+        // sample is new (Muster's own samples also retire and delete users).
+        if !matches!(format, Format::Standard | Format::LegacyV1) {
+            assert_eq!(json["counts"]["Error"], 0, "{format:?}: {json}");
+            assert_eq!(json["counts"]["New"], 3, "{format:?}: {json}");
+        }
+        assert_eq!(json["rows"][0]["user_id"].as_str().unwrap().split('@').next(), Some("mary.major"), "{format:?}");
+        let human = muster(&dir, None, &["validate", file.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&human.stdout);
+        assert!(text.starts_with(&format!("Format {} ({}), ", format.as_str(), format.label())), "{format:?}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn validate_reports_where_and_why_and_exits_1() {
     let dir = temp_dir("invalid");

@@ -609,15 +609,20 @@ fn SendStep(upload: Upload) -> impl IntoView {
 fn Samples() -> impl IntoView {
     use muster_import::samples::{sample, sample_name};
     use muster_import::Format;
-    let link = |format: Format, label: &'static str, test_id: &'static str| {
+    let links = Format::ALL.into_iter().enumerate().map(|(i, format)| {
         let href = format!("data:text/csv;charset=utf-8,{}", percent_encoded(&sample(format)));
-        view! { <a href=href download=sample_name(format) data-testid=test_id>{label}</a> }
-    };
+        let (label, test_id) = match format {
+            Format::Standard => ("standard format", "sample-standard".to_owned()),
+            Format::LegacyV1 => ("Legacy v1", "sample-legacy".to_owned()),
+            other => (other.label(), format!("sample-{}", other.as_str())),
+        };
+        view! {
+            {(i > 0).then_some(" · ")}
+            <a href=href download=sample_name(format) data-testid=test_id>{label}</a>
+        }
+    });
     view! {
-        <p class="samples">
-            "Samples: " {link(Format::Standard, "standard format", "sample-standard")} " · "
-            {link(Format::LegacyV1, "Legacy v1", "sample-legacy")}
-        </p>
+        <p class="samples">"Samples: " {links.collect_view()}</p>
     }
 }
 
@@ -710,10 +715,7 @@ fn Verdict(upload: Upload) -> impl IntoView {
 
 #[component]
 fn FileFacts(summary: Summary) -> impl IntoView {
-    let format = match summary.format.as_str() {
-        "legacy-v1" => "Legacy v1",
-        _ => "Standard",
-    };
+    let format = muster_import::Format::from_text(&summary.format).map_or("Standard", muster_import::Format::label);
     let delimiter = match summary.delimiter.as_str() {
         "," => "comma",
         ";" => "semicolon",
@@ -767,13 +769,7 @@ fn Headings(upload: Upload, summary: Summary) -> impl IntoView {
         .map(|h| {
             let mappable = matches!(h.read_as.as_str(), "unknown" | "ignored")
                 || upload.mapping.with_untracked(|m| m.contains_key(&h.heading));
-            let shown = match (h.field, h.read_as.as_str()) {
-                (Some(field), _) => field.name().to_owned(),
-                (None, "full-name") => "firstName and lastName".to_owned(),
-                (None, "leaver") => "status".to_owned(),
-                (None, "ignored") => "ignored".to_owned(),
-                _ => "unknown: ignored".to_owned(),
-            };
+            let shown = h.describe();
             let heading = h.heading.clone();
             let current = h.field.map(|f| f.name().to_owned()).unwrap_or_default();
             let on_change = {

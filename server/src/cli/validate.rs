@@ -119,8 +119,9 @@ pub fn contract_json(plan: &Plan) -> String {
 pub fn human_report(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut out = format!(
-        "Format {}, encoding {}, delimiter {:?}\n",
-        serde_json::to_value(s.format).unwrap().as_str().unwrap_or(""),
+        "Format {} ({}), encoding {}, delimiter {:?}\n",
+        s.format.as_str(),
+        s.format.label(),
         s.encoding.name(),
         s.delimiter.as_str()
     );
