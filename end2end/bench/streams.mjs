@@ -8,7 +8,7 @@
 // Run: scripts/bench-streams.sh (it builds the release server).
 import http from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir, setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +164,10 @@ try {
         for (const t of admins(server, token, ADMINS)) open.push(watch(server, t, since, arrivals));
         await new Promise((r) => setTimeout(r, 2000));
       }
+      // BENCH_PERF=file: a CPU profile of the server during each watched load (perf record).
+      const profiler = watched && process.env.BENCH_PERF
+        ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(server.pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' })
+        : null;
       const started = Date.now();
       const serverCpu = cpuSeconds(server.pid);
       const ownCpu = process.cpuUsage();
@@ -172,6 +176,10 @@ try {
       const cpu = cpuSeconds(server.pid) - serverCpu;
       const generator = process.cpuUsage(ownCpu);
       const generatorCpu = (generator.user + generator.system) / 1e6;
+      if (profiler) {
+        profiler.kill('SIGINT');
+        await new Promise((r) => profiler.on('exit', r));
+      }
       await new Promise((r) => setTimeout(r, 1000));
       let delay = null;
       if (watched) {

@@ -582,7 +582,7 @@ async fn the_command_line_loads_only_its_own_import_not_another_tenant_s_upload(
 }
 
 #[tokio::test]
-async fn a_load_s_progress_is_recorded_at_most_four_times_a_second_and_ends_at_its_last_row() {
+async fn a_load_s_progress_is_recorded_at_most_twice_a_second_and_ends_at_its_last_row() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         // Five batches of rows; most are errors, which take no licence but still pass through the load.
         let mut file = String::from("userId,email,firstName\n");
@@ -601,10 +601,10 @@ async fn a_load_s_progress_is_recorded_at_most_four_times_a_second_and_ends_at_i
         assert!(!progress.is_empty(), "{backend:?}: progress was recorded");
         for pair in progress.windows(2) {
             let gap = pair[1].created_at - pair[0].created_at;
-            assert!(gap >= chrono::Duration::milliseconds(240), "{backend:?}: {gap} between progress events");
+            assert!(gap >= chrono::Duration::milliseconds(490), "{backend:?}: {gap} between progress events");
         }
         assert!(
-            progress.len() as f64 <= 1.0 + took.as_secs_f64() / 0.24,
+            progress.len() as f64 <= 1.0 + took.as_secs_f64() / 0.49,
             "{backend:?}: {} in {took:?}",
             progress.len()
         );
