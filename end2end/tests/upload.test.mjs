@@ -156,7 +156,7 @@ test('the sample files download and are read without a problem', async () => {
   for (const [id, name, first, format] of [
     ['sample-standard', 'muster-users-sample.csv', /^userId,externalId,tenant,title,firstName,lastName,email,/, 'Standard'],
     ['sample-legacy', 'muster-users-sample-legacy-v1.csv', /^UserName,FullName,EmailAddress,Department,Leaver/, 'Legacy v1'],
-    ['sample-entra-bulk-create', 'muster-users-sample-entra-bulk-create.csv', /^version:v1\.0\r\nName \[displayName\] Required,/, 'Microsoft Entra bulk create'],
+    ['sample-entra-create', 'muster-users-sample-entra-bulk-create.csv', /^version:v1\.0\r\nName \[displayName\] Required,/, 'Microsoft Entra bulk create'],
     ['sample-entra-export', 'muster-users-sample-entra-download.csv', /^userPrincipalName,displayName,/, 'Microsoft Entra user download'],
     ['sample-google-workspace', 'muster-users-sample-google-workspace.csv', /^First Name \[Required\],Last Name \[Required\],Email Address \[Required\]/, 'Google Workspace'],
     ['sample-okta', 'muster-users-sample-okta.csv', /^login,firstName,lastName,/, 'Okta'],

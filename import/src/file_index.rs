@@ -387,7 +387,7 @@ impl FileIndex {
                 found.entry(line).or_default().push(Diagnostic::cell(
                     Severity::Error,
                     line,
-                    layout.heading_of(field),
+                    layout.heading_in(field, &record),
                     value.unwrap_or(raw.trim()),
                     &format!("is also on line {earlier}; each {} may appear once in a file", field.name()),
                 ));

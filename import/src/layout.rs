@@ -16,7 +16,7 @@ pub enum Format {
     LegacyV1,
     /// Microsoft Entra's bulk-create template (`version:v1.0`, then headings
     /// such as `User name [userPrincipalName] Required`).
-    #[serde(rename = "entra-bulk-create")]
+    #[serde(rename = "entra-create")]
     EntraBulkCreate,
     /// Microsoft Entra's "Download users" file (attribute names as headings).
     #[serde(rename = "entra-export")]
@@ -56,12 +56,13 @@ impl Format {
         }
     }
 
-    /// The text of the format in `validate --json` and in the database.
+    /// The text of the format in `validate --json` and in the database
+    /// (`uploads.format`, 16 characters at most).
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Standard => "standard",
             Format::LegacyV1 => "legacy-v1",
-            Format::EntraBulkCreate => "entra-bulk-create",
+            Format::EntraBulkCreate => "entra-create",
             Format::EntraExport => "entra-export",
             Format::GoogleWorkspace => "google-workspace",
             Format::Okta => "okta",
@@ -166,6 +167,27 @@ impl Layout {
             || (field == Field::Email && self.email_fallback.is_some())
     }
 
+    /// The heading of the column a field's value in `record` came from: the
+    /// email's fallback column where the email column is blank.
+    pub fn heading_in(&self, field: Field, record: &crate::source::Record) -> &str {
+        let own = self.column_of(field).and_then(|c| record.get(c)).unwrap_or("");
+        match self.email_fallback {
+            Some(fallback) if field == Field::Email && crate::fields::trim(own).is_empty() => {
+                &self.columns[fallback].heading
+            }
+            _ => self.heading_of(field),
+        }
+    }
+
+    /// The word a row uses to delete its user, as the file writes it
+    /// (`DELETE`, or Moodle's `deleted` 1).
+    pub fn delete_word(&self) -> &'static str {
+        match self.column_of(Field::Transaction).map(|c| self.columns[c].role) {
+            Some(ColumnRole::Deletes) => "1",
+            _ => "DELETE",
+        }
+    }
+
     /// A field's cell as written in `record` (blank when the file has no such
     /// column), with the email's fallback.
     pub fn value_of<'r>(&self, field: Field, record: &'r crate::source::Record) -> &'r str {
@@ -260,10 +282,15 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             Some(None) => ColumnRole::Ignored,
             None if vendor.is_some() => match vendor::meaning(format, raw, &keys) {
                 Meaning::Role(role) => role,
-                Meaning::Unused => {
-                    unused.push(if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() });
-                    ColumnRole::Ignored
-                }
+                // A standard heading in another system's file (`roles` beside
+                // Moodle's columns) keeps its standard meaning.
+                Meaning::Unused => match Field::from_heading(key) {
+                    Some(field) => ColumnRole::Field(field),
+                    None => {
+                        unused.push(if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() });
+                        ColumnRole::Ignored
+                    }
+                },
                 Meaning::UnusedBecause(why) => {
                     diagnostics.push(Diagnostic {
                         severity: Severity::Warning,
@@ -401,6 +428,16 @@ mod tests {
     fn resolve_line(line: &str) -> (Option<Layout>, Vec<Diagnostic>) {
         let headings: Vec<&str> = line.split(',').collect();
         resolve(&headings, 1, &HeadingMapping::new())
+    }
+
+    #[test]
+    fn each_format_s_text_fits_the_uploads_column_and_reads_back() {
+        for format in Format::ALL {
+            // uploads.format is varchar(16) on PostgreSQL.
+            assert!(format.as_str().len() <= 16, "{format:?}");
+            assert_eq!(Format::from_text(format.as_str()), Some(format));
+            assert_eq!(serde_json::to_value(format).unwrap(), format.as_str());
+        }
     }
 
     #[test]

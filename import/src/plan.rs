@@ -334,7 +334,11 @@ struct Planner<'a, 'd> {
 }
 
 fn error(row: &UserRow, layout: &Layout, field: Field, value: &str, reason: &str) -> Diagnostic {
-    Diagnostic::cell(Severity::Error, row.line, layout.heading_of(field), value, reason)
+    let heading = match layout.email_fallback {
+        Some(fallback) if field == Field::Email && row.email_from_fallback => &layout.columns[fallback].heading,
+        _ => layout.heading_of(field),
+    };
+    Diagnostic::cell(Severity::Error, row.line, heading, value, reason)
 }
 
 fn opt_eq(new: &Option<String>, old: &Option<String>) -> bool {
@@ -529,7 +533,7 @@ impl<'d> Planner<'_, 'd> {
                         &row,
                         layout,
                         Field::Transaction,
-                        "DELETE",
+                        layout.delete_word(),
                         &format!("but {uid:?} is a tenant admin; an upload does not delete admins"),
                     ));
                     RowStatus::Error
@@ -540,7 +544,7 @@ impl<'d> Planner<'_, 'd> {
                         &row,
                         layout,
                         Field::Transaction,
-                        "DELETE",
+                        layout.delete_word(),
                         &format!("but no user {uid:?} exists"),
                     ));
                     RowStatus::Error

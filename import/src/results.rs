@@ -7,7 +7,7 @@ use crate::decode::{decode, Encoding};
 use crate::dialect::{self, Delimiter};
 use crate::export::{neutralise, unneutralise};
 use crate::field::Field;
-use crate::layout::HeadingMapping;
+use crate::layout::{ColumnRole, HeadingMapping};
 use crate::source::{Record, Records};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,8 +41,11 @@ fn rewrite(
     let mut at_line = 1;
     while let Some(line) = records.next_filled(&mut record) {
         let mut cells: Vec<String> = record.iter().map(str::to_owned).collect();
-        let keep = row(if header { None } else { Some(line) }, &mut cells);
-        header = false;
+        // Entra's `version:v1.0` before the headings stays as it is, so that
+        // the file is still Entra's template when uploaded again.
+        let version_line = header && at_line == 1 && crate::vendor::is_entra_version_line(record.iter());
+        let keep = version_line || row(if header { None } else { Some(line) }, &mut cells);
+        header = header && version_line;
         if !keep {
             continue;
         }
@@ -122,13 +125,22 @@ fn with_column(
     rewrite(bytes, delimiter, true, |line, cells| {
         match line {
             None => {
+                // The password column as the file's format reads it (Entra's
+                // `Initial password [passwordProfile] Required`, Google's
+                // `Password [Required]`)...
+                let headings: Vec<&str> = cells.iter().map(String::as_str).collect();
+                let layout = crate::layout::resolve(&headings, 1, mapping).0;
+                let read_as_password = |at: usize| {
+                    layout.as_ref().is_some_and(|l| l.columns[at].role == ColumnRole::Field(Field::Password))
+                };
                 passwords = cells
                     .iter()
                     .enumerate()
-                    // A password column stays blank whatever it was mapped to:
-                    // one the admin mapped to "ignore" still holds passwords.
-                    .filter(|(_, heading)| {
-                        mapping.get(heading.trim()) == Some(&Some(Field::Password))
+                    // ...and, whatever it was mapped to, a column named as a
+                    // password: one the admin mapped to "ignore" still holds passwords.
+                    .filter(|&(at, heading)| {
+                        read_as_password(at)
+                            || mapping.get(heading.trim()) == Some(&Some(Field::Password))
                             || Field::from_heading(heading) == Some(Field::Password)
                     })
                     .map(|(at, _)| at)

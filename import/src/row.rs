@@ -34,6 +34,10 @@ pub struct UserRow {
     pub notify_if_new_user: Option<bool>,
     pub password: Option<String>,
     pub delete: bool,
+    /// The email came from the layout's fallback column (Entra's
+    /// userPrincipalName where `mail` is blank): messages about it name that column.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_from_fallback: bool,
 }
 
 /// Splits `First Last` or `Last, First` (Legacy v1's FullName).
@@ -314,14 +318,21 @@ fn read_row<'r>(
                 Ok(v) => {
                     keys.email = Some(v);
                     set!(row.email = Some(Email::from_checked(v)));
+                    set!(row.email_from_fallback = true);
                 }
-                Err(e) => diagnostics.push(Diagnostic::cell(
-                    Severity::Error,
-                    line,
-                    &layout.columns[fallback].heading,
-                    trim(raw),
-                    &format!("{} (it is the email where {} is blank)", e.0, layout.heading_of(Field::Email)),
-                )),
+                Err(e) => {
+                    let reason = match layout.column_of(Field::Email) {
+                        Some(c) => format!("{} (it is the email, as {} is blank)", e.0, layout.columns[c].heading),
+                        None => format!("{} (it is the email too)", e.0),
+                    };
+                    diagnostics.push(Diagnostic::cell(
+                        Severity::Error,
+                        line,
+                        &layout.columns[fallback].heading,
+                        trim(raw),
+                        &reason,
+                    ));
+                }
             }
         }
     }

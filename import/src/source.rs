@@ -262,12 +262,17 @@ impl<'t> Records<'t> {
     }
 }
 
-/// The text from its second line when its first is Entra's `version:` line.
+/// The text from its second line when its first is Entra's `version:v1.0`
+/// (as `vendor::is_entra_version_line` tells it, delimiters aside).
 fn past_version_line(text: &str) -> &str {
-    let start = text.trim_start_matches('\u{feff}').trim_start();
-    match start.get(..8) {
-        Some(first) if first.eq_ignore_ascii_case("version:") => start.find('\n').map_or("", |end| &start[end + 1..]),
-        _ => text,
+    let start = text.trim_start_matches('\u{feff}');
+    let end = start.find('\n').unwrap_or(start.len());
+    let first = &start[..end];
+    let cells = first.split([',', ';', '\t']);
+    if crate::vendor::is_entra_version_line(cells) {
+        start.get(end + 1..).unwrap_or("")
+    } else {
+        text
     }
 }
 

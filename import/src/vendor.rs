@@ -115,7 +115,11 @@ fn entra(attribute: &str, template: bool) -> Meaning {
         "jobtitle" => Role(ColumnRole::Field(Field::JobTitle)),
         "department" => Role(ColumnRole::Field(Field::Organisation)),
         "mobile" | "mobilephone" => Role(ColumnRole::Field(Field::Mobile)),
-        "objectid" | "id" => Role(ColumnRole::Field(Field::ExternalId)),
+        // Not the externalId: users Muster already has keep their own, and a
+        // different one would fail every row that names them.
+        "objectid" | "id" => UnusedBecause(
+            "Muster matches users by their userPrincipalName; Entra's object id is not loaded as the externalId, which users may already have",
+        ),
         "displayname" => UnusedBecause(DISPLAY_NAME),
         "companyname" => {
             UnusedBecause("Muster finds a user's organisation by the department column, not the company name")

@@ -141,13 +141,14 @@ fn entra_s_user_download_takes_the_sign_in_name_where_mail_is_blank() {
     assert_eq!(plan.summary.format, Format::EntraExport);
     assert_eq!(statuses(&plan), [(Some(2), RowStatus::New), (Some(3), RowStatus::Update), (Some(4), RowStatus::Error)]);
     assert_eq!(change(&plan, 2, Field::Email).as_deref(), Some("mary@example.org"));
-    assert_eq!(change(&plan, 2, Field::ExternalId).as_deref(), Some("5b1f0e0a-0001"));
+    assert_eq!(change(&plan, 2, Field::ExternalId), None, "Entra's object id is not an externalId");
     assert_eq!(row(&plan, 3).existing_id, Some(1), "blank mail: the address is the sign-in name, unchanged");
     assert_eq!(change(&plan, 3, Field::Email), None);
     assert_eq!(errors(&plan, 4), [r#"Line 4, mail: "lee@" is not a valid email address"#]);
     let file: Vec<&str> = plan.summary.file_diagnostics.iter().map(|d| d.message.as_str()).collect();
     assert!(file.iter().any(|m| m.contains(r#"the column "displayName" is ignored"#)), "{file:?}");
     assert!(file.iter().any(|m| m.contains(r#"the column "companyName" is ignored"#)), "{file:?}");
+    assert!(file.iter().any(|m| m.contains(r#"the column "id" is ignored"#)), "{file:?}");
 }
 
 const GOOGLE_HEADINGS: &str = "First Name [Required],Last Name [Required],Email Address [Required],Password [Required],Password Hash Function [UPLOAD ONLY],Org Unit Path [Required],New Primary Email [UPLOAD ONLY],Recovery Email,Home Secondary Email,Work Secondary Email,Recovery Phone [MUST BE IN THE E.164 FORMAT],Work Phone,Home Phone,Mobile Phone,Work Address,Home Address,Employee ID,Employee Type,Employee Title,Manager Email,Department,Cost Center,Building ID,Floor Name,Floor Section,Change Password at Next Sign-In,New Status [UPLOAD ONLY],Advanced Protection Program enrollment";
@@ -304,4 +305,130 @@ fn other_systems_files_read_in_parts_give_the_one_part_verdict() {
         assert_eq!(v.format, format);
         assert!(v.rows_with_errors > 0, "{format:?}: the repeats are found");
     }
+}
+
+/// The lines each reading of a file finds repeated keys on: the planner's
+/// first pass (`KeyColumns`) and the validation's (`check_row`) must agree.
+fn repeats_found(csv: &str) -> (Vec<u64>, Vec<u64>) {
+    let mut empty = directory();
+    empty.users.clear();
+    let repeated = |d: &muster_import::Diagnostic| d.message.contains(" is also on line ");
+    let planned = plan(csv.as_bytes(), &empty, &PlanOptions::default())
+        .rows
+        .iter()
+        .filter(|r| r.diagnostics.iter().any(repeated))
+        .filter_map(|r| r.line)
+        .collect();
+    let validated = validate(csv.as_bytes(), &HeadingMapping::new(), None)
+        .problems
+        .iter()
+        .filter(|p| p.diagnostics.iter().any(repeated))
+        .map(|p| p.line)
+        .collect();
+    (planned, validated)
+}
+
+#[test]
+fn the_planner_and_the_validation_find_the_same_repeats_in_other_systems_files() {
+    let entra = format!(
+        "version:v1.0\n{ENTRA_HEADINGS}\nA,a@example.org,,No,A,A,,,,,,,,,,,\nB,A@example.org,,No,B,B,,,,,,,,,,,\n"
+    );
+    let download = "userPrincipalName,givenName,surname,mail,accountEnabled\n\
+                    a@example.org,A,A,,True\nb@example.org,B,B,a@example.org,True\nc@example.org,C,C,c@example.net,True\n";
+    let moodle = "username,firstname,lastname,email,deleted\nm1,M,One,m@example.org,0\nm2,M,Two,m@example.org,1\n";
+    for csv in [entra.as_str(), download, moodle] {
+        let (planned, validated) = repeats_found(csv);
+        assert_eq!(planned, validated, "{csv}");
+        assert_eq!(planned.len(), 1, "{csv}");
+    }
+    // The repeated address of Entra's download came from the sign-in name of
+    // line 2 and from mail on line 3: the message names the column it is in.
+    let plan = run(download);
+    let message = &errors(&plan, 3)[0];
+    assert!(message.starts_with(r#"Line 3, mail: "a@example.org" is also on line 2"#), "{message}");
+}
+
+#[test]
+fn entra_s_template_with_semicolons_or_without_its_version_line() {
+    let semicolons = format!(
+        "version:v1.0\n{}\nMary Major;mary.major@example.org;;No;Mary;Major;;;;;;;;;;;\n",
+        ENTRA_HEADINGS.replace(',', ";")
+    );
+    let v = validate(semicolons.as_bytes(), &HeadingMapping::new(), None);
+    assert_eq!(
+        (v.format, v.delimiter, v.rows, v.rows_with_errors),
+        (Format::EntraBulkCreate, muster_import::Delimiter::Semicolon, 1, 0)
+    );
+    let without = format!("{ENTRA_HEADINGS}\nMary Major,mary.major@example.org,,No,Mary,Major,,,,,,,,,,,\n");
+    let plan = run(&without);
+    assert_eq!(plan.summary.format, Format::EntraBulkCreate);
+    assert_eq!(statuses(&plan), [(Some(2), RowStatus::New)]);
+}
+
+#[test]
+fn google_s_download_reads_status_unless_new_status_is_there() {
+    let download = "First Name [Required],Last Name [Required],Email Address [Required],Org Unit Path [Required],Status [READ ONLY],Last Sign In [READ ONLY]\n\
+                    Lee,Long,lee.long@example.org,/,Suspended,Never logged in\n";
+    let plan = run(download);
+    assert_eq!(plan.summary.format, Format::GoogleWorkspace);
+    assert_eq!(change(&plan, 2, Field::Enabled).as_deref(), Some("false"));
+    let both = "First Name [Required],Last Name [Required],Email Address [Required],Org Unit Path [Required],New Status [UPLOAD ONLY],Status [READ ONLY]\n\
+                Lee,Long,lee.long@example.org,/,Active,Suspended\n";
+    let plan = run(both);
+    assert_eq!(change(&plan, 2, Field::Enabled).as_deref(), Some("true"));
+    let file: Vec<&str> = plan.summary.file_diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        file.iter().any(|m| m.contains(r#"the column "Status [READ ONLY]" is ignored: the file has New Status"#)),
+        "{file:?}"
+    );
+}
+
+#[test]
+fn a_standard_heading_in_another_system_s_file_keeps_its_meaning() {
+    let csv = "username,email,firstName,lastName,organisation,roles,suspended\nkim,kim@example.org,Kim,Lee,Theatres,Staff,1\n";
+    let plan = run(csv);
+    assert_eq!(plan.summary.format, Format::Moodle);
+    assert_eq!(change(&plan, 2, Field::Organisation).as_deref(), Some("Theatres"));
+    assert_eq!(change(&plan, 2, Field::Roles).as_deref(), Some("Staff"));
+    assert_eq!(change(&plan, 2, Field::Enabled).as_deref(), Some("false"));
+}
+
+#[test]
+fn moodle_s_deleted_is_named_as_written_in_a_message() {
+    let plan = run("username,email,deleted\nnobody,nobody@example.org,1\n");
+    assert_eq!(errors(&plan, 2), [r#"Line 2, deleted: "1" but no user "nobody" exists"#]);
+}
+
+#[test]
+fn results_and_retry_files_keep_entra_s_version_line_and_blank_its_passwords() {
+    use muster_import::results::{original_file, results_file, retry_file};
+    let csv = format!(
+        "version:v1.0\n{ENTRA_HEADINGS}\nMary Major,mary.major@example.org,Harbour-Lights-42,No,Mary,Major,,,,,,,,,,,\nKim Bad,kim@example.org,Amber-Valley-93,Maybe,Kim,Bad,,,,,,,,,,,\n"
+    );
+    let results =
+        String::from_utf8(results_file(csv.as_bytes(), None, &HeadingMapping::new(), |line| format!("r{line}")))
+            .unwrap();
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(lines[0], "version:v1.0");
+    assert!(lines[1].ends_with("Mobile phone [mobile],result"), "{}", lines[1]);
+    assert!(
+        lines[2].starts_with("Mary Major,mary.major@example.org,,No,") && lines[2].ends_with(",r3"),
+        "{}",
+        lines[2]
+    );
+    assert!(!results.contains("Harbour") && !results.contains("Amber"), "{results}");
+    let original = String::from_utf8(original_file(csv.as_bytes(), None, &HeadingMapping::new())).unwrap();
+    assert!(original.starts_with("version:v1.0\n") && !original.contains("Harbour"), "{original}");
+    // The retry file is a new upload of Entra's template: version line, headings, failed rows.
+    let retry = String::from_utf8(retry_file(csv.as_bytes(), None, |line| line == 4)).unwrap();
+    assert_eq!(
+        retry,
+        format!("version:v1.0\n{ENTRA_HEADINGS}\nKim Bad,kim@example.org,Amber-Valley-93,Maybe,Kim,Bad,,,,,,,,,,,\n")
+    );
+    assert_eq!(validate(retry.as_bytes(), &HeadingMapping::new(), None).format, Format::EntraBulkCreate);
+    // Google's password column, named with its tag.
+    let google = "First Name [Required],Last Name [Required],Email Address [Required],Password [Required]\nA,B,a@example.org,Harbour-Lights-42\n";
+    let results =
+        String::from_utf8(results_file(google.as_bytes(), None, &HeadingMapping::new(), |_| "ok".into())).unwrap();
+    assert_eq!(results, "First Name [Required],Last Name [Required],Email Address [Required],Password [Required],result\nA,B,a@example.org,,ok\n");
 }
