@@ -28,6 +28,9 @@ for stale in $(psql "$PG/postgres" -Atc "select datname from pg_database where d
   psql "$PG/postgres" -qc "drop database if exists \"$stale\" with (force)" >/dev/null 2>&1 || true
 done
 
+echo "==> formatting (cargo fmt --check)"
+if ensure_rust_component rustfmt fmt; then cargo fmt --all --check; fi
+
 echo "==> the import engine builds for wasm32-unknown-unknown"
 cargo check -p muster-import --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
 

@@ -109,7 +109,38 @@ build_site() {
   cp "$MUSTER_ROOT/style/muster.css" "$MUSTER_ROOT/target/site/pkg/muster.css"
   # The upload page's validator runs the same module in a Web Worker.
   cp "$MUSTER_ROOT/frontend/worker/validate.js" "$MUSTER_ROOT/target/site/pkg/validate-worker.js"
+  version_site "$profile"
   echo "==> front end: $(du -h "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" | cut -f1) of WebAssembly in target/site/pkg"
+}
+
+# The static files under a folder named after their content (pkg/v-<hash>/),
+# each beside its brotli and gzip forms: the server sends them precompressed
+# and lets browsers keep them for a year, since a new build has a new name.
+# pkg/current names the folder; the server reads it at start.
+version_site() {
+  local pkg="$MUSTER_ROOT/target/site/pkg" files=(muster.js muster_bg.wasm muster.css validate-worker.js) hash dir
+  # Brotli's best for a release; a quick one for a debug build's 15 MB module.
+  local quality=11
+  [ "${1:-release}" = release ] || quality=4
+  hash=$(cd "$pkg" && cat "${files[@]}" | sha256sum | cut -c1-16)
+  dir="$pkg/v-$hash"
+  if [ ! -f "$dir/muster_bg.wasm.br" ]; then
+    rm -rf "$pkg"/v-*
+    mkdir -p "$dir"
+    (cd "$pkg" && cp "${files[@]}" "$dir/")
+    node -e '
+      const { readFileSync, writeFileSync } = require("node:fs");
+      const zlib = require("node:zlib");
+      const quality = Number(process.argv[1]);
+      for (const path of process.argv.slice(2)) {
+        const bytes = readFileSync(path);
+        writeFileSync(path + ".br", zlib.brotliCompressSync(bytes, { params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: quality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } }));
+        writeFileSync(path + ".gz", zlib.gzipSync(bytes, { level: quality === 11 ? 9 : 4 }));
+      }' "$quality" $(for f in "${files[@]}"; do echo "$dir/$f"; done)
+  fi
+  echo "v-$hash" > "$pkg/current"
+  echo "==> static files in pkg/v-$hash: $(du -cb "$dir"/*.br | tail -1 | cut -f1) bytes with brotli, $(du -cb "$dir"/*.gz | tail -1 | cut -f1) with gzip, $(du -cb "${files[@]/#/$dir/}" | tail -1 | cut -f1) as they are"
 }
 
 build_server() {
@@ -117,6 +148,18 @@ build_server() {
   [ "$profile" = release ] && flag=(--release)
   echo "==> building the server ($profile)"
   (cd "$MUSTER_ROOT" && cargo build -p muster-server --bin muster "${flag[@]}")
+}
+
+# A component of the Rust toolchain (rustfmt, clippy) for a gate of the tests:
+# rustup's default profile has both; where one is missing and rustup cannot add
+# it (no network to rustup), the gate is skipped with a warning.
+ensure_rust_component() {
+  local component="$1" subcommand="$2"
+  cargo "$subcommand" --version >/dev/null 2>&1 && return 0
+  rustup component add "$component" >/dev/null 2>&1 || true
+  cargo "$subcommand" --version >/dev/null 2>&1 && return 0
+  echo "WARNING: cargo $subcommand is not installed and rustup could not add $component; that gate is skipped" >&2
+  return 1
 }
 
 prepare_build() {

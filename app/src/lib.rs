@@ -12,7 +12,7 @@ pub mod session;
 pub mod ssr;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path, SsrMode,
@@ -25,12 +25,16 @@ use pages::*;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     ssr::policy::provide();
+    // The build's folder of static files (its name changes with their content).
+    let pkg = format!("/{}", options.site_pkg_dir);
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="muster-pkg" content=pkg.clone()/>
+                <link rel="stylesheet" id="muster" href=format!("{pkg}/muster.css")/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -52,7 +56,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="muster" href="/pkg/muster.css"/>
         <Title text="Muster"/>
         <Router>
             <Routes fallback=NotFoundPage>

@@ -26,7 +26,8 @@ try {
     const file = `/pkg/bench/users-${n}.csv`;
     if (!existsSync(join(siteRoot, file))) throw new Error(`missing ${file}: run scripts/bench-import.sh`);
     const r = await page.evaluate(async ({ file, n }) => {
-      const m = await import('/pkg/muster.js');
+      // The module the page loaded (and initialised), from the build's folder.
+      const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster.js`);
       const bytes = new Uint8Array(await (await fetch(file)).arrayBuffer());
       // One untimed run first: V8 runs a module's functions in its baseline tier
       // until they are found hot, and the first file of a page would measure that.

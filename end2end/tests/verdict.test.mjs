@@ -108,7 +108,8 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
   await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
   const inBrowser = await page.evaluate(async (all) => {
-    const m = await import('/pkg/muster.js');
+    // The module the page loaded (and initialised), from the build's folder.
+    const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster.js`);
     return all.map((bytes) => JSON.parse(m.validate_users_file(new Uint8Array(bytes), 'demo')));
   }, Object.values(files).map((bytes) => [...bytes]));
 

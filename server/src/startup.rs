@@ -38,7 +38,7 @@ impl Application {
         let leptos_options = LeptosOptions::builder()
             .output_name("muster")
             .site_root(config.site_root.to_string_lossy().as_ref())
-            .site_pkg_dir("pkg")
+            .site_pkg_dir(crate::assets::pkg_dir(&config.site_root))
             .site_addr(addr)
             .build();
         let state = AppState::new(
@@ -54,6 +54,7 @@ impl Application {
         let routes = generate_route_list(App);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .merge(crate::assets::routes(&config.site_root))
             .merge(muster_app::ssr::downloads::routes())
             .merge(muster_app::ssr::events::routes())
             .leptos_routes_with_context(&state, routes, || (), {

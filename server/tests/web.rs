@@ -721,3 +721,52 @@ async fn an_admin_s_event_streams_are_capped() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The front end's files as a build lays them out: a versioned folder named in
+/// `pkg/current`, each file beside its brotli and gzip forms. The pages load
+/// that folder; its files go out precompressed and are kept a year; other
+/// files under `/pkg` are revalidated.
+#[tokio::test]
+async fn the_front_end_is_sent_precompressed_under_a_name_that_changes_with_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("muster-web-assets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let versioned = dir.join("site/pkg/v-0123abcd");
+    std::fs::create_dir_all(&versioned).unwrap();
+    std::fs::write(dir.join("site/pkg/current"), "v-0123abcd\n").unwrap();
+    std::fs::write(dir.join("site/pkg/muster.js"), "plain").unwrap();
+    std::fs::write(versioned.join("muster_bg.wasm"), b"\0asm as it is").unwrap();
+    std::fs::write(versioned.join("muster_bg.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(versioned.join("muster_bg.wasm.gz"), b"gzip bytes").unwrap();
+    let app = start(&db, &dir).await;
+
+    let html = app.get("/signin", None).await.text().await.unwrap();
+    assert!(html.contains(r#"href="/pkg/v-0123abcd/muster.css""#), "{html}");
+    assert!(html.contains("/pkg/v-0123abcd/muster.js"), "{html}");
+    assert!(html.contains(r#"<meta name="muster-pkg" content="/pkg/v-0123abcd""#), "{html}");
+
+    let fetch = |encoding: &'static str| {
+        app.client
+            .get(format!("{}/pkg/v-0123abcd/muster_bg.wasm", app.url))
+            .header(header::ACCEPT_ENCODING, encoding)
+            .send()
+    };
+    let br = fetch("gzip, deflate, br").await.unwrap();
+    assert_eq!(br.status(), StatusCode::OK);
+    assert_eq!(br.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(br.headers()[header::CONTENT_TYPE], "application/wasm");
+    assert_eq!(br.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(br.bytes().await.unwrap().as_ref(), b"brotli bytes");
+    let gzip = fetch("gzip").await.unwrap();
+    assert_eq!(gzip.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(gzip.bytes().await.unwrap().as_ref(), b"gzip bytes");
+    let plain = fetch("identity").await.unwrap();
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), b"\0asm as it is");
+
+    let unversioned = app.get("/pkg/muster.js", None).await;
+    assert_eq!(unversioned.status(), StatusCode::OK);
+    assert_eq!(unversioned.headers()[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(app.get("/pkg/v-0123abcd/nothing.js", None).await.status(), StatusCode::NOT_FOUND);
+    let _ = std::fs::remove_dir_all(&dir);
+}

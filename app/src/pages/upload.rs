@@ -926,8 +926,16 @@ mod browser {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
 
-    /// Where the worker script is served (beside the app's module).
-    const WORKER: &str = "/pkg/validate-worker.js";
+    /// Where the worker script is served: beside the app's module, in the
+    /// build's folder the page names (`<meta name="muster-pkg">`).
+    fn worker_url() -> String {
+        let pkg = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector("meta[name=muster-pkg]").ok().flatten())
+            .and_then(|meta| meta.get_attribute("content"))
+            .unwrap_or_else(|| "/pkg".to_owned());
+        format!("{pkg}/validate-worker.js")
+    }
 
     #[derive(Default)]
     pub struct Validator {
@@ -1009,7 +1017,7 @@ mod browser {
             let Some(file) = self.file.clone() else { return Err("no file was picked".into()) };
             let options = web_sys::WorkerOptions::new();
             options.set_type(web_sys::WorkerType::Module);
-            let worker = web_sys::Worker::new_with_options(WORKER, &options)
+            let worker = web_sys::Worker::new_with_options(&worker_url(), &options)
                 .map_err(|e| format!("the browser refused the validator: {e:?}"))?;
             let listener = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
                 let text = js_sys::JSON::stringify(&ev.data()).ok().and_then(|s| s.as_string()).unwrap_or_default();
