@@ -71,7 +71,9 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| passwords::hash_blocking("decoy password that matches nothing"))
 }
 
-/// An account a sign-in names.
+/// An account a sign-in names (one at a time, briefly: the sizes of the two
+/// kinds need not match).
+#[allow(clippy::large_enum_variant)]
 enum Account {
     Platform(platform_admin::Model),
     /// A user of the tenant; `usable` unless disabled or a leaver.

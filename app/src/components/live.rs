@@ -71,9 +71,12 @@ mod browser {
         _reset: Closure<dyn FnMut(web_sys::MessageEvent)>,
     }
 
+    /// A follower of the tab's stream: its number (to stop following) and what it does.
+    type Follower = (u64, Rc<dyn Fn(Heard)>);
+
     thread_local! {
         static HUB: RefCell<Option<Hub>> = const { RefCell::new(None) };
-        static FOLLOWERS: RefCell<Vec<(u64, Rc<dyn Fn(Heard)>)>> = const { RefCell::new(Vec::new()) };
+        static FOLLOWERS: RefCell<Vec<Follower>> = const { RefCell::new(Vec::new()) };
         static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 

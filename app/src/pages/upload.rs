@@ -492,7 +492,8 @@ fn Choices(upload: Upload) -> impl IntoView {
 #[derive(Debug, Clone, PartialEq)]
 enum Sending {
     Idle,
-    Sending {
+    /// On its way: bytes sent of the total.
+    InFlight {
         sent: f64,
         total: f64,
     },
@@ -517,7 +518,7 @@ fn SendStep(upload: Upload) -> impl IntoView {
         Stage::Done(summary) => Some(!summary.file_diagnostics.iter().any(|d| d.is_error())),
         _ => None,
     };
-    let busy = move || matches!(sending.get(), Sending::Sending { .. } | Sending::Planning);
+    let busy = move || matches!(sending.get(), Sending::InFlight { .. } | Sending::Planning);
     let send = move |_| {
         let Stage::Done(summary) = upload.stage.get_untracked() else { return };
         let limit = limits.get_untracked().and_then(Result::ok).map(|l| l.max_upload_bytes);
@@ -536,12 +537,12 @@ fn SendStep(upload: Upload) -> impl IntoView {
             }
             let navigate = navigate.clone();
             let json = serde_json::to_string(&request).unwrap_or_default();
-            sending.set(Sending::Sending { sent: 0.0, total: file.size() as f64 });
+            sending.set(Sending::InFlight { sent: 0.0, total: file.size() as f64 });
             let started = browser::send(
                 &file,
                 &json,
                 move |sent, total| {
-                    sending.set(if sent >= total { Sending::Planning } else { Sending::Sending { sent, total } })
+                    sending.set(if sent >= total { Sending::Planning } else { Sending::InFlight { sent, total } })
                 },
                 move |answer| match answer {
                     Ok(crate::serverfns::uploads::Sent::Planned { upload_id }) => {
@@ -563,7 +564,7 @@ fn SendStep(upload: Upload) -> impl IntoView {
     };
     let said = move || match sending.get() {
         Sending::Idle => ().into_any(),
-        Sending::Sending { sent, total } => view! {
+        Sending::InFlight { sent, total } => view! {
             <p>{format!("Sending the file: {:.0}%", if total > 0.0 { 100.0 * sent / total } else { 0.0 })}</p>
             <progress aria-label="Sending the file" max=total value=sent></progress>
         }

@@ -37,7 +37,7 @@ fn run(csv: &str) -> Plan {
     plan(csv.as_bytes(), &directory(), &PlanOptions::default())
 }
 
-fn row<'p>(plan: &'p Plan, line: u64) -> &'p muster_import::RowPlan {
+fn row(plan: &Plan, line: u64) -> &muster_import::RowPlan {
     plan.rows.iter().find(|r| r.line == Some(line)).expect("a row of that line")
 }
 

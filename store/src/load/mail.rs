@@ -180,11 +180,7 @@ pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing, owed: &[i64])
         sea_orm::sea_query::SimpleExpr::from(Func::cust("REPLACE").arg(text).arg(queued).arg(sent))
     };
     let result = replace(
-        replace(
-            Expr::col(upload_row::Column::Result).into(),
-            INVITATION_QUEUED,
-            format!("{} sent", words(KIND_INVITATION).1),
-        ),
+        replace(Expr::col(upload_row::Column::Result), INVITATION_QUEUED, format!("{} sent", words(KIND_INVITATION).1)),
         PASSWORD_QUEUED,
         format!("{} sent", words(KIND_PASSWORD).1),
     );

@@ -26,12 +26,13 @@ pub async fn start_load(upload_id: i64, confirmed: bool) -> Result<LoadStarted, 
         .await?
         .ok_or_else(|| AppError::Invalid("No such upload.".into()))?;
     // All or nothing with rows in error loads nothing: it is not queued.
-    if muster_store::uploads::options_of(&upload).load.stop_on_error && upload.state == "ready" {
-        if muster_store::uploads::plan_summary_of(&upload).is_some_and(|s| s.counts.error > 0) {
-            return Err(AppError::Invalid(
-                "Not loaded: all or nothing, and rows have errors. Fix them and send the file again.".into(),
-            ));
-        }
+    if muster_store::uploads::options_of(&upload).load.stop_on_error
+        && upload.state == "ready"
+        && muster_store::uploads::plan_summary_of(&upload).is_some_and(|s| s.counts.error > 0)
+    {
+        return Err(AppError::Invalid(
+            "Not loaded: all or nothing, and rows have errors. Fix them and send the file again.".into(),
+        ));
     }
     let enqueued = if confirmed {
         jobs::enqueue_confirmed_load(db, &upload).await?
