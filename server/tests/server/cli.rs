@@ -1,6 +1,5 @@
 //! The `muster` binary's command line, run as a real child process.
-mod common;
-use common::smtp::SmtpServer;
+use crate::common::smtp::SmtpServer;
 use muster_store::testdb::{Backend, TestDb};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -506,7 +505,7 @@ async fn one_undeliverable_address_is_final_and_costs_the_others_nothing() {
         let (test_db, db, demo, upload_id) = queued_in_demo(backend, file).await;
         let dir = temp_dir(&format!("refused-{backend:?}"));
         let smtp = SmtpServer::start();
-        smtp.refuse("bob@nowhere.example", common::smtp::PERMANENT);
+        smtp.refuse("bob@nowhere.example", crate::common::smtp::PERMANENT);
         let worker = worker_on(&db, smtp.port, &dir);
         assert_eq!(worker.run_pending().await.unwrap(), 1);
         let rows = muster_store::uploads::rows(&db, demo.id, upload_id).await.unwrap();

@@ -1,5 +1,5 @@
 //! The slow tier, opt-in: `scripts/test.sh --slow` (or `cargo test -p muster-store
-//! --test slow -- --ignored`). A 100 000-row upload end to end on every backend.
+//! --test store slow -- --ignored`). A 100 000-row upload end to end on every backend.
 use muster_store::entity::{tenant, upload_row, user};
 use muster_store::load::{self, UploadOptions};
 use muster_store::testdb::on_every_backend;
