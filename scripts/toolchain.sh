@@ -96,8 +96,11 @@ build_site() {
   local profile="$1" cargo_profile out wasm
   if [ "$profile" = release ]; then cargo_profile=wasm-release; out=wasm-release; else cargo_profile=dev; out=debug; fi
   echo "==> building the front end ($profile)"
+  # MUSTER_FRONTEND_FEATURES: `bench` adds the browser benchmark's baseline.
+  local features=()
+  [ -n "${MUSTER_FRONTEND_FEATURES:-}" ] && features=(--features "$MUSTER_FRONTEND_FEATURES")
   (cd "$MUSTER_ROOT" && cargo build -p muster-frontend --lib --target wasm32-unknown-unknown \
-      --profile "$cargo_profile" "${WASM_BUILD_STD[@]}")
+      --profile "$cargo_profile" "${features[@]}" "${WASM_BUILD_STD[@]}")
   wasm="$MUSTER_ROOT/target/wasm32-unknown-unknown/$out/muster_frontend.wasm"
   mkdir -p "$MUSTER_ROOT/target/site/pkg"
   wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name muster "$wasm"

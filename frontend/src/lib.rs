@@ -43,6 +43,7 @@ pub fn problems_csv(bytes: &[u8], mapping: Option<String>) -> Vec<u8> {
 
 /// The benchmark's baseline: the raw `csv` crate counting the records of the same
 /// bytes, with nothing validated.
+#[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn baseline_count_records(bytes: &[u8]) -> u32 {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
