@@ -1,7 +1,8 @@
 //! The `muster` binary's command line, run as a real child process.
 use crate::common::smtp::SmtpServer;
+use crate::common::temp_dir;
 use muster_store::testdb::{Backend, TestDb};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const SEED_004: &str =
@@ -10,13 +11,6 @@ admin,,Demo,Administrator,admin@demo.muster.invalid,true,,,Email,,false\n\
 mary,,Mary,Major,mary@example.com,true,admin,Coordinator|Nurse,Email,,true\n\
 pat,demo,Pat,Minor,pat@example.com,true,mary,Porter,OFF,,false\n\
 lee,,Lee,Long,lee@example.com,false,,Clerk,,,true\n";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("muster-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn muster(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_muster"));
@@ -383,8 +377,8 @@ async fn migrate_readies_an_empty_database_and_import_flags_set_the_load_s_optio
     }
 }
 
-/// A real SMTP server for the test: Python's standard `smtpd` (3.11 has it),
-/// printing every message it receives.
+/// A real SMTP server for the test (`common::smtp`, in Rust), keeping every
+/// message it receives.
 #[tokio::test]
 async fn import_emails_invitations_and_the_results_over_smtp() {
     let test_db = TestDb::new(Backend::Sqlite).await;

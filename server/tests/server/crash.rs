@@ -1,6 +1,7 @@
 //! A load survives its process being killed with SIGKILL and its database
 //! dropping every connection: it resumes and applies every row exactly once.
 //! Two servers on one PostgreSQL share the queue.
+use crate::common::temp_dir;
 use muster_store::entity::{upload, user};
 use muster_store::testdb::{Backend, TestDb};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
@@ -9,13 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROWS: usize = 6000;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("muster-crash-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_muster"))

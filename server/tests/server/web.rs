@@ -1,5 +1,6 @@
 //! The real server on a random port, over HTTP, against a fresh SQLite file and a
 //! fresh PostgreSQL database: the same story on both.
+use crate::common::temp_dir;
 use muster_server::config::Config;
 use muster_server::startup::Application;
 use muster_store::bootstrap::FirstRun;
@@ -130,7 +131,7 @@ impl Running {
 
 async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let dir = std::env::temp_dir().join(format!("muster-web-{backend:?}-{}", std::process::id()));
+    let dir = temp_dir(&format!("web-{backend:?}"));
     let app = start(&db, &dir).await;
     let first = app.first.clone();
 
@@ -443,7 +444,7 @@ async fn sign_in_pages_and_sessions_on_postgres() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(format!("muster-proxy-{}", std::process::id()));
+    let dir = temp_dir("proxy");
     let app = start_with(&db, &dir, |c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
     let from = |client: &'static str, login: String| {
         let (http, url) = (app.client.clone(), app.url.clone());
@@ -472,7 +473,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
 #[tokio::test]
 async fn over_https_the_session_cookie_is_host_only_secure_and_the_only_one_read() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(format!("muster-https-{}", std::process::id()));
+    let dir = temp_dir("https");
     let app = start_with(&db, &dir, |c| c.public_url = Some("https://muster.example.org".into())).await;
     let host_cookie = |response: &Response| {
         let all: Vec<String> = response
@@ -546,7 +547,7 @@ async fn send_file(app: &Running, cookie: &str, bytes: Vec<u8>) -> Response {
 /// browser resumes from.
 async fn send_and_follow(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let dir = std::env::temp_dir().join(format!("muster-web-events-{backend:?}-{}", std::process::id()));
+    let dir = temp_dir(&format!("web-events-{backend:?}"));
     let app = start_with(&db, &dir, |c| c.max_upload_mb = 1).await;
     let signed_in = app.sign_in("demo", "admin", &app.first.demo().password).await;
     let cookie = cookie_pair(&session_cookie(&signed_in).expect("a session"));
@@ -687,7 +688,7 @@ async fn uploads_are_sent_and_followed_live_on_postgres() {
 #[tokio::test]
 async fn an_admin_s_event_streams_are_capped() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(format!("muster-web-cap-{}", std::process::id()));
+    let dir = temp_dir("web-cap");
     let app = start(&db, &dir).await;
     let signed_in = app.sign_in("demo", "admin", &app.first.demo().password).await;
     let cookie = cookie_pair(&session_cookie(&signed_in).expect("a session"));
@@ -729,8 +730,7 @@ async fn an_admin_s_event_streams_are_capped() {
 #[tokio::test]
 async fn the_front_end_is_sent_precompressed_under_a_name_that_changes_with_it() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(format!("muster-web-assets-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = temp_dir("web-assets");
     let versioned = dir.join("site/pkg/v-0123abcd");
     std::fs::create_dir_all(&versioned).unwrap();
     std::fs::write(dir.join("site/pkg/current"), "v-0123abcd\n").unwrap();
