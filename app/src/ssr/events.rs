@@ -320,3 +320,63 @@ async fn read_for_tenant(
 fn is_recent(event: &muster_store::entity::event::Model) -> bool {
     event.created_at > chrono::Utc::now() - LATE_BY
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_store::testdb::{Backend, TestDb};
+    use sea_orm::{ActiveModelTrait, Set};
+
+    /// A stream whose client stopped reading falls behind its tenant's feed
+    /// (which keeps only its last batches): it loses nothing, reading what it
+    /// missed from the database, each event once and in order.
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_its_feed_reads_what_it_missed_once_in_order() {
+        let test_db = TestDb::new(Backend::Sqlite).await;
+        let db = test_db.connect().await;
+        let tenant = muster_store::tenants::create_tenant(&db, "lagging", "Lagging", None).await.unwrap();
+        let streams = Arc::new(Streams::default());
+        let (sender, feed) = broadcast::channel(2);
+        let mut follow = Follow {
+            _open: OpenStream::take(&streams, 1).unwrap(),
+            feed,
+            db: db.clone(),
+            tenant_id: tenant.id,
+            cursor: 0,
+            sent: VecDeque::new(),
+            ready: VecDeque::new(),
+            ends_at: Instant::now() + Duration::from_secs(60),
+            reset: false,
+            seeded: true,
+            catch_up: false,
+        };
+        let mut recorded = Vec::new();
+        for n in 0..10 {
+            let event = event::ActiveModel {
+                tenant_id: Set(tenant.id),
+                upload_id: Set(None),
+                kind: Set("progress".into()),
+                data: Set(serde_json::json!({ "n": n })),
+                created_at: Set(chrono::Utc::now()),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            recorded.push(event.id);
+            // Ten batches into a feed that keeps two: the stream has lagged.
+            let _ = sender.send(Arc::new(vec![Prepared::of(event)]));
+        }
+        for _ in 0..10 {
+            assert!(follow.next().await.is_some());
+        }
+        let sent: Vec<i64> = follow.sent.iter().map(|(id, _)| *id).collect();
+        assert_eq!(sent, recorded, "every event, in order");
+        // The two batches the feed still held are not sent again.
+        let more = tokio::time::timeout(Duration::from_millis(300), follow.next()).await;
+        assert!(more.is_err(), "nothing after the last event");
+        assert_eq!(follow.sent.len(), 10);
+        db.close().await.ok();
+        test_db.cleanup().await;
+    }
+}
