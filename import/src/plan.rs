@@ -355,64 +355,81 @@ fn join_names(names: &[impl AsRef<str>]) -> String {
     names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join("|")
 }
 
+/// A user's field as a plan writes it (a change's `old`): the one definition
+/// for the preview and for the load's check that nothing changed since it.
+/// Role and group names joined by bars; `None` for what a user does not hold.
+pub fn field_text(user: &DirectoryUser, field: Field) -> Option<String> {
+    let flag = |v: bool| Some(v.to_string());
+    match field {
+        Field::UserId => Some(user.user_id.clone()),
+        Field::ExternalId => user.external_id.clone(),
+        Field::Title => user.title.clone(),
+        Field::FirstName => user.first_name.clone(),
+        Field::LastName => user.last_name.clone(),
+        Field::Email => Some(user.email.clone()),
+        Field::Mobile => user.mobile.clone(),
+        Field::JobTitle => user.job_title.clone(),
+        Field::Organisation => user.organisation.clone(),
+        Field::Enabled => flag(user.enabled),
+        Field::ReportsTo => user.reports_to.clone(),
+        Field::Roles => Some(join_names(&user.roles)),
+        Field::Groups => Some(join_names(&user.groups)),
+        Field::TaskNotification => Some(user.task_notification.as_str().into()),
+        Field::ChangePasswordNextTime => flag(user.change_password_next_time),
+        Field::Tenant | Field::Status | Field::NotifyIfNewUser | Field::Password | Field::Transaction => None,
+    }
+}
+
 /// The fields a row would change on an existing user; blank cells change nothing.
 pub fn changes(row: &UserRow, user: &DirectoryUser, include_organisation: bool) -> Vec<Change> {
     let mut out = Vec::new();
-    let mut text = |field: Field, new: &Option<String>, old: &Option<String>| {
-        if new.is_some() && !opt_eq(new, old) {
-            out.push(Change { field, old: old.clone(), new: new.clone() });
+    let old = |field: Field| field_text(user, field);
+    let mut text = |field: Field, new: Option<String>| {
+        let old = old(field);
+        if new.is_some() && !opt_eq(&new, &old) {
+            out.push(Change { field, old, new });
         }
     };
     let key_changed =
         |new: Option<&str>, old: Option<&str>| new.is_some_and(|n| Some(normalize_key(n)) != old.map(normalize_key));
     if key_changed(row.user_id.as_ref().map(|u| u.as_str()), Some(&user.user_id)) {
-        text(Field::UserId, &row.user_id.as_ref().map(|u| u.to_string()), &Some(user.user_id.clone()));
+        text(Field::UserId, row.user_id.as_ref().map(|u| u.to_string()));
     }
     if key_changed(row.external_id.as_ref().map(|u| u.as_str()), user.external_id.as_deref()) {
-        text(Field::ExternalId, &row.external_id.as_ref().map(|u| u.to_string()), &user.external_id);
+        text(Field::ExternalId, row.external_id.as_ref().map(|u| u.to_string()));
     }
-    text(Field::Title, &row.title, &user.title);
-    text(Field::FirstName, &row.first_name, &user.first_name);
-    text(Field::LastName, &row.last_name, &user.last_name);
+    text(Field::Title, row.title.clone());
+    text(Field::FirstName, row.first_name.clone());
+    text(Field::LastName, row.last_name.clone());
     if key_changed(row.email.as_ref().map(|e| e.as_str()), Some(&user.email)) {
-        text(Field::Email, &row.email.as_ref().map(|e| e.to_string()), &Some(user.email.clone()));
+        text(Field::Email, row.email.as_ref().map(|e| e.to_string()));
     }
-    text(Field::Mobile, &row.mobile.as_ref().map(|m| m.to_string()), &user.mobile);
-    text(Field::JobTitle, &row.job_title, &user.job_title);
+    text(Field::Mobile, row.mobile.as_ref().map(|m| m.to_string()));
+    text(Field::JobTitle, row.job_title.clone());
     if include_organisation && key_changed(row.organisation.as_ref().map(|o| o.as_str()), user.organisation.as_deref())
     {
-        text(Field::Organisation, &row.organisation.as_ref().map(|o| o.to_string()), &user.organisation);
+        text(Field::Organisation, row.organisation.as_ref().map(|o| o.to_string()));
     }
-    let flag = |v: bool| Some(v.to_string());
+    let mut out_of_text = Vec::new();
+    let mut push = |field: Field, new: Option<String>| out_of_text.push(Change { field, old: old(field), new });
     if let Some(enabled) = row.enabled.filter(|e| *e != user.enabled) {
-        out.push(Change { field: Field::Enabled, old: flag(user.enabled), new: flag(enabled) });
+        push(Field::Enabled, Some(enabled.to_string()));
     }
     if key_changed(row.reports_to.as_ref().map(|u| u.as_str()), user.reports_to.as_deref()) {
-        out.push(Change {
-            field: Field::ReportsTo,
-            old: user.reports_to.clone(),
-            new: row.reports_to.as_ref().map(|u| u.to_string()),
-        });
+        push(Field::ReportsTo, row.reports_to.as_ref().map(|u| u.to_string()));
     }
-    for (field, new, old) in [(Field::Roles, &row.roles, &user.roles), (Field::Groups, &row.groups, &user.groups)] {
-        if let Some(new) = new.as_ref().filter(|n| !names_eq(n, old)) {
-            out.push(Change { field, old: Some(join_names(old)), new: Some(join_names(new)) });
+    for (field, new, held) in [(Field::Roles, &row.roles, &user.roles), (Field::Groups, &row.groups, &user.groups)] {
+        if let Some(new) = new.as_ref().filter(|n| !names_eq(n, held)) {
+            push(field, Some(join_names(new)));
         }
     }
     if let Some(tn) = row.task_notification.filter(|t| *t != user.task_notification) {
-        out.push(Change {
-            field: Field::TaskNotification,
-            old: Some(user.task_notification.as_str().into()),
-            new: Some(tn.as_str().into()),
-        });
+        push(Field::TaskNotification, Some(tn.as_str().into()));
     }
     if let Some(c) = row.change_password_next_time.filter(|c| *c != user.change_password_next_time) {
-        out.push(Change {
-            field: Field::ChangePasswordNextTime,
-            old: flag(user.change_password_next_time),
-            new: flag(c),
-        });
+        push(Field::ChangePasswordNextTime, Some(c.to_string()));
     }
+    out.extend(out_of_text);
     out
 }
 

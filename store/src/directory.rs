@@ -156,30 +156,11 @@ impl Snapshot {
             if let Some(manager) = u.reports_to_id {
                 self.managers.push((at, manager));
             }
-            users.push(DirectoryUser {
-                id: u.id,
-                organisation: u.organisation_id.and_then(|id| self.org_code.get(&id)).cloned(),
-                leaver: u.state == "leaver",
-                enabled: u.enabled,
-                reports_to: None,
-                roles: user_roles.remove(&u.id).unwrap_or_default(),
-                groups: user_groups.remove(&u.id).unwrap_or_default(),
-                task_notification: if u.task_notification.eq_ignore_ascii_case("off") {
-                    TaskNotification::Off
-                } else {
-                    TaskNotification::Email
-                },
-                change_password_next_time: u.change_password_next_time,
-                is_admin: u.is_tenant_admin,
-                user_id: u.user_id,
-                external_id: u.external_id,
-                title: u.title,
-                first_name: u.first_name,
-                last_name: u.last_name,
-                email: u.email,
-                mobile: u.mobile,
-                job_title: u.job_title,
-            });
+            let organisation = u.organisation_id.and_then(|id| self.org_code.get(&id)).cloned();
+            let roles = user_roles.remove(&u.id).unwrap_or_default();
+            let groups = user_groups.remove(&u.id).unwrap_or_default();
+            // Managers are linked once the whole tenant is read.
+            users.push(as_planned(u, organisation, None, roles, groups));
         }
         Ok(())
     }
@@ -198,6 +179,42 @@ impl Snapshot {
 }
 
 /// (user, role or group) pairs as each user's names.
+/// A user as the engine plans against it: the one conversion of a stored user,
+/// for the directory a plan reads and for the load's check that nothing
+/// changed since the preview.
+pub(crate) fn as_planned(
+    u: user::Model,
+    organisation: Option<String>,
+    reports_to: Option<String>,
+    roles: Vec<String>,
+    groups: Vec<String>,
+) -> DirectoryUser {
+    DirectoryUser {
+        id: u.id,
+        organisation,
+        leaver: u.state == "leaver",
+        enabled: u.enabled,
+        reports_to,
+        roles,
+        groups,
+        task_notification: if u.task_notification.eq_ignore_ascii_case("off") {
+            TaskNotification::Off
+        } else {
+            TaskNotification::Email
+        },
+        change_password_next_time: u.change_password_next_time,
+        is_admin: u.is_tenant_admin,
+        user_id: u.user_id,
+        external_id: u.external_id,
+        title: u.title,
+        first_name: u.first_name,
+        last_name: u.last_name,
+        email: u.email,
+        mobile: u.mobile,
+        job_title: u.job_title,
+    }
+}
+
 fn names_by_user(pairs: Vec<(i64, i64)>, names: &HashMap<i64, String>) -> HashMap<i64, Vec<String>> {
     let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
     for (user, of) in pairs {

@@ -252,7 +252,8 @@ impl<'b> Applying<'_, 'b> {
     /// Why a row's change no longer holds: a field it changes, a key it takes or
     /// the user's state is not what the preview saw.
     fn changed_since_the_preview(&self, u: &user::Model, status: RowStatus, changes: &[Change]) -> Option<String> {
-        let now = |field| self.present.value(u, field, self.org_code);
+        let planned = self.present.as_planned(u, self.org_code);
+        let now = |field| muster_import::plan::field_text(&planned, field);
         let stale = changes.iter().find(|c| match c.field {
             Field::Roles | Field::Groups => {
                 names_set(now(c.field).as_deref().unwrap_or("")) != names_set(c.old.as_deref().unwrap_or(""))

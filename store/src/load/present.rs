@@ -4,7 +4,7 @@ use super::catalogue::{member_names, Catalogue};
 use crate::entity::user;
 use crate::memberships::Kind as Membership;
 use muster_import::plan::Change;
-use muster_import::{normalize_key, Field, RowStatus, UserRow};
+use muster_import::{normalize_key, DirectoryUser, Field, RowStatus, UserRow};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 
@@ -79,31 +79,22 @@ impl Present {
         Ok(Self { users, manager_names, roles, groups, gone_managers, taken })
     }
 
-    /// A field of a user as the planner formats it, for the "changed since the
-    /// preview" check; role and group sets sorted and joined by bars.
-    pub(super) fn value(&self, user: &user::Model, field: Field, org_code: &HashMap<i64, String>) -> Option<String> {
-        match field {
-            Field::UserId => Some(user.user_id.clone()),
-            Field::ExternalId => user.external_id.clone(),
-            Field::Title => user.title.clone(),
-            Field::FirstName => user.first_name.clone(),
-            Field::LastName => user.last_name.clone(),
-            Field::Email => Some(user.email.clone()),
-            Field::Mobile => user.mobile.clone(),
-            Field::JobTitle => user.job_title.clone(),
-            Field::Organisation => user.organisation_id.and_then(|id| org_code.get(&id).cloned()),
-            Field::Enabled => Some(user.enabled.to_string()),
-            Field::ReportsTo => user.reports_to_id.and_then(|id| self.manager_names.get(&id).cloned()),
-            Field::TaskNotification => Some(user.task_notification.clone()),
-            Field::ChangePasswordNextTime => Some(user.change_password_next_time.to_string()),
-            Field::Roles | Field::Groups => {
-                let sets = if field == Field::Roles { &self.roles } else { &self.groups };
-                let mut names: Vec<&String> = sets.get(&user.id).into_iter().flatten().collect();
-                names.sort();
-                Some(names.into_iter().map(String::as_str).collect::<Vec<_>>().join("|"))
-            }
-            _ => None,
-        }
+    /// A user as it is now, in the form the plan was made against: its fields
+    /// read by the engine's own `field_text` for the "changed since the
+    /// preview" check. Role and group sets as they are now.
+    pub(super) fn as_planned(&self, user: &user::Model, org_code: &HashMap<i64, String>) -> DirectoryUser {
+        let names = |sets: &HashMap<i64, HashSet<String>>| -> Vec<String> {
+            let mut names: Vec<String> = sets.get(&user.id).into_iter().flatten().cloned().collect();
+            names.sort();
+            names
+        };
+        crate::directory::as_planned(
+            user.clone(),
+            user.organisation_id.and_then(|id| org_code.get(&id).cloned()),
+            user.reports_to_id.and_then(|id| self.manager_names.get(&id).cloned()),
+            names(&self.roles),
+            names(&self.groups),
+        )
     }
 }
 
