@@ -1,4 +1,5 @@
 //! Who is signing in: checking credentials against the database.
+use crate::entity::user::UserState;
 use crate::entity::{platform_admin, tenant, user};
 use crate::{passwords, throttle};
 use muster_import::normalize_key;
@@ -93,7 +94,7 @@ impl Account {
     fn usable_hash(&self) -> Option<String> {
         match self {
             Account::Platform(admin) => Some(admin.password_hash.clone()),
-            Account::Tenant(_, u) if u.enabled && u.state == "active" => u.password_hash.clone(),
+            Account::Tenant(_, u) if u.enabled && u.state == UserState::Active => u.password_hash.clone(),
             Account::Tenant(..) => None,
         }
     }

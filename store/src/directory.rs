@@ -5,6 +5,7 @@
 //! the file). [`load_named`] reads only the users a file names and the chain of
 //! their managers: a file of 100 changes to a million-user tenant then holds a
 //! hundred users in memory, not a million.
+use crate::entity::user::UserState;
 use crate::entity::{group, organisation, role, tenant, user};
 use crate::memberships::{self, Kind};
 use muster_import::fields::TaskNotification;
@@ -50,7 +51,7 @@ pub async fn load_named<C: ConnectionTrait>(
     let mut active = 0u64;
     let mut after = 0i64;
     loop {
-        let page: Vec<(i64, String, String, Option<String>, String)> = user::Entity::find()
+        let page: Vec<(i64, String, String, Option<String>, UserState)> = user::Entity::find()
             .select_only()
             .columns([
                 user::Column::Id,
@@ -69,7 +70,7 @@ pub async fn load_named<C: ConnectionTrait>(
         let Some(last) = page.last() else { break };
         after = last.0;
         for (id, user_id, email, external_id, state) in page {
-            active += u64::from(state != "leaver");
+            active += u64::from(state != UserState::Leaver);
             if keys.names_user_id(&user_id)
                 || keys.names_email(&email)
                 || external_id.as_deref().is_some_and(|x| keys.names_external_id(x))
@@ -192,7 +193,7 @@ pub(crate) fn as_planned(
     DirectoryUser {
         id: u.id,
         organisation,
-        leaver: u.state == "leaver",
+        leaver: u.state == UserState::Leaver,
         enabled: u.enabled,
         reports_to,
         roles,

@@ -25,7 +25,7 @@ pub mod kind {
 
 /// An upload as an event shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadState {
+pub struct UploadSnapshot {
     pub upload_id: i64,
     pub state: String,
     pub rows_done: i64,
@@ -36,11 +36,11 @@ pub struct UploadState {
     pub error: Option<String>,
 }
 
-impl UploadState {
+impl UploadSnapshot {
     pub fn of(upload: &upload::Model, counts: Option<LoadCounts>) -> Self {
         Self {
             upload_id: upload.id,
-            state: upload.state.clone(),
+            state: upload.state.as_str().to_owned(),
             rows_done: upload.rows_done.into(),
             rows_total: upload.rows_total.into(),
             counts,
@@ -98,7 +98,7 @@ pub async fn upload_changed<C: ConnectionTrait>(
     let Some(upload) = crate::uploads::find(db, tenant_id, upload_id).await? else {
         return Ok(());
     };
-    let data = serde_json::to_value(UploadState::of(&upload, counts)).expect("plain data");
+    let data = serde_json::to_value(UploadSnapshot::of(&upload, counts)).expect("plain data");
     event::Entity::insert(event::ActiveModel {
         tenant_id: Set(tenant_id),
         upload_id: Set(Some(upload_id)),

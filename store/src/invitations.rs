@@ -1,5 +1,6 @@
 //! Invitations to set a password: single-use, expiring; only the token's digest
 //! is stored, the token itself goes to the user by email once.
+use crate::entity::user::UserState;
 use crate::entity::{audit_event, invitation, tenant, user};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Duration, Utc};
@@ -85,7 +86,7 @@ pub async fn open<C: ConnectionTrait>(db: &C, token: &str) -> Result<OpenInvitat
         .ok_or(InvitationError::Unknown)?;
     // A user who left or was disabled after the mail went out: the link no longer
     // gives them a password (one that would work again if they were re-admitted).
-    if user.state != "active" || !user.enabled {
+    if user.state != UserState::Active || !user.enabled {
         return Err(InvitationError::Inactive);
     }
     let tenant = tenant::Entity::find_by_id(found.tenant_id).one(db).await?.ok_or(InvitationError::Unknown)?;
@@ -129,7 +130,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(invited.user_pk))
         .filter(user::Column::TenantId.eq(invited.tenant_id))
-        .filter(user::Column::State.eq("active"))
+        .filter(user::Column::State.eq(UserState::Active))
         .filter(user::Column::Enabled.eq(true))
         .exec(&txn)
         .await?;

@@ -5,9 +5,10 @@
 //! A claim is a lease: a worker that dies stops renewing it, and once it runs out
 //! another worker takes the job over and resumes it where it stopped. A tenant
 //! runs one load at a time; the others wait as `queued`.
+use crate::entity::job::JobState;
+use crate::entity::upload::UploadState;
 use crate::entity::{job, upload};
 use crate::load::Claim;
-use crate::uploads::state;
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -62,10 +63,10 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
     if let Some(error) = file_error {
         return Ok(Enqueued::Refused(error.message.clone()));
     }
-    if summary.as_ref().is_some_and(|s| s.needs_confirmation) && !confirmed && upload.state == state::READY {
+    if summary.as_ref().is_some_and(|s| s.needs_confirmation) && !confirmed && upload.state == UploadState::Ready {
         return Ok(Enqueued::Refused(NEEDS_CONFIRMATION.into()));
     }
-    if upload.state != state::READY {
+    if upload.state != UploadState::Ready {
         return match job::Entity::find()
             .filter(job::Column::TenantId.eq(upload.tenant_id))
             .filter(job::Column::UploadId.eq(upload.id))
@@ -91,7 +92,7 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
         tenant_id: Set(upload.tenant_id),
         kind: Set(KIND_LOAD.into()),
         upload_id: Set(Some(upload.id)),
-        state: Set("queued".into()),
+        state: Set(JobState::Queued),
         attempts: Set(0),
         created_at: Set(now),
         ..Default::default()
@@ -117,22 +118,23 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
     };
     // Still ready: the admin may have cancelled it since it was read.
     let queued = upload::Entity::update_many()
-        .col_expr(upload::Column::State, Expr::value(state::QUEUED))
+        .col_expr(upload::Column::State, Expr::value(UploadState::Queued))
         .col_expr(upload::Column::QueuedAt, Expr::value(now))
         .filter(upload::Column::Id.eq(upload.id))
         .filter(upload::Column::TenantId.eq(upload.tenant_id))
-        .filter(upload::Column::State.eq(state::READY))
+        .filter(upload::Column::State.eq(UploadState::Ready))
         .exec(&txn)
         .await?;
     if queued.rows_affected != 1 {
         txn.rollback().await?;
-        let now_state =
-            crate::uploads::find(db, upload.tenant_id, upload.id).await?.map_or_else(|| "gone".to_owned(), |u| u.state);
+        let now_state = crate::uploads::find(db, upload.tenant_id, upload.id)
+            .await?
+            .map_or_else(|| "gone".to_owned(), |u| u.state.to_string());
         return Ok(Enqueued::Refused(format!("the upload is {now_state}, not ready to load")));
     }
     let ahead = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
-        .filter(job::Column::State.is_in(["queued", "running"]))
+        .filter(job::Column::State.is_in([JobState::Queued, JobState::Running]))
         .filter(job::Column::Id.lt(created.id))
         .all(&txn)
         .await?
@@ -197,13 +199,15 @@ async fn claim_where(db: &DatabaseConnection, worker: &str, only: Option<i64>) -
         return Ok(None);
     };
     let updated = job::Entity::update_many()
-        .col_expr(job::Column::State, Expr::value("running"))
+        .col_expr(job::Column::State, Expr::value(JobState::Running))
         .col_expr(job::Column::LockedBy, Expr::value(worker))
         .col_expr(job::Column::LeaseUntil, Expr::value(lease_until))
         .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .filter(job::Column::Id.eq(id))
         // Still claimable: another process may have claimed it since the SELECT.
-        .filter(sea_orm::Condition::any().add(job::Column::State.eq("queued")).add(job::Column::LeaseUntil.lt(now)))
+        .filter(
+            sea_orm::Condition::any().add(job::Column::State.eq(JobState::Queued)).add(job::Column::LeaseUntil.lt(now)),
+        )
         .exec(&txn)
         .await?;
     let claimed = if updated.rows_affected == 1 { job::Entity::find_by_id(id).one(&txn).await? } else { None };
@@ -236,7 +240,7 @@ async fn lengthen<C: ConnectionTrait>(db: &C, claim: &Claim, progress: bool) -> 
         .filter(job::Column::Id.eq(claim.job_id))
         .filter(job::Column::TenantId.eq(claim.tenant_id))
         .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
-        .filter(job::Column::State.eq("running"))
+        .filter(job::Column::State.eq(JobState::Running))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -258,7 +262,7 @@ pub async fn holds<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
         .filter(job::Column::Id.eq(claim.job_id))
         .filter(job::Column::TenantId.eq(claim.tenant_id))
         .filter(job::Column::LockedBy.eq(claim.worker.as_str()))
-        .filter(job::Column::State.eq("running"));
+        .filter(job::Column::State.eq(JobState::Running));
     if db.get_database_backend() == DatabaseBackend::Postgres {
         query = query.lock(LockType::KeyShare);
     }
@@ -269,7 +273,7 @@ pub async fn holds<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, Db
 /// took the job over), in which case that worker finishes it.
 pub async fn finish<C: ConnectionTrait>(db: &C, job: &job::Model, failed: Option<&str>) -> Result<bool, DbErr> {
     let result = job::Entity::update_many()
-        .col_expr(job::Column::State, Expr::value(if failed.is_some() { "failed" } else { "done" }))
+        .col_expr(job::Column::State, Expr::value(if failed.is_some() { JobState::Failed } else { JobState::Done }))
         .col_expr(job::Column::LastError, Expr::value(failed.map(str::to_owned)))
         .col_expr(job::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .filter(job::Column::Id.eq(job.id))
@@ -312,7 +316,7 @@ pub async fn give_up(db: &DatabaseConnection, job: &job::Model, why: &str) -> Re
     }
     if let Some(upload_id) = job.upload_id {
         upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(state::FAILED))
+            .col_expr(upload::Column::State, Expr::value(UploadState::Failed))
             .col_expr(upload::Column::Summary, Expr::value(format!("The load failed: {why}")))
             .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
             .filter(upload::Column::Id.eq(upload_id))
@@ -338,16 +342,16 @@ pub async fn waiting_behind<C: ConnectionTrait>(db: &C, upload: &upload::Model) 
     else {
         return Ok(None);
     };
-    if own.state != "queued" {
+    if own.state != JobState::Queued {
         return Ok(None);
     }
     let ahead = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
-        .filter(job::Column::State.is_in(["queued", "running"]))
+        .filter(job::Column::State.is_in([JobState::Queued, JobState::Running]))
         .filter(job::Column::Id.lt(own.id))
         .order_by_asc(job::Column::Id)
         .all(db)
         .await?;
-    let running = ahead.iter().find(|j| j.state == "running");
+    let running = ahead.iter().find(|j| j.state == JobState::Running);
     Ok(running.or(ahead.first()).and_then(|j| j.upload_id))
 }

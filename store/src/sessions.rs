@@ -1,6 +1,7 @@
 //! Sessions live in the database so that every server process sees them and a
 //! restart signs nobody out. The cookie carries a random token; the table its digest.
 use crate::auth::Principal;
+use crate::entity::user::UserState;
 use crate::entity::{platform_admin, session, tenant, user};
 use crate::tokens;
 use chrono::Utc;
@@ -70,7 +71,7 @@ pub async fn find(db: &DatabaseConnection, token: &str) -> Result<Option<Princip
     let user = user::Entity::find_by_id(user_pk).filter(user::Column::TenantId.eq(tenant_id)).one(db).await?;
     let tenant = tenant::Entity::find_by_id(tenant_id).one(db).await?;
     Ok(match (tenant, user) {
-        (Some(t), Some(u)) if u.enabled && u.state == "active" => Some(Principal::tenant_user(&t, &u)),
+        (Some(t), Some(u)) if u.enabled && u.state == UserState::Active => Some(Principal::tenant_user(&t, &u)),
         _ => None,
     })
 }

@@ -1,4 +1,5 @@
 //! Tenants, their default organisation, and the admins who run them.
+use crate::entity::user::UserState;
 use crate::entity::{organisation, platform_admin, tenant, user};
 use crate::passwords;
 use chrono::Utc;
@@ -108,7 +109,7 @@ pub async fn create_tenant_admin<C: ConnectionTrait>(
         first_name: Set(optional(admin.first_name)),
         last_name: Set(optional(admin.last_name)),
         organisation_id: Set(default_org.map(|o| o.id)),
-        state: Set("active".into()),
+        state: Set(UserState::Active),
         enabled: Set(true),
         task_notification: Set("Email".into()),
         change_password_next_time: Set(admin.must_change_password),
@@ -200,7 +201,7 @@ pub async fn licences<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Opti
     let Some(found) = tenant::Entity::find_by_id(tenant_id).one(db).await? else { return Ok(None) };
     let used = user::Entity::find()
         .filter(user::Column::TenantId.eq(tenant_id))
-        .filter(user::Column::State.ne("leaver"))
+        .filter(user::Column::State.ne(UserState::Leaver))
         .count(db)
         .await?;
     Ok(Some(Licences { limit: found.licence_limit.map(|l| l.max(0) as u64), used }))

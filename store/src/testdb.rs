@@ -4,6 +4,7 @@
 //! PostgreSQL is reached at `MUSTER_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`). A test that asks for PostgreSQL fails
 //! when it is not there: it never quietly falls back to SQLite.
+use crate::entity::user::UserState;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -120,7 +121,7 @@ pub fn user(tenant_id: i64, user_id: &str, email: &str) -> crate::entity::user::
         user_id_norm: Set(muster_import::normalize_key(user_id)),
         email: Set(email.into()),
         email_norm: Set(muster_import::normalize_key(email)),
-        state: Set("active".into()),
+        state: Set(UserState::Active),
         enabled: Set(true),
         task_notification: Set("Email".into()),
         change_password_next_time: Set(false),

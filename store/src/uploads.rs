@@ -14,18 +14,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Upload states (SPEC 2).
-pub mod state {
-    pub const VALIDATING: &str = "validating";
-    pub const READY: &str = "ready";
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const DONE: &str = "done";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
-    /// States in which the same file again is the same upload, not a new one.
-    pub const IN_PROGRESS: [&str; 4] = [VALIDATING, READY, QUEUED, RUNNING];
-}
+pub use crate::entity::upload::UploadState;
 
 /// Planned rows per INSERT: few statements, and a bounded buffer between the
 /// planner's thread and the inserts.
@@ -36,7 +25,7 @@ pub enum UploadError {
     #[error("{}", muster_import::sizes::too_large(*.size as u64, *.limit as u64))]
     TooLarge { size: usize, limit: usize },
     #[error("This file is already upload {existing} ({state}); it was not submitted again. A planned upload that will not be loaded can be cancelled first")]
-    Duplicate { existing: i64, state: String },
+    Duplicate { existing: i64, state: UploadState },
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -57,7 +46,7 @@ const ABANDONED_MEANWHILE: &str =
     "validation took so long that the upload was failed as abandoned; submit the file again";
 
 fn abandoned(existing: &upload::Model) -> bool {
-    existing.state == state::VALIDATING && existing.created_at < Utc::now() - VALIDATION_ABANDONED_AFTER
+    existing.state == UploadState::Validating && existing.created_at < Utc::now() - VALIDATION_ABANDONED_AFTER
 }
 
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -110,7 +99,7 @@ async fn in_progress_with_hash(
     upload::Entity::find()
         .filter(upload::Column::TenantId.eq(tenant_id))
         .filter(upload::Column::ContentHash.eq(hash))
-        .filter(upload::Column::State.is_in(state::IN_PROGRESS))
+        .filter(upload::Column::State.is_in(UploadState::IN_PROGRESS))
         .one(db)
         .await
 }
@@ -133,11 +122,11 @@ pub async fn create_and_plan(
         }
         // A server stopped mid-validation left it so: it fails, and this file goes on.
         upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(state::FAILED))
+            .col_expr(upload::Column::State, Expr::value(UploadState::Failed))
             .col_expr(upload::Column::Error, Expr::value(ABANDONED))
             .filter(upload::Column::Id.eq(existing.id))
             .filter(upload::Column::TenantId.eq(tenant.id))
-            .filter(upload::Column::State.eq(state::VALIDATING))
+            .filter(upload::Column::State.eq(UploadState::Validating))
             .exec(db)
             .await?;
     }
@@ -153,7 +142,7 @@ pub async fn create_and_plan(
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
         options: Set(Some(serde_json::to_value(&new.options).expect("plain data"))),
-        state: Set(state::VALIDATING.into()),
+        state: Set(UploadState::Validating),
         plan_summary: Set(None),
         rows_total: Set(0),
         rows_done: Set(0),
@@ -182,14 +171,14 @@ pub async fn create_and_plan(
     let mut update = upload::Entity::update_many()
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::TenantId.eq(tenant.id))
-        .filter(upload::Column::State.eq(state::VALIDATING));
+        .filter(upload::Column::State.eq(UploadState::Validating));
     let summary = match planned {
         Ok(summary) => summary,
         Err(err) => {
             // A failed validation must not keep the file locked as "in progress".
             let txn = crate::db::begin_write(db).await?;
             let failed = update
-                .col_expr(upload::Column::State, Expr::value(state::FAILED))
+                .col_expr(upload::Column::State, Expr::value(UploadState::Failed))
                 .col_expr(upload::Column::Error, Expr::value(err.to_string()))
                 .exec(&txn)
                 .await?;
@@ -211,7 +200,7 @@ pub async fn create_and_plan(
         .col_expr(upload::Column::Delimiter, Expr::value(summary.delimiter.as_str()))
         .col_expr(upload::Column::RowsTotal, Expr::value(summary.counts.total() as i32))
         .col_expr(upload::Column::PlanSummary, Expr::value(serde_json::to_value(&summary).expect("plain data")))
-        .col_expr(upload::Column::State, Expr::value(state::READY));
+        .col_expr(upload::Column::State, Expr::value(UploadState::Ready));
     // The admin is told in the same transaction: never planned without being told, nor told twice.
     let txn = crate::db::begin_write(db).await?;
     if update.exec(&txn).await?.rows_affected == 0 {
@@ -396,11 +385,11 @@ pub async fn find<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result
 /// ready (already queued, loaded, or not this tenant's).
 pub async fn cancel<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<bool, DbErr> {
     let result = upload::Entity::update_many()
-        .col_expr(upload::Column::State, Expr::value(state::CANCELLED))
+        .col_expr(upload::Column::State, Expr::value(UploadState::Cancelled))
         .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(upload::Column::Id.eq(upload_id))
         .filter(upload::Column::TenantId.eq(tenant_id))
-        .filter(upload::Column::State.eq(state::READY))
+        .filter(upload::Column::State.eq(UploadState::Ready))
         .exec(db)
         .await?;
     if result.rows_affected == 1 {
@@ -419,7 +408,7 @@ fn while_ready(tenant_id: i64, upload_id: i64) -> sea_orm::sea_query::SimpleExpr
             .from(upload::Entity)
             .and_where(Expr::col(upload::Column::Id).eq(upload_id))
             .and_where(Expr::col(upload::Column::TenantId).eq(tenant_id))
-            .and_where(Expr::col(upload::Column::State).eq(state::READY))
+            .and_where(Expr::col(upload::Column::State).eq(UploadState::Ready))
             .to_owned(),
     )
 }
@@ -812,7 +801,7 @@ pub async fn outcome_counts<C: ConnectionTrait>(
 pub async fn running<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<Option<upload::Model>, DbErr> {
     upload::Entity::find()
         .filter(upload::Column::TenantId.eq(tenant_id))
-        .filter(upload::Column::State.eq(state::RUNNING))
+        .filter(upload::Column::State.eq(UploadState::Running))
         .order_by_desc(upload::Column::Id)
         .one(db)
         .await

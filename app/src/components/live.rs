@@ -6,7 +6,7 @@ use crate::serverfns::uploads::Outcomes;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-/// An upload as an event shows it (the store's `events::UploadState`).
+/// An upload as an event shows it (the store's `events::UploadSnapshot`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct UploadEvent {
     /// The event's id: a late one (smaller than one applied) is older news.

@@ -30,7 +30,7 @@ pub async fn run(args: &CancelArgs, config: &Config) -> i32 {
             return Ok(Outcome::Cancelled);
         }
         Ok::<_, muster_store::DbErr>(match uploads::find(&db, tenant.id, args.upload).await? {
-            Some(upload) if upload.state == uploads::state::CANCELLED => Outcome::AlreadyCancelled,
+            Some(upload) if upload.state == uploads::UploadState::Cancelled => Outcome::AlreadyCancelled,
             Some(_) => Outcome::NotPlanned,
             None => Outcome::NoUpload,
         })

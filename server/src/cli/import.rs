@@ -166,12 +166,12 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
             eprintln!("waiting for the database: {err}");
         }
         match uploads::find(&db, tenant.id, upload.id).await {
-            Ok(Some(current)) if current.state == uploads::state::FAILED => {
+            Ok(Some(current)) if current.state == uploads::UploadState::Failed => {
                 eprintln!("{}", current.summary.unwrap_or_default());
                 write_results(&db, args, tenant.id, upload.id).await?;
                 return Ok(EXIT_UNAVAILABLE);
             }
-            Ok(Some(current)) if current.state == uploads::state::DONE => {
+            Ok(Some(current)) if current.state == uploads::UploadState::Done => {
                 println!("{}", current.summary.unwrap_or_default());
                 if !write_results(&db, args, tenant.id, upload.id).await? {
                     return Ok(EXIT_UNAVAILABLE);

@@ -542,7 +542,11 @@ async fn the_command_line_loads_only_its_own_import_not_another_tenant_s_upload(
         // it, so it is loaded here as a server would, by a worker of its own.
         worker_on(&db, 1, &temp_dir("unused")).run_pending().await.ok();
         let theirs_state = uploads::find(&db, other.id, theirs.id).await.unwrap().unwrap().state;
-        assert_eq!(theirs_state, "done", "{backend:?}: the server's worker loaded it");
+        assert_eq!(
+            theirs_state,
+            muster_store::uploads::UploadState::Done,
+            "{backend:?}: the server's worker loaded it"
+        );
         let theirs2 = NewUpload {
             uploaded_by: None,
             file_name: "theirs2.csv".into(),
@@ -558,7 +562,11 @@ async fn the_command_line_loads_only_its_own_import_not_another_tenant_s_upload(
         let out = muster(&dir, Some(&test_db.url), &["import", file.to_str().unwrap(), "--tenant", "demo"]);
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         let theirs2 = uploads::find(&db, other.id, theirs2.id).await.unwrap().unwrap();
-        assert_eq!(theirs2.state, "queued", "{backend:?}: another tenant's upload is left to a server");
+        assert_eq!(
+            theirs2.state,
+            muster_store::uploads::UploadState::Queued,
+            "{backend:?}: another tenant's upload is left to a server"
+        );
         use muster_store::entity::user;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let mine = user::Entity::find()

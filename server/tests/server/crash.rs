@@ -62,7 +62,7 @@ async fn assert_every_row_once(db: &DatabaseConnection, tenant_id: i64) {
     let users = user::Entity::find().filter(user::Column::TenantId.eq(tenant_id)).count(db).await.unwrap();
     assert_eq!(users as usize, ROWS + 1, "the admin and every row, once");
     let upload = latest_upload(db).await.unwrap();
-    assert_eq!(upload.state, "done");
+    assert_eq!(upload.state, muster_store::uploads::UploadState::Done);
     assert_eq!(upload.rows_done as usize, ROWS);
     assert!(upload.summary.unwrap().starts_with(&format!("Users loaded successfully. {ROWS} added")));
 }
@@ -87,7 +87,7 @@ async fn killed_and_restarted(backend: Backend) {
     // A server started afterwards takes over the dead worker's job once its lease runs out.
     let mut server = spawn(&dir, &test_db.url, &["serve"]);
     wait_for("the resumed load", Duration::from_secs(180), async || {
-        latest_upload(&db).await.is_some_and(|u| u.state == "done")
+        latest_upload(&db).await.is_some_and(|u| u.state == muster_store::uploads::UploadState::Done)
     })
     .await;
     server.kill().unwrap();
@@ -137,7 +137,7 @@ async fn a_load_survives_the_database_dropping_its_connections() {
     }
     let db = test_db.connect().await;
     wait_for("the load to finish", Duration::from_secs(180), async || {
-        latest_upload(&db).await.is_some_and(|u| u.state == "done")
+        latest_upload(&db).await.is_some_and(|u| u.state == muster_store::uploads::UploadState::Done)
     })
     .await;
     let status = import.wait().unwrap();
@@ -290,7 +290,7 @@ async fn a_load_run_by_one_server_is_followed_live_through_another() {
     let at = |kind: &str| heard.find(&format!("\"kind\":\"{kind}\"")).unwrap_or_else(|| panic!("{kind} in {heard}"));
     assert!(at("validated") < at("queued") && at("queued") < at("started") && at("started") < at("done"), "{heard}");
     let done = uploads::find(&db, demo.id, upload.id).await.unwrap().unwrap();
-    assert_eq!(done.state, "done");
+    assert_eq!(done.state, muster_store::uploads::UploadState::Done);
     let job = muster_store::jobs::claim(&db, "nobody").await.unwrap();
     assert!(job.is_none());
     let locked_by: Vec<Option<String>> =

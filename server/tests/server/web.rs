@@ -303,7 +303,7 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
     // The server's own worker loads it.
     muster_store::jobs::enqueue_load(&conn, &upload).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while uploads::find(&conn, demo.id, upload.id).await.unwrap().unwrap().state != uploads::state::DONE {
+    while uploads::find(&conn, demo.id, upload.id).await.unwrap().unwrap().state != uploads::UploadState::Done {
         assert!(std::time::Instant::now() < deadline, "{backend:?}: the load did not finish");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -633,7 +633,7 @@ async fn send_and_follow(backend: Backend) {
     for kind in ["queued", "started", "done"] {
         assert!(heard.contains(&format!("\"kind\":\"{kind}\"")), "{backend:?}: {kind} in {heard}");
     }
-    assert!(uploads::find(&conn, demo.id, upload_id).await.unwrap().unwrap().state == uploads::state::DONE);
+    assert!(uploads::find(&conn, demo.id, upload_id).await.unwrap().unwrap().state == uploads::UploadState::Done);
 
     // The server counts the file's rows as the browser did; where it does not, the upload says so.
     let overview = app.call("upload_overview", &cookie, &[("upload_id", upload_id.to_string())]).await;

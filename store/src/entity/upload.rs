@@ -13,7 +13,7 @@ pub struct Model {
     pub encoding: String,
     pub delimiter: String,
     pub options: Option<Json>,
-    pub state: String,
+    pub state: UploadState,
     pub plan_summary: Option<Json>,
     pub rows_total: i32,
     pub rows_done: i32,
@@ -31,3 +31,54 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where an upload is (SPEC 2): checked on the server, planned, queued,
+/// loading, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum UploadState {
+    #[sea_orm(string_value = "validating")]
+    Validating,
+    #[sea_orm(string_value = "ready")]
+    Ready,
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "done")]
+    Done,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl UploadState {
+    /// States in which the same file again is the same upload, not a new one.
+    pub const IN_PROGRESS: [UploadState; 4] =
+        [UploadState::Validating, UploadState::Ready, UploadState::Queued, UploadState::Running];
+
+    /// The text the database holds (and pages and events carry).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Validating => "validating",
+            UploadState::Ready => "ready",
+            UploadState::Queued => "queued",
+            UploadState::Running => "running",
+            UploadState::Done => "done",
+            UploadState::Failed => "failed",
+            UploadState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Loaded, or given up: nothing more happens to it.
+    pub fn is_finished(self) -> bool {
+        matches!(self, UploadState::Done | UploadState::Failed)
+    }
+}
+
+impl std::fmt::Display for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -18,7 +18,7 @@ pub struct Model {
     pub mobile: Option<String>,
     pub job_title: Option<String>,
     pub organisation_id: Option<i64>,
-    pub state: String,
+    pub state: UserState,
     pub enabled: bool,
     pub reports_to_id: Option<i64>,
     pub task_notification: String,
@@ -37,12 +37,59 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// A user is active, or a leaver (kept, without a licence, until re-admitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum UserState {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "leaver")]
+    Leaver,
+}
+
+impl UserState {
+    /// The text the database holds, for statements that write it as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Leaver => "leaver",
+        }
+    }
+}
+
+impl std::fmt::Display for UserState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Model {
     pub fn display_name(&self) -> String {
         match (self.first_name.as_deref(), self.last_name.as_deref()) {
             (Some(f), Some(l)) => format!("{f} {l}"),
             (Some(n), None) | (None, Some(n)) => n.to_owned(),
             (None, None) => self.user_id.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{job::JobState, upload::UploadState};
+    use super::UserState;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    /// The text each state writes by hand is the text sea-orm writes.
+    #[test]
+    fn each_state_s_text_is_the_database_s() {
+        for s in UserState::iter() {
+            assert_eq!(s.as_str(), s.to_value());
+        }
+        for s in UploadState::iter() {
+            assert_eq!(s.as_str(), s.to_value());
+        }
+        for s in JobState::iter() {
+            assert_eq!(format!("{s:?}").to_lowercase(), s.to_value());
         }
     }
 }

@@ -9,6 +9,7 @@ use super::tables::{audit, Actor};
 use super::writes::{Credential, NewUser, Writes};
 use super::{outcome, Mailing, UploadOptions};
 use crate::bulk::{self, Kind};
+use crate::entity::user::UserState;
 use crate::entity::{tenant, upload_row, user};
 use crate::memberships::Kind as Membership;
 use chrono::{DateTime, Utc};
@@ -116,7 +117,7 @@ impl<'b> Applying<'_, 'b> {
         let action = match self.options.plan.sync_action {
             _ if u.is_tenant_admin => return (outcome::UNCHANGED, "Not in file (a tenant admin: kept)".into()),
             SyncAction::Report => return (outcome::UNCHANGED, "Not in file (kept)".into()),
-            SyncAction::MarkLeaver if u.state == "leaver" => {
+            SyncAction::MarkLeaver if u.state == UserState::Leaver => {
                 return (outcome::UNCHANGED, "Not in file; already a leaver".into());
             }
             SyncAction::MarkLeaver => {
@@ -283,7 +284,9 @@ impl<'b> Applying<'_, 'b> {
         if let Some((field, _)) = clash {
             return Some(format!("Not loaded: this {} was given to another user since the preview", field.name()));
         }
-        if status == RowStatus::Leaver && u.state == "leaver" || status == RowStatus::Joiner && u.state != "leaver" {
+        if status == RowStatus::Leaver && u.state == UserState::Leaver
+            || status == RowStatus::Joiner && u.state != UserState::Leaver
+        {
             return Some("Not loaded: the user's state changed since the preview".into());
         }
         None
@@ -338,8 +341,8 @@ impl<'b> Applying<'_, 'b> {
             };
         }
         values = match status {
-            RowStatus::Leaver => set("state", Kind::Text, values.text(Some("leaver"))),
-            RowStatus::Joiner => set("state", Kind::Text, values.text(Some("active"))),
+            RowStatus::Leaver => set("state", Kind::Text, values.text(Some(UserState::Leaver.as_str()))),
+            RowStatus::Joiner => set("state", Kind::Text, values.text(Some(UserState::Active.as_str()))),
             _ => values,
         };
         values = set("updated_at", Kind::Timestamp, values.time(Some(self.now)));

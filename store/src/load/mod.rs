@@ -33,8 +33,9 @@ pub use lanes::LANES;
 pub use mail::{claim_unsent_mail, extend_mail_claim, mail_failed, mail_sent, Delivery, MAIL_ATTEMPTS};
 pub use results::HELD_BACK;
 
+use crate::entity::upload::UploadState;
+use crate::entity::user::UserState;
 use crate::entity::{organisation, tenant, upload, upload_row, user};
-use crate::uploads::state;
 use catalogue::{Catalogue, Creating};
 use chrono::Utc;
 use lanes::{may_run_side_by_side, Lanes};
@@ -282,7 +283,7 @@ pub async fn run(
         // Loads of one tenant run one at a time, so the count holds for this run.
         let active = user::Entity::find()
             .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::State.ne("leaver"))
+            .filter(user::Column::State.ne(UserState::Leaver))
             .count(db)
             .await?;
         catalogue.licences_left = Some((Ord::max(limit, 0) as u64).saturating_sub(active));
@@ -325,9 +326,9 @@ pub async fn run(
         let said = format!("Upload {} ({}) is loading: {total}.", upload.id, upload.file_name);
         crate::notifications::tell(&txn, &upload, crate::notifications::kind::STARTED, &said).await?;
     }
-    if upload.started_at.is_none() || upload.state != state::RUNNING {
+    if upload.started_at.is_none() || upload.state != UploadState::Running {
         upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(state::RUNNING))
+            .col_expr(upload::Column::State, Expr::value(UploadState::Running))
             .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
             .filter(upload::Column::Id.eq(upload.id))
             .filter(upload::Column::TenantId.eq(tenant_id))
@@ -403,7 +404,7 @@ pub async fn run(
         }
     }
     upload::Entity::update_many()
-        .col_expr(upload::Column::State, Expr::value(state::DONE))
+        .col_expr(upload::Column::State, Expr::value(UploadState::Done))
         .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
         .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(upload::Column::Id.eq(upload.id))

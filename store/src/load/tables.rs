@@ -1,5 +1,6 @@
 //! The rows a load writes, column by column, and who it writes them as.
 use crate::bulk::{self, Kind};
+use crate::entity::user::UserState;
 use chrono::{DateTime, Utc};
 use muster_import::{normalize_key, UserRow};
 
@@ -98,7 +99,7 @@ pub(super) fn new_user_row(
         .text(row.mobile.as_ref().map(|m| m.as_str()))
         .text(row.job_title.as_deref())
         .int(organisation_id)
-        .text(Some("active"))
+        .text(Some(UserState::Active.as_str()))
         .bool(row.enabled.unwrap_or(true))
         .text(Some(row.task_notification.map_or("Email", |t| t.as_str())))
         // A password from the file or generated has been seen by others (the

@@ -5,6 +5,7 @@ use super::results::{RowResult, INVITATION_QUEUED, PASSWORD_QUEUED};
 use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
 use super::{Credentials, LoadOptions, Mailing, Outgoing, INVITATION_DAYS};
 use crate::bulk::{self, Kind};
+use crate::entity::user::UserState;
 use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
 use crate::{passwords, tokens};
@@ -56,7 +57,7 @@ impl Writes<'_> {
         let tenant_id = actor.tenant_id;
         if !self.leavers.is_empty() {
             user::Entity::update_many()
-                .col_expr(user::Column::State, Expr::value("leaver"))
+                .col_expr(user::Column::State, Expr::value(UserState::Leaver))
                 .col_expr(user::Column::UpdatedAt, Expr::value(now))
                 .filter(user::Column::TenantId.eq(tenant_id))
                 .filter(user::Column::Id.is_in(self.leavers.iter().copied()))

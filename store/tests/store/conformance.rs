@@ -1,6 +1,7 @@
 //! One storage conformance suite, run unchanged on SQLite and on PostgreSQL.
 use chrono::Utc;
 use muster_store::auth::{sign_in, AuthError, Principal};
+use muster_store::entity::user::UserState;
 use muster_store::entity::{session, user};
 use muster_store::testdb::{self, on_every_backend};
 use muster_store::{bootstrap, sessions, tenants, tokens};
@@ -173,7 +174,7 @@ async fn an_invitation_sets_a_password_once_before_it_expires() {
         assert!(matches!(expired, Err(InvitationError::Expired(_))), "{backend:?}: {expired:?}");
         // A user who left after the mail went out gets no password from it.
         let mut lou = testdb::user(t.id, "lou", "lou@example.com");
-        lou.state = Set("leaver".into());
+        lou.state = Set(UserState::Leaver);
         let lou = lou.insert(&db).await.unwrap();
         let lou_link = tokens::generate();
         invitations::create(&db, t.id, lou.id, &tokens::digest(&lou_link), 7).await.unwrap();
@@ -457,7 +458,7 @@ async fn licences_used_are_the_active_users_and_leavers_hold_none() {
         let t = tenants::create_tenant(&db, "lic", "Lic", Some(3)).await.unwrap();
         user_row(t.id, "a", "a@lic.example", None).insert(&db).await.unwrap();
         let mut leaver = user_row(t.id, "b", "b@lic.example", None);
-        leaver.state = Set("leaver".into());
+        leaver.state = Set(UserState::Leaver);
         leaver.insert(&db).await.unwrap();
         let licences = tenants::licences(&db, t.id).await.unwrap().unwrap();
         assert_eq!((licences.limit, licences.used, licences.remaining()), (Some(3), 1, Some(2)), "{backend:?}");

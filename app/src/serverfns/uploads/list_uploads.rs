@@ -58,7 +58,7 @@ pub async fn list_uploads(before: Option<i64>) -> Result<UploadList, AppError> {
         uploads.push(UploadListed {
             id: u.id,
             file_name: u.file_name,
-            state: u.state,
+            state: u.state.as_str().to_owned(),
             uploaded_by,
             created_at: u.created_at.to_rfc3339(),
             duration: u.started_at.zip(u.finished_at).map(|(s, f)| (f - s).num_milliseconds() as f64 / 1000.0),

@@ -12,7 +12,7 @@ pub async fn retry_failed(upload_id: i64) -> Result<i64, AppError> {
     let tenant = muster_store::tenants::by_id(&state.db, tenant_id).await?.ok_or(AppError::Forbidden)?;
     // Rows a load is still to reach are not failed: only a finished load's are retried.
     match uploads::find(&state.db, tenant_id, upload_id).await? {
-        Some(upload) if matches!(upload.state.as_str(), "done" | "failed") => {}
+        Some(upload) if upload.state.is_finished() => {}
         Some(upload) => {
             return Err(AppError::Invalid(format!(
                 "The upload is {}: only a finished load's rows are retried.",

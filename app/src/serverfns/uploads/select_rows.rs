@@ -22,7 +22,7 @@ pub async fn select_rows(upload_id: i64, rows: RowsToTick, ticked: bool) -> Resu
     let upload = muster_store::uploads::find(db, tenant_id, upload_id)
         .await?
         .ok_or_else(|| AppError::Invalid("No such upload.".into()))?;
-    if upload.state != muster_store::uploads::state::READY {
+    if upload.state != muster_store::uploads::UploadState::Ready {
         return Err(AppError::Invalid(format!("The upload is {}: its rows can no longer be ticked.", upload.state)));
     }
     Ok(match rows {

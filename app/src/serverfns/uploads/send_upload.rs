@@ -131,7 +131,7 @@ pub async fn send_upload(data: MultipartData) -> Result<Sent, AppError> {
             Ok(Sent::Planned { upload_id: upload.id })
         }
         Err(muster_store::uploads::UploadError::Duplicate { existing, state }) => {
-            Ok(Sent::AlreadyInProgress { upload_id: existing, state })
+            Ok(Sent::AlreadyInProgress { upload_id: existing, state: state.as_str().to_owned() })
         }
         Err(err) => Err(err.into()),
     }

@@ -27,7 +27,7 @@ pub async fn start_load(upload_id: i64, confirmed: bool) -> Result<LoadStarted, 
         .ok_or_else(|| AppError::Invalid("No such upload.".into()))?;
     // All or nothing with rows in error loads nothing: it is not queued.
     if muster_store::uploads::options_of(&upload).load.stop_on_error
-        && upload.state == "ready"
+        && upload.state == muster_store::uploads::UploadState::Ready
         && muster_store::uploads::plan_summary_of(&upload).is_some_and(|s| s.counts.error > 0)
     {
         return Err(AppError::Invalid(

@@ -92,14 +92,14 @@ pub(crate) async fn overview(
                 .collect()
         })
         .unwrap_or_default();
-    let ticked = if upload.state == uploads::state::READY {
+    let ticked = if upload.state == uploads::UploadState::Ready {
         uploads::selected_counts(db, tenant_id, upload_id).await?
     } else {
         BTreeMap::new()
     };
-    let loaded = matches!(upload.state.as_str(), "running" | "done" | "failed");
+    let loaded = upload.state == uploads::UploadState::Running || upload.state.is_finished();
     let outcomes = if loaded { Some(outcomes_of(db, tenant_id, upload_id).await?) } else { None };
-    let finished = matches!(upload.state.as_str(), "done" | "failed");
+    let finished = upload.state.is_finished();
     let failed_rows = if finished { uploads::count_to_retry(db, &upload).await? } else { 0 };
     let uploaded_by = muster_store::tenants::uploader_label(db, tenant_id, upload.uploaded_by).await?;
     let rate = upload.started_at.map(|started| {
@@ -108,12 +108,12 @@ pub(crate) async fn overview(
         upload.rows_done as f64 / seconds
     });
     let waiting_behind =
-        if upload.state == uploads::state::QUEUED { jobs::waiting_behind(db, &upload).await? } else { None };
+        if upload.state == uploads::UploadState::Queued { jobs::waiting_behind(db, &upload).await? } else { None };
     let mode = serde_json::to_value(options.plan.mode).ok().and_then(|v| v.as_str().map(str::to_owned));
     Ok(Some(UploadView {
         id: upload.id,
         file_name: upload.file_name.clone(),
-        state: upload.state.clone(),
+        state: upload.state.as_str().to_owned(),
         uploaded_by,
         created_at: upload.created_at.to_rfc3339(),
         started_at: upload.started_at.map(|t| t.to_rfc3339()),

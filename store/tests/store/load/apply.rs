@@ -1,5 +1,7 @@
 //! Rows applied: every status, modes, passwords, rows changed since the preview, managers, roles and groups, licences, lanes side by side, and what a batch writes.
 use super::*;
+use muster_store::entity::user::UserState;
+use muster_store::uploads::UploadState;
 
 #[tokio::test]
 async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing() {
@@ -17,7 +19,7 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
         let mail = load_all(&db).await;
 
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
-        assert_eq!(done.state, "done");
+        assert_eq!(done.state, UploadState::Done);
         assert_eq!(
             done.summary.as_deref(),
             Some("Users loaded with errors. 2 added, 1 updated, 1 leaver, 1 joiner, 1 deleted, 2 roles added. 1 rows not loaded: see the results file.")
@@ -56,7 +58,7 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
         assert_eq!(roles, ["Coordinator", "Staff"]);
         assert_eq!(user_role::Entity::find().filter(user_role::Column::UserId.eq(new1.id)).count(&db).await.unwrap(), 2);
         assert_eq!(find(&db, &w.tenant, "pat").await.unwrap().job_title.as_deref(), Some("Sister"));
-        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, "leaver");
+        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, UserState::Leaver);
         let sam = find(&db, &w.tenant, "sam").await.unwrap();
         assert_eq!((sam.state.as_str(), sam.organisation_id), ("active", Some(w.rxx02.id)));
         assert!(find(&db, &w.tenant, "lee").await.is_none());
@@ -122,11 +124,16 @@ async fn a_sync_retires_the_users_not_in_the_file_only_once_confirmed() {
             jobs::Enqueued::Refused(why) if why == jobs::NEEDS_CONFIRMATION
         ));
         assert!(jobs::claim(&db, "w").await.unwrap().is_none(), "{backend:?}: nothing was queued");
-        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, "active");
+        assert_eq!(find(&db, &w.tenant, "kim").await.unwrap().state, UserState::Active);
 
         assert!(matches!(jobs::enqueue_confirmed_load(&db, &upload).await.unwrap(), jobs::Enqueued::Queued(_)));
         load_all(&db).await;
-        for (who, state) in [("pat", "active"), ("kim", "leaver"), ("lee", "leaver"), ("sam", "leaver")] {
+        for (who, state) in [
+            ("pat", UserState::Active),
+            ("kim", UserState::Leaver),
+            ("lee", UserState::Leaver),
+            ("sam", UserState::Leaver),
+        ] {
             assert_eq!(find(&db, &w.tenant, who).await.unwrap().state, state, "{backend:?}: {who}");
         }
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
@@ -210,7 +217,7 @@ async fn a_key_given_to_another_user_since_the_preview_fails_its_row_not_the_loa
         jobs::enqueue_load(&db, &upload).await.unwrap();
         load_all(&db).await;
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
-        assert_eq!(done.state, "done", "{backend:?}: {:?}", done.error);
+        assert_eq!(done.state, UploadState::Done, "{backend:?}: {:?}", done.error);
         let results: Vec<_> = uploads::rows(&db, w.tenant.id, upload.id)
             .await
             .unwrap()
@@ -498,7 +505,7 @@ async fn licences_are_checked_at_the_preview_and_again_at_load_time() {
         let t = tenants::create_tenant(&db, "small", "Small", Some(3)).await.unwrap();
         let org = tenants::create_organisation(&db, t.id, "ORG1", "One").await.unwrap();
         add_user(&db, &t, "old1", org.id, |_| {}).await;
-        add_user(&db, &t, "gone", org.id, |u| u.state = Set("leaver".into())).await;
+        add_user(&db, &t, "gone", org.id, |u| u.state = Set(UserState::Leaver)).await;
 
         // Three new users for two licences left: the whole file is refused.
         let big = plan_file(&db, &t, b"userId,email,firstName\na,a@x.io,A\nb,b@x.io,B\nc,c@x.io,C\n").await.unwrap();
@@ -547,7 +554,7 @@ gone,gone@example.com,,ORG1
             "{backend:?}"
         );
         assert!(find(&db, &t, "f").await.is_none());
-        assert_eq!(find(&db, &t, "gone").await.unwrap().state, "leaver");
+        assert_eq!(find(&db, &t, "gone").await.unwrap().state, UserState::Leaver);
     })
     .await;
 }

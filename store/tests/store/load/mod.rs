@@ -1,6 +1,7 @@
 //! Uploads from plan to load, on SQLite and PostgreSQL: every row status applied,
 //! results per row, a second load of the same file changes nothing, duplicates
 //! and concurrent loads are caught, and an interrupted load resumes exactly.
+use muster_store::entity::user::UserState;
 mod apply;
 mod events;
 mod mail;
@@ -53,7 +54,7 @@ async fn world(db: &DatabaseConnection) -> World {
         u.job_title = Set(Some("Nurse".into()));
     })
     .await;
-    add_user(db, &tenant, "sam", rxx01.id, |u| u.state = Set("leaver".into())).await;
+    add_user(db, &tenant, "sam", rxx01.id, |u| u.state = Set(UserState::Leaver)).await;
     add_user(db, &tenant, "kim", rxx02.id, |_| {}).await;
     add_user(db, &tenant, "lee", rxx02.id, |_| {}).await;
     World { tenant, rxx01, rxx02 }

@@ -1,5 +1,6 @@
 //! Uploads before they load: the preview's pages and counts, one upload per file, the size limit, what a plan reads, files kept in parts, rows ticked by rule.
 use super::*;
+use muster_store::uploads::UploadState;
 
 #[tokio::test]
 async fn the_preview_pages_filters_and_counts_the_planned_rows() {
@@ -90,13 +91,13 @@ async fn the_same_file_submitted_at_once_is_one_upload_until_it_is_cancelled() {
         assert!(uploads::cancel(&db, w.tenant.id, first.id).await.unwrap());
         assert!(!uploads::cancel(&db, w.tenant.id, first.id).await.unwrap(), "cancelled once");
         let cancelled = uploads::find(&db, w.tenant.id, first.id).await.unwrap().unwrap();
-        assert_eq!(cancelled.state, "cancelled");
+        assert_eq!(cancelled.state, UploadState::Cancelled);
         assert!(matches!(
             jobs::enqueue_load(&db, &cancelled).await.unwrap(),
             jobs::Enqueued::Refused(why) if why.contains("cancelled")
         ));
         // A Load pressed on a page read before the cancel: refused, nothing queued.
-        assert_eq!(first.state, "ready");
+        assert_eq!(first.state, UploadState::Ready);
         assert_eq!(
             jobs::enqueue_load(&db, &first).await.unwrap(),
             jobs::Enqueued::Refused("the upload is cancelled, not ready to load".into())
@@ -107,7 +108,7 @@ async fn the_same_file_submitted_at_once_is_one_upload_until_it_is_cancelled() {
         // Another tenant's upload is not this tenant's to cancel.
         let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
         assert!(!uploads::cancel(&db, other.id, again.id).await.unwrap());
-        assert_eq!(uploads::find(&db, w.tenant.id, again.id).await.unwrap().unwrap().state, "ready");
+        assert_eq!(uploads::find(&db, w.tenant.id, again.id).await.unwrap().unwrap().state, UploadState::Ready);
     })
     .await;
 }
@@ -196,7 +197,7 @@ async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ev
         // As a server stopped mid-plan leaves it: still validating.
         let cut_off = |age: chrono::Duration| {
             upload::Entity::update_many()
-                .col_expr(upload::Column::State, Expr::value(uploads::state::VALIDATING))
+                .col_expr(upload::Column::State, Expr::value(uploads::UploadState::Validating))
                 .col_expr(upload::Column::CreatedAt, Expr::value(Utc::now() - age))
                 .filter(upload::Column::Id.eq(first.id))
                 .exec(&db)
@@ -207,9 +208,9 @@ async fn a_validation_cut_off_by_a_stopped_server_does_not_block_the_file_for_ev
         // Long ago: it failed, and the file is planned again.
         cut_off(uploads::VALIDATION_ABANDONED_AFTER + chrono::Duration::minutes(1)).await.unwrap();
         let again = plan_file(&db, &w.tenant, FILE.as_bytes()).await.unwrap();
-        assert_eq!(again.state, "ready", "{backend:?}");
+        assert_eq!(again.state, UploadState::Ready, "{backend:?}");
         let old = uploads::find(&db, w.tenant.id, first.id).await.unwrap().unwrap();
-        assert_eq!(old.state, "failed", "{backend:?}");
+        assert_eq!(old.state, UploadState::Failed, "{backend:?}");
         assert!(old.error.unwrap().starts_with("Validation did not finish"));
     })
     .await;

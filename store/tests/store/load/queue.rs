@@ -1,5 +1,6 @@
 //! The job queue: one load per tenant, claims and leases, resumed and given-up loads, progress that only moves forward.
 use super::*;
+use muster_store::uploads::UploadState;
 
 #[tokio::test]
 async fn a_tenant_runs_one_load_at_a_time() {
@@ -33,7 +34,7 @@ async fn a_job_of_one_tenant_never_loads_another_tenant_s_upload() {
         assert!(matches!(wrong, Err(sea_orm::DbErr::RecordNotFound(_))), "{backend:?}: {:?}", wrong.err());
         assert!(find(&db, &other, "o1").await.is_none(), "{backend:?}: nothing of the other tenant's file loaded");
         let theirs = upload::Entity::find_by_id(theirs.id).one(&db).await.unwrap().unwrap();
-        assert_eq!(theirs.state, uploads::state::READY, "{backend:?}");
+        assert_eq!(theirs.state, uploads::UploadState::Ready, "{backend:?}");
     })
     .await;
 }
@@ -99,7 +100,7 @@ async fn a_load_given_up_fails_its_upload_and_frees_the_tenant_queue() {
         jobs::note_error(&db, &stuck, "disk full").await.unwrap();
         jobs::give_up(&db, &stuck, "gave up after 10 attempts; the last error was: disk full").await.unwrap();
         let failed = uploads::find(&db, w.tenant.id, a.id).await.unwrap().unwrap();
-        assert_eq!(failed.state, "failed", "{backend:?}");
+        assert_eq!(failed.state, UploadState::Failed, "{backend:?}");
         assert_eq!(
             failed.summary.as_deref(),
             Some("The load failed: gave up after 10 attempts; the last error was: disk full")
@@ -187,7 +188,7 @@ async fn workers_claiming_at_once_take_one_upload_per_tenant_its_first_and_leave
         let mut claimed: Vec<i64> = claimed_at_once(&db, 8).await.iter().filter_map(|j| j.upload_id).collect();
         claimed.sort();
         assert_eq!(claimed, firsts, "{backend:?}: one load per tenant, the first it queued");
-        let queued = job::Entity::find().filter(job::Column::State.eq("queued")).count(&db).await.unwrap();
+        let queued = job::Entity::find().filter(job::Column::State.eq(job::JobState::Queued)).count(&db).await.unwrap();
         assert_eq!(queued, 4, "{backend:?}: the others wait");
     })
     .await;
@@ -279,7 +280,7 @@ async fn a_worker_that_lost_the_job_does_not_set_its_progress_back() {
         assert!(report.finished);
         let done = uploads::find(&db, w.tenant.id, upload.id).await.unwrap().unwrap();
         assert_eq!(done.rows_done as usize, n, "{backend:?}");
-        assert_eq!(done.state, "done");
+        assert_eq!(done.state, UploadState::Done);
         // The stalled worker wakes up once more: the finished upload stays finished.
         let report = load::run(&db, upload.id, Some(&stalled), |_| true, |_| {}).await.unwrap();
         assert!(!report.finished);
