@@ -9,7 +9,7 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The states of `muster_store::uploads::state::IN_PROGRESS`, as they were when
+/// The states of `muster_store::uploads::UploadState::IN_PROGRESS`, as they were when
 /// this migration was written.
 const IN_PROGRESS: &str = "'validating', 'ready', 'queued', 'running'";
 const WHY: &str = "The same file was already in progress as another upload";

@@ -179,7 +179,6 @@ impl Snapshot {
     }
 }
 
-/// (user, role or group) pairs as each user's names.
 /// A user as the engine plans against it: the one conversion of a stored user,
 /// for the directory a plan reads and for the load's check that nothing
 /// changed since the preview.
@@ -216,6 +215,7 @@ pub(crate) fn as_planned(
     }
 }
 
+/// (user, role or group) pairs as each user's names.
 fn names_by_user(pairs: Vec<(i64, i64)>, names: &HashMap<i64, String>) -> HashMap<i64, Vec<String>> {
     let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
     for (user, of) in pairs {

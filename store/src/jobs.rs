@@ -181,13 +181,15 @@ async fn claim_where(db: &DatabaseConnection, worker: &str, only: Option<i64>) -
     // its tenant is still waiting or unfinished (an expired one is taken first).
     let sql = format!(
         "SELECT j.id FROM jobs j \
-         WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < $1)) \
+         WHERE (j.state = '{queued}' OR (j.state = '{running}' AND j.lease_until < $1)) \
            AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.id <> j.id \
-                           AND o.state = 'running' AND o.lease_until >= $1) \
+                           AND o.state = '{running}' AND o.lease_until >= $1) \
            AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.tenant_id = j.tenant_id AND e.id < j.id \
-                           AND e.state IN ('queued', 'running')) \
+                           AND e.state IN ('{queued}', '{running}')) \
            {only_job} \
          ORDER BY j.id LIMIT 1 {lock}",
+        queued = JobState::Queued.as_str(),
+        running = JobState::Running.as_str(),
         only_job = if only.is_some() { "AND j.id = $2" } else { "" },
     );
     let mut values: Vec<sea_orm::Value> = vec![now.into()];

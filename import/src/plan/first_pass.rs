@@ -1,19 +1,12 @@
 //! The first pass over a file: its keys read once (a large file in parts side by side), then the plan of every row against the users those keys name.
-#![allow(unused_imports)]
 use super::*;
-use crate::decode::Encoding;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::dialect::Delimiter;
-use crate::directory::{Directory, DirectoryIndex, DirectoryUser};
-use crate::field::Field;
+use crate::directory::DirectoryIndex;
 use crate::file_index::{FileIndex, FileKeys};
-use crate::layout::{Format, HeadingMapping, Layout};
-use crate::normalize_key;
 use crate::parts;
-use crate::row::{check_row, parse_row, UserRow};
+use crate::row::parse_row;
 use crate::source::{Record, Source};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// A file read once for the rules between its rows, before any directory is
 /// needed: its keys say which users of a large tenant the plan can touch, so a

@@ -1,18 +1,11 @@
 //! What each row does to the directory: the user it is about, its status, and the fields it changes.
-#![allow(unused_imports)]
 use super::*;
-use crate::decode::Encoding;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::dialect::Delimiter;
-use crate::directory::{Directory, DirectoryIndex, DirectoryUser};
+use crate::directory::{DirectoryIndex, DirectoryUser};
 use crate::field::Field;
-use crate::file_index::{FileIndex, FileKeys};
-use crate::layout::{Format, HeadingMapping, Layout};
+use crate::layout::Layout;
 use crate::normalize_key;
-use crate::parts;
-use crate::row::{check_row, parse_row, UserRow};
-use crate::source::{Record, Source};
-use serde::{Deserialize, Serialize};
+use crate::row::UserRow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub(super) struct Planner<'a, 'd> {

@@ -1,19 +1,15 @@
 //! Validation without a directory (the browser's check, and the server's before it plans): the file's own rules, how each heading is read, and the problems by line.
-#![allow(unused_imports)]
-use super::*;
 use crate::decode::Encoding;
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::Diagnostic;
 use crate::dialect::Delimiter;
-use crate::directory::{Directory, DirectoryIndex, DirectoryUser};
 use crate::field::Field;
-use crate::file_index::{FileIndex, FileKeys};
-use crate::layout::{Format, HeadingMapping, Layout};
-use crate::normalize_key;
+use crate::file_index::FileIndex;
+use crate::layout::{Format, HeadingMapping};
 use crate::parts;
-use crate::row::{check_row, parse_row, UserRow};
+use crate::row::check_row;
 use crate::source::{Record, Source};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 
 /// The browser's first look at a file, before any upload: format, headings,
 /// every field rule and the rules between rows, with no directory to plan against.

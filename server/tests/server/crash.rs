@@ -182,7 +182,7 @@ async fn two_servers_on_one_postgres_share_the_queue_and_load_each_upload_once()
     let mut servers: Vec<Child> = dirs.iter().map(|dir| spawn(dir, &test_db.url, &["serve"])).collect();
     wait_for("every upload loaded", Duration::from_secs(300), async || {
         upload::Entity::find()
-            .filter(upload::Column::State.eq("done"))
+            .filter(upload::Column::State.eq(muster_store::uploads::UploadState::Done))
             .count(&db)
             .await
             .is_ok_and(|n| n as usize == TENANTS)

@@ -34,3 +34,21 @@ pub enum JobState {
     #[sea_orm(string_value = "failed")]
     Failed,
 }
+
+impl JobState {
+    /// The text the database holds, for statements written as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -89,7 +89,7 @@ mod tests {
             assert_eq!(s.as_str(), s.to_value());
         }
         for s in JobState::iter() {
-            assert_eq!(format!("{s:?}").to_lowercase(), s.to_value());
+            assert_eq!(s.as_str(), s.to_value());
         }
     }
 }
