@@ -12,8 +12,8 @@ pub(super) struct Planner<'a, 'd> {
     pub(super) dir: &'a DirectoryIndex<'d>,
     pub(super) options: &'a PlanOptions,
     pub(super) layout: &'a Layout,
-    /// Directory users some row names: a sync leaves them alone.
-    /// Directory users named by a row of the file, with the first such line.
+    /// Directory users a row of the file names, with the first such line: a
+    /// sync leaves them alone.
     pub(super) named: HashMap<usize, u64>,
     pub(super) roles_seen: HashSet<String>,
     pub(super) groups_seen: HashSet<String>,
@@ -63,6 +63,24 @@ pub fn field_text(user: &DirectoryUser, field: Field) -> Option<String> {
         Field::TaskNotification => Some(user.task_notification.as_str().into()),
         Field::ChangePasswordNextTime => flag(user.change_password_next_time),
         Field::Tenant | Field::Status | Field::NotifyIfNewUser | Field::Password | Field::Transaction => None,
+    }
+}
+
+/// The preview's words for a row: its status, or its first error.
+fn message_of(status: RowStatus, changes: &[Change], diagnostics: &[Diagnostic]) -> String {
+    match status {
+        RowStatus::New => "New user".to_owned(),
+        RowStatus::Update => format!(
+            "Account already exists and will be updated ({})",
+            changes.iter().map(|c| c.field.name()).collect::<Vec<_>>().join(", ")
+        ),
+        RowStatus::Unchanged => "No change".to_owned(),
+        RowStatus::Leaver => "Will be marked as leaver".to_owned(),
+        RowStatus::Joiner => "User already exists in Leaver state and will be moved to given Organisation".to_owned(),
+        RowStatus::Delete => "Will be deleted".to_owned(),
+        RowStatus::Skipped => "Skipped".to_owned(),
+        RowStatus::Error => diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default(),
+        RowStatus::Old => unreachable!("file rows are never Old"),
     }
 }
 
@@ -166,176 +184,20 @@ impl<'d> Planner<'_, 'd> {
         mut diagnostics: Vec<Diagnostic>,
         summary: &mut PlanSummary,
     ) -> RowPlan {
-        let layout = self.layout;
         let existing = self.find(&row, &mut diagnostics);
-        if let Some(i) = existing {
-            let first = *self.named.entry(i).or_insert(row.line);
-            // Two rows about one user (one matched by externalId, the other by
-            // userId) would apply twice; a duplicate key is already reported.
-            if first != row.line && !diagnostics.iter().any(Diagnostic::is_error) {
-                diagnostics.push(Diagnostic::line(
-                    Severity::Error,
-                    row.line,
-                    format!(
-                        "is about the same user as line {first} ({:?}); give each user one row",
-                        self.dir.user(i).user_id
-                    ),
-                ));
-            }
-        }
         let user = existing.map(|i| self.dir.user(i));
-        if user.is_some() {
-            // An existing user's password is ignored with a warning (SPEC 3.1),
-            // whether or not it would meet the policy: it changes nothing, so it
-            // cannot be what makes the row fail.
-            let heading = layout.heading_of(Field::Password);
-            let about_password = |d: &Diagnostic| d.line == Some(row.line) && d.column.as_deref() == Some(heading);
-            let given = row.password.is_some() || diagnostics.iter().any(about_password);
-            diagnostics.retain(|d| !about_password(d));
-            if given {
-                diagnostics.push(Diagnostic::cell(
-                    Severity::Warning,
-                    row.line,
-                    heading,
-                    "",
-                    "is ignored for an existing user: passwords are never changed by upload",
-                ));
-            }
+        if let Some(i) = existing {
+            self.check_named_once(&row, i, &mut diagnostics);
+            self.ignore_password(&row, &mut diagnostics);
         }
-
-        if let Some(email) = &row.email {
-            if let Some(owner) = self.dir.by_email(&normalize_key(email.as_str())) {
-                if Some(owner) != existing {
-                    diagnostics.push(error(
-                        &row,
-                        layout,
-                        Field::Email,
-                        email.as_str(),
-                        &format!("belongs to another user ({:?})", self.dir.user(owner).user_id),
-                    ));
-                }
-            }
-        }
-        if let Some(org) = &row.organisation {
-            if self.dir.organisation(org.as_str()).is_none() {
-                diagnostics.push(error(
-                    &row,
-                    layout,
-                    Field::Organisation,
-                    org.as_str(),
-                    "is not an organisation of this tenant",
-                ));
-            }
-        }
+        self.check_taken_keys(&row, existing, &mut diagnostics);
         let uid = row.user_id.as_ref().map_or("", |u| u.as_str()).to_owned();
-        let mode = self.options.mode;
         let mut changes_found = Vec::new();
-
-        let status = if row.delete {
-            match user {
-                Some(_) if mode == Mode::AddNewOnly => RowStatus::Skipped,
-                // As a sync keeps admins it does not find: an upload could
-                // otherwise delete its own uploader, or the tenant's last admin.
-                Some(u) if u.is_admin => {
-                    diagnostics.push(error(
-                        &row,
-                        layout,
-                        Field::Transaction,
-                        layout.delete_word(),
-                        &format!("but {uid:?} is a tenant admin; an upload does not delete admins"),
-                    ));
-                    RowStatus::Error
-                }
-                Some(_) => RowStatus::Delete,
-                None => {
-                    diagnostics.push(error(
-                        &row,
-                        layout,
-                        Field::Transaction,
-                        layout.delete_word(),
-                        &format!("but no user {uid:?} exists"),
-                    ));
-                    RowStatus::Error
-                }
-            }
-        } else {
-            match user {
-                None => {
-                    if row.leaver {
-                        diagnostics.push(error(
-                            &row,
-                            layout,
-                            Field::Status,
-                            "leaver",
-                            &format!("but no user {uid:?} exists"),
-                        ));
-                    }
-                    if mode == Mode::UpdateOnly {
-                        diagnostics.push(error(
-                            &row,
-                            layout,
-                            Field::UserId,
-                            &uid,
-                            "is not an existing user; Update only mode adds no one",
-                        ));
-                    }
-                    if row.first_name.is_none() && row.last_name.is_none() {
-                        diagnostics.push(Diagnostic::line(
-                            Severity::Error,
-                            row.line,
-                            "a new user needs a firstName or a lastName",
-                        ));
-                    }
-                    RowStatus::New
-                }
-                Some(_) if mode == Mode::AddNewOnly => RowStatus::Skipped,
-                Some(user) => {
-                    if user.leaver && !row.leaver {
-                        match &row.organisation {
-                            Some(_) => {
-                                changes_found = changes(&row, user, true);
-                                RowStatus::Joiner
-                            }
-                            None => {
-                                diagnostics.push(Diagnostic::line(
-                                    Severity::Warning,
-                                    row.line,
-                                    format!("{uid:?} is a leaver; give their organisation to re-admit them"),
-                                ));
-                                changes_found = changes(&row, user, false);
-                                if changes_found.is_empty() {
-                                    RowStatus::Unchanged
-                                } else {
-                                    RowStatus::Update
-                                }
-                            }
-                        }
-                    } else {
-                        if let Some(org) = &row.organisation {
-                            let current = user.organisation.as_deref().unwrap_or("");
-                            if !user.leaver && normalize_key(org.as_str()) != normalize_key(current) {
-                                diagnostics.push(error(
-                                    &row,
-                                    layout,
-                                    Field::Organisation,
-                                    org.as_str(),
-                                    &format!(
-                                        "differs from the user's organisation {current:?}: an upload cannot move users between organisations (use the Users screen's transfer)"
-                                    ),
-                                ));
-                            }
-                        }
-                        changes_found = changes(&row, user, false);
-                        if row.leaver && !user.leaver {
-                            RowStatus::Leaver
-                        } else if changes_found.is_empty() {
-                            RowStatus::Unchanged
-                        } else {
-                            RowStatus::Update
-                        }
-                    }
-                }
-            }
+        let status = match user {
+            _ if row.delete => self.status_of_delete(&row, user, &uid, &mut diagnostics),
+            None => self.status_of_new(&row, &uid, &mut diagnostics),
+            Some(_) if self.options.mode == Mode::AddNewOnly => RowStatus::Skipped,
+            Some(user) => self.status_of_existing(&row, user, &uid, &mut diagnostics, &mut changes_found),
         };
 
         let has_error = diagnostics.iter().any(Diagnostic::is_error);
@@ -352,35 +214,193 @@ impl<'d> Planner<'_, 'd> {
         ) {
             self.note_added(&row, summary);
         }
-        let message = match status {
-            RowStatus::New => "New user".to_owned(),
-            RowStatus::Update => format!(
-                "Account already exists and will be updated ({})",
-                changes_found.iter().map(|c| c.field.name()).collect::<Vec<_>>().join(", ")
-            ),
-            RowStatus::Unchanged => "No change".to_owned(),
-            RowStatus::Leaver => "Will be marked as leaver".to_owned(),
-            RowStatus::Joiner => {
-                "User already exists in Leaver state and will be moved to given Organisation".to_owned()
-            }
-            RowStatus::Delete => "Will be deleted".to_owned(),
-            RowStatus::Skipped => "Skipped".to_owned(),
-            RowStatus::Error => {
-                diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default()
-            }
-            RowStatus::Old => unreachable!("file rows are never Old"),
-        };
         RowPlan {
             line: Some(row.line),
             user_id: row.user_id.as_ref().map(|u| u.to_string()),
             first_name: row.first_name.clone().or_else(|| user.and_then(|u| u.first_name.clone())),
             last_name: row.last_name.clone().or_else(|| user.and_then(|u| u.last_name.clone())),
             status,
-            message,
+            message: message_of(status, &changes_found, &diagnostics),
             diagnostics,
             changes: changes_found,
             existing_id: user.map(|u| u.id),
             row: Some(row),
+        }
+    }
+
+    /// Two rows about one user (one matched by externalId, the other by
+    /// userId) would apply twice; a duplicate key is already reported.
+    fn check_named_once(&mut self, row: &UserRow, user: usize, diagnostics: &mut Vec<Diagnostic>) {
+        let first = *self.named.entry(user).or_insert(row.line);
+        if first != row.line && !diagnostics.iter().any(Diagnostic::is_error) {
+            diagnostics.push(Diagnostic::line(
+                Severity::Error,
+                row.line,
+                format!(
+                    "is about the same user as line {first} ({:?}); give each user one row",
+                    self.dir.user(user).user_id
+                ),
+            ));
+        }
+    }
+
+    /// An existing user's password is ignored with a warning (SPEC 3.1),
+    /// whether or not it would meet the policy: it changes nothing, so it
+    /// cannot be what makes the row fail.
+    fn ignore_password(&self, row: &UserRow, diagnostics: &mut Vec<Diagnostic>) {
+        let heading = self.layout.heading_of(Field::Password);
+        let about_password = |d: &Diagnostic| d.line == Some(row.line) && d.column.as_deref() == Some(heading);
+        let given = row.password.is_some() || diagnostics.iter().any(about_password);
+        diagnostics.retain(|d| !about_password(d));
+        if given {
+            diagnostics.push(Diagnostic::cell(
+                Severity::Warning,
+                row.line,
+                heading,
+                "",
+                "is ignored for an existing user: passwords are never changed by upload",
+            ));
+        }
+    }
+
+    /// An email another user holds, and an organisation the tenant does not have.
+    fn check_taken_keys(&self, row: &UserRow, existing: Option<usize>, diagnostics: &mut Vec<Diagnostic>) {
+        let layout = self.layout;
+        if let Some(email) = &row.email {
+            if let Some(owner) = self.dir.by_email(&normalize_key(email.as_str())) {
+                if Some(owner) != existing {
+                    diagnostics.push(error(
+                        row,
+                        layout,
+                        Field::Email,
+                        email.as_str(),
+                        &format!("belongs to another user ({:?})", self.dir.user(owner).user_id),
+                    ));
+                }
+            }
+        }
+        if let Some(org) = &row.organisation {
+            if self.dir.organisation(org.as_str()).is_none() {
+                diagnostics.push(error(
+                    row,
+                    layout,
+                    Field::Organisation,
+                    org.as_str(),
+                    "is not an organisation of this tenant",
+                ));
+            }
+        }
+    }
+
+    /// A row that deletes its user.
+    fn status_of_delete(
+        &self,
+        row: &UserRow,
+        user: Option<&DirectoryUser>,
+        uid: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> RowStatus {
+        let layout = self.layout;
+        match user {
+            Some(_) if self.options.mode == Mode::AddNewOnly => RowStatus::Skipped,
+            // As a sync keeps admins it does not find: an upload could
+            // otherwise delete its own uploader, or the tenant's last admin.
+            Some(u) if u.is_admin => {
+                diagnostics.push(error(
+                    row,
+                    layout,
+                    Field::Transaction,
+                    layout.delete_word(),
+                    &format!("but {uid:?} is a tenant admin; an upload does not delete admins"),
+                ));
+                RowStatus::Error
+            }
+            Some(_) => RowStatus::Delete,
+            None => {
+                diagnostics.push(error(
+                    row,
+                    layout,
+                    Field::Transaction,
+                    layout.delete_word(),
+                    &format!("but no user {uid:?} exists"),
+                ));
+                RowStatus::Error
+            }
+        }
+    }
+
+    /// A row about a user the tenant does not have.
+    fn status_of_new(&self, row: &UserRow, uid: &str, diagnostics: &mut Vec<Diagnostic>) -> RowStatus {
+        let layout = self.layout;
+        if row.leaver {
+            diagnostics.push(error(row, layout, Field::Status, "leaver", &format!("but no user {uid:?} exists")));
+        }
+        if self.options.mode == Mode::UpdateOnly {
+            diagnostics.push(error(
+                row,
+                layout,
+                Field::UserId,
+                uid,
+                "is not an existing user; Update only mode adds no one",
+            ));
+        }
+        if row.first_name.is_none() && row.last_name.is_none() {
+            diagnostics.push(Diagnostic::line(Severity::Error, row.line, "a new user needs a firstName or a lastName"));
+        }
+        RowStatus::New
+    }
+
+    /// A row about a user the tenant has: re-admitted, retired, updated or unchanged.
+    fn status_of_existing(
+        &self,
+        row: &UserRow,
+        user: &DirectoryUser,
+        uid: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+        changes_found: &mut Vec<Change>,
+    ) -> RowStatus {
+        if user.leaver && !row.leaver {
+            return match &row.organisation {
+                Some(_) => {
+                    *changes_found = changes(row, user, true);
+                    RowStatus::Joiner
+                }
+                None => {
+                    diagnostics.push(Diagnostic::line(
+                        Severity::Warning,
+                        row.line,
+                        format!("{uid:?} is a leaver; give their organisation to re-admit them"),
+                    ));
+                    *changes_found = changes(row, user, false);
+                    if changes_found.is_empty() {
+                        RowStatus::Unchanged
+                    } else {
+                        RowStatus::Update
+                    }
+                }
+            };
+        }
+        if let Some(org) = &row.organisation {
+            let current = user.organisation.as_deref().unwrap_or("");
+            if !user.leaver && normalize_key(org.as_str()) != normalize_key(current) {
+                diagnostics.push(error(
+                    row,
+                    self.layout,
+                    Field::Organisation,
+                    org.as_str(),
+                    &format!(
+                        "differs from the user's organisation {current:?}: an upload cannot move users between organisations (use the Users screen's transfer)"
+                    ),
+                ));
+            }
+        }
+        *changes_found = changes(row, user, false);
+        if row.leaver && !user.leaver {
+            RowStatus::Leaver
+        } else if changes_found.is_empty() {
+            RowStatus::Unchanged
+        } else {
+            RowStatus::Update
         }
     }
 
