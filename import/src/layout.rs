@@ -254,16 +254,7 @@ fn accepted_headings(field: Field) -> String {
 pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Option<Layout>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let keys: Vec<String> = headings.iter().map(|h| heading_key(h)).collect();
-    let has = |key: &str| keys.iter().any(|k| k == key);
-    // UserName and EmailAddress are standard aliases too; any other standard
-    // heading beside Department makes a standard file with a department column.
-    let standard_only = keys.iter().any(|k| {
-        legacy_role(k).is_none() && Field::from_heading(k).is_some_and(|f| !matches!(f, Field::UserId | Field::Email))
-    });
-    let legacy = has("fullname") || has("leaver") || (has("department") && !standard_only);
-    let vendor = vendor::recognise(headings);
-    let format = vendor.unwrap_or(if legacy { Format::LegacyV1 } else { Format::Standard });
-
+    let (format, vendor) = format_of(headings, &keys);
     let mut layout = Layout {
         format,
         columns: Vec::with_capacity(headings.len()),
@@ -277,62 +268,13 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
     let mut unused: Vec<String> = Vec::new();
     for (index, (raw, key)) in headings.iter().zip(&keys).enumerate() {
         let heading = raw.trim().to_owned();
+        let read = Reading { line, index, raw, key, keys: &keys, format, vendor };
         let role = match mapping.get(&heading) {
             Some(Some(field)) => ColumnRole::Field(*field),
             Some(None) => ColumnRole::Ignored,
-            None if vendor.is_some() => match vendor::meaning(format, raw, &keys) {
-                Meaning::Role(role) => role,
-                // A standard heading in another system's file (`roles` beside
-                // Moodle's columns) keeps its standard meaning.
-                Meaning::Unused => match Field::from_heading(key) {
-                    Some(field) => ColumnRole::Field(field),
-                    None => {
-                        unused.push(if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() });
-                        ColumnRole::Ignored
-                    }
-                },
-                Meaning::UnusedBecause(why) => {
-                    diagnostics.push(Diagnostic {
-                        severity: Severity::Warning,
-                        line: Some(line),
-                        column: Some(heading.clone()),
-                        value: None,
-                        message: format!("Line {line}: the column {heading:?} is ignored: {why}"),
-                    });
-                    ColumnRole::Ignored
-                }
-            },
-            None => match legacy_role(key).or_else(|| Field::from_heading(key).map(ColumnRole::Field)) {
-                Some(role) => role,
-                None => {
-                    let shown = if heading.is_empty() { format!("column {}", index + 1) } else { heading.clone() };
-                    diagnostics.push(Diagnostic {
-                        severity: Severity::Warning,
-                        line: Some(line),
-                        column: Some(shown.clone()),
-                        value: None,
-                        message: format!(
-                            "Line {line}: the heading {shown:?} is not a Muster field; the column is ignored unless you map it to a field"
-                        ),
-                    });
-                    ColumnRole::Ignored
-                }
-            },
+            None => read.role(&heading, &mut diagnostics, &mut unused),
         };
-        let previous = match role {
-            // Several columns make one set.
-            ColumnRole::OneOf(field) => {
-                layout.fields[field.index()].get_or_insert(index);
-                None
-            }
-            ColumnRole::UserIdAndEmail => {
-                let user = layout.fields[Field::UserId.index()].replace(index);
-                layout.fields[Field::Email.index()].replace(index).or(user)
-            }
-            ColumnRole::FullName => layout.full_name.replace(index),
-            ColumnRole::LegacyLeaver => layout.legacy_leaver.replace(index),
-            other => other.gives().and_then(|field| layout.fields[field.index()].replace(index)),
-        };
+        let previous = layout.place(role, index);
         if role != ColumnRole::Ignored {
             known += 1;
         }
@@ -343,8 +285,125 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
         }
         layout.columns.push(Column { heading, role });
     }
+    legacy_given_twice(&layout, line, &mut diagnostics);
+    diagnostics.extend(unused_columns(&unused, format, line));
+    // Entra's download: accounts without a mailbox have a blank `mail`, and
+    // their sign-in name is their address.
+    if format == Format::EntraExport {
+        layout.email_fallback = layout.column_of(Field::UserId).filter(|&c| Some(c) != layout.column_of(Field::Email));
+    }
 
-    // Legacy columns that give standard fields: the same field twice, as above.
+    if known == 0 {
+        // One clear message instead of a warning per heading.
+        diagnostics.clear();
+        diagnostics.push(Diagnostic::file(Severity::Error, no_field_known(headings, line)));
+        return (None, diagnostics);
+    }
+    heading_line_problems(headings, &layout, line, &mut diagnostics);
+    let usable = !diagnostics.iter().any(Diagnostic::is_error);
+    (usable.then_some(layout), diagnostics)
+}
+
+/// The file's format by its headings (`keys` as `heading_key` gives them), and
+/// whether it is another system's.
+fn format_of(headings: &[&str], keys: &[String]) -> (Format, Option<Format>) {
+    let has = |key: &str| keys.iter().any(|k| k == key);
+    // UserName and EmailAddress are standard aliases too; any other standard
+    // heading beside Department makes a standard file with a department column.
+    let standard_only = keys.iter().any(|k| {
+        legacy_role(k).is_none() && Field::from_heading(k).is_some_and(|f| !matches!(f, Field::UserId | Field::Email))
+    });
+    let legacy = has("fullname") || has("leaver") || (has("department") && !standard_only);
+    let vendor = vendor::recognise(headings);
+    (vendor.unwrap_or(if legacy { Format::LegacyV1 } else { Format::Standard }), vendor)
+}
+
+/// One heading being read, with what its reading depends on.
+struct Reading<'h> {
+    line: u64,
+    index: usize,
+    raw: &'h str,
+    key: &'h str,
+    keys: &'h [String],
+    format: Format,
+    vendor: Option<Format>,
+}
+
+impl Reading<'_> {
+    /// The role of a heading the admin did not map: by the format's meaning
+    /// (another system's), Legacy v1's, or the standard field's; a warning
+    /// for one that has none.
+    fn role(&self, heading: &str, diagnostics: &mut Vec<Diagnostic>, unused: &mut Vec<String>) -> ColumnRole {
+        let (line, index) = (self.line, self.index);
+        if self.vendor.is_some() {
+            return match vendor::meaning(self.format, self.raw, self.keys) {
+                Meaning::Role(role) => role,
+                // A standard heading in another system's file (`roles` beside
+                // Moodle's columns) keeps its standard meaning.
+                Meaning::Unused => match Field::from_heading(self.key) {
+                    Some(field) => ColumnRole::Field(field),
+                    None => {
+                        unused.push(if heading.is_empty() {
+                            format!("column {}", index + 1)
+                        } else {
+                            heading.to_owned()
+                        });
+                        ColumnRole::Ignored
+                    }
+                },
+                Meaning::UnusedBecause(why) => {
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        line: Some(line),
+                        column: Some(heading.to_owned()),
+                        value: None,
+                        message: format!("Line {line}: the column {heading:?} is ignored: {why}"),
+                    });
+                    ColumnRole::Ignored
+                }
+            };
+        }
+        match legacy_role(self.key).or_else(|| Field::from_heading(self.key).map(ColumnRole::Field)) {
+            Some(role) => role,
+            None => {
+                let shown = if heading.is_empty() { format!("column {}", index + 1) } else { heading.to_owned() };
+                diagnostics.push(Diagnostic {
+                    severity: Severity::Warning,
+                    line: Some(line),
+                    column: Some(shown.clone()),
+                    value: None,
+                    message: format!(
+                        "Line {line}: the heading {shown:?} is not a Muster field; the column is ignored unless you map it to a field"
+                    ),
+                });
+                ColumnRole::Ignored
+            }
+        }
+    }
+}
+
+impl Layout {
+    /// Puts column `index` where its role goes; the column that had it before, if any.
+    fn place(&mut self, role: ColumnRole, index: usize) -> Option<usize> {
+        match role {
+            // Several columns make one set.
+            ColumnRole::OneOf(field) => {
+                self.fields[field.index()].get_or_insert(index);
+                None
+            }
+            ColumnRole::UserIdAndEmail => {
+                let user = self.fields[Field::UserId.index()].replace(index);
+                self.fields[Field::Email.index()].replace(index).or(user)
+            }
+            ColumnRole::FullName => self.full_name.replace(index),
+            ColumnRole::LegacyLeaver => self.legacy_leaver.replace(index),
+            other => other.gives().and_then(|field| self.fields[field.index()].replace(index)),
+        }
+    }
+}
+
+/// Legacy columns that give standard fields: the same field twice.
+fn legacy_given_twice(layout: &Layout, line: u64, diagnostics: &mut Vec<Diagnostic>) {
     let pairs = [
         (layout.full_name, Field::FirstName),
         (layout.full_name, Field::LastName),
@@ -357,48 +416,48 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             diagnostics.push(given_twice(line, field.name(), heading(first), heading(second)));
         }
     }
+}
 
-    if !unused.is_empty() {
-        let count = unused.len();
-        let list = unused.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
-        diagnostics.push(Diagnostic::file(
-            Severity::Warning,
-            format!(
-                "Line {line}: {count} column{} of the {} file {} no Muster field and {} ignored: {list}",
-                if count == 1 { "" } else { "s" },
-                format.label(),
-                if count == 1 { "has" } else { "have" },
-                if count == 1 { "is" } else { "are" },
-            ),
-        ));
+/// One warning for all of another system's columns Muster has no field for.
+fn unused_columns(unused: &[String], format: Format, line: u64) -> Option<Diagnostic> {
+    if unused.is_empty() {
+        return None;
     }
-    // Entra's download: accounts without a mailbox have a blank `mail`, and
-    // their sign-in name is their address.
-    if format == Format::EntraExport {
-        layout.email_fallback = layout.column_of(Field::UserId).filter(|&c| Some(c) != layout.column_of(Field::Email));
-    }
+    let count = unused.len();
+    let list = unused.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+    Some(Diagnostic::file(
+        Severity::Warning,
+        format!(
+            "Line {line}: {count} column{} of the {} file {} no Muster field and {} ignored: {list}",
+            if count == 1 { "" } else { "s" },
+            format.label(),
+            if count == 1 { "has" } else { "have" },
+            if count == 1 { "is" } else { "are" },
+        ),
+    ))
+}
 
-    if known == 0 {
-        // One clear message instead of a warning per heading.
-        diagnostics.clear();
-        let data = headings.iter().find_map(|h| looks_like_data(h).map(|what| (h.trim(), what)));
-        let other_delimiter =
-            ['|', ',', ';', '\t', ':'].into_iter().find(|d| headings.len() == 1 && headings[0].contains(*d));
-        let message = match (data, other_delimiter) {
-            (_, Some(d)) => format!(
-                "Line {line}: the file looks split on the wrong delimiter: its only column {:?} holds {d:?}. Separate columns with commas, semicolons or tabs",
-                headings[0].trim()
-            ),
-            (Some((value, what)), None) => format!(
-                "Line {line}: the first line looks like data, not headings ({value:?} is {what}). Start the file with the heading line of the sample file"
-            ),
-            (None, None) => format!(
-                "Line {line}: none of the headings is a Muster field. Start the file with the heading line of the sample file"
-            ),
-        };
-        diagnostics.push(Diagnostic::file(Severity::Error, message));
-        return (None, diagnostics);
+/// Why no heading is known: another delimiter, data in the heading line, or none.
+fn no_field_known(headings: &[&str], line: u64) -> String {
+    let data = headings.iter().find_map(|h| looks_like_data(h).map(|what| (h.trim(), what)));
+    let other_delimiter =
+        ['|', ',', ';', '\t', ':'].into_iter().find(|d| headings.len() == 1 && headings[0].contains(*d));
+    match (data, other_delimiter) {
+        (_, Some(d)) => format!(
+            "Line {line}: the file looks split on the wrong delimiter: its only column {:?} holds {d:?}. Separate columns with commas, semicolons or tabs",
+            headings[0].trim()
+        ),
+        (Some((value, what)), None) => format!(
+            "Line {line}: the first line looks like data, not headings ({value:?} is {what}). Start the file with the heading line of the sample file"
+        ),
+        (None, None) => format!(
+            "Line {line}: none of the headings is a Muster field. Start the file with the heading line of the sample file"
+        ),
     }
+}
+
+/// Data in the heading line, and the required columns missing.
+fn heading_line_problems(headings: &[&str], layout: &Layout, line: u64, diagnostics: &mut Vec<Diagnostic>) {
     if let Some((value, what)) = headings.iter().find_map(|h| looks_like_data(h).map(|w| (h.trim(), w))) {
         diagnostics.push(Diagnostic::file(
             Severity::Error,
@@ -417,8 +476,6 @@ pub fn resolve(headings: &[&str], line: u64, mapping: &HeadingMapping) -> (Optio
             ));
         }
     }
-    let usable = !diagnostics.iter().any(Diagnostic::is_error);
-    (usable.then_some(layout), diagnostics)
 }
 
 #[cfg(test)]
