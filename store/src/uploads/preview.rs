@@ -19,6 +19,16 @@ pub(super) fn while_ready(tenant_id: i64, upload_id: i64) -> sea_orm::sea_query:
     )
 }
 
+/// Sets the tick of an upload's rows (those the caller's filter keeps), only
+/// while the upload is ready.
+fn ticking(tenant_id: i64, upload_id: i64, selected: bool) -> sea_orm::UpdateMany<upload_row::Entity> {
+    upload_row::Entity::update_many()
+        .col_expr(upload_row::Column::Selected, Expr::value(selected))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::UploadId.eq(upload_id))
+        .filter(while_ready(tenant_id, upload_id))
+}
+
 /// The admin's Add/Update tick boxes (lines of the file; Old rows have none):
 /// unticked rows are skipped by the load. Only while the upload is ready.
 pub async fn set_selected<C: ConnectionTrait>(
@@ -28,11 +38,7 @@ pub async fn set_selected<C: ConnectionTrait>(
     lines: &[i32],
     selected: bool,
 ) -> Result<u64, DbErr> {
-    let result = upload_row::Entity::update_many()
-        .col_expr(upload_row::Column::Selected, Expr::value(selected))
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .filter(upload_row::Column::UploadId.eq(upload_id))
-        .filter(while_ready(tenant_id, upload_id))
+    let result = ticking(tenant_id, upload_id, selected)
         .filter(upload_row::Column::Line.gt(0))
         .filter(upload_row::Column::Line.is_in(lines.iter().copied()))
         .exec(db)
@@ -186,14 +192,7 @@ pub async fn set_selected_of_status<C: ConnectionTrait>(
     status: &str,
     selected: bool,
 ) -> Result<u64, DbErr> {
-    let result = upload_row::Entity::update_many()
-        .col_expr(upload_row::Column::Selected, Expr::value(selected))
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .filter(upload_row::Column::UploadId.eq(upload_id))
-        .filter(while_ready(tenant_id, upload_id))
-        .filter(upload_row::Column::Status.eq(status))
-        .exec(db)
-        .await?;
+    let result = ticking(tenant_id, upload_id, selected).filter(upload_row::Column::Status.eq(status)).exec(db).await?;
     Ok(result.rows_affected)
 }
 
