@@ -253,8 +253,9 @@ impl<'b> Applying<'_, 'b> {
     /// Why a row's change no longer holds: a field it changes, a key it takes or
     /// the user's state is not what the preview saw.
     fn changed_since_the_preview(&self, u: &user::Model, status: RowStatus, changes: &[Change]) -> Option<String> {
-        let planned = self.present.as_planned(u, self.org_code);
-        let now = |field| muster_import::plan::field_text(&planned, field);
+        // Read only for a row that changes fields (a copy of the user as planned).
+        let planned = (!changes.is_empty()).then(|| self.present.as_planned(u, self.org_code));
+        let now = |field| planned.as_ref().and_then(|p| muster_import::plan::field_text(p, field));
         let stale = changes.iter().find(|c| match c.field {
             Field::Roles | Field::Groups => {
                 names_set(now(c.field).as_deref().unwrap_or("")) != names_set(c.old.as_deref().unwrap_or(""))
