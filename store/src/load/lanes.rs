@@ -2,7 +2,7 @@
 use super::apply::apply_batch;
 use super::catalogue::Catalogue;
 use super::planned::{Batch, Planned};
-use super::results::{not_applied, stop_remaining, write_results, NOT_LOADED_ALL_OR_NOTHING};
+use super::results::{not_applied, stop_remaining, write_results, RowResult, NOT_LOADED_ALL_OR_NOTHING};
 use super::tables::Actor;
 use super::writes::credentials_for;
 use super::{Claim, LoadCounts, Mailing, Progress, UploadOptions, BATCH};
@@ -162,119 +162,161 @@ where
     }
 
     async fn batches_of_lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
-        use sea_orm::sea_query::ExprTrait;
-        let (db, upload, tenant_id) = (self.db, self.upload, self.upload.tenant_id);
         while !self.halted.load(Ordering::SeqCst) {
             let after = self.next.fetch_add(BATCH as i32, Ordering::SeqCst);
             if after >= self.last_index {
                 break;
             }
-            // Ranges of row_index: a closed range keeps the query on the position
-            // index however the planner guesses (an open one read ever more rows),
-            // and rows done before a resume are not stepped over again.
-            let (rows, parsed): (Vec<_>, Vec<_>) = Planned::select(db)
-                .filter(upload_row::Column::UploadId.eq(upload.id))
-                .filter(upload_row::Column::TenantId.eq(tenant_id))
-                .filter(upload_row::Column::RowIndex.gt(after))
-                .filter(upload_row::Column::RowIndex.lte(after + BATCH as i32))
-                .filter(upload_row::Column::Result.is_null())
-                .order_by_asc(upload_row::Column::RowIndex)
-                .into_model::<Planned>()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(Planned::split)
-                .unzip();
-            if rows.is_empty() {
+            let Some(mut batch) = self.read_batch(after).await? else {
                 continue;
-            }
-            let credentials = if self.blocked {
-                HashMap::new()
-            } else {
-                credentials_for(&rows, &parsed, self.options.load.credentials).await
             };
-            let mut batch = Batch { rows, parsed, credentials };
-            let txn = crate::db::begin_write(db).await?;
-            if let Some(claim) = self.claim {
-                let held = if self.parallel {
-                    crate::jobs::holds(&txn, claim).await?
-                } else {
-                    crate::jobs::renew(&txn, claim).await?
-                };
-                if !held {
-                    txn.rollback().await?;
-                    self.halted.store(true, Ordering::SeqCst);
-                    return Ok(());
-                }
+            let txn = crate::db::begin_write(self.db).await?;
+            if !self.claim_held(&txn).await? {
+                txn.rollback().await?;
+                self.halted.store(true, Ordering::SeqCst);
+                return Ok(());
             }
             let (results, mailing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
                 let results = batch.rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
-                (results, Mailing { tenant_id, claim: String::new(), messages: Vec::new() }, false)
+                let mailing = Mailing { tenant_id: self.upload.tenant_id, claim: String::new(), messages: Vec::new() };
+                (results, mailing, false)
             } else {
                 apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &mut batch)
                     .await?
             };
-            if write_results(&txn, tenant_id, &results).await? != results.len() as u64 {
+            let Some(applied) = self.record_results(&txn, &results, stop).await? else {
                 // Another run gave these rows results since they were read: its work stands.
                 txn.rollback().await?;
-                return Err(DbErr::Custom(format!("upload {}: rows were applied by another run at once", upload.id)));
-            }
-            let mut applied = results.len() as i64;
-            if stop {
-                // In the batch's transaction: committed apart, a crash between
-                // the two left the rows after the failure without a result, and
-                // the resumed load applied them.
-                applied += stop_remaining(&txn, upload).await? as i64;
-                // Every row has a result now: no batch is left to read (a load
-                // that stops runs in one lane).
-                self.next.store(self.last_index, Ordering::SeqCst);
-            }
-            // Added to, not set: lanes commit in any order.
-            upload::Entity::update_many()
-                .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
-                .filter(upload::Column::Id.eq(upload.id))
-                .filter(upload::Column::TenantId.eq(tenant_id))
-                .exec(&txn)
-                .await?;
+                let upload = self.upload.id;
+                return Err(DbErr::Custom(format!("upload {upload}: rows were applied by another run at once")));
+            };
             txn.commit().await?;
             if !mailing.messages.is_empty() {
                 (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
             }
-            let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
-            // PostgreSQL plans by table statistics, which autovacuum refreshes only
-            // minutes later: a table grown from empty by this load would be scanned
-            // whole for every key lookup. Refresh them as the load grows the table.
-            if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
-                db.execute_unprepared("ANALYZE users").await?;
-            }
-            // One lane renews in its batch, which counts as progress; lanes side
-            // by side say so once, after the run's first commit.
-            if let (true, Some(claim)) = (self.parallel, self.claim) {
-                if !self.progress_marked.swap(true, Ordering::SeqCst) && !crate::jobs::renew(db, claim).await? {
-                    self.halted.store(true, Ordering::SeqCst);
-                    return Ok(());
-                }
-            }
-            let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
-            // The rows after a failure were given their outcome in the database.
-            let recounted = if stop { Some(super::results::counts(db, upload).await?) } else { None };
-            let counts = {
-                let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-                match recounted {
-                    Some(counts) => *tally = counts,
-                    None => results.iter().for_each(|r| tally.add(r.outcome, 1)),
-                }
-                tally.clone()
-            };
-            let progress = Progress { done, total: i64::from(upload.rows_total), counts };
-            if !(self.progress.lock().unwrap_or_else(|e| e.into_inner()))(&progress) {
+            if !self.after_commit().await? || !self.report_progress(&results, applied, stop).await? {
                 self.halted.store(true, Ordering::SeqCst);
                 return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// The rows without a result in the range of positions after `after`, with
+    /// the credentials of those it adds; `None` when all have one.
+    async fn read_batch(&self, after: i32) -> Result<Option<Batch>, DbErr> {
+        let (db, upload, tenant_id) = (self.db, self.upload, self.upload.tenant_id);
+        // Ranges of row_index: a closed range keeps the query on the position
+        // index however the planner guesses (an open one read ever more rows),
+        // and rows done before a resume are not stepped over again.
+        let (rows, parsed): (Vec<_>, Vec<_>) = Planned::select(db)
+            .filter(upload_row::Column::UploadId.eq(upload.id))
+            .filter(upload_row::Column::TenantId.eq(tenant_id))
+            .filter(upload_row::Column::RowIndex.gt(after))
+            .filter(upload_row::Column::RowIndex.lte(after + BATCH as i32))
+            .filter(upload_row::Column::Result.is_null())
+            .order_by_asc(upload_row::Column::RowIndex)
+            .into_model::<Planned>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Planned::split)
+            .unzip();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let credentials = if self.blocked {
+            HashMap::new()
+        } else {
+            credentials_for(&rows, &parsed, self.options.load.credentials).await
+        };
+        Ok(Some(Batch { rows, parsed, credentials }))
+    }
+
+    /// Whether the worker still holds the job, in the batch's transaction: one
+    /// lane renews the lease with each batch, lanes side by side check it.
+    async fn claim_held<C: ConnectionTrait>(&self, txn: &C) -> Result<bool, DbErr> {
+        let Some(claim) = self.claim else { return Ok(true) };
+        if self.parallel {
+            crate::jobs::holds(txn, claim).await
+        } else {
+            crate::jobs::renew(txn, claim).await
+        }
+    }
+
+    /// Writes the batch's results, and after a stop those of every row left,
+    /// and adds them to the upload's count; returns how many rows that is, or
+    /// `None` when another run gave some of them results since they were read.
+    async fn record_results<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        results: &[RowResult],
+        stop: bool,
+    ) -> Result<Option<i64>, DbErr> {
+        use sea_orm::sea_query::ExprTrait;
+        let (upload, tenant_id) = (self.upload, self.upload.tenant_id);
+        if write_results(txn, tenant_id, results).await? != results.len() as u64 {
+            return Ok(None);
+        }
+        let mut applied = results.len() as i64;
+        if stop {
+            // In the batch's transaction: committed apart, a crash between
+            // the two left the rows after the failure without a result, and
+            // the resumed load applied them.
+            applied += stop_remaining(txn, upload).await? as i64;
+            // Every row has a result now: no batch is left to read (a load
+            // that stops runs in one lane).
+            self.next.store(self.last_index, Ordering::SeqCst);
+        }
+        // Added to, not set: lanes commit in any order.
+        upload::Entity::update_many()
+            .col_expr(upload::Column::RowsDone, Expr::col(upload::Column::RowsDone).add(applied as i32))
+            .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
+            .exec(txn)
+            .await?;
+        Ok(Some(applied))
+    }
+
+    /// What follows each commit: fresh statistics as the load grows the users
+    /// table, and lanes side by side telling the job once that they made
+    /// progress. False when the job was lost.
+    async fn after_commit(&self) -> Result<bool, DbErr> {
+        let db = self.db;
+        let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+        // PostgreSQL plans by table statistics, which autovacuum refreshes only
+        // minutes later: a table grown from empty by this load would be scanned
+        // whole for every key lookup. Refresh them as the load grows the table.
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres && batches.is_power_of_two() {
+            db.execute_unprepared("ANALYZE users").await?;
+        }
+        // One lane renews in its batch, which counts as progress; lanes side
+        // by side say so once, after the run's first commit.
+        if let (true, Some(claim)) = (self.parallel, self.claim) {
+            if !self.progress_marked.swap(true, Ordering::SeqCst) && !crate::jobs::renew(db, claim).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Tells `progress` where the load is; false when it says to stop.
+    async fn report_progress(&self, results: &[RowResult], applied: i64, stop: bool) -> Result<bool, DbErr> {
+        let done = self.done.fetch_add(applied, Ordering::SeqCst) + applied;
+        // The rows after a failure were given their outcome in the database.
+        let recounted = if stop { Some(super::results::counts(self.db, self.upload).await?) } else { None };
+        let counts = {
+            let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            match recounted {
+                Some(counts) => *tally = counts,
+                None => results.iter().for_each(|r| tally.add(r.outcome, 1)),
+            }
+            tally.clone()
+        };
+        let progress = Progress { done, total: i64::from(self.upload.rows_total), counts };
+        Ok((self.progress.lock().unwrap_or_else(|e| e.into_inner()))(&progress))
     }
 }
 

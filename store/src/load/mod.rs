@@ -253,103 +253,21 @@ pub async fn run(
     progress: impl FnMut(&Progress) -> bool + Send,
     send: impl FnMut(Mailing) + Send,
 ) -> Result<LoadReport, DbErr> {
-    let mut query = upload::Entity::find_by_id(upload_id);
-    if let Some(claim) = claim {
-        // A job names its tenant and its upload: never load another tenant's.
-        query = query.filter(upload::Column::TenantId.eq(claim.tenant_id));
-    }
-    let Some(upload) = query.one(db).await? else {
-        return Err(DbErr::RecordNotFound(format!("upload {upload_id}")));
-    };
+    let upload = upload_to_load(db, upload_id, claim).await?;
     let tenant_id = upload.tenant_id;
     let tenant =
         tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
     let options = crate::uploads::options_of(&upload);
-    let actor = match upload.uploaded_by {
-        Some(id) => Actor {
-            user_id: Some(id),
-            label: user::Entity::find_by_id(id)
-                .filter(user::Column::TenantId.eq(tenant_id))
-                .one(db)
-                .await?
-                .map_or(format!("user {id}"), |u| u.user_id),
-            tenant_id,
-            upload_id: upload.id,
-        },
-        None => Actor { user_id: None, label: "command line".into(), tenant_id, upload_id: upload.id },
-    };
-    let mut catalogue = Catalogue::load(db, tenant_id).await?;
-    if let Some(limit) = tenant.licence_limit {
-        // Loads of one tenant run one at a time, so the count holds for this run.
-        let active = user::Entity::find()
-            .filter(user::Column::TenantId.eq(tenant_id))
-            .filter(user::Column::State.ne(UserState::Leaver))
-            .count(db)
-            .await?;
-        catalogue.licences_left = Some((Ord::max(limit, 0) as u64).saturating_sub(active));
-    }
-    let org_code: HashMap<i64, String> = organisation::Entity::find()
-        .filter(organisation::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.code))
-        .collect();
-
+    let actor = actor_of(db, &upload).await?;
+    let mut catalogue = catalogue_of(db, &tenant).await?;
+    let org_code = organisation_codes(db, tenant_id).await?;
     // All or nothing: a plan with errors loads nothing.
-    let blocked = options.load.stop_on_error
-        && upload_row::Entity::find()
-            .filter(upload_row::Column::UploadId.eq(upload.id))
-            .filter(upload_row::Column::TenantId.eq(tenant_id))
-            .filter(upload_row::Column::Status.eq(RowStatus::Error.as_str()))
-            .filter(upload_row::Column::Selected.eq(true))
-            .count(db)
-            .await?
-            > 0;
+    let blocked = options.load.stop_on_error && has_selected_errors(db, &upload).await?;
 
-    // The upload is marked running, and the rows that already have a result (a
-    // resumed load) counted once, to be added to by each batch: under the claim,
-    // like a batch, so that a worker that lost the job sets neither back under the
-    // one that took it over (or finished it). Checked, not renewed: a renewal
-    // counts as progress, and none is made yet.
     let stopped = || async { Ok(LoadReport { counts: counts(db, &upload).await?, finished: false }) };
-    let txn = crate::db::begin_write(db).await?;
-    if let Some(claim) = claim {
-        if !crate::jobs::holds(&txn, claim).await? {
-            txn.rollback().await?;
-            return stopped().await;
-        }
-    }
-    if upload.started_at.is_none() {
-        // Once, at the first start: a resumed load is the same load.
-        let total = crate::notifications::rows(upload.rows_total.max(0) as u64);
-        let said = format!("Upload {} ({}) is loading: {total}.", upload.id, upload.file_name);
-        crate::notifications::tell(&txn, &upload, crate::notifications::kind::STARTED, &said).await?;
-    }
-    if upload.started_at.is_none() || upload.state != UploadState::Running {
-        upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(UploadState::Running))
-            .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
-            .filter(upload::Column::Id.eq(upload.id))
-            .filter(upload::Column::TenantId.eq(tenant_id))
-            .exec(&txn)
-            .await?;
-    }
-    let done = upload_row::Entity::find()
-        .filter(upload_row::Column::UploadId.eq(upload.id))
-        .filter(upload_row::Column::TenantId.eq(tenant_id))
-        .filter(upload_row::Column::Result.is_not_null())
-        .count(&txn)
-        .await? as i64;
-    if i64::from(upload.rows_done) != done {
-        upload::Entity::update_many()
-            .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
-            .filter(upload::Column::Id.eq(upload.id))
-            .filter(upload::Column::TenantId.eq(tenant_id))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await?;
+    let Some(done) = mark_running(db, &upload, claim).await? else {
+        return stopped().await;
+    };
     crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::STARTED, None).await;
     let last_index = crate::uploads::last_row_index(db, tenant_id, upload.id).await?.unwrap_or(0);
     let parallel = may_run_side_by_side(db, &upload, &options, &catalogue, done).await?;
@@ -395,12 +313,150 @@ pub async fn run(
         return stopped().await;
     }
     let counts = counts(db, &upload).await?;
+    if !mark_done(db, &upload, claim, &counts).await? {
+        return stopped().await;
+    }
+    crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::DONE, Some(counts.clone())).await;
+    Ok(LoadReport { counts, finished: true })
+}
+
+async fn upload_to_load(
+    db: &DatabaseConnection,
+    upload_id: i64,
+    claim: Option<&Claim>,
+) -> Result<upload::Model, DbErr> {
+    let mut query = upload::Entity::find_by_id(upload_id);
+    if let Some(claim) = claim {
+        // A job names its tenant and its upload: never load another tenant's.
+        query = query.filter(upload::Column::TenantId.eq(claim.tenant_id));
+    }
+    query.one(db).await?.ok_or_else(|| DbErr::RecordNotFound(format!("upload {upload_id}")))
+}
+
+/// Who the load's audit events name: the admin who uploaded the file, or the
+/// command line.
+async fn actor_of(db: &DatabaseConnection, upload: &upload::Model) -> Result<Actor, DbErr> {
+    let tenant_id = upload.tenant_id;
+    Ok(match upload.uploaded_by {
+        Some(id) => Actor {
+            user_id: Some(id),
+            label: user::Entity::find_by_id(id)
+                .filter(user::Column::TenantId.eq(tenant_id))
+                .one(db)
+                .await?
+                .map_or(format!("user {id}"), |u| u.user_id),
+            tenant_id,
+            upload_id: upload.id,
+        },
+        None => Actor { user_id: None, label: "command line".into(), tenant_id, upload_id: upload.id },
+    })
+}
+
+/// The tenant's roles, groups and organisations, and the licences it has left.
+async fn catalogue_of(db: &DatabaseConnection, tenant: &tenant::Model) -> Result<Catalogue, DbErr> {
+    let tenant_id = tenant.id;
+    let mut catalogue = Catalogue::load(db, tenant_id).await?;
+    if let Some(limit) = tenant.licence_limit {
+        // Loads of one tenant run one at a time, so the count holds for this run.
+        let active = user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .filter(user::Column::State.ne(UserState::Leaver))
+            .count(db)
+            .await?;
+        catalogue.licences_left = Some((Ord::max(limit, 0) as u64).saturating_sub(active));
+    }
+    Ok(catalogue)
+}
+
+/// Each organisation's code, by its id.
+async fn organisation_codes(db: &DatabaseConnection, tenant_id: i64) -> Result<HashMap<i64, String>, DbErr> {
+    Ok(organisation::Entity::find()
+        .filter(organisation::Column::TenantId.eq(tenant_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.code))
+        .collect())
+}
+
+/// Whether a ticked row of the plan has an error.
+async fn has_selected_errors(db: &DatabaseConnection, upload: &upload::Model) -> Result<bool, DbErr> {
+    Ok(upload_row::Entity::find()
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::TenantId.eq(upload.tenant_id))
+        .filter(upload_row::Column::Status.eq(RowStatus::Error.as_str()))
+        .filter(upload_row::Column::Selected.eq(true))
+        .count(db)
+        .await?
+        > 0)
+}
+
+/// Marks the upload running and returns how many rows already have a result
+/// (a resumed load), or `None` when the claim is no longer held.
+async fn mark_running(
+    db: &DatabaseConnection,
+    upload: &upload::Model,
+    claim: Option<&Claim>,
+) -> Result<Option<i64>, DbErr> {
+    let tenant_id = upload.tenant_id;
+    // The upload is marked running, and the rows that already have a result (a
+    // resumed load) counted once, to be added to by each batch: under the claim,
+    // like a batch, so that a worker that lost the job sets neither back under the
+    // one that took it over (or finished it). Checked, not renewed: a renewal
+    // counts as progress, and none is made yet.
+    let txn = crate::db::begin_write(db).await?;
+    if let Some(claim) = claim {
+        if !crate::jobs::holds(&txn, claim).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
+    if upload.started_at.is_none() {
+        // Once, at the first start: a resumed load is the same load.
+        let total = crate::notifications::rows(upload.rows_total.max(0) as u64);
+        let said = format!("Upload {} ({}) is loading: {total}.", upload.id, upload.file_name);
+        crate::notifications::tell(&txn, upload, crate::notifications::kind::STARTED, &said).await?;
+    }
+    if upload.started_at.is_none() || upload.state != UploadState::Running {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(UploadState::Running))
+            .col_expr(upload::Column::StartedAt, Expr::value(upload.started_at.unwrap_or_else(Utc::now)))
+            .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
+    }
+    let done = upload_row::Entity::find()
+        .filter(upload_row::Column::UploadId.eq(upload.id))
+        .filter(upload_row::Column::TenantId.eq(tenant_id))
+        .filter(upload_row::Column::Result.is_not_null())
+        .count(&txn)
+        .await? as i64;
+    if i64::from(upload.rows_done) != done {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::RowsDone, Expr::value(done as i32))
+            .filter(upload::Column::Id.eq(upload.id))
+            .filter(upload::Column::TenantId.eq(tenant_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(Some(done))
+}
+
+/// Marks the upload done with its summary; false when the claim is no longer held.
+async fn mark_done(
+    db: &DatabaseConnection,
+    upload: &upload::Model,
+    claim: Option<&Claim>,
+    counts: &LoadCounts,
+) -> Result<bool, DbErr> {
     // Fenced like every batch: only the worker holding the job says it is done.
     let txn = crate::db::begin_write(db).await?;
     if let Some(claim) = claim {
         if !crate::jobs::renew(&txn, claim).await? {
             txn.rollback().await?;
-            return stopped().await;
+            return Ok(false);
         }
     }
     upload::Entity::update_many()
@@ -408,14 +464,13 @@ pub async fn run(
         .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
         .col_expr(upload::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(upload::Column::Id.eq(upload.id))
-        .filter(upload::Column::TenantId.eq(tenant_id))
+        .filter(upload::Column::TenantId.eq(upload.tenant_id))
         .exec(&txn)
         .await?;
     let said = format!("Upload {} ({}) is loaded. {}", upload.id, upload.file_name, counts.summary());
-    crate::notifications::tell(&txn, &upload, crate::notifications::kind::DONE, &said).await?;
+    crate::notifications::tell(&txn, upload, crate::notifications::kind::DONE, &said).await?;
     txn.commit().await?;
-    crate::events::note_upload_changed(db, tenant_id, upload.id, crate::events::kind::DONE, Some(counts.clone())).await;
-    Ok(LoadReport { counts, finished: true })
+    Ok(true)
 }
 
 #[cfg(test)]
