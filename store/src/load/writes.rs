@@ -101,81 +101,109 @@ impl Writes<'_> {
         now: DateTime<Utc>,
     ) -> Result<Mailing, DbErr> {
         let tenant_id = actor.tenant_id;
-        let new_users = &self.new_users;
-        if new_users.is_empty() {
+        if self.new_users.is_empty() {
             return owe(db, actor, Vec::new()).await;
         }
-        let rows = new_users
-            .iter()
-            .map(|u| {
-                let hash = u.credential.as_ref().map(|c| c.hash.as_str());
-                new_user_row(tenant_id, u.row, u.organisation_id, hash, now)
-            })
-            .collect();
-        let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
-        let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
-        for row in inserted {
-            ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
-        }
+        let ids = insert_users(db, tenant_id, &self.new_users, now).await?;
         let mut owing = Vec::new();
         let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
-        for u in new_users {
-            let row = u.row;
-            let shown = row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        for u in &self.new_users {
+            let shown = u.row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
             let Some(&id) = ids.get(&normalize_key(&shown)) else { continue };
             self.audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
             members.0.extend(u.roles.iter().map(|role| (id, *role)));
             members.1.extend(u.groups.iter().map(|group| (id, *group)));
-            // Mail kept back by the upload, or by the row's notifyIfNewUser false.
-            let held_back = if !options.notify_new_users {
-                Some("this upload notifies no new users")
-            } else if row.notify_if_new_user == Some(false) {
-                Some("notifyIfNewUser is false")
-            } else {
-                None
-            };
-            let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-            let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
-            let text = match (u.credential.as_ref().map(|c| &c.password), options.credentials) {
-                (None, _) => {
-                    let token = tokens::generate();
-                    invitations.push(
-                        bulk::Row::with_capacity(INVITATION_COLUMNS.len())
-                            .int(tenant_id)
-                            .int(id)
-                            .text(Some(&tokens::digest(&token)))
-                            .time(Some(now + chrono::Duration::days(INVITATION_DAYS)))
-                            .time(Some(now)),
-                    );
-                    match held_back {
-                        None => {
-                            let outgoing = Outgoing::Invitation { email: email(), name: name(), user_id: shown, token };
-                            owing.push(Owing { row: results[u.at].id, user: id, outgoing });
-                            INVITATION_QUEUED.to_owned()
-                        }
-                        Some(why) => format!("Added; invitation created (not sent: {why})"),
-                    }
-                }
-                (Some(password), Credentials::GeneratePassword { email: true }) if held_back.is_none() => {
-                    let outgoing =
-                        Outgoing::Password { email: email(), name: name(), user_id: shown, password: password.clone() };
-                    owing.push(Owing { row: results[u.at].id, user: id, outgoing });
-                    PASSWORD_QUEUED.to_owned()
-                }
-                (Some(_), Credentials::GeneratePassword { email: true }) => {
-                    format!("Added; password set (not sent: {})", held_back.unwrap_or_default())
-                }
-                (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
-                    "Added; password generated (not sent)".to_owned()
-                }
-                (Some(_), _) => "Added".to_owned(),
-            };
-            results[u.at].text = text;
+            let mut welcome = Welcome { tenant_id, now, invitations: &mut invitations, owing: &mut owing };
+            results[u.at].text = welcome.of(u, id, shown, results[u.at].id, options);
         }
         memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
         memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
         bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
         owe(db, actor, owing).await
+    }
+}
+
+/// Inserts the users; returns their new ids by their userId's key.
+async fn insert_users<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    new_users: &[NewUser<'_>],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let rows = new_users
+        .iter()
+        .map(|u| {
+            let hash = u.credential.as_ref().map(|c| c.hash.as_str());
+            new_user_row(tenant_id, u.row, u.organisation_id, hash, now)
+        })
+        .collect();
+    let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
+    }
+    Ok(ids)
+}
+
+/// How new users are let in: an invitation or a password, the mail that
+/// brings it, owed.
+struct Welcome<'w> {
+    tenant_id: i64,
+    now: DateTime<Utc>,
+    invitations: &'w mut Vec<bulk::Row>,
+    owing: &'w mut Vec<Owing>,
+}
+
+impl Welcome<'_> {
+    /// Gives new user `u`, now `id`, its invitation (none with a password) and
+    /// owes its mail unless it is held back; returns its row's result
+    /// (`row_id`'s) saying what it got.
+    fn of(&mut self, u: &NewUser<'_>, id: i64, shown: String, row_id: i64, options: &LoadOptions) -> String {
+        let row = u.row;
+        // Mail kept back by the upload, or by the row's notifyIfNewUser false.
+        let held_back = if !options.notify_new_users {
+            Some("this upload notifies no new users")
+        } else if row.notify_if_new_user == Some(false) {
+            Some("notifyIfNewUser is false")
+        } else {
+            None
+        };
+        let email = || row.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
+        match (u.credential.as_ref().map(|c| &c.password), options.credentials) {
+            (None, _) => {
+                let token = tokens::generate();
+                self.invitations.push(
+                    bulk::Row::with_capacity(INVITATION_COLUMNS.len())
+                        .int(self.tenant_id)
+                        .int(id)
+                        .text(Some(&tokens::digest(&token)))
+                        .time(Some(self.now + chrono::Duration::days(INVITATION_DAYS)))
+                        .time(Some(self.now)),
+                );
+                match held_back {
+                    None => {
+                        let outgoing = Outgoing::Invitation { email: email(), name: name(), user_id: shown, token };
+                        self.owing.push(Owing { row: row_id, user: id, outgoing });
+                        INVITATION_QUEUED.to_owned()
+                    }
+                    Some(why) => format!("Added; invitation created (not sent: {why})"),
+                }
+            }
+            (Some(password), Credentials::GeneratePassword { email: true }) if held_back.is_none() => {
+                let outgoing =
+                    Outgoing::Password { email: email(), name: name(), user_id: shown, password: password.clone() };
+                self.owing.push(Owing { row: row_id, user: id, outgoing });
+                PASSWORD_QUEUED.to_owned()
+            }
+            (Some(_), Credentials::GeneratePassword { email: true }) => {
+                format!("Added; password set (not sent: {})", held_back.unwrap_or_default())
+            }
+            (Some(_), Credentials::GeneratePassword { email: false }) if row.password.is_none() => {
+                "Added; password generated (not sent)".to_owned()
+            }
+            (Some(_), _) => "Added".to_owned(),
+        }
     }
 }
 
