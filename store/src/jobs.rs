@@ -58,59 +58,28 @@ pub async fn enqueue_confirmed_load(db: &DatabaseConnection, upload: &upload::Mo
 }
 
 async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: bool) -> Result<Enqueued, DbErr> {
-    let summary = crate::uploads::plan_summary_of(upload);
-    let file_error = summary.as_ref().and_then(|s| s.file_diagnostics.iter().find(|d| d.is_error()));
-    if let Some(error) = file_error {
-        return Ok(Enqueued::Refused(error.message.clone()));
-    }
-    if summary.as_ref().is_some_and(|s| s.needs_confirmation) && !confirmed && upload.state == UploadState::Ready {
-        return Ok(Enqueued::Refused(NEEDS_CONFIRMATION.into()));
+    if let Some(refused) = refusal(upload, confirmed) {
+        return Ok(refused);
     }
     if upload.state != UploadState::Ready {
-        return match job::Entity::find()
-            .filter(job::Column::TenantId.eq(upload.tenant_id))
-            .filter(job::Column::UploadId.eq(upload.id))
-            .one(db)
-            .await?
-        {
+        return match job_of(db, upload).await? {
             Some(existing) => Ok(Enqueued::AlreadyLoading(existing)),
             None => Ok(Enqueued::Refused(format!("the upload is {}, not ready to load", upload.state))),
         };
     }
     let txn = crate::db::begin_write(db).await?;
-    if let Some(existing) = job::Entity::find()
-        .filter(job::Column::TenantId.eq(upload.tenant_id))
-        .filter(job::Column::UploadId.eq(upload.id))
-        .one(&txn)
-        .await?
-    {
+    if let Some(existing) = job_of(&txn, upload).await? {
         txn.commit().await?;
         return Ok(Enqueued::AlreadyLoading(existing));
     }
     let now = Utc::now();
-    let inserted = job::ActiveModel {
-        tenant_id: Set(upload.tenant_id),
-        kind: Set(KIND_LOAD.into()),
-        upload_id: Set(Some(upload.id)),
-        state: Set(JobState::Queued),
-        attempts: Set(0),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let created = match inserted {
+    let created = match insert_load_job(&txn, upload, now).await {
         Ok(created) => created,
         // Another tab queued the same upload at the same moment: the unique index
         // on jobs.upload_id kept one job; this request joins it.
         Err(err) => {
             txn.rollback().await?;
-            return match job::Entity::find()
-                .filter(job::Column::TenantId.eq(upload.tenant_id))
-                .filter(job::Column::UploadId.eq(upload.id))
-                .one(db)
-                .await?
-            {
+            return match job_of(db, upload).await? {
                 Some(existing) => Ok(Enqueued::AlreadyLoading(existing)),
                 None => Err(err),
             };
@@ -132,24 +101,72 @@ async fn enqueue(db: &DatabaseConnection, upload: &upload::Model, confirmed: boo
             .map_or_else(|| "gone".to_owned(), |u| u.state.to_string());
         return Ok(Enqueued::Refused(format!("the upload is {now_state}, not ready to load")));
     }
+    let ahead = tell_queued(&txn, upload, &created).await?;
+    txn.commit().await?;
+    crate::events::note_upload_changed(db, upload.tenant_id, upload.id, crate::events::kind::QUEUED, None).await;
+    Ok(if ahead > 0 { Enqueued::Waiting { job: created, ahead } } else { Enqueued::Queued(created) })
+}
+
+/// Why the plan cannot be loaded as it is, if it cannot: an error for the
+/// whole file, or a sync beyond the safeguard not yet confirmed.
+fn refusal(upload: &upload::Model, confirmed: bool) -> Option<Enqueued> {
+    let summary = crate::uploads::plan_summary_of(upload);
+    let file_error = summary.as_ref().and_then(|s| s.file_diagnostics.iter().find(|d| d.is_error()));
+    if let Some(error) = file_error {
+        return Some(Enqueued::Refused(error.message.clone()));
+    }
+    if summary.as_ref().is_some_and(|s| s.needs_confirmation) && !confirmed && upload.state == UploadState::Ready {
+        return Some(Enqueued::Refused(NEEDS_CONFIRMATION.into()));
+    }
+    None
+}
+
+/// The upload's load job, if it has one.
+async fn job_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Option<job::Model>, DbErr> {
+    job::Entity::find()
+        .filter(job::Column::TenantId.eq(upload.tenant_id))
+        .filter(job::Column::UploadId.eq(upload.id))
+        .one(db)
+        .await
+}
+
+async fn insert_load_job<C: ConnectionTrait>(
+    txn: &C,
+    upload: &upload::Model,
+    now: chrono::DateTime<Utc>,
+) -> Result<job::Model, DbErr> {
+    job::ActiveModel {
+        tenant_id: Set(upload.tenant_id),
+        kind: Set(KIND_LOAD.into()),
+        upload_id: Set(Some(upload.id)),
+        state: Set(JobState::Queued),
+        attempts: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+}
+
+/// Tells the tenant's admins the load is queued, or waits behind another;
+/// returns how many of the tenant's loads are ahead of it.
+async fn tell_queued<C: ConnectionTrait>(txn: &C, upload: &upload::Model, created: &job::Model) -> Result<u64, DbErr> {
     let ahead = job::Entity::find()
         .filter(job::Column::TenantId.eq(upload.tenant_id))
         .filter(job::Column::State.is_in([JobState::Queued, JobState::Running]))
         .filter(job::Column::Id.lt(created.id))
-        .all(&txn)
+        .all(txn)
         .await?
         .len() as u64;
-    let (kind, said) = match waiting_behind(&txn, upload).await? {
+    let (kind, said) = match waiting_behind(txn, upload).await? {
         Some(other) if ahead > 0 => (
             crate::notifications::kind::WAITING,
             format!("Upload {} waits behind upload {other}: a tenant's loads run one at a time.", upload.id),
         ),
         _ => (crate::notifications::kind::QUEUED, format!("Upload {} is queued to load.", upload.id)),
     };
-    crate::notifications::tell(&txn, upload, kind, &said).await?;
-    txn.commit().await?;
-    crate::events::note_upload_changed(db, upload.tenant_id, upload.id, crate::events::kind::QUEUED, None).await;
-    Ok(if ahead > 0 { Enqueued::Waiting { job: created, ahead } } else { Enqueued::Queued(created) })
+    crate::notifications::tell(txn, upload, kind, &said).await?;
+    Ok(ahead)
 }
 
 #[derive(Debug, FromQueryResult)]

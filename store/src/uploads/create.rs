@@ -89,7 +89,31 @@ pub async fn create_and_plan(
         return Err(UploadError::TooLarge { size: new.bytes.len(), limit: max_bytes });
     }
     let hash = content_hash(&new.bytes);
-    if let Some(existing) = in_progress_with_hash(db, tenant.id, &hash).await? {
+    refuse_duplicate(db, tenant, &hash).await?;
+    // The row is written without the file, and the file is planned from this very
+    // buffer, then stored: a 50 MB upload is held once, not once per step.
+    let NewUpload { uploaded_by, file_name, bytes, options } = new;
+    let id = insert_validating(db, tenant, uploaded_by, &file_name, &options, hash).await?;
+    let (bytes, mut planned) = plan_upload(db, tenant, id, bytes, &options.plan).await;
+    if let (Some(bytes), Ok(_)) = (bytes, &planned) {
+        if let Err(err) = store_file(db, tenant.id, id, bytes).await {
+            planned = Err(err);
+        }
+    }
+    match planned {
+        Ok(summary) => mark_planned(db, tenant, id, summary).await?,
+        Err(err) => {
+            mark_not_validated(db, tenant, id, &err).await?;
+            return Err(err.into());
+        }
+    }
+    find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
+}
+
+/// Refuses a file of which an upload is still in progress; one left
+/// validating by a stopped server is failed, and this file goes on.
+async fn refuse_duplicate(db: &DatabaseConnection, tenant: &tenant::Model, hash: &str) -> Result<(), UploadError> {
+    if let Some(existing) = in_progress_with_hash(db, tenant.id, hash).await? {
         if !abandoned(&existing) {
             return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
         }
@@ -103,18 +127,27 @@ pub async fn create_and_plan(
             .exec(db)
             .await?;
     }
-    // The row is written without the file, and the file is planned from this very
-    // buffer, then stored: a 50 MB upload is held once, not once per step.
-    let bytes = new.bytes;
+    Ok(())
+}
+
+/// The upload's row, validating, without its file; returns its id.
+async fn insert_validating(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    uploaded_by: Option<i64>,
+    file_name: &str,
+    options: &UploadOptions,
+    hash: String,
+) -> Result<i64, UploadError> {
     let inserted = upload::Entity::insert(upload::ActiveModel {
         tenant_id: Set(tenant.id),
-        uploaded_by: Set(new.uploaded_by),
-        file_name: Set(new.file_name.chars().take(255).collect()),
+        uploaded_by: Set(uploaded_by),
+        file_name: Set(file_name.chars().take(255).collect()),
         content_hash: Set(hash.clone()),
         format: Set(String::new()),
         encoding: Set(String::new()),
         delimiter: Set(String::new()),
-        options: Set(Some(serde_json::to_value(&new.options).expect("plain data"))),
+        options: Set(Some(serde_json::to_value(options).expect("plain data"))),
         state: Set(UploadState::Validating),
         plan_summary: Set(None),
         rows_total: Set(0),
@@ -124,47 +157,58 @@ pub async fn create_and_plan(
     })
     .exec(db)
     .await;
-    let id = match inserted {
-        Ok(inserted) => inserted.last_insert_id,
+    match inserted {
+        Ok(inserted) => Ok(inserted.last_insert_id),
         // The same file at the same moment (two tabs): the index of uploads in
         // progress (tenant, hash) let the other request's row in, not this one.
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             let existing = in_progress_with_hash(db, tenant.id, &hash).await?.ok_or(err)?;
-            return Err(UploadError::Duplicate { existing: existing.id, state: existing.state });
+            Err(UploadError::Duplicate { existing: existing.id, state: existing.state })
         }
-        Err(err) => return Err(err.into()),
-    };
-    let (bytes, mut planned) = plan_upload(db, tenant, id, bytes, &new.options.plan).await;
-    if let (Some(bytes), Ok(_)) = (bytes, &planned) {
-        if let Err(err) = store_file(db, tenant.id, id, bytes).await {
-            planned = Err(err);
-        }
+        Err(err) => Err(err.into()),
     }
-    // Only while still validating: one failed meanwhile as abandoned stays failed.
-    let mut update = upload::Entity::update_many()
+}
+
+/// The upload `id` while it is still validating: one failed meanwhile as
+/// abandoned stays failed.
+fn still_validating(tenant: &tenant::Model, id: i64) -> sea_orm::UpdateMany<upload::Entity> {
+    upload::Entity::update_many()
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::TenantId.eq(tenant.id))
-        .filter(upload::Column::State.eq(UploadState::Validating));
-    let summary = match planned {
-        Ok(summary) => summary,
-        Err(err) => {
-            // A failed validation must not keep the file locked as "in progress".
-            let txn = crate::db::begin_write(db).await?;
-            let failed = update
-                .col_expr(upload::Column::State, Expr::value(UploadState::Failed))
-                .col_expr(upload::Column::Error, Expr::value(err.to_string()))
-                .exec(&txn)
-                .await?;
-            if let (1, Some(upload)) = (failed.rows_affected, find(&txn, tenant.id, id).await?) {
-                let said = format!("Upload {id} ({}) could not be checked: {err}", upload.file_name);
-                crate::notifications::tell(&txn, &upload, crate::notifications::kind::NOT_VALIDATED, &said).await?;
-            }
-            txn.commit().await?;
-            crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::FAILED, None).await;
-            return Err(err.into());
-        }
-    };
-    update = update
+        .filter(upload::Column::State.eq(UploadState::Validating))
+}
+
+/// Fails the upload with `err`, telling its admins: a failed validation must
+/// not keep the file locked as "in progress".
+async fn mark_not_validated(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    id: i64,
+    err: &DbErr,
+) -> Result<(), DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let failed = still_validating(tenant, id)
+        .col_expr(upload::Column::State, Expr::value(UploadState::Failed))
+        .col_expr(upload::Column::Error, Expr::value(err.to_string()))
+        .exec(&txn)
+        .await?;
+    if let (1, Some(upload)) = (failed.rows_affected, find(&txn, tenant.id, id).await?) {
+        let said = format!("Upload {id} ({}) could not be checked: {err}", upload.file_name);
+        crate::notifications::tell(&txn, &upload, crate::notifications::kind::NOT_VALIDATED, &said).await?;
+    }
+    txn.commit().await?;
+    crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::FAILED, None).await;
+    Ok(())
+}
+
+/// Marks the upload ready with its plan's summary, telling its admins.
+async fn mark_planned(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    id: i64,
+    summary: PlanSummary,
+) -> Result<(), UploadError> {
+    let update = still_validating(tenant, id)
         .col_expr(
             upload::Column::Format,
             Expr::value(serde_json::to_value(summary.format)?.as_str().unwrap_or_default().to_owned()),
@@ -190,7 +234,7 @@ pub async fn create_and_plan(
     }
     txn.commit().await?;
     crate::events::note_upload_changed(db, tenant.id, id, crate::events::kind::VALIDATED, None).await;
-    find(db, tenant.id, id).await?.ok_or_else(|| UploadError::Db(DbErr::RecordNotFound(format!("upload {id}"))))
+    Ok(())
 }
 
 /// A file is stored in parts of this size: each is copied a few times on its way
@@ -246,10 +290,43 @@ pub(super) async fn plan_upload(
     options: &PlanOptions,
 ) -> (Option<Vec<u8>>, Result<PlanSummary, DbErr>) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<RowPlan>>(4);
+    let planner = spawn_planner(db, tenant, bytes, options, tx);
+    let (inserted, index) = write_planned_rows(db, tenant.id, upload_id, rx).await;
+    // A closed channel ends the planner early when the writers failed.
+    let (bytes, summary) = match planner.await {
+        Ok((bytes, Err(err))) => return (Some(bytes), Err(err)),
+        Ok((bytes, Ok(summary))) => (bytes, summary),
+        // The planner panicked with the file: the upload fails without it.
+        Err(e) => return (None, Err(DbErr::Custom(format!("planning failed: {e}")))),
+    };
+    if let Err(err) = inserted {
+        return (Some(bytes), Err(err));
+    }
+    // The load walks these rows by index; statistics from before a large plan was
+    // written would have PostgreSQL scan them instead (autovacuum comes later).
+    if index > 10_000 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        if let Err(err) = db.execute_unprepared("ANALYZE upload_rows").await {
+            return (Some(bytes), Err(err));
+        }
+    }
+    (Some(bytes), Ok(summary))
+}
+
+type Planner = tokio::task::JoinHandle<(Vec<u8>, Result<PlanSummary, DbErr>)>;
+
+/// Plans the file on a blocking thread, sending its rows to `tx` a batch at a
+/// time; the file comes back with the plan's summary.
+fn spawn_planner(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    bytes: Vec<u8>,
+    options: &PlanOptions,
+    tx: tokio::sync::mpsc::Sender<Vec<RowPlan>>,
+) -> Planner {
     let options = options.clone();
     let (db_for_planner, tenant_for_planner) = (db.clone(), tenant.clone());
     let runtime = tokio::runtime::Handle::current();
-    let planner = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         // The first pass learns which users the file names; only they (and their
         // managers) are read, except in a sync, which must see everyone.
         let pass = FirstPass::read(&bytes, &options);
@@ -280,7 +357,17 @@ pub(super) async fn plan_upload(
             let _ = tx.blocking_send(batch);
         }
         (bytes, Ok(summary))
-    });
+    })
+}
+
+/// Inserts the planned rows as they come from `rx`; returns the outcome and
+/// how many rows were received.
+async fn write_planned_rows(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    upload_id: i64,
+    rx: tokio::sync::mpsc::Receiver<Vec<RowPlan>>,
+) -> (Result<(), DbErr>, usize) {
     // PostgreSQL takes a few batches side by side, each INSERT on its own pooled
     // connection: one at a time kept one of its cores busy and the planner
     // waiting. SQLite has one writer. Each row carries its index, taken as its
@@ -309,29 +396,11 @@ pub(super) async fn plan_upload(
             let models: Vec<_> = batch
                 .into_iter()
                 .enumerate()
-                .map(|(i, plan)| row_model(tenant.id, upload_id, first + i + 1, plan))
+                .map(|(i, plan)| row_model(tenant_id, upload_id, first + i + 1, plan))
                 .collect();
             bulk::insert(db, "upload_rows", ROW_COLUMNS, models, None).await?;
         }
     };
     let inserted = crate::load::side_by_side((0..writers).map(|_| writer()).collect(), &halted).await;
-    let index = received.into_inner().1;
-    // A closed channel ends the planner early when the writers failed.
-    let (bytes, summary) = match planner.await {
-        Ok((bytes, Err(err))) => return (Some(bytes), Err(err)),
-        Ok((bytes, Ok(summary))) => (bytes, summary),
-        // The planner panicked with the file: the upload fails without it.
-        Err(e) => return (None, Err(DbErr::Custom(format!("planning failed: {e}")))),
-    };
-    if let Err(err) = inserted {
-        return (Some(bytes), Err(err));
-    }
-    // The load walks these rows by index; statistics from before a large plan was
-    // written would have PostgreSQL scan them instead (autovacuum comes later).
-    if index > 10_000 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        if let Err(err) = db.execute_unprepared("ANALYZE upload_rows").await {
-            return (Some(bytes), Err(err));
-        }
-    }
-    (Some(bytes), Ok(summary))
+    (inserted, received.into_inner().1)
 }
