@@ -62,54 +62,16 @@ pub async fn run(args: &ImportArgs, config: &Config) -> i32 {
 }
 
 async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
-    let bytes = match std::fs::read(&args.file) {
-        Ok(b) => b,
-        Err(err) => {
-            eprintln!("cannot read {}: {err}", args.file.display());
-            return Ok(EXIT_UNAVAILABLE);
-        }
+    let bytes = match read_inputs(args) {
+        Ok(bytes) => bytes,
+        Err(code) => return Ok(code),
     };
-    // An unwritable results path is found now, before anything is planned or loaded.
-    if let Some(path) = &args.results {
-        if let Err(err) = std::fs::File::create(path) {
-            eprintln!("cannot write the results to {}: {err}; nothing was loaded", path.display());
-            return Ok(EXIT_UNAVAILABLE);
-        }
-    }
-    if let Some(address) = &args.results_to {
-        if let Err(err) = muster_import::Email::parse(address) {
-            eprintln!("--results-to: {address:?} {err}");
-            return Ok(EXIT_INVALID);
-        }
-    }
     let db = muster_store::db::connect_and_migrate(&config.database_url()).await?;
     let Some(tenant) = directory::find_tenant(&db, &args.tenant).await? else {
         return Ok(no_tenant(&args.tenant));
     };
-    let plan_args = ValidateArgs {
-        file: args.file.clone(),
-        json: false,
-        tenant: Some(args.tenant.clone()),
-        mode: args.mode,
-        sync_action: args.sync_action,
-        sync_threshold: args.sync_threshold,
-    };
-    let options = UploadOptions {
-        plan: plan_args.options(),
-        load: LoadOptions {
-            stop_on_error: args.all_or_nothing,
-            credentials: if args.generate_passwords {
-                Credentials::GeneratePassword { email: args.email_passwords }
-            } else {
-                Credentials::Invite
-            },
-            notify_new_users: !args.no_notify,
-            results_email: args.results_to.is_some(),
-            results_to: args.results_to.clone(),
-        },
-    };
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let new = NewUpload { uploaded_by: None, file_name, bytes, options };
+    let new = NewUpload { uploaded_by: None, file_name, bytes, options: upload_options(args) };
     let upload = match uploads::create_and_plan(&db, &tenant, new, config.max_upload_bytes()).await {
         Ok(upload) => upload,
         Err(err @ (UploadError::TooLarge { .. } | UploadError::Duplicate { .. })) => {
@@ -135,21 +97,9 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
     if summary.needs_confirmation && !args.confirm {
         return stop("This sync needs --confirm".into()).await;
     }
-    let enqueued = if args.confirm {
-        jobs::enqueue_confirmed_load(&db, &upload).await?
-    } else {
-        jobs::enqueue_load(&db, &upload).await?
-    };
-    let job = match enqueued {
-        jobs::Enqueued::Waiting { ahead, job } => {
-            println!("Queued behind {ahead} other load(s) of this tenant.");
-            job
-        }
-        jobs::Enqueued::Refused(why) => return stop(format!("Not loaded: {why}")).await,
-        jobs::Enqueued::Queued(job) | jobs::Enqueued::AlreadyLoading(job) => {
-            println!("Loading upload {}…", upload.id);
-            job
-        }
+    let job = match queue(&db, args, &upload).await? {
+        Ok(job) => job,
+        Err(why) => return stop(why).await,
     };
     let worker = Worker {
         db: db.clone(),
@@ -160,23 +110,106 @@ async fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<i32> {
         // other tenants'), with their own mail settings, for a server to run.
         only_job: Some(job.id),
     };
+    run_to_the_end(&worker, args, tenant.id, upload.id).await
+}
+
+/// The file's bytes, once the other arguments that name files or addresses
+/// are found usable; else the exit code, said why.
+fn read_inputs(args: &ImportArgs) -> Result<Vec<u8>, i32> {
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(err) => {
+            eprintln!("cannot read {}: {err}", args.file.display());
+            return Err(EXIT_UNAVAILABLE);
+        }
+    };
+    // An unwritable results path is found now, before anything is planned or loaded.
+    if let Some(path) = &args.results {
+        if let Err(err) = std::fs::File::create(path) {
+            eprintln!("cannot write the results to {}: {err}; nothing was loaded", path.display());
+            return Err(EXIT_UNAVAILABLE);
+        }
+    }
+    if let Some(address) = &args.results_to {
+        if let Err(err) = muster_import::Email::parse(address) {
+            eprintln!("--results-to: {address:?} {err}");
+            return Err(EXIT_INVALID);
+        }
+    }
+    Ok(bytes)
+}
+
+/// The upload's options, as the web page's would be set.
+fn upload_options(args: &ImportArgs) -> UploadOptions {
+    let plan_args = ValidateArgs {
+        file: args.file.clone(),
+        json: false,
+        tenant: Some(args.tenant.clone()),
+        mode: args.mode,
+        sync_action: args.sync_action,
+        sync_threshold: args.sync_threshold,
+    };
+    UploadOptions {
+        plan: plan_args.options(),
+        load: LoadOptions {
+            stop_on_error: args.all_or_nothing,
+            credentials: if args.generate_passwords {
+                Credentials::GeneratePassword { email: args.email_passwords }
+            } else {
+                Credentials::Invite
+            },
+            notify_new_users: !args.no_notify,
+            results_email: args.results_to.is_some(),
+            results_to: args.results_to.clone(),
+        },
+    }
+}
+
+/// Queues the load; its job, or why it was refused.
+async fn queue(
+    db: &muster_store::DatabaseConnection,
+    args: &ImportArgs,
+    upload: &muster_store::entity::upload::Model,
+) -> anyhow::Result<Result<muster_store::entity::job::Model, String>> {
+    let enqueued = if args.confirm {
+        jobs::enqueue_confirmed_load(db, upload).await?
+    } else {
+        jobs::enqueue_load(db, upload).await?
+    };
+    Ok(match enqueued {
+        jobs::Enqueued::Waiting { ahead, job } => {
+            println!("Queued behind {ahead} other load(s) of this tenant.");
+            Ok(job)
+        }
+        jobs::Enqueued::Refused(why) => Err(format!("Not loaded: {why}")),
+        jobs::Enqueued::Queued(job) | jobs::Enqueued::AlreadyLoading(job) => {
+            println!("Loading upload {}…", upload.id);
+            Ok(job)
+        }
+    })
+}
+
+/// Runs the load (or waits for the process that holds it) until it is done
+/// or failed, then writes its results; returns the exit code.
+async fn run_to_the_end(worker: &Worker, args: &ImportArgs, tenant_id: i64, upload_id: i64) -> anyhow::Result<i32> {
+    let db = &worker.db;
     loop {
         // A lost database connection is waited out: the load resumes once it is back.
         if let Err(err) = worker.run_pending().await {
             eprintln!("waiting for the database: {err}");
         }
-        match uploads::find(&db, tenant.id, upload.id).await {
+        match uploads::find(db, tenant_id, upload_id).await {
             Ok(Some(current)) if current.state == uploads::UploadState::Failed => {
                 eprintln!("{}", current.summary.unwrap_or_default());
-                write_results(&db, args, tenant.id, upload.id).await?;
+                write_results(db, args, tenant_id, upload_id).await?;
                 return Ok(EXIT_UNAVAILABLE);
             }
             Ok(Some(current)) if current.state == uploads::UploadState::Done => {
                 println!("{}", current.summary.unwrap_or_default());
-                if !write_results(&db, args, tenant.id, upload.id).await? {
+                if !write_results(db, args, tenant_id, upload_id).await? {
                     return Ok(EXIT_UNAVAILABLE);
                 }
-                let failed = uploads::count_outcome(&db, tenant.id, upload.id, "error").await?;
+                let failed = uploads::count_outcome(db, tenant_id, upload_id, "error").await?;
                 return Ok(if failed > 0 { EXIT_INVALID } else { EXIT_OK });
             }
             Ok(_) => {}
