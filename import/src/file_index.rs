@@ -414,11 +414,21 @@ impl FileIndex {
         assert!(self.repeats_known, "FileIndex::repeats must run before finish");
         let mut findings: HashMap<u64, Vec<Diagnostic>> = HashMap::new();
         let heading = layout.heading_of(Field::ReportsTo);
-        let edges = &self.edges;
-        let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
+        self.managers_not_there(heading, directory, &mut findings);
+        self.manager_cycles(heading, directory, &mut findings);
+        findings
+    }
 
-        let (own, next) = (&self.own, &self.next);
-        for (i, (edge, arena)) in edges.iter().enumerate() {
+    /// Managers deleted by the file, or neither in it nor (given one) in the directory.
+    fn managers_not_there(
+        &self,
+        heading: &str,
+        directory: Option<&DirectoryIndex>,
+        findings: &mut HashMap<u64, Vec<Diagnostic>>,
+    ) {
+        let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
+        let next = &self.next;
+        for (i, (edge, arena)) in self.edges.iter().enumerate() {
             // Read only for a manager outside the file or a finding: the texts are cold.
             let manager_text = || edge.manager_in(arena);
             if let Some(deleted_on) = self.deleted.get(&edge.manager) {
@@ -440,6 +450,18 @@ impl FileIndex {
                 ));
             }
         }
+    }
+
+    /// Users who would, up their line of managers, manage themselves.
+    fn manager_cycles(
+        &self,
+        heading: &str,
+        directory: Option<&DirectoryIndex>,
+        findings: &mut HashMap<u64, Vec<Diagnostic>>,
+    ) {
+        let edges = &self.edges;
+        let in_directory = |fp_text: &str| directory.and_then(|d| d.by_user_id(&normalize_key(fp_text)));
+        let (own, next) = (&self.own, &self.next);
 
         // The manager each user will have: the file's word where it gives one (the
         // first row of a userId: later ones are errors), else the directory's. A
@@ -507,7 +529,7 @@ impl FileIndex {
                 };
                 if *seen == walk {
                     let at = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
-                    report_cycle(&mut findings, &path[at..], edges, heading);
+                    report_cycle(findings, &path[at..], edges, heading);
                     break;
                 }
                 if *seen != NONE {
@@ -518,7 +540,6 @@ impl FileIndex {
                 path.push((node, user_text));
             }
         }
-        findings
     }
 }
 

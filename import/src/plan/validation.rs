@@ -4,12 +4,12 @@ use crate::diagnostic::Diagnostic;
 use crate::dialect::Delimiter;
 use crate::field::Field;
 use crate::file_index::FileIndex;
-use crate::layout::{Format, HeadingMapping};
+use crate::layout::{Format, HeadingMapping, Layout};
 use crate::parts;
 use crate::row::check_row;
 use crate::source::{Record, Source};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The browser's first look at a file, before any upload: format, headings,
 /// every field rule and the rules between rows, with no directory to plan against.
@@ -135,10 +135,40 @@ pub fn validate_in_parts(
     // One pass: the rules between rows that need the whole file (reportsTo) are
     // added to their lines at the end.
     let user_column = layout.column_of(Field::UserId);
+    let (mut index, rows, problems) = check_rows(&source, layout, tenant_slug, parts);
+    (out.rows, out.problems) = (rows, problems);
+    let mut late = index.repeats(layout, &source);
+    for (line, mut more) in index.finish(layout, None) {
+        late.entry(line).or_default().append(&mut more);
+    }
+    if !late.is_empty() {
+        add_late_problems(&mut out.problems, late);
+        // Lines known only now (repeats, reportsTo) are named by their userId too:
+        // one more read, for files with such errors only.
+        if let (Some(c), true) = (user_column, out.problems.iter().any(|p| p.user_id.is_none())) {
+            name_users_of_late_problems(&source, c, &mut out.problems);
+        }
+    }
+    out.rows_with_errors =
+        out.problems.iter().filter(|p| p.diagnostics.iter().any(Diagnostic::is_error)).count() as u64;
+    out
+}
+
+/// Every row's own checks, in `parts` parts side by side: the keys of the
+/// whole file, how many rows it has, and the problems by line.
+fn check_rows(
+    source: &Source,
+    layout: &Layout,
+    tenant_slug: Option<&str>,
+    parts: Option<usize>,
+) -> (FileIndex, u64, Vec<LineProblems>) {
+    // One pass: the rules between rows that need the whole file (reportsTo) are
+    // added to their lines at the end.
+    let user_column = layout.column_of(Field::UserId);
     let file_rows = source.expected_rows();
     let mut checked = parts::each_row(
-        &source,
-        parts.unwrap_or_else(|| parts::count(&source)),
+        source,
+        parts.unwrap_or_else(|| parts::count(source)),
         |rows| Checked { index: FileIndex::part(layout, file_rows, rows), rows: 0, problems: Vec::new() },
         |part, record, line| {
             let mut diagnostics = Vec::new();
@@ -152,47 +182,43 @@ pub fn validate_in_parts(
         },
     )
     .into_iter();
-    let Checked { mut index, rows, problems } = checked.next().expect("one part at least");
-    (out.rows, out.problems) = (rows, problems);
+    let Checked { mut index, mut rows, mut problems } = checked.next().expect("one part at least");
     for later in checked {
         index.append(later.index);
-        out.rows += later.rows;
-        out.problems.extend(later.problems);
+        rows += later.rows;
+        problems.extend(later.problems);
     }
+    (index, rows, problems)
+}
+
+/// Adds the findings known only after the last row to their lines' problems.
+fn add_late_problems(problems: &mut Vec<LineProblems>, late: HashMap<u64, Vec<Diagnostic>>) {
+    for line_problems in problems.iter_mut() {
+        if let Some(more) = late.get(&line_problems.line) {
+            line_problems.diagnostics.extend(more.iter().cloned());
+        }
+    }
+    let known: HashSet<u64> = problems.iter().map(|p| p.line).collect();
+    for (line, diagnostics) in late {
+        if !known.contains(&line) {
+            problems.push(LineProblems { line, user_id: None, diagnostics });
+        }
+    }
+    problems.sort_by_key(|p| p.line);
+}
+
+/// Reads the file again for the userIds (column `c`) of the lines whose
+/// problems have none.
+fn name_users_of_late_problems(source: &Source, c: usize, problems: &mut [LineProblems]) {
     let mut record = Record::new();
-    let mut late = index.repeats(layout, &source);
-    for (line, mut more) in index.finish(layout, None) {
-        late.entry(line).or_default().append(&mut more);
-    }
-    if !late.is_empty() {
-        for problems in &mut out.problems {
-            if let Some(more) = late.get(&problems.line) {
-                problems.diagnostics.extend(more.iter().cloned());
-            }
-        }
-        let known: HashSet<u64> = out.problems.iter().map(|p| p.line).collect();
-        for (line, diagnostics) in late {
-            if !known.contains(&line) {
-                out.problems.push(LineProblems { line, user_id: None, diagnostics });
-            }
-        }
-        out.problems.sort_by_key(|p| p.line);
-        // Lines known only now (repeats, reportsTo) are named by their userId too:
-        // one more read, for files with such errors only.
-        if let (Some(c), true) = (user_column, out.problems.iter().any(|p| p.user_id.is_none())) {
-            let mut rows = source.data_rows();
-            let mut problems = out.problems.iter_mut().filter(|p| p.user_id.is_none()).peekable();
-            while let Some(line) = rows.next_filled(&mut record) {
-                while problems.next_if(|p| p.line < line).is_some() {}
-                match problems.next_if(|p| p.line == line) {
-                    Some(problem) => problem.user_id = record.get(c).map(|u| u.trim().to_owned()),
-                    None if problems.peek().is_none() => break,
-                    None => {}
-                }
-            }
+    let mut rows = source.data_rows();
+    let mut problems = problems.iter_mut().filter(|p| p.user_id.is_none()).peekable();
+    while let Some(line) = rows.next_filled(&mut record) {
+        while problems.next_if(|p| p.line < line).is_some() {}
+        match problems.next_if(|p| p.line == line) {
+            Some(problem) => problem.user_id = record.get(c).map(|u| u.trim().to_owned()),
+            None if problems.peek().is_none() => break,
+            None => {}
         }
     }
-    out.rows_with_errors =
-        out.problems.iter().filter(|p| p.diagnostics.iter().any(Diagnostic::is_error)).count() as u64;
-    out
 }
