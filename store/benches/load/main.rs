@@ -4,12 +4,17 @@
 //! Loads ROWS new users (invitations, no password hashing), then updates of
 //! min(ROWS, 100 000) of them,
 //! through Muster's real path (plan into `upload_rows`, then the batched load),
-//! on SQLite and on PostgreSQL; and in the same run, on the same table, two
-//! baselines: one sea-orm INSERT per row in autocommit (what peers do; measured
-//! on a sample) and, on PostgreSQL, `COPY FROM STDIN` (the practical ceiling).
-//! The naive loop runs twice: on a connection opened as sea-orm opens one by
-//! default (`Database::connect`, as a peer would), and on Muster's own pool
-//! (TCP_NODELAY set on PostgreSQL, WAL on SQLite), the stricter of the two.
+//! on SQLite and on PostgreSQL; and in the same run, baselines:
+//! - on PostgreSQL, the ceiling (`ceiling.rs`): `COPY` of exactly the rows the
+//!   load writes for the same files, into the same tables;
+//! - one sea-orm INSERT per row in autocommit (what peers do; measured on a
+//!   sample), twice: on a connection opened as sea-orm opens one by default
+//!   (`Database::connect`, as a peer would), and on Muster's own pool
+//!   (TCP_NODELAY set on PostgreSQL, WAL on SQLite), the stricter of the two;
+//! - on PostgreSQL, `COPY` of the users' rows alone.
+//!
+//! Peak memory is Muster's: the process's peak is reset before its phases
+//! and read after them, before any baseline builds its data.
 // The server's allocator (server/src/main.rs), so that the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -20,6 +25,13 @@ use muster_store::uploads::{self, NewUpload};
 use muster_store::{jobs, tenants};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use std::time::Instant;
+
+mod ceiling;
+
+/// Resets the process's peak resident memory (VmHWM) to what it holds now.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -38,14 +50,22 @@ fn users_file(rows: usize, job: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
+async fn plan_only(
+    db: &DatabaseConnection,
+    tenant: &muster_store::entity::tenant::Model,
+    bytes: Vec<u8>,
+) -> muster_store::entity::upload::Model {
+    let new = NewUpload { uploaded_by: None, file_name: "bench.csv".into(), bytes, options: UploadOptions::default() };
+    uploads::create_and_plan(db, tenant, new, usize::MAX).await.expect("plan")
+}
+
 async fn muster_load(
     db: &DatabaseConnection,
     tenant: &muster_store::entity::tenant::Model,
     bytes: Vec<u8>,
 ) -> (f64, f64) {
     let t = Instant::now();
-    let new = NewUpload { uploaded_by: None, file_name: "bench.csv".into(), bytes, options: UploadOptions::default() };
-    let upload = uploads::create_and_plan(db, tenant, new, usize::MAX).await.expect("plan");
+    let upload = plan_only(db, tenant, bytes).await;
     let plan = t.elapsed().as_secs_f64();
     eprintln!("# {:?}: peak memory after the plan: {:.0} MB", db.get_database_backend(), peak_rss_mb());
     jobs::enqueue_load(db, &upload).await.unwrap();
@@ -111,16 +131,18 @@ async fn main() {
     let updates = rows.min(100_000);
     println!("# {rows} new users, {updates} updates; naive baselines on a sample of 2000 rows each");
     println!(
-        "{:>10} | {:>14} | {:>14} | {:>16} | {:>14} | {:>17} | {:>16} | {:>12} | {:>13}",
+        "{:>10} | {:>9} | {:>9} | {:>20} | {:>14} | {:>9} | {:>20} | {:>13} | {:>13} | {:>11} | {:>8}",
         "database",
         "plan r/s",
-        "load new r/s",
+        "load new",
+        "ceiling new (load %)",
         "new end-to-end",
-        "updates r/s",
-        "naive stock (vs)",
-        "naive pool (vs)",
-        "COPY r/s",
-        "COPY vs naive"
+        "updates",
+        "ceiling upd (load %)",
+        "naive stock",
+        "naive pool",
+        "COPY users",
+        "peak MB"
     );
     // One backend alone (`BENCH_BACKEND=sqlite|postgres`): its peak memory is its own.
     let only = std::env::var("BENCH_BACKEND").ok().map(|b| b.to_lowercase());
@@ -132,40 +154,55 @@ async fn main() {
         let tenant = tenants::create_tenant(&db, "bench", "Bench", None).await.unwrap();
         let baseline = tenants::create_tenant(&db, "baseline", "Baseline", None).await.unwrap();
 
+        reset_peak_rss();
         let (plan, loaded) = muster_load(&db, &tenant, users_file(rows, "Nurse")).await;
         eprintln!("# {backend:?}: peak memory after the new users: {:.0} MB", peak_rss_mb());
-        let (plan_u, loaded_u) = muster_load(&db, &tenant, users_file(updates, "Sister")).await;
-        eprintln!("# {backend:?}: peak memory after the updates: {:.0} MB", peak_rss_mb());
+        let (_, loaded_u) = muster_load(&db, &tenant, users_file(updates, "Sister")).await;
+        let peak = peak_rss_mb();
+        eprintln!("# {backend:?}: peak memory after the updates: {peak:.0} MB");
+        let new_rate = rows as f64 / loaded;
+        let update_rate = updates as f64 / loaded_u;
+
+        let share = |ceiling: Option<f64>, rate: f64| {
+            ceiling.map_or("n/a".into(), |c| format!("{c:.0} ({:.0}%)", 100.0 * rate / c))
+        };
+        let (ceiling_new, ceiling_updates) = if backend == Backend::Postgres {
+            let ceiling = tenants::create_tenant(&db, "ceiling", "Ceiling", None).await.unwrap();
+            let upload = plan_only(&db, &ceiling, users_file(rows, "Nurse")).await;
+            let new = ceiling::new_users(&db, &ceiling, &upload, rows).await;
+            let upload = plan_only(&db, &ceiling, users_file(updates, "Sister")).await;
+            (Some(new), Some(ceiling::updates(&db, &ceiling, &upload, updates).await))
+        } else {
+            (None, None)
+        };
         let naive_rate = naive(&db, baseline.id, 2000, "n").await;
         let stock = sea_orm::Database::connect(&test_db.url).await.expect("a default sea-orm connection");
         let stock_rate = naive(&stock, baseline.id, 2000, "s").await;
         stock.close().await.ok();
         let copy_rate = if backend == Backend::Postgres { Some(copy(&db, baseline.id, rows).await) } else { None };
-        let new_rate = rows as f64 / loaded;
         println!(
-            "{:>10} | {:>14.0} | {:>14.0} | {:>14.1} s | {:>14.0} | {:>17} | {:>16} | {:>12} | {:>13}",
+            "{:>10} | {:>9.0} | {:>9.0} | {:>20} | {:>12.1} s | {:>9.0} | {:>20} | {:>13} | {:>13} | {:>11} | {:>8.0}",
             format!("{backend:?}"),
             rows as f64 / plan,
             new_rate,
+            share(ceiling_new, new_rate),
             plan + loaded,
-            updates as f64 / loaded_u,
+            update_rate,
+            share(ceiling_updates, update_rate),
             format!("{stock_rate:.0} ({:.0}x)", new_rate / stock_rate),
             format!("{naive_rate:.0} ({:.0}x)", new_rate / naive_rate),
-            copy_rate.map_or("n/a".into(), |c| format!("{c:.0} ({:.0}%)", 100.0 * new_rate / c)),
-            copy_rate.map_or("n/a".into(), |c| format!(
-                "{:.0}x-{:.0}x",
-                c / stock_rate.max(naive_rate),
-                c / stock_rate.min(naive_rate)
-            )),
+            copy_rate.map_or("n/a".into(), |c| format!("{c:.0}")),
+            peak,
         );
-        let _ = plan_u;
         db.close().await.ok();
         test_db.cleanup().await;
     }
-    println!("# load new r/s: the background load alone; new end-to-end: plan + load. COPY (%): Muster's load rate as a share of COPY's");
-    println!("# naive stock: sea-orm's default connection; naive pool: Muster's pool. (vs): Muster's load rate as a multiple of it");
     println!(
-        "# COPY vs naive: the ceiling (COPY, one row per user) as a multiple of the naive loops, fastest to slowest"
+        "# r/s throughout. load new, updates: the background load alone; new end-to-end: plan + load of the new users"
     );
-    println!("# peak memory (VmHWM): {:.0} MB", peak_rss_mb());
+    println!(
+        "# ceiling: COPY of exactly the rows the load writes (PostgreSQL); (load %): the load's rate as a share of it"
+    );
+    println!("# naive stock: one INSERT a row on sea-orm's default connection; naive pool: on Muster's pool; (x): the load's rate as a multiple");
+    println!("# COPY users: COPY of the users' rows alone. peak MB: Muster's plan, load and results file (VmHWM), before the baselines");
 }

@@ -288,7 +288,7 @@ pub async fn run(
         last_index,
         next: AtomicI32::new(0),
         done: AtomicI64::new(done),
-        batches: AtomicU64::new(0),
+        growing_batches: AtomicU64::new(0),
         halted: AtomicBool::new(false),
         lanes_running: AtomicUsize::new(lanes),
         progress_marked: AtomicBool::new(false),
