@@ -156,6 +156,9 @@ pub async fn create_platform_admin<C: ConnectionTrait>(
     .await?)
 }
 
+/// An organisation, for tests: in the product a load creates the
+/// organisations its file names (`load::catalogue`).
+#[cfg(feature = "testing")]
 pub async fn create_organisation<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,

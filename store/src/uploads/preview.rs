@@ -100,7 +100,9 @@ pub async fn preview_page<C: ConnectionTrait>(
     Ok(PreviewPage { rows, next })
 }
 
-/// How many planned rows an upload has of each status (the preview's counts).
+/// How many planned rows an upload has of each status, ticked or not: the
+/// tests' view of a plan (the preview counts ticked rows, [`selected_counts`]).
+#[cfg(feature = "testing")]
 pub async fn status_counts<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
