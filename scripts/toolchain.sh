@@ -90,30 +90,32 @@ ensure_postgres_running() {
   fi
 }
 
-# The front end: wasm32 module, wasm-bindgen glue, (release) wasm-opt, stylesheet.
-# $1: "release" or "debug".
+# The front end: two wasm32 modules (the pages' `muster`, the upload page's
+# validator `muster_worker`), their wasm-bindgen glue, (release) wasm-opt, the
+# stylesheet. $1: "release" or "debug".
 build_site() {
-  local profile="$1" cargo_profile out wasm
+  local profile="$1" cargo_profile out module
   if [ "$profile" = release ]; then cargo_profile=wasm-release; out=wasm-release; else cargo_profile=dev; out=debug; fi
   echo "==> building the front end ($profile)"
-  # MUSTER_FRONTEND_FEATURES: `bench` adds the browser benchmark's baseline.
+  # MUSTER_FRONTEND_FEATURES: `muster-worker/bench` adds the browser benchmark's baseline.
   local features=()
   [ -n "${MUSTER_FRONTEND_FEATURES:-}" ] && features=(--features "$MUSTER_FRONTEND_FEATURES")
-  (cd "$MUSTER_ROOT" && cargo build -p muster-frontend --lib --target wasm32-unknown-unknown \
+  (cd "$MUSTER_ROOT" && cargo build -p muster-frontend -p muster-worker --lib --target wasm32-unknown-unknown \
       --profile "$cargo_profile" "${features[@]}" "${WASM_BUILD_STD[@]}")
-  wasm="$MUSTER_ROOT/target/wasm32-unknown-unknown/$out/muster_frontend.wasm"
   mkdir -p "$MUSTER_ROOT/target/site/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name muster "$wasm"
-  if [ "$profile" = release ]; then
-    # npm's binaryen: Debian's older wasm-opt breaks the module (docs/build.md).
-    "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz --enable-simd \
-      "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" -o "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm"
-  fi
+  for module in muster_frontend:muster muster_worker:muster_worker; do
+    wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name "${module#*:}" \
+      "$MUSTER_ROOT/target/wasm32-unknown-unknown/$out/${module%%:*}.wasm"
+    if [ "$profile" = release ]; then
+      # npm's binaryen: Debian's older wasm-opt breaks the module (docs/build.md).
+      "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz --enable-simd \
+        "$MUSTER_ROOT/target/site/pkg/${module#*:}_bg.wasm" -o "$MUSTER_ROOT/target/site/pkg/${module#*:}_bg.wasm"
+    fi
+  done
   cp "$MUSTER_ROOT/style/muster.css" "$MUSTER_ROOT/target/site/pkg/muster.css"
-  # The upload page's validator runs the same module in a Web Worker.
   cp "$MUSTER_ROOT/frontend/worker/validate.js" "$MUSTER_ROOT/target/site/pkg/validate-worker.js"
   version_site "$profile"
-  echo "==> front end: $(du -h "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" | cut -f1) of WebAssembly in target/site/pkg"
+  echo "==> front end: $(du -h "$MUSTER_ROOT/target/site/pkg/muster_bg.wasm" | cut -f1) of WebAssembly for the pages, $(du -h "$MUSTER_ROOT/target/site/pkg/muster_worker_bg.wasm" | cut -f1) for the upload page's validator, in target/site/pkg"
 }
 
 # The static files under a folder named after their content (pkg/v-<hash>/),
@@ -121,7 +123,7 @@ build_site() {
 # and lets browsers keep them for a year, since a new build has a new name.
 # pkg/current names the folder; the server reads it at start.
 version_site() {
-  local pkg="$MUSTER_ROOT/target/site/pkg" files=(muster.js muster_bg.wasm muster.css validate-worker.js) hash dir
+  local pkg="$MUSTER_ROOT/target/site/pkg" files=(muster.js muster_bg.wasm muster.css validate-worker.js muster_worker.js muster_worker_bg.wasm) hash dir
   # Brotli's best for a release; a quick one for a debug build's 15 MB module.
   local quality=11
   [ "${1:-release}" = release ] || quality=4

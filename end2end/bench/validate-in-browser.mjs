@@ -26,8 +26,9 @@ try {
     const file = `/pkg/bench/users-${n}.csv`;
     if (!existsSync(join(siteRoot, file))) throw new Error(`missing ${file}: run scripts/bench-import.sh`);
     const r = await page.evaluate(async ({ file, n }) => {
-      // The module the page loaded (and initialised), from the build's folder.
-      const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster.js`);
+      // The upload page's validator module, from the build's folder, as the worker loads it.
+      const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster_worker.js`);
+      await m.default();
       const bytes = new Uint8Array(await (await fetch(file)).arrayBuffer());
       // One untimed run first: V8 runs a module's functions in its baseline tier
       // until they are found hot, and the first file of a page would measure that.

@@ -108,8 +108,9 @@ test('the browser gives the verdict the server gives, on the same bytes', async 
   await page.goto(`${running.server.url}/signin`);
   await hydrated(page);
   const inBrowser = await page.evaluate(async (all) => {
-    // The module the page loaded (and initialised), from the build's folder.
-    const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster.js`);
+    // The upload page's validator module, from the build's folder, as the worker loads it.
+    const m = await import(`${document.querySelector('meta[name="muster-pkg"]').content}/muster_worker.js`);
+    await m.default();
     return all.map((bytes) => JSON.parse(m.validate_users_file(new Uint8Array(bytes), 'demo')));
   }, Object.values(files).map((bytes) => [...bytes]));
 

@@ -1,12 +1,12 @@
 // The upload page's validator: a module Web Worker that runs the import engine
-// (the same Rust the server runs, in the app's WebAssembly module) off the
+// (the same Rust the server runs, in a WebAssembly module of its own) off the
 // page's thread. The page posts the picked File and the heading mapping; the
 // worker reads the file in slices (reporting progress), validates it, keeps
 // the problems and answers with the summary and, on request, one filtered
 // page of problems at a time, so the page never holds a million of them.
-import init, { validate_users_file, problems_csv } from './muster.js';
+import init, { validate_users_file, problems_csv } from './muster_worker.js';
 
-const ready = init({ module_or_path: new URL('./muster_bg.wasm', import.meta.url) });
+const ready = init({ module_or_path: new URL('./muster_worker_bg.wasm', import.meta.url) });
 const SLICE = 4 << 20;
 
 let problems = [];
