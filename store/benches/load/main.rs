@@ -6,7 +6,8 @@
 //! through Muster's real path (plan into `upload_rows`, then the batched load),
 //! on SQLite and on PostgreSQL; and in the same run, baselines:
 //! - on PostgreSQL, the ceiling (`ceiling.rs`): `COPY` of exactly the rows the
-//!   load writes for the same files, into the same tables;
+//!   load writes for the same files, into the same tables of a fresh database,
+//!   in as many connections side by side as the load has lanes;
 //! - one sea-orm INSERT per row in autocommit (what peers do; measured on a
 //!   sample), twice: on a connection opened as sea-orm opens one by default
 //!   (`Database::connect`, as a peer would), and on Muster's own pool
@@ -14,7 +15,8 @@
 //! - on PostgreSQL, `COPY` of the users' rows alone.
 //!
 //! Peak memory is Muster's: the process's peak is reset before its phases
-//! and read after them, before any baseline builds its data.
+//! and read after them, before any baseline builds its data (with
+//! `BENCH_BACKEND` set, that database's alone).
 // The server's allocator (server/src/main.rs), so that the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,9 +30,12 @@ use std::time::Instant;
 
 mod ceiling;
 
-/// Resets the process's peak resident memory (VmHWM) to what it holds now.
+/// Resets the process's peak resident memory (VmHWM) to what it holds now
+/// (in a run of both databases, that includes what the first one left).
 fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    if let Err(err) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("# the peak memory could not be reset ({err}): it is the whole process's");
+    }
 }
 
 fn peak_rss_mb() -> f64 {
@@ -167,11 +172,17 @@ async fn main() {
             ceiling.map_or("n/a".into(), |c| format!("{c:.0} ({:.0}%)", 100.0 * rate / c))
         };
         let (ceiling_new, ceiling_updates) = if backend == Backend::Postgres {
-            let ceiling = tenants::create_tenant(&db, "ceiling", "Ceiling", None).await.unwrap();
-            let upload = plan_only(&db, &ceiling, users_file(rows, "Nurse")).await;
-            let new = ceiling::new_users(&db, &ceiling, &upload, rows).await;
-            let upload = plan_only(&db, &ceiling, users_file(updates, "Sister")).await;
-            (Some(new), Some(ceiling::updates(&db, &ceiling, &upload, updates).await))
+            // A database of its own, as empty as the load's was when it began.
+            let ceiling_db = TestDb::new(backend).await;
+            let cdb = ceiling_db.connect().await;
+            let ceiling = tenants::create_tenant(&cdb, "ceiling", "Ceiling", None).await.unwrap();
+            let upload = plan_only(&cdb, &ceiling, users_file(rows, "Nurse")).await;
+            let new = ceiling::new_users(&cdb, &ceiling, &upload, rows).await;
+            let upload = plan_only(&cdb, &ceiling, users_file(updates, "Sister")).await;
+            let updated = ceiling::updates(&cdb, &ceiling, &upload, updates).await;
+            cdb.close().await.ok();
+            ceiling_db.cleanup().await;
+            (Some(new), Some(updated))
         } else {
             (None, None)
         };
