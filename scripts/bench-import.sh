@@ -12,7 +12,7 @@ mkdir -p target/bench target/site/pkg/bench
 echo "==> native"
 NATIVE_JSON="$MUSTER_ROOT/target/bench/native.json" cargo bench -q -p muster-import --bench engine -- $SIZES
 cargo run -q --release -p muster-import --example synth -- target/site/pkg/bench $SIZES >/dev/null
-MUSTER_FRONTEND_FEATURES=muster-worker/bench build_site release
+MUSTER_FRONTEND_FEATURES=bench build_site release
 build_server release
 echo "==> in headless Chromium (release WebAssembly)"
 (cd end2end && MUSTER_BIN="$MUSTER_ROOT/target/release/muster" MUSTER_SITE_ROOT="$MUSTER_ROOT/target/site" \

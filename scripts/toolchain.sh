@@ -94,18 +94,25 @@ ensure_postgres_running() {
 # validator `muster_worker`), their wasm-bindgen glue, (release) wasm-opt, the
 # stylesheet. $1: "release" or "debug".
 build_site() {
-  local profile="$1" cargo_profile out module
-  if [ "$profile" = release ]; then cargo_profile=wasm-release; out=wasm-release; else cargo_profile=dev; out=debug; fi
+  local profile="$1" cargo_profile out worker_profile worker_out module
+  if [ "$profile" = release ]; then
+    cargo_profile=wasm-release; out=wasm-release; worker_profile=wasm-worker; worker_out=wasm-worker
+  else
+    cargo_profile=dev; out=debug; worker_profile=dev; worker_out=debug
+  fi
   echo "==> building the front end ($profile)"
-  # MUSTER_FRONTEND_FEATURES: `muster-worker/bench` adds the browser benchmark's baseline.
+  # MUSTER_FRONTEND_FEATURES: `bench` adds the browser benchmark's baseline to the validator.
   local features=()
   [ -n "${MUSTER_FRONTEND_FEATURES:-}" ] && features=(--features "$MUSTER_FRONTEND_FEATURES")
-  (cd "$MUSTER_ROOT" && cargo build -p muster-frontend -p muster-worker --lib --target wasm32-unknown-unknown \
-      --profile "$cargo_profile" "${features[@]}" "${WASM_BUILD_STD[@]}")
+  # Two calls: each module has its own profile (Cargo.toml says why).
+  (cd "$MUSTER_ROOT" && cargo build -p muster-frontend --lib --target wasm32-unknown-unknown \
+      --profile "$cargo_profile" "${WASM_BUILD_STD[@]}" \
+    && cargo build -p muster-worker --lib --target wasm32-unknown-unknown \
+      --profile "$worker_profile" "${features[@]}" "${WASM_BUILD_STD[@]}")
   mkdir -p "$MUSTER_ROOT/target/site/pkg"
-  for module in muster_frontend:muster muster_worker:muster_worker; do
+  for module in "$out/muster_frontend:muster" "$worker_out/muster_worker:muster_worker"; do
     wasm-bindgen --target web --no-typescript --out-dir "$MUSTER_ROOT/target/site/pkg" --out-name "${module#*:}" \
-      "$MUSTER_ROOT/target/wasm32-unknown-unknown/$out/${module%%:*}.wasm"
+      "$MUSTER_ROOT/target/wasm32-unknown-unknown/${module%%:*}.wasm"
     if [ "$profile" = release ]; then
       # npm's binaryen: Debian's older wasm-opt breaks the module (docs/build.md).
       "$MUSTER_ROOT/end2end/node_modules/.bin/wasm-opt" -Oz --enable-simd \

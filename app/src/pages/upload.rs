@@ -617,8 +617,10 @@ fn Samples() -> impl IntoView {
             Format::LegacyV1 => ("Legacy v1", "sample-legacy".to_owned()),
             other => (other.label(), format!("sample-{}", other.as_str())),
         };
+        // A no-break space before the dot: a wrapped line starts with a link,
+        // never with the separator.
         view! {
-            {(i > 0).then_some(" · ")}
+            {(i > 0).then_some("\u{a0}· ")}
             <a href=href download=sample_name(format) data-testid=test_id>{label}</a>
         }
     });

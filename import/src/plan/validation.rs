@@ -134,7 +134,6 @@ pub fn validate_in_parts(
     out.headings = heading_uses(layout, mapping);
     // One pass: the rules between rows that need the whole file (reportsTo) are
     // added to their lines at the end.
-    let user_column = layout.column_of(Field::UserId);
     let (mut index, rows, problems) = check_rows(&source, layout, tenant_slug, parts);
     (out.rows, out.problems) = (rows, problems);
     let mut late = index.repeats(layout, &source);
@@ -145,6 +144,7 @@ pub fn validate_in_parts(
         add_late_problems(&mut out.problems, late);
         // Lines known only now (repeats, reportsTo) are named by their userId too:
         // one more read, for files with such errors only.
+        let user_column = layout.column_of(Field::UserId);
         if let (Some(c), true) = (user_column, out.problems.iter().any(|p| p.user_id.is_none())) {
             name_users_of_late_problems(&source, c, &mut out.problems);
         }
@@ -162,8 +162,6 @@ fn check_rows(
     tenant_slug: Option<&str>,
     parts: Option<usize>,
 ) -> (FileIndex, u64, Vec<LineProblems>) {
-    // One pass: the rules between rows that need the whole file (reportsTo) are
-    // added to their lines at the end.
     let user_column = layout.column_of(Field::UserId);
     let file_rows = source.expected_rows();
     let mut checked = parts::each_row(
