@@ -6,7 +6,7 @@ use crate::fields::{
     check_password, check_text_with, parse_delete, parse_flag, parse_leaver, printable_ascii, trim, Controls, Email,
     ExternalId, FieldError, Mobile, OrgCode, RoleName, TaskNotification, UserId, JOB_TITLE_MAX, NAME_MAX, TITLE_MAX,
 };
-use crate::layout::{ColumnRole, Format, Layout};
+use crate::layout::{Column, ColumnRole, Format, Layout};
 use crate::source::Record;
 use crate::vendor;
 use serde::{Deserialize, Serialize};
@@ -190,6 +190,20 @@ fn read_row<'r>(
 ) {
     let build = row.is_some();
     let controls = if cells.free_of_controls() { Controls::KnownAbsent } else { Controls::Search };
+    shape_problems(layout, cells, line, diagnostics);
+    for (index, column) in layout.columns.iter().enumerate() {
+        let cell = Cell { column, raw: crate::export::unneutralise(cells.get(index).unwrap_or("")), line };
+        read_cell(layout, cell, tenant, controls, build, diagnostics, keys, &mut row);
+    }
+    if let Some(fallback) = layout.email_fallback {
+        email_from_fallback(layout, cells, fallback, line, diagnostics, keys, &mut row);
+    }
+    reports_to_self(layout, line, diagnostics, keys);
+}
+
+/// What is wrong with the record as a whole: Entra's row of examples, more or
+/// fewer fields than the heading line has.
+fn shape_problems(layout: &Layout, cells: &Record, line: u64, diagnostics: &mut Vec<Diagnostic>) {
     if layout.format == Format::EntraBulkCreate && cells.get(0).is_some_and(vendor::is_entra_example) {
         diagnostics.push(Diagnostic::line(
             Severity::Error,
@@ -219,124 +233,155 @@ fn read_row<'r>(
             ),
         ));
     }
+}
 
-    for (index, column) in layout.columns.iter().enumerate() {
-        let raw = crate::export::unneutralise(cells.get(index).unwrap_or(""));
-        let trimmed = trim(raw);
-        let required = match column.role {
-            ColumnRole::Field(Field::UserId) | ColumnRole::UserIdAndEmail => true,
-            ColumnRole::Field(Field::Email) => layout.email_fallback.is_none(),
-            _ => false,
-        };
-        if trimmed.is_empty() && !required {
-            continue;
-        }
-        // A password is never repeated in a message: messages are stored apart
-        // from the file, shown in the preview and written to the results file,
-        // which blanks the passwords of the file itself.
-        let shown = if column.role == ColumnRole::Field(Field::Password) { "" } else { trimmed };
-        let mut fail = |e: FieldError| {
-            diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, shown, &e.0));
-        };
-        match column.role {
-            ColumnRole::Ignored => {}
-            ColumnRole::FullName => {
-                let (first, last) = split_full_name(raw);
-                for name in [first, last].into_iter().flatten() {
-                    if let Err(e) = check_text_with(name, NAME_MAX, controls) {
-                        fail(e);
-                    }
-                }
-                set!(row.first_name = first.map(str::to_owned));
-                set!(row.last_name = last.map(str::to_owned));
-            }
-            ColumnRole::LegacyLeaver => match trimmed {
-                v if v.eq_ignore_ascii_case("y") => set!(row.leaver = true),
-                v if v.eq_ignore_ascii_case("n") => set!(row.leaver = false),
-                _ => fail(FieldError("must be Y or N".into())),
-            },
-            ColumnRole::Field(field) => {
-                if let Err(e) = read_field(field, raw, tenant, controls, build, keys, &mut row) {
+/// One cell of a record, with its column.
+struct Cell<'c, 'r> {
+    column: &'c Column,
+    raw: &'r str,
+    line: u64,
+}
+
+/// Applies its column's rules to one cell.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn read_cell<'r>(
+    layout: &Layout,
+    cell: Cell<'_, 'r>,
+    tenant: Option<&str>,
+    controls: Controls,
+    build: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+    keys: &mut RowKeys<'r>,
+    row: &mut Option<&mut UserRow>,
+) {
+    let Cell { column, raw, line } = cell;
+    let trimmed = trim(raw);
+    let required = match column.role {
+        ColumnRole::Field(Field::UserId) | ColumnRole::UserIdAndEmail => true,
+        ColumnRole::Field(Field::Email) => layout.email_fallback.is_none(),
+        _ => false,
+    };
+    if trimmed.is_empty() && !required {
+        return;
+    }
+    // A password is never repeated in a message: messages are stored apart
+    // from the file, shown in the preview and written to the results file,
+    // which blanks the passwords of the file itself.
+    let shown = if column.role == ColumnRole::Field(Field::Password) { "" } else { trimmed };
+    let mut fail = |e: FieldError| {
+        diagnostics.push(Diagnostic::cell(Severity::Error, line, &column.heading, shown, &e.0));
+    };
+    match column.role {
+        ColumnRole::Ignored => {}
+        ColumnRole::FullName => {
+            let (first, last) = split_full_name(raw);
+            for name in [first, last].into_iter().flatten() {
+                if let Err(e) = check_text_with(name, NAME_MAX, controls) {
                     fail(e);
                 }
             }
-            ColumnRole::UserIdAndEmail => {
-                for field in [Field::UserId, Field::Email] {
-                    if let Err(e) = read_field(field, raw, tenant, controls, build, keys, &mut row) {
-                        fail(e);
-                    }
-                }
-            }
-            ColumnRole::Disabled => match parse_flag(raw) {
-                Ok(disabled) => set!(row.enabled = Some(!disabled)),
-                Err(e) => fail(e),
-            },
-            ColumnRole::ActiveOrSuspended => match trimmed {
-                v if v.eq_ignore_ascii_case("active") => set!(row.enabled = Some(true)),
-                v if v.eq_ignore_ascii_case("suspended") => set!(row.enabled = Some(false)),
-                _ => fail(FieldError("must be Active or Suspended".into())),
-            },
-            ColumnRole::OrgUnitPath => {
-                let unit = vendor::org_unit(raw);
-                if !unit.is_empty() {
-                    match OrgCode::check_with(unit, controls) {
-                        Ok(v) => set!(row.organisation = Some(OrgCode::from_checked(v))),
-                        Err(e) => fail(FieldError(format!("has the unit {unit:?}, which {}", e.0))),
-                    }
-                }
-            }
-            ColumnRole::Deletes => match parse_flag(raw) {
-                Ok(deletes) => {
-                    keys.deletes = deletes;
-                    set!(row.delete = deletes);
-                }
-                Err(e) => fail(e),
-            },
-            ColumnRole::OneOf(field) => match RoleName::check_with(raw, controls) {
-                Ok(name) => {
-                    if let Some(row) = row.as_deref_mut() {
-                        let names = if field == Field::Roles { &mut row.roles } else { &mut row.groups };
-                        let names = names.get_or_insert_with(Vec::new);
-                        if !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
-                            names.push(RoleName::from_checked(name));
-                        }
-                    }
-                }
-                Err(e) => fail(e),
-            },
-            ColumnRole::PasswordHashed => fail(FieldError(
-                "says the password is a hash, which no one can sign in with at Muster; give the password itself, or leave both blank and Muster invites the user".into(),
-            )),
+            set!(row.first_name = first.map(str::to_owned));
+            set!(row.last_name = last.map(str::to_owned));
         }
-    }
-
-    if let Some(fallback) = layout.email_fallback {
-        let own = layout.column_of(Field::Email).and_then(|c| cells.get(c)).unwrap_or("");
-        let raw = crate::export::unneutralise(cells.get(fallback).unwrap_or(""));
-        if trim(own).is_empty() && !trim(raw).is_empty() {
-            match Email::check(raw) {
-                Ok(v) => {
-                    keys.email = Some(v);
-                    set!(row.email = Some(Email::from_checked(v)));
-                    set!(row.email_from_fallback = true);
-                }
-                Err(e) => {
-                    let reason = match layout.column_of(Field::Email) {
-                        Some(c) => format!("{} (it is the email, as {} is blank)", e.0, layout.columns[c].heading),
-                        None => format!("{} (it is the email too)", e.0),
-                    };
-                    diagnostics.push(Diagnostic::cell(
-                        Severity::Error,
-                        line,
-                        &layout.columns[fallback].heading,
-                        trim(raw),
-                        &reason,
-                    ));
+        ColumnRole::LegacyLeaver => match trimmed {
+            v if v.eq_ignore_ascii_case("y") => set!(row.leaver = true),
+            v if v.eq_ignore_ascii_case("n") => set!(row.leaver = false),
+            _ => fail(FieldError("must be Y or N".into())),
+        },
+        ColumnRole::Field(field) => {
+            if let Err(e) = read_field(field, raw, tenant, controls, build, keys, row) {
+                fail(e);
+            }
+        }
+        ColumnRole::UserIdAndEmail => {
+            for field in [Field::UserId, Field::Email] {
+                if let Err(e) = read_field(field, raw, tenant, controls, build, keys, row) {
+                    fail(e);
                 }
             }
         }
+        ColumnRole::Disabled => match parse_flag(raw) {
+            Ok(disabled) => set!(row.enabled = Some(!disabled)),
+            Err(e) => fail(e),
+        },
+        ColumnRole::ActiveOrSuspended => match trimmed {
+            v if v.eq_ignore_ascii_case("active") => set!(row.enabled = Some(true)),
+            v if v.eq_ignore_ascii_case("suspended") => set!(row.enabled = Some(false)),
+            _ => fail(FieldError("must be Active or Suspended".into())),
+        },
+        ColumnRole::OrgUnitPath => {
+            let unit = vendor::org_unit(raw);
+            if !unit.is_empty() {
+                match OrgCode::check_with(unit, controls) {
+                    Ok(v) => set!(row.organisation = Some(OrgCode::from_checked(v))),
+                    Err(e) => fail(FieldError(format!("has the unit {unit:?}, which {}", e.0))),
+                }
+            }
+        }
+        ColumnRole::Deletes => match parse_flag(raw) {
+            Ok(deletes) => {
+                keys.deletes = deletes;
+                set!(row.delete = deletes);
+            }
+            Err(e) => fail(e),
+        },
+        ColumnRole::OneOf(field) => match RoleName::check_with(raw, controls) {
+            Ok(name) => {
+                if let Some(row) = row.as_deref_mut() {
+                    let names = if field == Field::Roles { &mut row.roles } else { &mut row.groups };
+                    let names = names.get_or_insert_with(Vec::new);
+                    if !names.iter().any(|n| n.as_str().eq_ignore_ascii_case(name)) {
+                        names.push(RoleName::from_checked(name));
+                    }
+                }
+            }
+            Err(e) => fail(e),
+        },
+        ColumnRole::PasswordHashed => fail(FieldError(
+            "says the password is a hash, which no one can sign in with at Muster; give the password itself, or leave both blank and Muster invites the user".into(),
+        )),
     }
+}
 
+/// The email from another column (Entra's sign-in name) where the email's own is blank.
+fn email_from_fallback<'r>(
+    layout: &Layout,
+    cells: &'r Record,
+    fallback: usize,
+    line: u64,
+    diagnostics: &mut Vec<Diagnostic>,
+    keys: &mut RowKeys<'r>,
+    row: &mut Option<&mut UserRow>,
+) {
+    let own = layout.column_of(Field::Email).and_then(|c| cells.get(c)).unwrap_or("");
+    let raw = crate::export::unneutralise(cells.get(fallback).unwrap_or(""));
+    if trim(own).is_empty() && !trim(raw).is_empty() {
+        match Email::check(raw) {
+            Ok(v) => {
+                keys.email = Some(v);
+                set!(row.email = Some(Email::from_checked(v)));
+                set!(row.email_from_fallback = true);
+            }
+            Err(e) => {
+                let reason = match layout.column_of(Field::Email) {
+                    Some(c) => format!("{} (it is the email, as {} is blank)", e.0, layout.columns[c].heading),
+                    None => format!("{} (it is the email too)", e.0),
+                };
+                diagnostics.push(Diagnostic::cell(
+                    Severity::Error,
+                    line,
+                    &layout.columns[fallback].heading,
+                    trim(raw),
+                    &reason,
+                ));
+            }
+        }
+    }
+}
+
+/// A user who names themselves as their manager.
+fn reports_to_self(layout: &Layout, line: u64, diagnostics: &mut Vec<Diagnostic>, keys: &RowKeys<'_>) {
     if let (Some(me), Some(manager)) = (keys.user, keys.manager) {
         // UserIds are ASCII, so this is the matching of keys (case and spaces ignored).
         if me.eq_ignore_ascii_case(manager) {
