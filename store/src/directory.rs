@@ -18,6 +18,19 @@ use std::collections::{HashMap, HashSet};
 const PAGE: u64 = 5000;
 
 /// Reads the whole tenant. Every query is filtered by `tenant_id`.
+/// Whether the tenant has a user at all.
+pub async fn has_users<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<bool, DbErr> {
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
 pub async fn load<C: ConnectionTrait>(db: &C, tenant: &tenant::Model) -> Result<Directory, DbErr> {
     let mut snapshot = Snapshot::start(db, tenant).await?;
     let mut after = 0i64;

@@ -331,6 +331,12 @@ fn spawn_planner(
         // managers) are read, except in a sync, which must see everyone.
         let pass = FirstPass::read(&bytes, &options);
         let directory = runtime.block_on(async {
+            // A tenant without users has no one for the file to name: its keys
+            // (68 MB for a million rows) are not gathered, and the whole
+            // directory, its catalogue, is read.
+            if !directory::has_users(&db_for_planner, tenant_for_planner.id).await? {
+                return directory::load(&db_for_planner, &tenant_for_planner).await;
+            }
             match pass.keys() {
                 Some(keys) if options.mode != Mode::Sync => {
                     directory::load_named(&db_for_planner, &tenant_for_planner, &keys).await

@@ -493,3 +493,16 @@ async fn a_heading_mapping_is_remembered_per_tenant_and_heading_line() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_tenant_has_users_only_once_one_is_added_and_only_its_own() {
+    on_every_backend(|db, backend| async move {
+        let empty = tenants::create_tenant(&db, "empty", "Empty", None).await.unwrap();
+        let other = tenants::create_tenant(&db, "other", "Other", None).await.unwrap();
+        assert!(!muster_store::directory::has_users(&db, empty.id).await.unwrap(), "{backend:?}");
+        user_row(other.id, "olu", "olu@example.org", None).insert(&db).await.unwrap();
+        assert!(!muster_store::directory::has_users(&db, empty.id).await.unwrap(), "{backend:?}: another tenant's");
+        assert!(muster_store::directory::has_users(&db, other.id).await.unwrap(), "{backend:?}");
+    })
+    .await;
+}
