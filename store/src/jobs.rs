@@ -265,6 +265,37 @@ async fn lengthen<C: ConnectionTrait>(db: &C, claim: &Claim, progress: bool) -> 
     Ok(result.rows_affected == 1)
 }
 
+/// How a write under a job's claim makes sure the claim is still held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fence {
+    /// [`renew`]: the lease is extended, which counts as progress.
+    Renew,
+    /// [`holds`]: checked only (lanes side by side, or before any progress).
+    Check,
+}
+
+/// A write transaction, fenced by `claim` when there is one: `None`, rolled
+/// back, when the claim is no longer held, so that a worker that lost its job
+/// writes nothing more.
+pub(crate) async fn begin_fenced(
+    db: &DatabaseConnection,
+    claim: Option<&Claim>,
+    fence: Fence,
+) -> Result<Option<sea_orm::DatabaseTransaction>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    if let Some(claim) = claim {
+        let held = match fence {
+            Fence::Renew => renew(&txn, claim).await?,
+            Fence::Check => holds(&txn, claim).await?,
+        };
+        if !held {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(txn))
+}
+
 /// Whether `claim` still holds its job, checked inside a batch's transaction and
 /// kept true until it ends: on PostgreSQL the job's row is locked `FOR KEY
 /// SHARE`, so a takeover (`FOR UPDATE SKIP LOCKED`) passes it by until the batch

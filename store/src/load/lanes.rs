@@ -7,6 +7,7 @@ use super::tables::Actor;
 use super::writes::credentials_for;
 use super::{outcome, Claim, LoadCounts, Mailing, Progress, UploadOptions, BATCH};
 use crate::entity::{tenant, upload, upload_row};
+use crate::jobs::Fence;
 use muster_import::{RowStatus, SyncAction};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
@@ -171,12 +172,12 @@ where
             let Some(mut batch) = self.read_batch(after).await? else {
                 continue;
             };
-            let txn = crate::db::begin_write(self.db).await?;
-            if !self.claim_held(&txn).await? {
-                txn.rollback().await?;
+            // One lane renews the lease with each batch; lanes side by side check it.
+            let fence = if self.parallel { Fence::Check } else { Fence::Renew };
+            let Some(txn) = crate::jobs::begin_fenced(self.db, self.claim, fence).await? else {
                 self.halted.store(true, Ordering::SeqCst);
                 return Ok(());
-            }
+            };
             let (results, mailing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
@@ -235,17 +236,6 @@ where
             credentials_for(&rows, &parsed, self.options.load.credentials).await
         };
         Ok(Some(Batch { rows, parsed, credentials }))
-    }
-
-    /// Whether the worker still holds the job, in the batch's transaction: one
-    /// lane renews the lease with each batch, lanes side by side check it.
-    async fn claim_held<C: ConnectionTrait>(&self, txn: &C) -> Result<bool, DbErr> {
-        let Some(claim) = self.claim else { return Ok(true) };
-        if self.parallel {
-            crate::jobs::holds(txn, claim).await
-        } else {
-            crate::jobs::renew(txn, claim).await
-        }
     }
 
     /// Writes the batch's results, and after a stop those of every row left,

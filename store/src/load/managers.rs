@@ -3,6 +3,7 @@ use super::planned::{changes_of, record_text};
 use super::{outcome, Claim, BATCH};
 use crate::bulk::{self, Kind};
 use crate::entity::{upload, upload_row, user};
+use crate::jobs::Fence;
 use muster_import::{normalize_key, Field, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -133,13 +134,9 @@ async fn write_links(
     linked: Vec<bulk::Row>,
     missing: Vec<(i64, &Option<String>, &String)>,
 ) -> Result<bool, DbErr> {
-    let txn = crate::db::begin_write(db).await?;
-    if let Some(claim) = claim {
-        if !crate::jobs::renew(&txn, claim).await? {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-    }
+    let Some(txn) = crate::jobs::begin_fenced(db, claim, Fence::Renew).await? else {
+        return Ok(false);
+    };
     bulk::update_by_id(&txn, "users", MANAGER_COLUMNS, linked, tenant_id, "true").await?;
     // sea-query's placeholder for a custom expression: `$1` on PostgreSQL, `?` on SQLite.
     let append = match txn.get_database_backend() {

@@ -36,6 +36,7 @@ pub use results::HELD_BACK;
 use crate::entity::upload::UploadState;
 use crate::entity::user::UserState;
 use crate::entity::{organisation, tenant, upload, upload_row, user};
+use crate::jobs::Fence;
 use catalogue::{Catalogue, Creating};
 use chrono::Utc;
 use lanes::{may_run_side_by_side, Lanes};
@@ -404,13 +405,9 @@ async fn mark_running(
     // like a batch, so that a worker that lost the job sets neither back under the
     // one that took it over (or finished it). Checked, not renewed: a renewal
     // counts as progress, and none is made yet.
-    let txn = crate::db::begin_write(db).await?;
-    if let Some(claim) = claim {
-        if !crate::jobs::holds(&txn, claim).await? {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-    }
+    let Some(txn) = crate::jobs::begin_fenced(db, claim, Fence::Check).await? else {
+        return Ok(None);
+    };
     if upload.started_at.is_none() {
         // Once, at the first start: a resumed load is the same load.
         let total = crate::notifications::rows(upload.rows_total.max(0) as u64);
@@ -452,13 +449,9 @@ async fn mark_done(
     counts: &LoadCounts,
 ) -> Result<bool, DbErr> {
     // Fenced like every batch: only the worker holding the job says it is done.
-    let txn = crate::db::begin_write(db).await?;
-    if let Some(claim) = claim {
-        if !crate::jobs::renew(&txn, claim).await? {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-    }
+    let Some(txn) = crate::jobs::begin_fenced(db, claim, Fence::Renew).await? else {
+        return Ok(false);
+    };
     upload::Entity::update_many()
         .col_expr(upload::Column::State, Expr::value(UploadState::Done))
         .col_expr(upload::Column::Summary, Expr::value(counts.summary()))
