@@ -232,7 +232,7 @@ test('Retry failed rows, after their cause is fixed, loads them', async () => {
   assert.match(await planCounts(), /Error: 1/);
   assert.match(await page.textContent('[data-testid="preview-rows"]'), /Error: will not be loaded/);
   const summary = await loadAndWait();
-  assert.match(summary, /1 added.*1 rows not loaded/);
+  assert.match(summary, /1 added.*1 row not loaded/);
   // The cause: ann's address. Ann gets another.
   await pick('ann.csv', csv(['ann.a,ann,Person,ann.elsewhere@example.org']));
   await sendForPreview();

@@ -173,7 +173,8 @@ impl LoadCounts {
             line.push_str(&format!(" {} {noun} added.", self.groups_added));
         }
         if self.errors > 0 {
-            line.push_str(&format!(" {} rows not loaded: see the results file.", self.errors));
+            let noun = if self.errors == 1 { "row" } else { "rows" };
+            line.push_str(&format!(" {} {noun} not loaded: see the results file.", self.errors));
         }
         line
     }

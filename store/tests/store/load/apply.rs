@@ -22,7 +22,7 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
         assert_eq!(done.state, UploadState::Done);
         assert_eq!(
             done.summary.as_deref(),
-            Some("Users loaded with errors. 2 added, 1 updated, 1 leaver, 1 joiner, 1 deleted, 2 roles added. 1 rows not loaded: see the results file.")
+            Some("Users loaded with errors. 2 added, 1 updated, 1 leaver, 1 joiner, 1 deleted, 2 roles added. 1 row not loaded: see the results file.")
         );
         let results: Vec<(String, String)> = uploads::rows(&db, w.tenant.id, upload.id)
             .await
