@@ -29,17 +29,20 @@ impl Encoding {
         }
     }
 
-    /// [`Encoding::encode`] of an owned text: plain UTF-8 is handed over without
-    /// a copy (a large results file is not held twice).
-    pub fn encode_owned(self, text: String) -> Vec<u8> {
+    /// [`Encoding::encode`] of a file written in parts: `text` is the next part
+    /// (whole characters), `first` whether it is the file's first, which alone
+    /// carries the BOM.
+    pub fn encode_part(self, text: &str, first: bool, out: &mut impl std::io::Write) -> std::io::Result<()> {
         match self {
-            Encoding::Utf8 => text.into_bytes(),
-            Encoding::Utf8Bom => {
-                let mut bytes = text.into_bytes();
-                bytes.splice(0..0, [0xEF, 0xBB, 0xBF]);
-                bytes
+            Encoding::Utf8 => out.write_all(text.as_bytes()),
+            Encoding::Utf8Bom if !first => out.write_all(text.as_bytes()),
+            _ if first => out.write_all(&self.encode(text)),
+            Encoding::Utf16Le | Encoding::Utf16Be | Encoding::Utf8Bom => {
+                // The BOM is the first two or three bytes of a whole encoding.
+                let bom = if self == Encoding::Utf8Bom { 3 } else { 2 };
+                out.write_all(&self.encode(text)[bom..])
             }
-            _ => self.encode(&text),
+            Encoding::Windows1252 => out.write_all(&self.encode(text)),
         }
     }
 

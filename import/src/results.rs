@@ -10,14 +10,33 @@ use crate::field::Field;
 use crate::layout::{ColumnRole, HeadingMapping};
 use crate::source::{Record, Records};
 use std::cell::RefCell;
+use std::io::Write;
 use std::rc::Rc;
+
+/// Parts of this size go to the sink as the file is written: a million lines
+/// are 100 MB, which a download or a file on disk need never hold at once.
+const PART: usize = 64 * 1024;
 
 fn rewrite(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
     keep_lines: bool,
-    mut row: impl FnMut(Option<u64>, &mut Vec<String>) -> bool,
+    row: impl FnMut(Option<u64>, &mut Vec<String>) -> bool,
 ) -> Vec<u8> {
+    // Sized once for the file and its results: growing by doubling would hold
+    // the old and the new buffer at once.
+    let out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 1024);
+    rewrite_into(bytes, delimiter, keep_lines, row, out).expect("writing to memory cannot fail")
+}
+
+/// [`rewrite`] into `sink`, a part at a time, in the file's encoding.
+fn rewrite_into<W: Write>(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    keep_lines: bool,
+    mut row: impl FnMut(Option<u64>, &mut Vec<String>) -> bool,
+    mut sink: W,
+) -> std::io::Result<W> {
     let decoded = decode(bytes);
     let encoding: Encoding = decoded.encoding;
     let text = decoded.text;
@@ -26,15 +45,14 @@ fn rewrite(
     let crlf = text.find('\n').is_some_and(|at| text[..at].ends_with('\r'));
     let newline: &[u8] = if crlf { b"\r\n" } else { b"\n" };
     let mut records = Records::new(&text, delimiter);
-    // Sized once for the file and its results: a million lines are 100 MB, and
-    // growing by doubling would hold the old and the new buffer at once. Shared
-    // with the writer, so that blank lines can go in between its records.
-    let out = Shared(Rc::new(RefCell::new(Vec::with_capacity(text.len() + text.len() / 2 + 1024))));
+    // Shared with the writer, so that blank lines can go in between its records.
+    let out = Shared(Rc::new(RefCell::new(Vec::with_capacity(2 * PART))));
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter.byte())
         .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
         .flexible(true)
         .from_writer(out.clone());
+    let mut first_part = true;
     let mut record = Record::new();
     let mut header = true;
     // The line the next record written starts on.
@@ -52,7 +70,7 @@ fn rewrite(
         let mut before = 0;
         if keep_lines {
             // Blank lines stay, so that every row is on the line its messages name.
-            writer.flush().expect("writing to memory cannot fail");
+            writer.flush()?;
             let mut buffer = out.0.borrow_mut();
             while at_line < line {
                 buffer.extend_from_slice(newline);
@@ -63,18 +81,33 @@ fn rewrite(
         // A cell that already carries the mark (an export, edited and uploaded)
         // is written with one mark, not two: the reader takes one off, so a
         // second would reach the next upload as part of the value.
-        writer
-            .write_record(cells.iter().map(|c| neutralise(unneutralise(c)).into_owned()))
-            .expect("writing to memory cannot fail");
+        writer.write_record(cells.iter().map(|c| neutralise(unneutralise(c)).into_owned()))?;
+        writer.flush()?;
+        let mut buffer = out.0.borrow_mut();
         if keep_lines {
-            writer.flush().expect("writing to memory cannot fail");
-            at_line += memchr::memchr_iter(b'\n', &out.0.borrow()[before..]).count() as u64;
+            at_line += memchr::memchr_iter(b'\n', &buffer[before..]).count() as u64;
+        }
+        if buffer.len() >= PART {
+            pass_on(&mut buffer, encoding, &mut first_part, &mut sink)?;
         }
     }
-    writer.flush().expect("writing to memory cannot fail");
+    writer.flush()?;
     drop(writer);
-    let written = Rc::try_unwrap(out.0).expect("the writer is gone").into_inner();
-    encoding.encode_owned(String::from_utf8(written).expect("csv writes the UTF-8 it is given"))
+    let mut rest = out.0.borrow_mut();
+    if !rest.is_empty() || first_part {
+        pass_on(&mut rest, encoding, &mut first_part, &mut sink)?;
+    }
+    Ok(sink)
+}
+
+/// Hands the records written so far to `sink` in the file's encoding. They
+/// end at a record's end, so they hold whole characters.
+fn pass_on(buffer: &mut Vec<u8>, encoding: Encoding, first: &mut bool, sink: &mut impl Write) -> std::io::Result<()> {
+    let text = std::str::from_utf8(buffer).expect("csv writes the UTF-8 it is given");
+    encoding.encode_part(text, *first, sink)?;
+    *first = false;
+    buffer.clear();
+    Ok(())
 }
 
 /// The output of [`rewrite`], shared between the csv writer and the blank lines.
@@ -104,12 +137,34 @@ pub fn results_file(
     with_column(bytes, delimiter, mapping, "result", Some(&mut result_of))
 }
 
+/// [`results_file`] written to `sink` a part at a time (a download, a file on
+/// disk), never held whole; returns the sink.
+pub fn results_file_into<W: Write>(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    mut result_of: impl FnMut(u64) -> String,
+    sink: W,
+) -> std::io::Result<W> {
+    with_column_into(bytes, delimiter, mapping, "result", Some(&mut result_of), sink)
+}
+
 /// The uploaded file as the admin sent it, to download again: line for line,
 /// in its delimiter and encoding, but with its passwords blanked and formulas
 /// neutralised, as in the results file. Other admins of the tenant may download
 /// it, and new users' first passwords are not theirs to read.
 pub fn original_file(bytes: &[u8], delimiter: Option<Delimiter>, mapping: &HeadingMapping) -> Vec<u8> {
     with_column(bytes, delimiter, mapping, "", None)
+}
+
+/// [`original_file`] written to `sink` a part at a time; returns the sink.
+pub fn original_file_into<W: Write>(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    sink: W,
+) -> std::io::Result<W> {
+    with_column_into(bytes, delimiter, mapping, "", None, sink)
 }
 
 /// The file with its password cells blanked and, with `result_of`, a column
@@ -119,10 +174,24 @@ fn with_column(
     delimiter: Option<Delimiter>,
     mapping: &HeadingMapping,
     heading: &str,
-    mut result_of: Option<&mut dyn FnMut(u64) -> String>,
+    result_of: Option<&mut dyn FnMut(u64) -> String>,
 ) -> Vec<u8> {
+    // Sized once for the file and its results: growing by doubling would hold
+    // the old and the new buffer at once.
+    let out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 1024);
+    with_column_into(bytes, delimiter, mapping, heading, result_of, out).expect("writing to memory cannot fail")
+}
+
+fn with_column_into<W: Write>(
+    bytes: &[u8],
+    delimiter: Option<Delimiter>,
+    mapping: &HeadingMapping,
+    heading: &str,
+    mut result_of: Option<&mut dyn FnMut(u64) -> String>,
+    sink: W,
+) -> std::io::Result<W> {
     let mut passwords: Vec<usize> = Vec::new();
-    rewrite(bytes, delimiter, true, |line, cells| {
+    let row = |line: Option<u64>, cells: &mut Vec<String>| {
         match line {
             None => {
                 // The password column as the file's format reads it (Entra's
@@ -161,7 +230,8 @@ fn with_column(
             }
         }
         true
-    })
+    };
+    rewrite_into(bytes, delimiter, true, row, sink)
 }
 
 /// The file with a `problem` column: each line's problems, as the browser
@@ -203,6 +273,44 @@ mod tests {
             String::from_utf8(lf).unwrap(),
             "userId,email,result\n\n\na,a@x.io,line 4\nb,\"x\ny\",line 5\n\nc,c,line 8\n"
         );
+    }
+
+    #[test]
+    fn a_results_file_written_in_parts_is_the_file_in_its_encoding_with_one_bom() {
+        // Several parts: 20 000 lines of 20-odd bytes and their results.
+        let mut text = String::from("userId,email\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("zoë{i},z{i}@x.io\n"));
+        }
+        let expected_text = {
+            let mut out = String::from("userId,email,result\n");
+            for (i, line) in text.lines().skip(1).enumerate() {
+                out.push_str(&format!("{line},Added {}\n", i + 2));
+            }
+            out
+        };
+        for encoding in [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Utf16Le, Encoding::Utf16Be, Encoding::Windows1252]
+        {
+            let original = encoding.encode(&text);
+            /// A sink that takes a few bytes at a time, as a socket may.
+            struct Trickle(Vec<u8>);
+            impl Write for Trickle {
+                fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                    let n = bytes.len().min(7);
+                    self.0.extend_from_slice(&bytes[..n]);
+                    Ok(n)
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let result_of = |line| format!("Added {line}");
+            let mapping = HeadingMapping::new();
+            let streamed = results_file_into(&original, None, &mapping, result_of, Trickle(Vec::new())).unwrap();
+            assert!(streamed.0.len() > 2 * PART, "{encoding:?}: the file is larger than a part");
+            assert_eq!(streamed.0, encoding.encode(&expected_text), "{encoding:?}: one BOM, every line");
+            assert_eq!(streamed.0, results_file(&original, None, &mapping, result_of), "{encoding:?}");
+        }
     }
 
     #[test]

@@ -90,16 +90,100 @@ pub fn compose(outgoing: &Outgoing, base_url: &str) -> anyhow::Result<Message> {
         .body(body)?)
 }
 
+/// Results files up to this size go with the results email; a larger one is
+/// only linked to: mail servers commonly refuse messages over 25 MB, base64
+/// makes an attachment a third larger, and a million lines' results (100 MB)
+/// are better downloaded than mailed.
+pub const RESULTS_ATTACHED_UP_TO: usize = 10 * 1024 * 1024;
+
+/// A writer into memory that refuses to grow past `limit` (the results file
+/// stops being made the moment it would not be attached).
+pub struct Capped {
+    pub bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Capped {
+    pub fn new(limit: usize) -> Self {
+        Self { bytes: Vec::new(), limit }
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + bytes.len() > self.limit {
+            return Err(std::io::Error::other("larger than an attachment may be"));
+        }
+        self.bytes.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The end of a load, for the admin: the summary line, and the results file
-/// (the uploaded file with its `result` column) attached as it is downloaded.
-pub fn results(to: &str, file_name: &str, summary: &str, results_csv: Vec<u8>) -> anyhow::Result<Message> {
+/// (the uploaded file with its `result` column) attached as it is downloaded,
+/// or, when it was too large to attach (`None`), where to download it
+/// (`page`, the upload's page; its link is there in either case).
+pub fn results(
+    to: &str,
+    file_name: &str,
+    summary: &str,
+    results_csv: Option<Vec<u8>>,
+    page: &str,
+) -> anyhow::Result<Message> {
     let stem = file_name.strip_suffix(".csv").unwrap_or(file_name);
-    let body = format!("Your upload of {file_name} has finished.\n\n{summary}\n\nThe results file is attached.\n");
-    Ok(Message::builder()
+    let builder = Message::builder()
         .from(FROM.parse::<Mailbox>()?)
         .to(to.parse::<Mailbox>()?)
-        .subject(format!("Muster: {file_name} loaded"))
-        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(body)).singlepart(
-            Attachment::new(format!("{stem}-results.csv")).body(results_csv, ContentType::parse("text/csv")?),
-        ))?)
+        .subject(format!("Muster: {file_name} loaded"));
+    let finished = format!("Your upload of {file_name} has finished.\n\n{summary}\n\n");
+    Ok(match results_csv {
+        Some(csv) => {
+            let body = format!("{finished}The results file is attached; the upload's page is {page}\n");
+            builder.multipart(MultiPart::mixed().singlepart(SinglePart::plain(body)).singlepart(
+                Attachment::new(format!("{stem}-results.csv")).body(csv, ContentType::parse("text/csv")?),
+            ))?
+        }
+        None => {
+            let limit = RESULTS_ATTACHED_UP_TO / (1024 * 1024);
+            let body = format!(
+                "{finished}The results file is larger than {limit} MB, too large to attach: download it from the \
+                 upload's page, {page}\n"
+            );
+            builder.header(ContentType::TEXT_PLAIN).body(body)?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn text(message: &Message) -> String {
+        String::from_utf8(message.formatted()).unwrap().replace("=\r\n", "")
+    }
+
+    #[test]
+    fn a_results_file_goes_with_the_mail_or_its_page_is_named() {
+        let page = "https://muster.example/uploads/7";
+        let attached = results("a@x.io", "staff.csv", "3 added.", Some(b"userId,result\n".to_vec()), page).unwrap();
+        let attached = text(&attached);
+        assert!(attached.contains("filename=\"staff-results.csv\""), "{attached}");
+        assert!(attached.contains(page), "{attached}");
+        let linked = text(&results("a@x.io", "staff.csv", "3 added.", None, page).unwrap());
+        assert!(!linked.contains("filename="), "nothing attached: {linked}");
+        assert!(linked.contains("larger than 10 MB, too large to attach"), "{linked}");
+        assert!(linked.contains(page) && linked.contains("3 added."), "{linked}");
+    }
+
+    #[test]
+    fn a_capped_writer_refuses_what_would_pass_its_limit() {
+        let mut capped = Capped::new(10);
+        capped.write_all(b"0123456789").unwrap();
+        assert!(capped.write_all(b"!").is_err());
+        assert_eq!(capped.bytes, b"0123456789");
+    }
 }

@@ -186,8 +186,14 @@ impl Worker {
             },
             (None, None) => return Ok(()),
         };
-        let csv = uploads::results_csv(&self.db, job.tenant_id, upload_id).await?.unwrap_or_default();
-        let sent = match crate::mail::results(&to, &upload.file_name, upload.summary.as_deref().unwrap_or(""), csv) {
+        let file = uploads::ResultsFile::read(&self.db, &upload).await?;
+        let attached = tokio::task::spawn_blocking(move || {
+            file.write_to(crate::mail::Capped::new(crate::mail::RESULTS_ATTACHED_UP_TO)).ok().map(|c| c.bytes)
+        })
+        .await?;
+        let page = format!("{}/uploads/{upload_id}", self.base_url);
+        let summary = upload.summary.as_deref().unwrap_or("");
+        let sent = match crate::mail::results(&to, &upload.file_name, summary, attached, &page) {
             Ok(message) => self.mailer.send(message).await,
             Err(err) => Err(err),
         };

@@ -230,8 +230,18 @@ async fn write_results(
     let Some(path) = &args.results else {
         return Ok(true);
     };
-    let csv = uploads::results_csv(db, tenant_id, upload_id).await?.unwrap_or_default();
-    if let Err(err) = std::fs::write(path, csv) {
+    let Some(upload) = uploads::find(db, tenant_id, upload_id).await? else {
+        return Ok(true);
+    };
+    let file = uploads::ResultsFile::read(db, &upload).await?;
+    let target = path.clone();
+    // Written as it is made: a million lines' results are never held at once.
+    let written = tokio::task::spawn_blocking(move || {
+        let out = std::io::BufWriter::new(std::fs::File::create(&target)?);
+        file.write_to(out)?.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })
+    .await?;
+    if let Err(err) = written {
         eprintln!("cannot write the results to {}: {err}", path.display());
         return Ok(false);
     }

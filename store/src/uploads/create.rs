@@ -263,7 +263,15 @@ pub(super) async fn store_file(
 
 /// The uploaded file as it was received.
 pub async fn file<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Vec<u8>, DbErr> {
-    let mut bytes = Vec::new();
+    use sea_orm::PaginatorTrait;
+    let parts = upload_part::Entity::find()
+        .filter(upload_part::Column::TenantId.eq(tenant_id))
+        .filter(upload_part::Column::UploadId.eq(upload_id))
+        .count(db)
+        .await?;
+    // Room for every part at once: grown by doubling, a 64 MB file would
+    // briefly need 96 MB.
+    let mut bytes = Vec::with_capacity(parts as usize * PART);
     // A part at a time: the file is held once, not once more as a list of parts.
     let mut part = 0;
     while let Some(piece) = upload_part::Entity::find()

@@ -81,19 +81,56 @@ pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: 
 
 /// [`results_csv`] of an upload already read (of its own tenant).
 pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
-    let results = LineResults::read(db, upload).await?;
-    let content = file(db, upload.tenant_id, upload.id).await?;
-    Ok(muster_import::results::results_file(&content, delimiter_of(upload), &options_of(upload).plan.mapping, |line| {
-        results.get(line).0.unwrap_or("Not loaded").to_owned()
-    }))
+    let file = ResultsFile::read(db, upload).await?;
+    let out = Vec::with_capacity(file.sent.content.len() + file.sent.content.len() / 2 + 1024);
+    Ok(file.write_to(out).expect("writing to memory cannot fail"))
 }
 
-/// The uploaded file of an upload already read (of its own tenant), to download
-/// again: its passwords blanked and formulas neutralised
-/// ([`muster_import::results::original_file`]).
-pub async fn original_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
-    let content = file(db, upload.tenant_id, upload.id).await?;
-    Ok(muster_import::results::original_file(&content, delimiter_of(upload), &options_of(upload).plan.mapping))
+/// An upload's file as it was sent, with what writing it out again needs.
+/// Its `write_to` (and [`ResultsFile::write_to`]) write a part at a time, so
+/// that a download or a file on disk never holds what they write whole (a
+/// million lines' results file is 100 MB); both are CPU work, for a thread
+/// where blocking is allowed.
+pub struct SentFile {
+    content: Vec<u8>,
+    delimiter: Option<muster_import::Delimiter>,
+    mapping: muster_import::HeadingMapping,
+}
+
+impl SentFile {
+    /// Of an upload already read (of its own tenant).
+    pub async fn read<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Self, DbErr> {
+        let content = file(db, upload.tenant_id, upload.id).await?;
+        Ok(Self { content, delimiter: delimiter_of(upload), mapping: options_of(upload).plan.mapping })
+    }
+
+    /// The file to download again: passwords blanked and formulas neutralised
+    /// ([`muster_import::results::original_file`]). Other admins of the tenant
+    /// may download it, and new users' first passwords are not theirs to read.
+    pub fn write_to<W: std::io::Write>(&self, sink: W) -> std::io::Result<W> {
+        muster_import::results::original_file_into(&self.content, self.delimiter, &self.mapping, sink)
+    }
+}
+
+/// The file as sent with every line's result: the results file.
+pub struct ResultsFile {
+    sent: SentFile,
+    results: LineResults,
+}
+
+impl ResultsFile {
+    /// Of an upload already read (of its own tenant).
+    pub async fn read<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Self, DbErr> {
+        let results = LineResults::read(db, upload).await?;
+        Ok(Self { sent: SentFile::read(db, upload).await?, results })
+    }
+
+    /// The file with a `result` column, passwords blanked, formulas neutralised.
+    pub fn write_to<W: std::io::Write>(&self, sink: W) -> std::io::Result<W> {
+        let SentFile { content, delimiter, mapping } = &self.sent;
+        let result_of = |line| self.results.get(line).0.unwrap_or("Not loaded").to_owned();
+        muster_import::results::results_file_into(content, *delimiter, mapping, result_of, sink)
+    }
 }
 
 /// The lines "Retry failed rows" takes, in order: rows that failed, rows an
