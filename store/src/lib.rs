@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod load;
 pub mod mappings;
 pub mod memberships;
+pub mod memory;
 mod nodelay;
 pub mod notifications;
 pub mod passwords;
