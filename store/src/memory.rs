@@ -10,7 +10,7 @@
 //! malloc, which after freeing one large block serves blocks up to that size
 //! (1 MiB file parts, large statements) from per-thread arenas it rarely
 //! trims: another ~80 MB. In the load benchmark at a million rows the peak
-//! went from 203–228 MB to 186 MB on SQLite and from 185 to 162 MB on
+//! went from 203–228 MB to 164 MB on SQLite and from 185 to 162 MB on
 //! PostgreSQL (docs/performance.md).
 
 /// mimalloc 3's `mi_option_purge_delay` (its place in `mi_option_e`, which
