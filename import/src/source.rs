@@ -386,8 +386,8 @@ impl<'b> Source<'b> {
 
 /// The records of `text` with their editor lines, as [`Records`] reads them and
 /// as the `csv` crate reads them, which `Records` must agree with: for the
-/// property test and the fuzz target.
-#[doc(hidden)]
+/// property test and the fuzz target (feature `testing`).
+#[cfg(feature = "testing")]
 pub fn both_readings(text: &str, delimiter: Delimiter) -> [Vec<(u64, Vec<String>)>; 2] {
     let mut ours = Vec::new();
     let (mut records, mut record) = (Records::new(text, delimiter), Record::new());
