@@ -14,7 +14,7 @@ function invitationPath(address) {
     // Undo quoted-printable soft line breaks before looking for the link.
     const mail = readFileSync(join(outbox, name), 'utf8').replace(/=\r?\n/g, '');
     if (mail.includes(`To: ${address}`)) {
-      const link = mail.match(/\/invitation\/([0-9a-f]{64})/);
+      const link = mail.match(/\/invitation\/([0-9a-f]{80})(?![0-9a-f])/);
       assert.ok(link, `a link in the mail to ${address}:\n${mail}`);
       return link[0];
     }

@@ -1,5 +1,6 @@
-//! Invitations to set a password: single-use, expiring; only the token's digest
-//! is stored, the token itself goes to the user by email once.
+//! Invitations to set a password: single-use, expiring; only the token's key
+//! (`tokens::link_key`: its time and digest) is stored, the token itself goes
+//! to the user by email once.
 use crate::entity::user::UserState;
 use crate::entity::{audit_event, invitation, tenant, user};
 use crate::{passwords, tokens};
@@ -10,23 +11,24 @@ use sea_orm::{
     QueryFilter, Set,
 };
 
+/// An invitation for the link whose token's key (`tokens::link_key`) is `token_key`.
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
     user_id: i64,
-    token_digest: &str,
+    token_key: &str,
     valid_days: i64,
 ) -> Result<invitation::Model, DbErr> {
-    new_model(tenant_id, user_id, token_digest, valid_days).insert(db).await
+    new_model(tenant_id, user_id, token_key, valid_days).insert(db).await
 }
 
 /// The row [`create`] inserts, for inserting many at once.
-pub fn new_model(tenant_id: i64, user_id: i64, token_digest: &str, valid_days: i64) -> invitation::ActiveModel {
+pub fn new_model(tenant_id: i64, user_id: i64, token_key: &str, valid_days: i64) -> invitation::ActiveModel {
     let now = Utc::now();
     invitation::ActiveModel {
         tenant_id: Set(tenant_id),
         user_id: Set(user_id),
-        token_hash: Set(token_digest.to_owned()),
+        token_hash: Set(token_key.to_owned()),
         expires_at: Set(now + Duration::days(valid_days)),
         used_at: Set(None),
         created_at: Set(now),
@@ -66,10 +68,8 @@ pub enum InvitationError {
 
 /// The invitation a link's token opens, if it can still be used.
 pub async fn open<C: ConnectionTrait>(db: &C, token: &str) -> Result<OpenInvitation, InvitationError> {
-    let Some(found) = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(tokens::digest(token.trim())))
-        .one(db)
-        .await?
+    let Some(found) =
+        invitation::Entity::find().filter(invitation::Column::TokenHash.eq(tokens::link_key(token))).one(db).await?
     else {
         return Err(InvitationError::Unknown);
     };
@@ -114,7 +114,7 @@ pub async fn accept(db: &DatabaseConnection, token: &str, password: &str) -> Res
     let txn = crate::db::begin_write(db).await?;
     let spent = invitation::Entity::update_many()
         .col_expr(invitation::Column::UsedAt, Expr::value(now))
-        .filter(invitation::Column::TokenHash.eq(tokens::digest(token.trim())))
+        .filter(invitation::Column::TokenHash.eq(tokens::link_key(token)))
         .filter(invitation::Column::TenantId.eq(invited.tenant_id))
         .filter(invitation::Column::UsedAt.is_null())
         .filter(invitation::Column::ExpiresAt.gt(now))

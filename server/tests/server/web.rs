@@ -352,8 +352,10 @@ async fn invitation(app: &Running, db: &TestDb, backend: Backend) {
     let mut user = muster_store::testdb::user(demo.id, "ivy", "ivy@example.com");
     user.first_name = sea_orm::Set(Some("Ivy".into()));
     let user = sea_orm::ActiveModelTrait::insert(user, &conn).await.unwrap();
-    let token = muster_store::tokens::generate();
-    muster_store::invitations::create(&conn, demo.id, user.id, &muster_store::tokens::digest(&token), 7).await.unwrap();
+    let token = muster_store::tokens::generate_link();
+    muster_store::invitations::create(&conn, demo.id, user.id, &muster_store::tokens::link_key(&token), 7)
+        .await
+        .unwrap();
 
     let page = app.get(&format!("/invitation/{token}"), None).await;
     assert_eq!(page.status(), StatusCode::OK, "{backend:?}: public, not sent to sign in");

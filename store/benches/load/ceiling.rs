@@ -128,7 +128,7 @@ pub async fn new_users(db: &DatabaseConnection, tenant: &tenant::Model, upload: 
                 for role in &roles {
                     writeln!(s.members, "{tid},{id},{role}").unwrap();
                 }
-                let digest = tokens::digest(&tokens::generate());
+                let digest = tokens::link_key(&tokens::generate_link());
                 writeln!(s.invitations, "{tid},{id},{digest},{expires},{t}").unwrap();
                 writeln!(s.audits, "{tid},,bench,user.create,user,{id},u{i},{},,{t}", upload.id).unwrap();
                 let row = rows_of_file[i];

@@ -386,11 +386,11 @@ async fn renew(db: &DatabaseConnection, mark: &mail_owed::Model, now: DateTime<U
             _ => Renewed::Used,
         });
     }
-    let token = tokens::generate();
+    let token = tokens::generate_link();
     // Only a link not used yet; valid for as long from now as the first was
     // from its mail.
     let renewed = invitation::Entity::update_many()
-        .col_expr(invitation::Column::TokenHash, Expr::value(tokens::digest(&token)))
+        .col_expr(invitation::Column::TokenHash, Expr::value(tokens::link_key(&token)))
         .col_expr(invitation::Column::ExpiresAt, Expr::value(now + chrono::Duration::days(INVITATION_DAYS)))
         .filter(invitation::Column::TenantId.eq(mark.tenant_id))
         .filter(invitation::Column::UserId.eq(u.id))

@@ -172,12 +172,12 @@ impl Welcome<'_> {
         let name = || row.first_name.clone().or(row.last_name.clone()).unwrap_or_default();
         match (u.credential.as_ref().map(|c| &c.password), options.credentials) {
             (None, _) => {
-                let token = tokens::generate();
+                let token = tokens::generate_link();
                 self.invitations.push(
                     bulk::Row::with_capacity(INVITATION_COLUMNS.len())
                         .int(self.tenant_id)
                         .int(id)
-                        .text(Some(&tokens::digest(&token)))
+                        .text(Some(&tokens::link_key(&token)))
                         .time(Some(self.now + chrono::Duration::days(INVITATION_DAYS)))
                         .time(Some(self.now)),
                 );

@@ -68,11 +68,12 @@ async fn every_status_is_applied_and_reported_and_a_second_load_changes_nothing(
         // The invitation and the audit trail read back as written (timestamps, JSON).
         let Outgoing::Invitation { token, .. } = &mail[0] else { unreachable!() };
         let invitation = invitation::Entity::find()
-            .filter(invitation::Column::TokenHash.eq(muster_store::tokens::digest(token)))
+            .filter(invitation::Column::TokenHash.eq(muster_store::tokens::link_key(token)))
             .one(&db)
             .await
             .unwrap()
-            .expect("the invitation is stored by its digest");
+            .expect("the invitation is stored by its link's key");
+        assert_eq!(invitation.token_hash[..16], token[..16], "{backend:?}: the key begins with the link's time");
         assert_eq!(invitation.user_id, new1.id);
         let days = (invitation.expires_at - invitation.created_at).num_days();
         assert_eq!(days, load::INVITATION_DAYS, "{backend:?}");
