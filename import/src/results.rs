@@ -17,16 +17,20 @@ use std::rc::Rc;
 /// are 100 MB, which a download or a file on disk need never hold at once.
 const PART: usize = 64 * 1024;
 
+/// A buffer for a file of `bytes` written out again in memory, with a column
+/// added: sized once, as growing by doubling would hold the old and the new
+/// buffer at once.
+pub fn buffer_for(bytes: &[u8]) -> Vec<u8> {
+    Vec::with_capacity(bytes.len() + bytes.len() / 2 + 1024)
+}
+
 fn rewrite(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
     keep_lines: bool,
     row: impl FnMut(Option<u64>, &mut Vec<String>) -> bool,
 ) -> Vec<u8> {
-    // Sized once for the file and its results: growing by doubling would hold
-    // the old and the new buffer at once.
-    let out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 1024);
-    rewrite_into(bytes, delimiter, keep_lines, row, out).expect("writing to memory cannot fail")
+    rewrite_into(bytes, delimiter, keep_lines, row, buffer_for(bytes)).expect("writing to memory cannot fail")
 }
 
 /// [`rewrite`] into `sink`, a part at a time, in the file's encoding.
@@ -176,10 +180,8 @@ fn with_column(
     heading: &str,
     result_of: Option<&mut dyn FnMut(u64) -> String>,
 ) -> Vec<u8> {
-    // Sized once for the file and its results: growing by doubling would hold
-    // the old and the new buffer at once.
-    let out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 1024);
-    with_column_into(bytes, delimiter, mapping, heading, result_of, out).expect("writing to memory cannot fail")
+    with_column_into(bytes, delimiter, mapping, heading, result_of, buffer_for(bytes))
+        .expect("writing to memory cannot fail")
 }
 
 fn with_column_into<W: Write>(

@@ -71,19 +71,14 @@ impl LineResults {
 }
 
 /// The uploaded file, as it was, with a `result` column saying what happened to
-/// each line ("Not loaded" for a line the load has not reached, or skipped).
+/// each line ("Not loaded" for a line the load has not reached, or skipped),
+/// whole in memory: for tests; the product writes it with [`ResultsFile::write_to`].
+#[cfg(feature = "testing")]
 pub async fn results_csv<C: ConnectionTrait>(db: &C, tenant_id: i64, upload_id: i64) -> Result<Option<Vec<u8>>, DbErr> {
-    match find(db, tenant_id, upload_id).await? {
-        Some(upload) => results_csv_of(db, &upload).await.map(Some),
-        None => Ok(None),
-    }
-}
-
-/// [`results_csv`] of an upload already read (of its own tenant).
-pub async fn results_csv_of<C: ConnectionTrait>(db: &C, upload: &upload::Model) -> Result<Vec<u8>, DbErr> {
-    let file = ResultsFile::read(db, upload).await?;
-    let out = Vec::with_capacity(file.sent.content.len() + file.sent.content.len() / 2 + 1024);
-    Ok(file.write_to(out).expect("writing to memory cannot fail"))
+    let Some(upload) = find(db, tenant_id, upload_id).await? else { return Ok(None) };
+    let file = ResultsFile::read(db, &upload).await?;
+    let out = muster_import::results::buffer_for(&file.sent.content);
+    Ok(Some(file.write_to(out).expect("writing to memory cannot fail")))
 }
 
 /// An upload's file as it was sent, with what writing it out again needs.
