@@ -11,28 +11,51 @@ use crate::source::Record;
 use crate::vendor;
 use serde::{Deserialize, Serialize};
 
+/// Stored as JSON with every planned row: fields without a value are left
+/// out, not written as `null` or `false` (a row of six values: 397 → 135
+/// bytes), and read back as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
     pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<ExternalId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile: Option<Mobile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<OrgCode>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaver: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reports_to: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<RoleName>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<RoleName>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_notification: Option<TaskNotification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_password_next_time: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_if_new_user: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete: bool,
     /// The email came from the layout's fallback column (Entra's
     /// userPrincipalName where `mail` is blank): messages about it name that column.
@@ -462,6 +485,30 @@ fn read_field<'r>(
 mod tests {
     use super::*;
     use crate::layout::{resolve, HeadingMapping};
+
+    #[test]
+    fn a_stored_row_leaves_out_what_has_no_value_and_reads_back_whole() {
+        let (row, diags) = parse("userId,email,firstName,roles", "ana,ana@example.org,Ana,Staff");
+        assert!(diags.is_empty(), "{diags:?}");
+        let stored = serde_json::to_string(&row).unwrap();
+        assert_eq!(
+            stored,
+            r#"{"line":2,"user_id":"ana","first_name":"Ana","email":"ana@example.org","roles":["Staff"]}"#
+        );
+        assert_eq!(serde_json::from_str::<UserRow>(&stored).unwrap(), row);
+        // Rows stored before (every field, null or false when it had no value) read the same.
+        let earlier = r#"{"line":2,"user_id":"ana","external_id":null,"tenant":null,"title":null,
+            "first_name":"Ana","last_name":null,"email":"ana@example.org","mobile":null,"job_title":null,
+            "organisation":null,"leaver":false,"enabled":null,"reports_to":null,"roles":["Staff"],
+            "groups":null,"task_notification":null,"change_password_next_time":null,
+            "notify_if_new_user":null,"password":null,"delete":false}"#;
+        assert_eq!(serde_json::from_str::<UserRow>(earlier).unwrap(), row);
+        // An empty list (the column given, no names in it) is kept: it clears them.
+        let cleared = UserRow { groups: Some(Vec::new()), ..row.clone() };
+        let stored = serde_json::to_string(&cleared).unwrap();
+        assert!(stored.contains(r#""groups":[]"#), "{stored}");
+        assert_eq!(serde_json::from_str::<UserRow>(&stored).unwrap(), cleared);
+    }
 
     fn parse(headings: &str, data: &str) -> (UserRow, Vec<Diagnostic>) {
         let hs: Vec<&str> = headings.split(',').collect();
