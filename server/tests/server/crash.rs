@@ -246,7 +246,7 @@ async fn a_load_run_by_one_server_is_followed_live_through_another() {
     let mut web = start(&web_dir, port, "false");
     let mut loader = start(&loader_dir, free_port(), "true");
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = crate::common::http_client();
     wait_for("the web process", Duration::from_secs(60), async || {
         client.get(format!("{url}/healthz")).send().await.is_ok()
     })

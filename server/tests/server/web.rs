@@ -1,12 +1,12 @@
 //! The real server on a random port, over HTTP, against a fresh SQLite file and a
 //! fresh PostgreSQL database: the same story on both.
-use crate::common::temp_dir;
+use crate::common::{http_client, temp_dir};
 use muster_server::config::Config;
 use muster_server::startup::Application;
 use muster_store::bootstrap::FirstRun;
 use muster_store::testdb::{Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
-use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
+use reqwest::{header, Client, Response, StatusCode};
 
 /// What the server logged, in this test process (every test's server at once).
 fn logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
@@ -70,7 +70,7 @@ async fn start_with(db: &TestDb, data_dir: &std::path::Path, settings: impl FnOn
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    let client = Client::builder().redirect(Policy::none()).build().unwrap();
+    let client = http_client();
     Running { url, first, client, stop, task }
 }
 

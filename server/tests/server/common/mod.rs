@@ -12,3 +12,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The tests' HTTP client: redirects are answered by the tests themselves, and a
+/// request the server never answers fails its test, naming the step, instead of
+/// hanging the run. The read timeout is per read, so an event stream that a
+/// test holds open for a while is not cut.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
