@@ -243,6 +243,116 @@ async fn insert_missing_skips_rows_whose_key_is_held_and_replace_sets_exactly_th
     .await;
 }
 
+#[tokio::test]
+async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
+    use muster_store::bulk::{self, Kind};
+    use muster_store::entity::audit_event;
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "b", "B", None).await.unwrap();
+        let columns: bulk::Columns = &[
+            ("tenant_id", Kind::BigInt),
+            ("user_id", Kind::Text),
+            ("user_id_norm", Kind::Text),
+            ("email", Kind::Text),
+            ("email_norm", Kind::Text),
+            ("external_id", Kind::Text),
+            ("job_title", Kind::Text),
+            ("state", Kind::Text),
+            ("enabled", Kind::Bool),
+            ("task_notification", Kind::Text),
+            ("change_password_next_time", Kind::Bool),
+            ("is_tenant_admin", Kind::Bool),
+            ("created_at", Kind::Timestamp),
+            ("updated_at", Kind::Timestamp),
+        ];
+        // Whole microseconds: PostgreSQL keeps no finer, and rounds.
+        let at = chrono::DateTime::from_timestamp_micros((Utc::now() - chrono::Duration::days(3)).timestamp_micros())
+            .unwrap();
+        let odd = "Zoë \"Z\" O'Neil, {a,b} NULL \\ \u{1F600}";
+        let row = |id: &str, title: Option<&str>, enabled: bool| {
+            bulk::Row::with_capacity(columns.len())
+                .int(t.id)
+                .text(Some(id))
+                .text(Some(id))
+                .text(Some(&format!("{id}@example.org")))
+                .text(Some(&format!("{id}@example.org")))
+                .text(None)
+                .text(title)
+                .text(Some("active"))
+                .bool(enabled)
+                .text(Some("Email"))
+                .bool(!enabled)
+                .bool(false)
+                .time(Some(at))
+                .time(Some(at))
+        };
+        let rows = vec![row("a", Some(odd), true), row("b", None, false), row("c", Some(""), true)];
+        let inserted = bulk::insert(&db, "users", columns, rows, Some("id, user_id_norm")).await.unwrap();
+        assert_eq!(inserted.len(), 3, "{backend:?}");
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
+        let by = |id: &str| users.iter().find(|u| u.user_id == id).unwrap().clone();
+        assert_eq!(by("a").job_title.as_deref(), Some(odd), "{backend:?}: text as given");
+        assert_eq!(by("b").job_title, None, "{backend:?}: NULL stays NULL");
+        assert_eq!(by("c").job_title.as_deref(), Some(""), "{backend:?}: an empty text is not NULL");
+        assert_eq!(by("a").external_id, None, "{backend:?}");
+        assert!(by("a").enabled && !by("a").change_password_next_time, "{backend:?}");
+        assert!(!by("b").enabled && by("b").change_password_next_time, "{backend:?}");
+        assert_eq!(by("b").created_at.timestamp_micros(), at.timestamp_micros(), "{backend:?}: the time as given");
+
+        let set: bulk::Columns = &[("id", Kind::BigInt), ("job_title", Kind::Text), ("mobile", Kind::Text)];
+        let changes = vec![
+            bulk::Row::with_capacity(3).int(by("a").id).text(None).text(Some("+44 20 7946 0000")),
+            bulk::Row::with_capacity(3).int(by("b").id).text(Some(odd)).text(None),
+        ];
+        let updated = bulk::update_by_id(&db, "users", set, changes, t.id, "true").await.unwrap();
+        assert_eq!(updated, 2, "{backend:?}");
+        let other = tenants::create_tenant(&db, "o", "O", None).await.unwrap();
+        let elsewhere = vec![bulk::Row::with_capacity(3).int(by("c").id).text(Some("x")).text(None)];
+        assert_eq!(bulk::update_by_id(&db, "users", set, elsewhere, other.id, "true").await.unwrap(), 0);
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
+        let by = |id: &str| users.iter().find(|u| u.user_id == id).unwrap().clone();
+        assert_eq!((by("a").job_title, by("a").mobile.as_deref()), (None, Some("+44 20 7946 0000")), "{backend:?}");
+        assert_eq!((by("b").job_title.as_deref(), by("b").mobile), (Some(odd), None), "{backend:?}");
+        assert_eq!(by("c").job_title.as_deref(), Some(""), "{backend:?}: another tenant's update touches nothing");
+
+        let audit: bulk::Columns = &[
+            ("tenant_id", Kind::BigInt),
+            ("actor", Kind::Text),
+            ("action", Kind::Text),
+            ("target_kind", Kind::Text),
+            ("target_id", Kind::BigInt),
+            ("target", Kind::Text),
+            ("details", Kind::Json),
+            ("created_at", Kind::Timestamp),
+        ];
+        let details = serde_json::json!({"jobTitle": {"from": odd, "to": null}, "n": [1, 2.5]});
+        let event = |details: Option<serde_json::Value>, target: Option<i64>| {
+            bulk::Row::with_capacity(audit.len())
+                .int(t.id)
+                .text(Some("bench"))
+                .text(Some("user.update"))
+                .text(Some("user"))
+                .int(target)
+                .text(Some("a"))
+                .json(details)
+                .time(Some(at))
+        };
+        let events = vec![event(Some(details.clone()), Some(by("a").id)), event(None, None)];
+        bulk::insert(&db, "audit_events", audit, events, None).await.unwrap();
+        let mut stored = audit_event::Entity::find()
+            .filter(audit_event::Column::TenantId.eq(t.id))
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.target_id, e.details))
+            .collect::<Vec<_>>();
+        stored.sort_by_key(|(target, _)| *target);
+        assert_eq!(stored, [(None, None), (Some(by("a").id), Some(details))], "{backend:?}: JSON and NULL");
+    })
+    .await;
+}
+
 async fn failures_stored(db: &sea_orm::DatabaseConnection) -> u64 {
     use sea_orm::PaginatorTrait;
     muster_store::entity::sign_in_failure::Entity::find().count(db).await.unwrap()
