@@ -164,6 +164,26 @@ fn sqlite_value(name: &str) -> String {
     format!("json_extract(value, '$.{name}')")
 }
 
+/// `column IN (values)` for a batch's many keys. On PostgreSQL one array
+/// parameter (`= ANY($1)`): bound one by one, a thousand keys made a statement
+/// of a thousand parameters, its text changing with their number, for
+/// PostgreSQL to parse and plan at every batch.
+pub fn one_of<T>(
+    backend: DatabaseBackend,
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    values: Vec<T>,
+) -> sea_orm::sea_query::SimpleExpr
+where
+    T: Into<sea_orm::Value>,
+    Vec<T>: Into<sea_orm::Value>,
+{
+    use sea_orm::sea_query::{extension::postgres::PgFunc, Expr, ExprTrait};
+    match backend {
+        DatabaseBackend::Postgres => Expr::col(column).eq(PgFunc::any(Expr::val(values))),
+        _ => Expr::col(column).is_in(values),
+    }
+}
+
 /// Inserts `rows` into `table`; with `returning`, the inserted rows' columns.
 pub async fn insert<C: ConnectionTrait>(
     db: &C,

@@ -100,7 +100,7 @@ pub async fn load_named<C: ConnectionTrait>(
         for ids in wanted.chunks(PAGE as usize) {
             let page = user::Entity::find()
                 .filter(user::Column::TenantId.eq(tenant.id))
-                .filter(user::Column::Id.is_in(ids.iter().copied()))
+                .filter(crate::bulk::one_of(db.get_database_backend(), user::Column::Id, ids.to_vec()))
                 .order_by_asc(user::Column::Id)
                 .all(db)
                 .await?;

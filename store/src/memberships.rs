@@ -61,7 +61,7 @@ pub async fn of_users<C: ConnectionTrait>(
         .column(kind.member_of())
         .from(kind.members())
         .and_where(col("tenant_id").eq(tenant_id))
-        .and_where(col("user_id").is_in(users.iter().copied()))
+        .and_where(bulk::one_of(db.get_database_backend(), Alias::new("user_id"), users.to_vec()))
         .to_owned();
     let rows = db.query_all_raw(db.get_database_backend().build(&query)).await?;
     rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))).collect()
@@ -82,7 +82,7 @@ pub async fn replace<C: ConnectionTrait>(
     let delete = Query::delete()
         .from_table(kind.members())
         .and_where(col("tenant_id").eq(tenant_id))
-        .and_where(col("user_id").is_in(users.iter().copied()))
+        .and_where(bulk::one_of(db.get_database_backend(), Alias::new("user_id"), users.to_vec()))
         .to_owned();
     db.execute_raw(db.get_database_backend().build(&delete)).await?;
     // A membership another transaction added since the DELETE (an admin on

@@ -164,7 +164,7 @@ pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing, owed: &[i64])
         sea_orm::Condition::all()
             .add(mail_owed::Column::TenantId.eq(tenant_id))
             .add(mail_owed::Column::ClaimedBy.eq(mailing.claim.as_str()))
-            .add(mail_owed::Column::Id.is_in(owed.iter().copied()))
+            .add(bulk::one_of(db.get_database_backend(), mail_owed::Column::Id, owed.to_vec()))
     };
     let txn = crate::db::begin_write(db).await?;
     let rows: Vec<i64> = mail_owed::Entity::find()
@@ -188,7 +188,7 @@ pub async fn mail_sent(db: &DatabaseConnection, mailing: &Mailing, owed: &[i64])
         upload_row::Entity::update_many()
             .col_expr(upload_row::Column::Result, result.clone())
             .filter(upload_row::Column::TenantId.eq(tenant_id))
-            .filter(upload_row::Column::Id.is_in(rows.iter().copied()))
+            .filter(bulk::one_of(db.get_database_backend(), upload_row::Column::Id, rows.to_vec()))
             .exec(&txn)
             .await?;
     }
@@ -258,7 +258,7 @@ pub async fn extend_mail_claim(db: &DatabaseConnection, mailing: &Mailing, owed:
         sea_orm::Condition::all()
             .add(mail_owed::Column::TenantId.eq(mailing.tenant_id))
             .add(mail_owed::Column::ClaimedBy.eq(mailing.claim.as_str()))
-            .add(mail_owed::Column::Id.is_in(owed.iter().copied()))
+            .add(bulk::one_of(db.get_database_backend(), mail_owed::Column::Id, owed.to_vec()))
     };
     mail_owed::Entity::update_many()
         .col_expr(mail_owed::Column::ClaimedUntil, Expr::value(now + MAIL_CLAIM))

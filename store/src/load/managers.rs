@@ -117,7 +117,7 @@ async fn user_ids(db: &DatabaseConnection, tenant_id: i64, links: &[Link<'_>]) -
         .select_only()
         .columns([user::Column::UserIdNorm, user::Column::Id])
         .filter(user::Column::TenantId.eq(tenant_id))
-        .filter(user::Column::UserIdNorm.is_in(keys.into_iter().cloned()))
+        .filter(bulk::one_of(db.get_database_backend(), user::Column::UserIdNorm, keys.into_iter().cloned().collect()))
         .into_tuple::<(String, i64)>()
         .all(db)
         .await?

@@ -1,6 +1,7 @@
 //! What a batch reads before it applies any row: the users its rows change as
 //! they are now, and the keys its rows would take.
 use super::catalogue::{member_names, Catalogue};
+use crate::bulk;
 use crate::entity::user;
 use crate::memberships::Kind as Membership;
 use muster_import::plan::Change;
@@ -36,10 +37,10 @@ impl Present {
         let users: HashMap<i64, user::Model> = if existing.is_empty() {
             HashMap::new()
         } else {
-            let mut query = user::Entity::find()
-                .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(existing));
-            if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            let backend = db.get_database_backend();
+            let these = bulk::one_of(backend, user::Column::Id, existing);
+            let mut query = user::Entity::find().filter(user::Column::TenantId.eq(tenant_id)).filter(these);
+            if backend == sea_orm::DatabaseBackend::Postgres {
                 // Locked until the batch commits: each row is checked against these
                 // values, and an edit committed after a plain read would be
                 // overwritten by a check that passed against what it replaced.
@@ -57,7 +58,7 @@ impl Present {
                 .select_only()
                 .columns([user::Column::Id, user::Column::UserId])
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(managers))
+                .filter(bulk::one_of(db.get_database_backend(), user::Column::Id, managers))
                 .into_tuple()
                 .all(db)
                 .await?
@@ -151,7 +152,7 @@ impl Taken {
                     user::Column::ExternalIdNorm,
                 ])
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(column.is_in(keys))
+                .filter(bulk::one_of(db.get_database_backend(), column, keys))
                 .into_tuple()
                 .all(db)
                 .await?;
@@ -205,7 +206,7 @@ async fn gone_managers<C: ConnectionTrait>(
         .select_only()
         .column(user::Column::UserIdNorm)
         .filter(user::Column::TenantId.eq(tenant_id))
-        .filter(user::Column::UserIdNorm.is_in(named.iter().cloned()))
+        .filter(bulk::one_of(db.get_database_backend(), user::Column::UserIdNorm, named.iter().cloned().collect()))
         .into_tuple::<String>()
         .all(db)
         .await?

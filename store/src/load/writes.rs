@@ -60,14 +60,14 @@ impl Writes<'_> {
                 .col_expr(user::Column::State, Expr::value(UserState::Leaver))
                 .col_expr(user::Column::UpdatedAt, Expr::value(now))
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(self.leavers.iter().copied()))
+                .filter(bulk::one_of(db.get_database_backend(), user::Column::Id, self.leavers.clone()))
                 .exec(db)
                 .await?;
         }
         if !self.deleted.is_empty() {
             user::Entity::delete_many()
                 .filter(user::Column::TenantId.eq(tenant_id))
-                .filter(user::Column::Id.is_in(self.deleted.iter().copied()))
+                .filter(bulk::one_of(db.get_database_backend(), user::Column::Id, self.deleted.clone()))
                 .exec(db)
                 .await?;
         }
