@@ -387,20 +387,41 @@ async fn renew(db: &DatabaseConnection, mark: &mail_owed::Model, now: DateTime<U
         });
     }
     let token = tokens::generate_link();
-    // Only a link not used yet; valid for as long from now as the first was
-    // from its mail.
+    let unused = || {
+        sea_orm::Condition::all()
+            .add(invitation::Column::TenantId.eq(mark.tenant_id))
+            .add(invitation::Column::UserId.eq(u.id))
+            .add(invitation::Column::UsedAt.is_null())
+    };
+    let txn = crate::db::begin_write(db).await?;
+    let newest: Option<i64> = invitation::Entity::find()
+        .select_only()
+        .column(invitation::Column::Id)
+        .filter(unused())
+        .order_by_desc(invitation::Column::Id)
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    let Some(newest) = newest else {
+        return Ok(Renewed::Used);
+    };
+    // One link a user: the newest unused one gets the new key (each key is
+    // unique, so it cannot go to two), the others stop working with it.
+    invitation::Entity::delete_many().filter(unused()).filter(invitation::Column::Id.ne(newest)).exec(&txn).await?;
+    // Valid for as long from now as the first was from its mail; still unused
+    // (on PostgreSQL an accept may have come between the read and here).
     let renewed = invitation::Entity::update_many()
         .col_expr(invitation::Column::TokenHash, Expr::value(tokens::link_key(&token)))
         .col_expr(invitation::Column::ExpiresAt, Expr::value(now + chrono::Duration::days(INVITATION_DAYS)))
-        .filter(invitation::Column::TenantId.eq(mark.tenant_id))
-        .filter(invitation::Column::UserId.eq(u.id))
-        .filter(invitation::Column::UsedAt.is_null())
-        .exec(db)
+        .filter(unused())
+        .filter(invitation::Column::Id.eq(newest))
+        .exec(&txn)
         .await?;
-    Ok(match renewed.rows_affected {
-        0 => Renewed::Used,
-        _ => Renewed::Send(Outgoing::Invitation { email: u.email, name, user_id: u.user_id, token }),
-    })
+    if renewed.rows_affected == 0 {
+        return Ok(Renewed::Used);
+    }
+    txn.commit().await?;
+    Ok(Renewed::Send(Outgoing::Invitation { email: u.email, name, user_id: u.user_id, token }))
 }
 
 /// What renewing a message's credentials came to.

@@ -69,6 +69,33 @@ async fn owed_mail_is_renewed_only_for_the_recipients_not_sent_to() {
 }
 
 #[tokio::test]
+async fn a_renewal_leaves_a_user_with_two_unused_invitations_one_new_link() {
+    on_every_backend(|db, backend| async move {
+        let w = world(&db).await;
+        let file = b"userId,email,firstName\nann,ann@x.io,Ann\n";
+        let (_, lost) = load_losing_mail(&db, &w.tenant, UploadOptions::default(), file).await;
+        let first = token_of(&lost[0].messages[0]).1;
+        // A second link for ann, unused too: one key each, so a renewal that
+        // gave both the same key would break on the unique index.
+        let ann = find(&db, &w.tenant, "ann").await.unwrap();
+        let second = muster_store::tokens::generate_link();
+        let key = muster_store::tokens::link_key(&second);
+        invitations::create(&db, w.tenant.id, ann.id, &key, 7).await.unwrap();
+
+        let again = claim_everything(&db).await;
+        assert_eq!(again.len(), 1, "{backend:?}");
+        let (user, renewed) = token_of(&again[0].messages[0]);
+        assert_eq!(user, "ann", "{backend:?}");
+        assert!(invitations::open(&db, &first).await.is_err(), "{backend:?}: the lost link no longer works");
+        assert!(invitations::open(&db, &second).await.is_err(), "{backend:?}: nor the other unused one");
+        let of_ann = invitation::Entity::find().filter(invitation::Column::UserId.eq(ann.id)).count(&db).await.unwrap();
+        assert_eq!(of_ann, 1, "{backend:?}: one link left");
+        invitations::accept(&db, &renewed, "a good pass 12").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_sender_whose_claim_was_taken_over_records_nothing_and_sends_nothing() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
