@@ -8,9 +8,8 @@
 //! and the cost per row is the database's own.
 //!
 //! On PostgreSQL, one array per column, bound in binary and unpacked by
-//! `unnest` (see [`unpacked`]). They were one JSON array unpacked by
-//! `json_to_recordset`, and parsing it was a tenth of PostgreSQL's time in a
-//! load of new users.
+//! `unnest`, rather than one JSON array unpacked by `json_to_recordset`,
+//! whose parsing took a tenth of PostgreSQL's time in a load of new users.
 //!
 //! On SQLite, one JSON array unpacked by `jsonb_each` rather than
 //! `json_each`: the latter hands each row over as JSON text, which every
@@ -121,23 +120,29 @@ struct Unpacked {
     params: Vec<sea_orm::Value>,
 }
 
-fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Unpacked {
+fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Result<Unpacked, DbErr> {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::Value as V;
     let mut cells: Vec<Vec<V>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
     let mut nulls: Vec<Vec<V>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
     for row in rows {
         debug_assert_eq!(row.0.len(), columns.len());
-        for (j, ((_, kind), value)) in columns.iter().zip(row.0).enumerate() {
+        for (j, ((name, kind), value)) in columns.iter().zip(row.0).enumerate() {
             nulls[j].push(V::Bool(Some(value.is_null())));
+            // A NULL's place in its column's array holds any value of the type.
             cells[j].push(match (kind, value) {
-                (Kind::BigInt, v) => V::BigInt(Some(v.as_i64().unwrap_or_default())),
-                (Kind::Int, v) => V::Int(Some(v.as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or_default())),
-                (Kind::Bool, v) => V::Bool(Some(v.as_bool().unwrap_or_default())),
+                (Kind::BigInt, Value::Null) => V::BigInt(Some(0)),
+                (Kind::Int, Value::Null) => V::Int(Some(0)),
+                (Kind::Bool, Value::Null) => V::Bool(Some(false)),
+                (_, Value::Null) => V::String(Some(String::new())),
+                (Kind::BigInt, Value::Number(n)) if n.is_i64() => V::BigInt(n.as_i64()),
+                (Kind::Int, Value::Number(n)) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => {
+                    V::Int(n.as_i64().and_then(|n| i32::try_from(n).ok()))
+                }
+                (Kind::Bool, Value::Bool(b)) => V::Bool(Some(b)),
                 (Kind::Text | Kind::Timestamp, Value::String(s)) => V::String(Some(s)),
-                (Kind::Text | Kind::Timestamp, Value::Null) => V::String(Some(String::new())),
-                (Kind::Text | Kind::Timestamp, v) => V::String(Some(v.to_string())),
-                (Kind::Json, v) => V::String(Some(if v.is_null() { String::new() } else { v.to_string() })),
+                (Kind::Json, v) => V::String(Some(v.to_string())),
+                (kind, v) => return Err(DbErr::Custom(format!("bulk write: column {name} ({kind:?}) given {v}"))),
             });
         }
     }
@@ -157,7 +162,35 @@ fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Unpacked {
         params.push(V::Array(element, Some(Box::new(cells))));
         params.push(V::Array(ArrayType::Bool, Some(Box::new(nulls))));
     }
-    Unpacked { from: format!("unnest({}) AS x({})", arrays.join(", "), names.join(", ")), values, params }
+    Ok(Unpacked { from: format!("unnest({}) AS x({})", arrays.join(", "), names.join(", ")), values, params })
+}
+
+/// Refuses a value its column's kind cannot hold (a row built for other
+/// columns), on both databases alike: PostgreSQL's arrays are typed, and
+/// SQLite would store whatever it is given.
+fn check(columns: Columns<'_>, rows: &[Row]) -> Result<(), DbErr> {
+    for row in rows {
+        if row.0.len() != columns.len() {
+            return Err(DbErr::Custom(format!(
+                "bulk write: a row of {} values for {} columns",
+                row.0.len(),
+                columns.len()
+            )));
+        }
+        for ((name, kind), value) in columns.iter().zip(&row.0) {
+            let fits = match (kind, value) {
+                (_, Value::Null) | (Kind::Json, _) | (Kind::Bool, Value::Bool(_)) => true,
+                (Kind::BigInt, Value::Number(n)) => n.is_i64(),
+                (Kind::Int, Value::Number(n)) => n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+                (Kind::Text | Kind::Timestamp, Value::String(_)) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(DbErr::Custom(format!("bulk write: column {name} ({kind:?}) given {value}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn sqlite_value(name: &str) -> String {
@@ -196,10 +229,10 @@ pub async fn insert<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let Some(returning) = returning else {
-        db.execute_raw(insert_statement(db, table, columns, rows, "")).await?;
+        db.execute_raw(insert_statement(db, table, columns, rows, "")?).await?;
         return Ok(Vec::new());
     };
-    db.query_all_raw(insert_statement(db, table, columns, rows, &format!(" RETURNING {returning}"))).await
+    db.query_all_raw(insert_statement(db, table, columns, rows, &format!(" RETURNING {returning}"))?).await
 }
 
 /// Inserts those of `rows` that no unique key of `table` holds already (one
@@ -215,7 +248,7 @@ pub async fn insert_missing<C: ConnectionTrait>(
     }
     // `WHERE true`: SQLite reads an ON CONFLICT straight after `FROM f(?)` as
     // part of a join.
-    let statement = insert_statement(db, table, columns, rows, " WHERE true ON CONFLICT DO NOTHING");
+    let statement = insert_statement(db, table, columns, rows, " WHERE true ON CONFLICT DO NOTHING")?;
     Ok(db.execute_raw(statement).await?.rows_affected())
 }
 
@@ -225,20 +258,21 @@ fn insert_statement<C: ConnectionTrait>(
     columns: Columns<'_>,
     rows: Vec<Row>,
     tail: &str,
-) -> Statement {
+) -> Result<Statement, DbErr> {
+    check(columns, &rows)?;
     let backend = db.get_database_backend();
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let list = names.join(", ");
     match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, params } = unpacked(columns, rows, 1);
+            let Unpacked { from, values, params } = unpacked(columns, rows, 1)?;
             let sql = format!("INSERT INTO {table} ({list}) SELECT {} FROM {from}{tail}", values.join(", "));
-            Statement::from_sql_and_values(backend, sql, params)
+            Ok(Statement::from_sql_and_values(backend, sql, params))
         }
         _ => {
             let values: Vec<String> = columns.iter().map(|(n, _)| sqlite_value(n)).collect();
             let sql = format!("INSERT INTO {table} ({list}) SELECT {} FROM jsonb_each(?){tail}", values.join(", "));
-            Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into()])
+            Ok(Statement::from_sql_and_values(backend, sql, [payload(columns, rows).into()]))
         }
     }
 }
@@ -257,10 +291,11 @@ pub async fn update_by_id<C: ConnectionTrait>(
         return Ok(0);
     }
     let backend = db.get_database_backend();
+    check(columns, &rows)?;
     let (id, _) = columns[0];
     let statement = match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, mut params } = unpacked(columns, rows, 1);
+            let Unpacked { from, values, mut params } = unpacked(columns, rows, 1)?;
             let sets: Vec<String> =
                 columns.iter().zip(&values).skip(1).map(|((n, _), v)| format!("{n} = {v}")).collect();
             let sql = format!(

@@ -353,6 +353,64 @@ async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
     .await;
 }
 
+#[tokio::test]
+async fn bulk_writes_integers_and_null_times_and_refuses_a_value_of_another_kind() {
+    use muster_store::bulk::{self, Kind};
+    use muster_store::entity::job;
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "j", "J", None).await.unwrap();
+        let columns: bulk::Columns = &[
+            ("tenant_id", Kind::BigInt),
+            ("kind", Kind::Text),
+            ("state", Kind::Text),
+            ("lease_until", Kind::Timestamp),
+            ("attempts", Kind::Int),
+            ("created_at", Kind::Timestamp),
+        ];
+        let at = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        let job = |attempts: i64, lease: Option<chrono::DateTime<Utc>>| {
+            bulk::Row::with_capacity(columns.len())
+                .int(t.id)
+                .text(Some("load"))
+                .text(Some("done"))
+                .time(lease)
+                .int(attempts)
+                .time(Some(at))
+        };
+        let max = i64::from(i32::MAX);
+        bulk::insert(&db, "jobs", columns, vec![job(3, None), job(max, Some(at))], None).await.unwrap();
+        let mut jobs: Vec<(i32, Option<i64>)> = job::Entity::find()
+            .filter(job::Column::TenantId.eq(t.id))
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| (j.attempts, j.lease_until.map(|l| l.timestamp_micros())))
+            .collect();
+        jobs.sort();
+        assert_eq!(jobs, [(3, None), (i32::MAX, Some(at.timestamp_micros()))], "{backend:?}");
+
+        // Refused whole, nothing written: a number too large for its column,
+        // text where a number belongs, a row of too few values.
+        let too_large = vec![job(3, None), job(max + 1, None)];
+        let text_for_a_number = vec![bulk::Row::with_capacity(6)
+            .text(Some("7"))
+            .text(Some("load"))
+            .text(Some("done"))
+            .time(None)
+            .int(1)
+            .time(Some(at))];
+        let short = vec![bulk::Row::with_capacity(1).int(t.id)];
+        for rows in [too_large, text_for_a_number, short] {
+            let refused = bulk::insert(&db, "jobs", columns, rows, None).await;
+            assert!(matches!(&refused, Err(sea_orm::DbErr::Custom(m)) if m.starts_with("bulk write")), "{refused:?}");
+        }
+        let count = job::Entity::find().filter(job::Column::TenantId.eq(t.id)).all(&db).await.unwrap().len();
+        assert_eq!(count, 2, "{backend:?}");
+    })
+    .await;
+}
+
 async fn failures_stored(db: &sea_orm::DatabaseConnection) -> u64 {
     use sea_orm::PaginatorTrait;
     muster_store::entity::sign_in_failure::Entity::find().count(db).await.unwrap()
