@@ -394,15 +394,19 @@ async fn renew(db: &DatabaseConnection, mark: &mail_owed::Model, now: DateTime<U
             .add(invitation::Column::UsedAt.is_null())
     };
     let txn = crate::db::begin_write(db).await?;
-    let newest: Option<i64> = invitation::Entity::find()
+    let mut query = invitation::Entity::find()
         .select_only()
         .column(invitation::Column::Id)
         .filter(unused())
-        .order_by_desc(invitation::Column::Id)
-        .into_tuple()
-        .one(&txn)
-        .await?;
-    let Some(newest) = newest else {
+        .order_by_asc(invitation::Column::Id);
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Locked in the order of their ids, so that two renewals for one user
+        // wait for each other instead of deadlocking. (SQLite's write
+        // transaction holds the whole database already.)
+        query = query.lock(sea_orm::sea_query::LockType::Update);
+    }
+    let ids: Vec<i64> = query.into_tuple().all(&txn).await?;
+    let Some(&newest) = ids.last() else {
         return Ok(Renewed::Used);
     };
     // One link a user: the newest unused one gets the new key (each key is
