@@ -12,8 +12,8 @@ use crate::vendor;
 use serde::{Deserialize, Serialize};
 
 /// Stored as JSON with every planned row: fields without a value are left
-/// out, not written as `null` or `false` (a row of six values: 397 → 135
-/// bytes), and read back as absent.
+/// out rather than written as `null` or `false` (a row of six values takes
+/// 135 bytes instead of 397), and read back as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
     pub line: u64,
