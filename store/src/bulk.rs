@@ -120,29 +120,23 @@ struct Unpacked {
     params: Vec<sea_orm::Value>,
 }
 
-fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Result<Unpacked, DbErr> {
+/// Of rows that passed [`check`]: each value fits its column.
+fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Unpacked {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::Value as V;
     let mut cells: Vec<Vec<V>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
     let mut nulls: Vec<Vec<V>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
     for row in rows {
-        debug_assert_eq!(row.0.len(), columns.len());
-        for (j, ((name, kind), value)) in columns.iter().zip(row.0).enumerate() {
+        for (j, ((_, kind), value)) in columns.iter().zip(row.0).enumerate() {
             nulls[j].push(V::Bool(Some(value.is_null())));
             // A NULL's place in its column's array holds any value of the type.
             cells[j].push(match (kind, value) {
-                (Kind::BigInt, Value::Null) => V::BigInt(Some(0)),
-                (Kind::Int, Value::Null) => V::Int(Some(0)),
-                (Kind::Bool, Value::Null) => V::Bool(Some(false)),
+                (Kind::BigInt, v) => V::BigInt(Some(v.as_i64().unwrap_or_default())),
+                (Kind::Int, v) => V::Int(Some(v.as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or_default())),
+                (Kind::Bool, v) => V::Bool(Some(v.as_bool().unwrap_or_default())),
                 (_, Value::Null) => V::String(Some(String::new())),
-                (Kind::BigInt, Value::Number(n)) if n.is_i64() => V::BigInt(n.as_i64()),
-                (Kind::Int, Value::Number(n)) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => {
-                    V::Int(n.as_i64().and_then(|n| i32::try_from(n).ok()))
-                }
-                (Kind::Bool, Value::Bool(b)) => V::Bool(Some(b)),
                 (Kind::Text | Kind::Timestamp, Value::String(s)) => V::String(Some(s)),
-                (Kind::Json, v) => V::String(Some(v.to_string())),
-                (kind, v) => return Err(DbErr::Custom(format!("bulk write: column {name} ({kind:?}) given {v}"))),
+                (_, v) => V::String(Some(v.to_string())),
             });
         }
     }
@@ -162,7 +156,7 @@ fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Result<Unpack
         params.push(V::Array(element, Some(Box::new(cells))));
         params.push(V::Array(ArrayType::Bool, Some(Box::new(nulls))));
     }
-    Ok(Unpacked { from: format!("unnest({}) AS x({})", arrays.join(", "), names.join(", ")), values, params })
+    Unpacked { from: format!("unnest({}) AS x({})", arrays.join(", "), names.join(", ")), values, params }
 }
 
 /// Refuses a value its column's kind cannot hold (a row built for other
@@ -265,7 +259,7 @@ fn insert_statement<C: ConnectionTrait>(
     let list = names.join(", ");
     match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, params } = unpacked(columns, rows, 1)?;
+            let Unpacked { from, values, params } = unpacked(columns, rows, 1);
             let sql = format!("INSERT INTO {table} ({list}) SELECT {} FROM {from}{tail}", values.join(", "));
             Ok(Statement::from_sql_and_values(backend, sql, params))
         }
@@ -295,7 +289,7 @@ pub async fn update_by_id<C: ConnectionTrait>(
     let (id, _) = columns[0];
     let statement = match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, mut params } = unpacked(columns, rows, 1)?;
+            let Unpacked { from, values, mut params } = unpacked(columns, rows, 1);
             let sets: Vec<String> =
                 columns.iter().zip(&values).skip(1).map(|((n, _), v)| format!("{n} = {v}")).collect();
             let sql = format!(
