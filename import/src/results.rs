@@ -128,10 +128,8 @@ impl std::io::Write for Shared {
     }
 }
 
-/// The uploaded file with a `result` column: `result_of(line)` for each data row.
-/// Passwords are blanked (the column stays): the results file is downloaded and
-/// mailed, and a password in it would travel with it. `mapping` is the upload's
-/// heading mapping, which may name a password column.
+/// [`results_file_into`] whole in memory: for tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn results_file(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
@@ -141,8 +139,12 @@ pub fn results_file(
     with_column(bytes, delimiter, mapping, "result", Some(&mut result_of))
 }
 
-/// [`results_file`] written to `sink` a part at a time (a download, a file on
-/// disk), never held whole; returns the sink.
+/// The uploaded file with a `result` column: `result_of(line)` for each data row,
+/// written to `sink` a part at a time (a download, a file on disk), never held
+/// whole; returns the sink. Passwords are blanked (the column stays): the
+/// results file is downloaded and mailed, and a password in it would travel
+/// with it. `mapping` is the upload's heading mapping, which may name a
+/// password column.
 pub fn results_file_into<W: Write>(
     bytes: &[u8],
     delimiter: Option<Delimiter>,
@@ -153,15 +155,17 @@ pub fn results_file_into<W: Write>(
     with_column_into(bytes, delimiter, mapping, "result", Some(&mut result_of), sink)
 }
 
-/// The uploaded file as the admin sent it, to download again: line for line,
-/// in its delimiter and encoding, but with its passwords blanked and formulas
-/// neutralised, as in the results file. Other admins of the tenant may download
-/// it, and new users' first passwords are not theirs to read.
+/// [`original_file_into`] whole in memory: for tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn original_file(bytes: &[u8], delimiter: Option<Delimiter>, mapping: &HeadingMapping) -> Vec<u8> {
     with_column(bytes, delimiter, mapping, "", None)
 }
 
-/// [`original_file`] written to `sink` a part at a time; returns the sink.
+/// The uploaded file as the admin sent it, to download again, written to
+/// `sink` a part at a time; returns the sink. Line for line, in its delimiter
+/// and encoding, but with its passwords blanked and formulas neutralised, as in
+/// the results file. Other admins of the tenant may download it, and new
+/// users' first passwords are not theirs to read.
 pub fn original_file_into<W: Write>(
     bytes: &[u8],
     delimiter: Option<Delimiter>,

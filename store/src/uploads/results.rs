@@ -100,7 +100,7 @@ impl SentFile {
     }
 
     /// The file to download again: passwords blanked and formulas neutralised
-    /// ([`muster_import::results::original_file`]). Other admins of the tenant
+    /// ([`muster_import::results::original_file_into`]). Other admins of the tenant
     /// may download it, and new users' first passwords are not theirs to read.
     pub fn write_to<W: std::io::Write>(&self, sink: W) -> std::io::Result<W> {
         muster_import::results::original_file_into(&self.content, self.delimiter, &self.mapping, sink)
