@@ -77,7 +77,9 @@ mod tests {
         assert!(a < b, "made later, stored later in the index: {a} {b}");
         assert_eq!(a[..16], first[..16]);
         assert_eq!(a, super::link_key(&format!(" {first}\n")), "a pasted link with spaces around it");
-        assert_ne!(a, super::link_key(&format!("{}0{}", &first[..16], &first[17..])), "one digit changed");
+        let other = if &first[16..17] == "0" { '1' } else { '0' };
+        let changed = format!("{}{other}{}", &first[..16], &first[17..]);
+        assert_ne!(a, super::link_key(&changed), "one digit of the secret changed");
         // A link of before: its whole digest, as it was stored.
         let old = super::generate();
         assert_eq!(super::link_key(&old), super::digest(&old));
