@@ -302,8 +302,16 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
     let upload = uploads::create_and_plan(&conn, &demo, new, 1 << 20).await.unwrap();
     // The server's own worker loads it.
     muster_store::jobs::enqueue_load(&conn, &upload).await.unwrap();
+    // The job, not the upload: the upload is done as its last batch commits,
+    // the job once the worker has seen that batch's mail sent.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while uploads::find(&conn, demo.id, upload.id).await.unwrap().unwrap().state != uploads::UploadState::Done {
+    let job_done = || async {
+        use muster_store::entity::job;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let job = job::Entity::find().filter(job::Column::UploadId.eq(upload.id)).one(&conn).await.unwrap();
+        job.is_some_and(|job| job.state == job::JobState::Done)
+    };
+    while !job_done().await {
         assert!(std::time::Instant::now() < deadline, "{backend:?}: the load did not finish");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

@@ -1,8 +1,10 @@
 //! A load keeps its job's lease while it runs, however long a batch takes: in
 //! lanes side by side, and in one lane (SQLite; PostgreSQL when a load must run
 //! in order) whose batch hashes passwords for longer than the lease. A test
-//! binary of its own: the lease is shortened for this process
-//! (`MUSTER_JOB_LEASE_SECS`), before any thread reads it.
+//! binary of its own, outside `tests/store`: the lease is shortened for the
+//! whole process (`MUSTER_JOB_LEASE_SECS`), before any thread reads it; beside
+//! the other tests, setting it would race their threads and shorten their
+//! leases too.
 use muster_store::entity::{job, tenant, upload};
 use muster_store::load::{self, Credentials, LoadReport, UploadOptions};
 use muster_store::testdb::{self, Backend};
