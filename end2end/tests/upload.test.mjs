@@ -183,7 +183,11 @@ test('mapping an unknown heading to a field checks the file again with it', asyn
   assert.match(await page.textContent('[data-testid="file-problems"]'), /"Dept" is not a Muster field/);
   const row = page.locator('[data-testid="headings"] tbody tr', { hasText: 'Dept' });
   assert.match(await row.textContent(), /unknown/);
+  // The choice is saved for the tenant by a request of its own: waited for,
+  // so that the next page does not cut it off.
+  const saved = page.waitForResponse((r) => r.url().includes('/remember_mapping') && r.request().method() === 'POST');
   await row.locator('[data-testid="map-heading"]').selectOption('organisation');
+  assert.ok((await saved).ok(), 'the mapping is saved');
   // Checked again: Dept is the organisation now, and its value is checked as one.
   await page.waitForFunction(() =>
     [...document.querySelectorAll('[data-testid="headings"] tbody tr')].some(
@@ -195,7 +199,6 @@ test('mapping an unknown heading to a field checks the file again with it', asyn
 
   // The next file with the same headings (tonight's HR export) gets the mapping
   // the tenant gave them, remembered on the server.
-  await page.waitForTimeout(500);
   await pick('tonight.csv', 'userId,email,firstName,Dept\nsam,sam@example.org,Sam,RXX02\n');
   await page.waitForSelector('[data-testid="remembered"]');
   await page.waitForFunction(() =>
