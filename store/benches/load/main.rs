@@ -1,5 +1,10 @@
 //! `cargo bench -p muster-store --bench load [-- ROWS]` (default 100000);
 //! `BENCH_BACKEND=sqlite` or `postgres` runs one database only.
+//! To try a schema change before writing its migration:
+//! `BENCH_SCHEMA='DROP INDEX …; CREATE INDEX …'` runs those statements on
+//! each fresh database before Muster's phases (not on the ceiling's), and
+//! `BENCH_NEW_USERS_ONLY=1` stops after the new users' load, printing its
+//! plan, load and end-to-end times alone.
 //!
 //! Loads ROWS new users (invitations, no password hashing), then updates of
 //! min(ROWS, 100 000) of them,
@@ -25,7 +30,7 @@ use muster_store::load::{self, UploadOptions};
 use muster_store::testdb::{self, Backend, TestDb};
 use muster_store::uploads::{self, NewUpload};
 use muster_store::{jobs, tenants};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
 use std::time::Instant;
 
 mod ceiling;
@@ -184,9 +189,23 @@ async fn bench() {
         let tenant = tenants::create_tenant(&db, "bench", "Bench", None).await.unwrap();
         let baseline = tenants::create_tenant(&db, "baseline", "Baseline", None).await.unwrap();
 
+        if let Ok(statements) = std::env::var("BENCH_SCHEMA") {
+            for statement in statements.split(';').filter(|s| !s.trim().is_empty()) {
+                db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("BENCH_SCHEMA: {statement}: {e}"));
+            }
+        }
         reset_peak_rss();
         let (plan, loaded) = muster_load(&db, &tenant, users_file(rows, "Nurse")).await;
         eprintln!("# {backend:?}: peak memory after the new users: {:.0} MB", peak_rss_mb());
+        if std::env::var_os("BENCH_NEW_USERS_ONLY").is_some() {
+            println!(
+                "{backend:?}: {rows} new users: plan {plan:.1} s, load {loaded:.1} s, end to end {:.1} s",
+                plan + loaded
+            );
+            db.close().await.ok();
+            test_db.cleanup().await;
+            continue;
+        }
         let (_, loaded_u) = muster_load(&db, &tenant, users_file(updates, "Sister")).await;
         let peak = peak_rss_mb();
         eprintln!("# {backend:?}: peak memory after the updates: {peak:.0} MB");
