@@ -309,6 +309,9 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
         use muster_store::entity::job;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let job = job::Entity::find().filter(job::Column::UploadId.eq(upload.id)).one(&conn).await.unwrap();
+        if let Some(failed) = job.as_ref().filter(|job| job.state == job::JobState::Failed) {
+            panic!("{backend:?}: the load failed: {:?}", failed.last_error);
+        }
         job.is_some_and(|job| job.state == job::JobState::Done)
     };
     while !job_done().await {
