@@ -1,13 +1,13 @@
 //! A load survives its process being killed with SIGKILL and its database
 //! dropping every connection: it resumes and applies every row exactly once.
 //! Two servers on one PostgreSQL share the queue.
-use crate::common::temp_dir;
+use crate::common::{temp_dir, wait_for};
 use muster_store::entity::{upload, user};
 use muster_store::testdb::{Backend, TestDb};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROWS: usize = 6000;
 
@@ -38,14 +38,6 @@ async fn demo_tenant(db: &DatabaseConnection) -> muster_store::entity::tenant::M
 async fn latest_upload(db: &DatabaseConnection) -> Option<upload::Model> {
     use sea_orm::QueryOrder;
     upload::Entity::find().order_by_desc(upload::Column::Id).one(db).await.ok().flatten()
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn users_file(dir: &Path) -> PathBuf {

@@ -1,6 +1,6 @@
 //! The real server on a random port, over HTTP, against a fresh SQLite file and a
 //! fresh PostgreSQL database: the same story on both.
-use crate::common::{http_client, temp_dir};
+use crate::common::{http_client, temp_dir, wait_for};
 use muster_server::config::Config;
 use muster_server::startup::Application;
 use muster_store::bootstrap::FirstRun;
@@ -320,8 +320,7 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
     muster_store::jobs::enqueue_load(&conn, &upload).await.unwrap();
     // The job, not the upload: the upload is done as its last batch commits,
     // the job once the worker has seen that batch's mail sent.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let job_done = || async {
+    wait_for(&format!("{backend:?}: the load to finish"), std::time::Duration::from_secs(60), async || {
         use muster_store::entity::job;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let job = job::Entity::find().filter(job::Column::UploadId.eq(upload.id)).one(&conn).await.unwrap();
@@ -329,11 +328,8 @@ async fn downloads(app: &Running, db: &TestDb, cookie: &str, backend: Backend) -
             panic!("{backend:?}: the load failed: {:?}", failed.last_error);
         }
         job.is_some_and(|job| job.state == job::JobState::Done)
-    };
-    while !job_done().await {
-        assert!(std::time::Instant::now() < deadline, "{backend:?}: the load did not finish");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     let results = app.get(&format!("/uploads/{}/results.csv", upload.id), Some(cookie)).await;
     assert_eq!(results.status(), StatusCode::OK, "{backend:?}");
