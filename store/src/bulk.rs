@@ -113,7 +113,7 @@ fn payload(columns: Columns<'_>, rows: Vec<Row>) -> String {
 /// time). sea-query binds no NULL inside an array, so each column travels with
 /// a second array saying which of its values are NULL.
 struct Unpacked {
-    /// `unnest(…) AS x(…)`, its arrays from parameter `$first` on.
+    /// `unnest(…) AS x(…)`, its arrays the statement's first parameters.
     from: String,
     /// Each column's value, by name, as an expression over `x`.
     values: Vec<String>,
@@ -121,7 +121,7 @@ struct Unpacked {
 }
 
 /// Of rows that passed [`check`]: each value fits its column.
-fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Unpacked {
+fn unpacked(columns: Columns<'_>, rows: Vec<Row>) -> Unpacked {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::Value as V;
     let mut cells: Vec<Vec<V>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
@@ -150,7 +150,7 @@ fn unpacked(columns: Columns<'_>, rows: Vec<Row>, first: usize) -> Unpacked {
             Kind::Text => ("text", ArrayType::String, format!("x.{name}")),
             Kind::Timestamp | Kind::Json => ("text", ArrayType::String, format!("x.{name}::{}", kind.postgres())),
         };
-        arrays.push(format!("${}::{array}[], ${}::boolean[]", first + 2 * j, first + 2 * j + 1));
+        arrays.push(format!("${}::{array}[], ${}::boolean[]", 2 * j + 1, 2 * j + 2));
         names.push(format!("{name}, {name}_null"));
         values.push(format!("CASE WHEN x.{name}_null THEN NULL ELSE {value} END"));
         params.push(V::Array(element, Some(Box::new(cells))));
@@ -259,7 +259,7 @@ fn insert_statement<C: ConnectionTrait>(
     let list = names.join(", ");
     match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, params } = unpacked(columns, rows, 1);
+            let Unpacked { from, values, params } = unpacked(columns, rows);
             let sql = format!("INSERT INTO {table} ({list}) SELECT {} FROM {from}{tail}", values.join(", "));
             Ok(Statement::from_sql_and_values(backend, sql, params))
         }
@@ -289,7 +289,7 @@ pub async fn update_by_id<C: ConnectionTrait>(
     let (id, _) = columns[0];
     let statement = match backend {
         DatabaseBackend::Postgres => {
-            let Unpacked { from, values, mut params } = unpacked(columns, rows, 1);
+            let Unpacked { from, values, mut params } = unpacked(columns, rows);
             let sets: Vec<String> =
                 columns.iter().zip(&values).skip(1).map(|((n, _), v)| format!("{n} = {v}")).collect();
             let sql = format!(
