@@ -1,10 +1,10 @@
-//! Dropping and restoring a foreign key of the first schema, on both backends:
+//! Dropping and restoring a foreign key as its migration made it, on both backends:
 //! PostgreSQL by the key's name, SQLite (which cannot alter a constraint) by
 //! building the table again from its own definition without, or with, the key.
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
-/// A foreign key as the first migration made it.
+/// A foreign key as its migration made it.
 pub struct Key {
     pub table: &'static str,
     pub column: &'static str,
@@ -20,7 +20,7 @@ pub enum OnDelete {
 }
 
 impl Key {
-    /// The first migration's names: `fk_{table}_tenant` for the tenant's key,
+    /// The migrations' names: `fk_{table}_tenant` for the tenant's key,
     /// `fk_{table}_{column}` for the others.
     fn name(&self) -> String {
         match self.column {

@@ -20,6 +20,7 @@ mod m20261206_000009_sign_in_and_sessions;
 mod m20261206_000010_heading_mappings;
 mod m20261206_000011_events;
 mod m20261206_000012_preview_details;
+mod m20261207_000013_mail_owed_without_keys;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_heading_mappings::Migration),
             Box::new(m20261206_000011_events::Migration),
             Box::new(m20261206_000012_preview_details::Migration),
+            Box::new(m20261207_000013_mail_owed_without_keys::Migration),
         ]
     }
 }
