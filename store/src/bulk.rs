@@ -18,7 +18,7 @@
 //! 41k → 79k rows/s). Values come out as before: text, numbers, NULL, and JSON
 //! text for nested values.
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -229,6 +229,77 @@ pub async fn insert<C: ConnectionTrait>(
     db.query_all_raw(insert_statement(db, table, columns, rows, &format!(" RETURNING {returning}"))?).await
 }
 
+/// Inserts `rows` into `table` in a statement of their own, outside any
+/// transaction (each batch of the plan's rows). On PostgreSQL by `COPY … FROM
+/// STDIN` on a pooled connection, the rows as text: PostgreSQL receives
+/// no arrays to unpack into a row store before inserting, and no sea-query
+/// value stands between a row and its text (in a plan of 1M rows, those were
+/// a tenth of PostgreSQL's time and most of the writers'). Elsewhere as
+/// [`insert`].
+pub async fn copy_in(db: &DatabaseConnection, table: &str, columns: Columns<'_>, rows: Vec<Row>) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        insert(db, table, columns, rows, None).await?;
+        return Ok(());
+    }
+    use sea_orm::sqlx::postgres::PgPoolCopyExt;
+    check(columns, &rows)?;
+    let data = copy_text(rows);
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let statement = format!("COPY {table} ({}) FROM STDIN", names.join(", "));
+    let failed = |e| DbErr::Custom(format!("COPY {table}: {e}"));
+    let mut copy = db.get_postgres_connection_pool().copy_in_raw(&statement).await.map_err(failed)?;
+    if let Err(e) = copy.send(data.as_bytes()).await {
+        // Ended either way: a connection left in COPY fails its next user.
+        copy.abort("the rows could not be sent").await.ok();
+        return Err(failed(e));
+    }
+    copy.finish().await.map_err(failed)?;
+    Ok(())
+}
+
+/// Rows in `COPY`'s text format: tab between values, `\N` for NULL,
+/// booleans as `t` and `f`, JSON as its text. Backslashes, tabs and line
+/// breaks in a text are escaped, so that each row is one line and none reads
+/// as the end of the data (CSV cannot say that of a quoted line `\.`).
+fn copy_text(rows: Vec<Row>) -> String {
+    /// Writes a text escaped for the text format.
+    struct Escaped<'a>(&'a mut String);
+    impl Write for Escaped<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                match c {
+                    '\\' => self.0.push_str("\\\\"),
+                    '\n' => self.0.push_str("\\n"),
+                    '\r' => self.0.push_str("\\r"),
+                    '\t' => self.0.push_str("\\t"),
+                    c => self.0.push(c),
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (j, value) in row.0.into_iter().enumerate() {
+            if j > 0 {
+                out.push('\t');
+            }
+            match value {
+                Value::Null => out.push_str("\\N"),
+                Value::Bool(b) => out.push(if b { 't' } else { 'f' }),
+                Value::Number(n) => write!(out, "{n}").expect("writing to a String"),
+                Value::String(text) => Escaped(&mut out).write_str(&text).expect("writing to a String"),
+                json => write!(Escaped(&mut out), "{json}").expect("writing to a String"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Inserts those of `rows` that no unique key of `table` holds already (one
 /// another transaction just inserted, say); returns how many it inserted.
 pub async fn insert_missing<C: ConnectionTrait>(
@@ -335,5 +406,20 @@ mod tests {
                 {"id": null, "name": null, "ok": false, "extra": [{"a": 1}]},
             ])
         );
+    }
+
+    #[test]
+    fn copy_text_is_one_line_a_row_whatever_the_text_holds() {
+        let rows = vec![
+            Row::default().int(1).text(Some("Zoë \"Z\",\n\\.\n\ttab\r")).bool(true).json(None),
+            Row::default().int(None).text(Some("")).bool(false).json(Some(serde_json::json!({"a": "\\N\n"}))),
+        ];
+        let text = copy_text(rows);
+        let lines: Vec<Vec<&str>> = text.lines().map(|line| line.split('\t').collect()).collect();
+        assert_eq!(
+            lines,
+            [vec!["1", r#"Zoë "Z",\n\\.\n\ttab\r"#, "t", r"\N"], vec![r"\N", "", "f", r#"{"a":"\\\\N\\n"}"#]]
+        );
+        assert!(text.ends_with('\n'), "the last row ends its line");
     }
 }

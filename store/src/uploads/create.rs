@@ -382,7 +382,7 @@ async fn write_planned_rows(
     upload_id: i64,
     rx: tokio::sync::mpsc::Receiver<Vec<RowPlan>>,
 ) -> (Result<(), DbErr>, usize) {
-    // PostgreSQL takes a few batches side by side, each INSERT on its own pooled
+    // PostgreSQL takes a few batches side by side, each COPY on its own pooled
     // connection: one at a time kept one of its cores busy and the planner
     // waiting. SQLite has one writer. Each row carries its index, taken as its
     // batch is received, so the order in which batches commit does not matter.
@@ -412,7 +412,7 @@ async fn write_planned_rows(
                 .enumerate()
                 .map(|(i, plan)| row_model(tenant_id, upload_id, first + i + 1, plan))
                 .collect();
-            bulk::insert(db, "upload_rows", ROW_COLUMNS, models, None).await?;
+            bulk::copy_in(db, "upload_rows", ROW_COLUMNS, models).await?;
         }
     };
     let inserted = crate::load::side_by_side((0..writers).map(|_| writer()).collect(), &halted).await;

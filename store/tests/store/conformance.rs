@@ -354,6 +354,69 @@ async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
 }
 
 #[tokio::test]
+async fn bulk_copy_writes_what_insert_writes() {
+    use muster_store::bulk::{self, Kind};
+    use muster_store::entity::audit_event;
+    use sea_orm::QueryOrder;
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "c", "C", None).await.unwrap();
+        let columns: bulk::Columns = &[
+            ("tenant_id", Kind::BigInt),
+            ("actor", Kind::Text),
+            ("action", Kind::Text),
+            ("target_kind", Kind::Text),
+            ("target_id", Kind::BigInt),
+            ("target", Kind::Text),
+            ("details", Kind::Json),
+            ("created_at", Kind::Timestamp),
+        ];
+        let at = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        // Each of COPY's special characters, and a line that would end its data.
+        let odd = "Zoë \"Z\" O'Neil,\t{a,b} NULL \\N \\ \u{1F600}\r\n\\.\n";
+        let rows = |action: &str| {
+            let event = |target: &str, target_id: Option<i64>, details: Option<serde_json::Value>| {
+                bulk::Row::with_capacity(columns.len())
+                    .int(t.id)
+                    .text(Some(odd))
+                    .text(Some(action))
+                    .text(Some("user"))
+                    .int(target_id)
+                    .text(Some(target))
+                    .json(details)
+                    .time(Some(at))
+            };
+            vec![
+                event(odd, Some(7), Some(serde_json::json!({"jobTitle": {"from": odd, "to": null}}))),
+                event("", None, None),
+            ]
+        };
+        bulk::insert(&db, "audit_events", columns, rows("insert"), None).await.unwrap();
+        bulk::copy_in(&db, "audit_events", columns, rows("copy")).await.unwrap();
+        let written = |action: &'static str| {
+            let db = db.clone();
+            async move {
+                audit_event::Entity::find()
+                    .filter(audit_event::Column::TenantId.eq(t.id))
+                    .filter(audit_event::Column::Action.eq(action))
+                    .order_by_asc(audit_event::Column::Id)
+                    .all(&db)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.actor, e.target_id, e.target, e.details, e.created_at.timestamp_micros()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let (inserted, copied) = (written("insert").await, written("copy").await);
+        assert_eq!(inserted.len(), 2, "{backend:?}");
+        assert_eq!(inserted[0].0, odd, "{backend:?}: the text as given");
+        assert_eq!(inserted[1].2, "", "{backend:?}: an empty text");
+        assert_eq!(copied, inserted, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bulk_writes_integers_and_null_times_and_refuses_a_value_of_another_kind() {
     use muster_store::bulk::{self, Kind};
     use muster_store::entity::job;
