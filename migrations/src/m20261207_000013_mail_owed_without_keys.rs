@@ -3,8 +3,9 @@
 //! them. Nothing reads owed mail by either: its sender finds it by when it is
 //! due, and looks its user up before sending again, so a user deleted since
 //! ends it "not sent: the user was deleted" as the key's `SET NULL` did.
-//! Muster deletes no upload; rows of one deleted by hand are ended the same
-//! way, their user gone with its tenant, or sent to a user who still exists.
+//! Muster deletes no upload; mail owed for one deleted by hand is still sent
+//! to its user if the user exists (with new credentials, as after any lost
+//! send), and ends as above if not.
 //! The keys cost every new user of a load two checks and two index entries,
 //! about 7% of a load's time on PostgreSQL (`docs/performance.md`).
 use crate::foreign_keys::{self, Key, OnDelete};
@@ -46,9 +47,13 @@ impl MigrationTrait for Migration {
         // What the keys would have done meanwhile: mail of a deleted upload
         // goes with it, a deleted user's is left without its user.
         let db = m.get_connection();
-        db.execute_unprepared("DELETE FROM mail_owed WHERE upload_id NOT IN (SELECT id FROM uploads)").await?;
         db.execute_unprepared(
-            "UPDATE mail_owed SET user_id = NULL WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+            "DELETE FROM mail_owed WHERE NOT EXISTS (SELECT 1 FROM uploads WHERE uploads.id = mail_owed.upload_id)",
+        )
+        .await?;
+        db.execute_unprepared(
+            "UPDATE mail_owed SET user_id = NULL WHERE user_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = mail_owed.user_id)",
         )
         .await?;
         for key in &KEYS {

@@ -173,7 +173,12 @@ fn check(columns: Columns<'_>, rows: &[Row]) -> Result<(), DbErr> {
         }
         for ((name, kind), value) in columns.iter().zip(&row.0) {
             let fits = match (kind, value) {
-                (_, Value::Null) | (Kind::Json, _) | (Kind::Bool, Value::Bool(_)) => true,
+                // A JSON column holds an object or an array: SQLite's
+                // `json_extract` would give a string or a boolean back as
+                // plain text or a number, not as the JSON it was.
+                (_, Value::Null) | (Kind::Json, Value::Array(_) | Value::Object(_)) | (Kind::Bool, Value::Bool(_)) => {
+                    true
+                }
                 (Kind::BigInt, Value::Number(n)) => n.is_i64(),
                 (Kind::Int, Value::Number(n)) => n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
                 (Kind::Text | Kind::Timestamp, Value::String(_)) => true,
@@ -246,25 +251,35 @@ pub async fn copy_in(db: &DatabaseConnection, table: &str, columns: Columns<'_>,
     }
     use sea_orm::sqlx::postgres::PgPoolCopyExt;
     check(columns, &rows)?;
-    let data = copy_text(rows);
+    let data = copy_text(columns, rows);
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let statement = format!("COPY {table} ({}) FROM STDIN", names.join(", "));
-    let failed = |e| DbErr::Custom(format!("COPY {table}: {e}"));
-    let mut copy = db.get_postgres_connection_pool().copy_in_raw(&statement).await.map_err(failed)?;
-    if let Err(e) = copy.send(data.as_bytes()).await {
-        // Ended either way: a connection left in COPY fails its next user.
-        copy.abort("the rows could not be sent").await.ok();
-        return Err(failed(e));
+    let pool = db.get_postgres_connection_pool().clone();
+    // On a task of its own, so that it runs to its end even when the caller
+    // is dropped (an upload's request cut off): a COPY cut off halfway would
+    // go back to the pool with the server's replies out of step with sqlx's
+    // count of them, and its next user would read another statement's.
+    let copied = tokio::spawn(async move {
+        let mut copy = pool.copy_in_raw(&statement).await?;
+        if let Err(e) = copy.send(data.as_bytes()).await {
+            // Ended either way: a connection left in COPY fails its next user.
+            copy.abort("the rows could not be sent").await.ok();
+            return Err(e);
+        }
+        copy.finish().await
+    });
+    match copied.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(DbErr::Exec(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)))),
+        Err(e) => Err(DbErr::Custom(format!("COPY {table}: {e}"))),
     }
-    copy.finish().await.map_err(failed)?;
-    Ok(())
 }
 
 /// Rows in `COPY`'s text format: tab between values, `\N` for NULL,
 /// booleans as `t` and `f`, JSON as its text. Backslashes, tabs and line
 /// breaks in a text are escaped, so that each row is one line and none reads
 /// as the end of the data (CSV cannot say that of a quoted line `\.`).
-fn copy_text(rows: Vec<Row>) -> String {
+fn copy_text(columns: Columns<'_>, rows: Vec<Row>) -> String {
     /// Writes a text escaped for the text format.
     struct Escaped<'a>(&'a mut String);
     impl Write for Escaped<'_> {
@@ -283,16 +298,17 @@ fn copy_text(rows: Vec<Row>) -> String {
     }
     let mut out = String::new();
     for row in rows {
-        for (j, value) in row.0.into_iter().enumerate() {
+        for (j, ((_, kind), value)) in columns.iter().zip(row.0).enumerate() {
             if j > 0 {
                 out.push('\t');
             }
-            match value {
-                Value::Null => out.push_str("\\N"),
-                Value::Bool(b) => out.push(if b { 't' } else { 'f' }),
-                Value::Number(n) => write!(out, "{n}").expect("writing to a String"),
-                Value::String(text) => Escaped(&mut out).write_str(&text).expect("writing to a String"),
-                json => write!(Escaped(&mut out), "{json}").expect("writing to a String"),
+            // Of rows that passed `check`: each value fits its column.
+            match (kind, value) {
+                (_, Value::Null) => out.push_str("\\N"),
+                (Kind::Json, json) => write!(Escaped(&mut out), "{json}").expect("writing to a String"),
+                (_, Value::Bool(b)) => out.push(if b { 't' } else { 'f' }),
+                (_, Value::String(text)) => Escaped(&mut out).write_str(&text).expect("writing to a String"),
+                (_, other) => write!(out, "{other}").expect("writing to a String"),
             }
         }
         out.push('\n');
@@ -410,16 +426,28 @@ mod tests {
 
     #[test]
     fn copy_text_is_one_line_a_row_whatever_the_text_holds() {
+        let columns: Columns = &[("id", Kind::BigInt), ("name", Kind::Text), ("ok", Kind::Bool), ("extra", Kind::Json)];
         let rows = vec![
             Row::default().int(1).text(Some("Zoë \"Z\",\n\\.\n\ttab\r")).bool(true).json(None),
             Row::default().int(None).text(Some("")).bool(false).json(Some(serde_json::json!({"a": "\\N\n"}))),
         ];
-        let text = copy_text(rows);
+        let text = copy_text(columns, rows);
         let lines: Vec<Vec<&str>> = text.lines().map(|line| line.split('\t').collect()).collect();
         assert_eq!(
             lines,
             [vec!["1", r#"Zoë "Z",\n\\.\n\ttab\r"#, "t", r"\N"], vec![r"\N", "", "f", r#"{"a":"\\\\N\\n"}"#]]
         );
         assert!(text.ends_with('\n'), "the last row ends its line");
+    }
+
+    #[test]
+    fn a_json_column_takes_an_object_or_an_array_only() {
+        let columns: Columns = &[("extra", Kind::Json)];
+        for fits in [serde_json::json!({"a": 1}), serde_json::json!([1])] {
+            assert!(check(columns, &[Row::default().json(Some(fits))]).is_ok());
+        }
+        for scalar in [serde_json::json!("x"), serde_json::json!(true), serde_json::json!(1)] {
+            assert!(check(columns, &[Row::default().json(Some(scalar.clone()))]).is_err(), "{scalar}");
+        }
     }
 }

@@ -412,6 +412,69 @@ async fn bulk_copy_writes_what_insert_writes() {
         assert_eq!(inserted[0].0, odd, "{backend:?}: the text as given");
         assert_eq!(inserted[1].2, "", "{backend:?}: an empty text");
         assert_eq!(copied, inserted, "{backend:?}");
+
+        // Booleans, and every other kind of a user's columns.
+        let columns: bulk::Columns = &[
+            ("tenant_id", Kind::BigInt),
+            ("user_id", Kind::Text),
+            ("user_id_norm", Kind::Text),
+            ("email", Kind::Text),
+            ("email_norm", Kind::Text),
+            ("job_title", Kind::Text),
+            ("state", Kind::Text),
+            ("enabled", Kind::Bool),
+            ("task_notification", Kind::Text),
+            ("change_password_next_time", Kind::Bool),
+            ("is_tenant_admin", Kind::Bool),
+            ("created_at", Kind::Timestamp),
+            ("updated_at", Kind::Timestamp),
+        ];
+        let users = |how: &str| {
+            [(true, Some(odd)), (false, None)]
+                .into_iter()
+                .enumerate()
+                .map(|(n, (yes, title))| {
+                    let id = format!("{how}{n}");
+                    bulk::Row::with_capacity(columns.len())
+                        .int(t.id)
+                        .text(Some(&id))
+                        .text(Some(&id))
+                        .text(Some(&format!("{id}@example.org")))
+                        .text(Some(&format!("{id}@example.org")))
+                        .text(title)
+                        .text(Some("active"))
+                        .bool(yes)
+                        .text(Some("Email"))
+                        .bool(!yes)
+                        .bool(yes)
+                        .time(Some(at))
+                        .time(Some(at))
+                })
+                .collect::<Vec<_>>()
+        };
+        bulk::insert(&db, "users", columns, users("i"), None).await.unwrap();
+        bulk::copy_in(&db, "users", columns, users("c")).await.unwrap();
+        let stored = user::Entity::find()
+            .filter(user::Column::TenantId.eq(t.id))
+            .order_by_asc(user::Column::UserId)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| {
+                let how = &u.user_id[..1];
+                let values = (u.job_title, u.enabled, u.change_password_next_time, u.is_tenant_admin);
+                (how.to_owned(), u.user_id[1..].to_owned(), values, u.created_at.timestamp_micros())
+            })
+            .collect::<Vec<_>>();
+        let (copied, inserted): (Vec<_>, Vec<_>) = stored.into_iter().partition(|(how, ..)| how == "c");
+        let strip = |rows: Vec<(String, String, _, i64)>| {
+            rows.into_iter().map(|(_, rest, v, t)| (rest, v, t)).collect::<Vec<_>>()
+        };
+        let inserted = strip(inserted);
+        assert_eq!(inserted[0].1, (Some(odd.to_owned()), true, false, true), "{backend:?}");
+        assert_eq!(inserted[1].1, (None, false, true, false), "{backend:?}");
+        assert_eq!(strip(copied), inserted, "{backend:?}");
     })
     .await;
 }
