@@ -21,9 +21,11 @@ use std::time::Instant;
 
 /// Lanes of batches applied side by side on PostgreSQL, each on its own
 /// connection. A batch keeps PostgreSQL's server process busy most of its time,
-/// so with one lane the second core idles; three keep both busy (two gave 1.4x
-/// the rate of one on this 2-core machine, three 1.5x).
-pub const LANES: usize = 3;
+/// so with one lane the second core idles (on this 2-core machine two gave
+/// 1.4x the rate of one, three 1.5x); four leave less idle between a lane's
+/// statements than three (1M new users: load 56.7–60.1 s against
+/// 59.7–62.2 s, plan 8.4–8.9 s against 8.7–9.3 s, in alternating runs).
+pub const LANES: usize = 4;
 
 /// Runs the lanes side by side on this task until all have ended; returns the
 /// first error. After an error the others are halted, but each finishes the
