@@ -252,8 +252,7 @@ pub async fn copy_in(db: &DatabaseConnection, table: &str, columns: Columns<'_>,
     use sea_orm::sqlx::postgres::PgPoolCopyExt;
     check(columns, &rows)?;
     let data = copy_text(columns, rows);
-    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-    let statement = format!("COPY {table} ({}) FROM STDIN", names.join(", "));
+    let statement = format!("COPY {table} ({}) FROM STDIN", column_list(columns));
     let pool = db.get_postgres_connection_pool().clone();
     // On a task of its own, so that it runs to its end even when the caller
     // is dropped (an upload's request cut off): a COPY cut off halfway would
@@ -333,6 +332,11 @@ pub async fn insert_missing<C: ConnectionTrait>(
     Ok(db.execute_raw(statement).await?.rows_affected())
 }
 
+/// The columns' names, as a statement lists them.
+fn column_list(columns: Columns<'_>) -> String {
+    columns.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 fn insert_statement<C: ConnectionTrait>(
     db: &C,
     table: &str,
@@ -342,8 +346,7 @@ fn insert_statement<C: ConnectionTrait>(
 ) -> Result<Statement, DbErr> {
     check(columns, &rows)?;
     let backend = db.get_database_backend();
-    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-    let list = names.join(", ");
+    let list = column_list(columns);
     match backend {
         DatabaseBackend::Postgres => {
             let Unpacked { from, values, params } = unpacked(columns, rows);

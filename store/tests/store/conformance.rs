@@ -1,6 +1,7 @@
 //! One storage conformance suite, run unchanged on SQLite and on PostgreSQL.
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use muster_store::auth::{sign_in, AuthError, Principal};
+use muster_store::bulk::{self, Kind};
 use muster_store::entity::user::UserState;
 use muster_store::entity::{session, user};
 use muster_store::testdb::{self, on_every_backend};
@@ -223,7 +224,6 @@ async fn an_invitation_sets_a_password_once_before_it_expires() {
 
 #[tokio::test]
 async fn insert_missing_skips_rows_whose_key_is_held_and_replace_sets_exactly_the_set_given() {
-    use muster_store::bulk::{self, Kind};
     use muster_store::memberships::{self, Kind as Membership};
     on_every_backend(|db, backend| async move {
         let t = tenants::create_tenant(&db, "m", "M", None).await.unwrap();
@@ -243,51 +243,87 @@ async fn insert_missing_skips_rows_whose_key_is_held_and_replace_sets_exactly_th
     .await;
 }
 
+/// A user's columns of every kind, for the bulk writes' tests.
+const BULK_USER: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("user_id", Kind::Text),
+    ("user_id_norm", Kind::Text),
+    ("email", Kind::Text),
+    ("email_norm", Kind::Text),
+    ("external_id", Kind::Text),
+    ("job_title", Kind::Text),
+    ("state", Kind::Text),
+    ("enabled", Kind::Bool),
+    ("task_notification", Kind::Text),
+    ("change_password_next_time", Kind::Bool),
+    ("is_tenant_admin", Kind::Bool),
+    ("created_at", Kind::Timestamp),
+    ("updated_at", Kind::Timestamp),
+];
+
+/// A user of [`BULK_USER`]: `enabled`, and asked to change its password when not.
+fn bulk_user(tenant_id: i64, id: &str, title: Option<&str>, enabled: bool, at: DateTime<Utc>) -> bulk::Row {
+    bulk::Row::with_capacity(BULK_USER.len())
+        .int(tenant_id)
+        .text(Some(id))
+        .text(Some(id))
+        .text(Some(&format!("{id}@example.org")))
+        .text(Some(&format!("{id}@example.org")))
+        .text(None)
+        .text(title)
+        .text(Some("active"))
+        .bool(enabled)
+        .text(Some("Email"))
+        .bool(!enabled)
+        .bool(false)
+        .time(Some(at))
+        .time(Some(at))
+}
+
+/// An audit event's columns, for the bulk writes' tests.
+const BULK_EVENT: bulk::Columns = &[
+    ("tenant_id", Kind::BigInt),
+    ("actor", Kind::Text),
+    ("action", Kind::Text),
+    ("target_kind", Kind::Text),
+    ("target_id", Kind::BigInt),
+    ("target", Kind::Text),
+    ("details", Kind::Json),
+    ("created_at", Kind::Timestamp),
+];
+
+/// An event of [`BULK_EVENT`] about a user.
+fn bulk_event(
+    tenant_id: i64,
+    action: &str,
+    target: &str,
+    target_id: Option<i64>,
+    details: Option<serde_json::Value>,
+    at: DateTime<Utc>,
+) -> bulk::Row {
+    bulk::Row::with_capacity(BULK_EVENT.len())
+        .int(tenant_id)
+        .text(Some("bench"))
+        .text(Some(action))
+        .text(Some("user"))
+        .int(target_id)
+        .text(Some(target))
+        .json(details)
+        .time(Some(at))
+}
+
 #[tokio::test]
 async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
-    use muster_store::bulk::{self, Kind};
     use muster_store::entity::audit_event;
     on_every_backend(|db, backend| async move {
         let t = tenants::create_tenant(&db, "b", "B", None).await.unwrap();
-        let columns: bulk::Columns = &[
-            ("tenant_id", Kind::BigInt),
-            ("user_id", Kind::Text),
-            ("user_id_norm", Kind::Text),
-            ("email", Kind::Text),
-            ("email_norm", Kind::Text),
-            ("external_id", Kind::Text),
-            ("job_title", Kind::Text),
-            ("state", Kind::Text),
-            ("enabled", Kind::Bool),
-            ("task_notification", Kind::Text),
-            ("change_password_next_time", Kind::Bool),
-            ("is_tenant_admin", Kind::Bool),
-            ("created_at", Kind::Timestamp),
-            ("updated_at", Kind::Timestamp),
-        ];
         // Whole microseconds: PostgreSQL keeps no finer, and rounds.
         let at = chrono::DateTime::from_timestamp_micros((Utc::now() - chrono::Duration::days(3)).timestamp_micros())
             .unwrap();
         let odd = "Zoë \"Z\" O'Neil, {a,b} NULL \\ \u{1F600}";
-        let row = |id: &str, title: Option<&str>, enabled: bool| {
-            bulk::Row::with_capacity(columns.len())
-                .int(t.id)
-                .text(Some(id))
-                .text(Some(id))
-                .text(Some(&format!("{id}@example.org")))
-                .text(Some(&format!("{id}@example.org")))
-                .text(None)
-                .text(title)
-                .text(Some("active"))
-                .bool(enabled)
-                .text(Some("Email"))
-                .bool(!enabled)
-                .bool(false)
-                .time(Some(at))
-                .time(Some(at))
-        };
+        let row = |id: &str, title: Option<&str>, enabled: bool| bulk_user(t.id, id, title, enabled, at);
         let rows = vec![row("a", Some(odd), true), row("b", None, false), row("c", Some(""), true)];
-        let inserted = bulk::insert(&db, "users", columns, rows, Some("id, user_id_norm")).await.unwrap();
+        let inserted = bulk::insert(&db, "users", BULK_USER, rows, Some("id, user_id_norm")).await.unwrap();
         assert_eq!(inserted.len(), 3, "{backend:?}");
         let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
         let by = |id: &str| users.iter().find(|u| u.user_id == id).unwrap().clone();
@@ -315,30 +351,12 @@ async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
         assert_eq!((by("b").job_title.as_deref(), by("b").mobile), (Some(odd), None), "{backend:?}");
         assert_eq!(by("c").job_title.as_deref(), Some(""), "{backend:?}: another tenant's update touches nothing");
 
-        let audit: bulk::Columns = &[
-            ("tenant_id", Kind::BigInt),
-            ("actor", Kind::Text),
-            ("action", Kind::Text),
-            ("target_kind", Kind::Text),
-            ("target_id", Kind::BigInt),
-            ("target", Kind::Text),
-            ("details", Kind::Json),
-            ("created_at", Kind::Timestamp),
-        ];
         let details = serde_json::json!({"jobTitle": {"from": odd, "to": null}, "n": [1, 2.5]});
         let event = |details: Option<serde_json::Value>, target: Option<i64>| {
-            bulk::Row::with_capacity(audit.len())
-                .int(t.id)
-                .text(Some("bench"))
-                .text(Some("user.update"))
-                .text(Some("user"))
-                .int(target)
-                .text(Some("a"))
-                .json(details)
-                .time(Some(at))
+            bulk_event(t.id, "user.update", "a", target, details, at)
         };
         let events = vec![event(Some(details.clone()), Some(by("a").id)), event(None, None)];
-        bulk::insert(&db, "audit_events", audit, events, None).await.unwrap();
+        bulk::insert(&db, "audit_events", BULK_EVENT, events, None).await.unwrap();
         let mut stored = audit_event::Entity::find()
             .filter(audit_event::Column::TenantId.eq(t.id))
             .all(&db)
@@ -355,43 +373,22 @@ async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
 
 #[tokio::test]
 async fn bulk_copy_writes_what_insert_writes() {
-    use muster_store::bulk::{self, Kind};
     use muster_store::entity::audit_event;
     use sea_orm::QueryOrder;
     on_every_backend(|db, backend| async move {
         let t = tenants::create_tenant(&db, "c", "C", None).await.unwrap();
-        let columns: bulk::Columns = &[
-            ("tenant_id", Kind::BigInt),
-            ("actor", Kind::Text),
-            ("action", Kind::Text),
-            ("target_kind", Kind::Text),
-            ("target_id", Kind::BigInt),
-            ("target", Kind::Text),
-            ("details", Kind::Json),
-            ("created_at", Kind::Timestamp),
-        ];
         let at = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
         // Each of COPY's special characters, and a line that would end its data.
         let odd = "Zoë \"Z\" O'Neil,\t{a,b} NULL \\N \\ \u{1F600}\r\n\\.\n";
-        let rows = |action: &str| {
-            let event = |target: &str, target_id: Option<i64>, details: Option<serde_json::Value>| {
-                bulk::Row::with_capacity(columns.len())
-                    .int(t.id)
-                    .text(Some(odd))
-                    .text(Some(action))
-                    .text(Some("user"))
-                    .int(target_id)
-                    .text(Some(target))
-                    .json(details)
-                    .time(Some(at))
-            };
+        let events = |action: &str| {
+            let details = serde_json::json!({"jobTitle": {"from": odd, "to": null}});
             vec![
-                event(odd, Some(7), Some(serde_json::json!({"jobTitle": {"from": odd, "to": null}}))),
-                event("", None, None),
+                bulk_event(t.id, action, odd, Some(7), Some(details), at),
+                bulk_event(t.id, action, "", None, None, at),
             ]
         };
-        bulk::insert(&db, "audit_events", columns, rows("insert"), None).await.unwrap();
-        bulk::copy_in(&db, "audit_events", columns, rows("copy")).await.unwrap();
+        bulk::insert(&db, "audit_events", BULK_EVENT, events("insert"), None).await.unwrap();
+        bulk::copy_in(&db, "audit_events", BULK_EVENT, events("copy")).await.unwrap();
         let written = |action: &'static str| {
             let db = db.clone();
             async move {
@@ -409,51 +406,20 @@ async fn bulk_copy_writes_what_insert_writes() {
         };
         let (inserted, copied) = (written("insert").await, written("copy").await);
         assert_eq!(inserted.len(), 2, "{backend:?}");
-        assert_eq!(inserted[0].0, odd, "{backend:?}: the text as given");
+        assert_eq!(inserted[0].2, odd, "{backend:?}: the text as given");
         assert_eq!(inserted[1].2, "", "{backend:?}: an empty text");
         assert_eq!(copied, inserted, "{backend:?}");
 
         // Booleans, and every other kind of a user's columns.
-        let columns: bulk::Columns = &[
-            ("tenant_id", Kind::BigInt),
-            ("user_id", Kind::Text),
-            ("user_id_norm", Kind::Text),
-            ("email", Kind::Text),
-            ("email_norm", Kind::Text),
-            ("job_title", Kind::Text),
-            ("state", Kind::Text),
-            ("enabled", Kind::Bool),
-            ("task_notification", Kind::Text),
-            ("change_password_next_time", Kind::Bool),
-            ("is_tenant_admin", Kind::Bool),
-            ("created_at", Kind::Timestamp),
-            ("updated_at", Kind::Timestamp),
-        ];
         let users = |how: &str| {
             [(true, Some(odd)), (false, None)]
                 .into_iter()
                 .enumerate()
-                .map(|(n, (yes, title))| {
-                    let id = format!("{how}{n}");
-                    bulk::Row::with_capacity(columns.len())
-                        .int(t.id)
-                        .text(Some(&id))
-                        .text(Some(&id))
-                        .text(Some(&format!("{id}@example.org")))
-                        .text(Some(&format!("{id}@example.org")))
-                        .text(title)
-                        .text(Some("active"))
-                        .bool(yes)
-                        .text(Some("Email"))
-                        .bool(!yes)
-                        .bool(yes)
-                        .time(Some(at))
-                        .time(Some(at))
-                })
+                .map(|(n, (enabled, title))| bulk_user(t.id, &format!("{how}{n}"), title, enabled, at))
                 .collect::<Vec<_>>()
         };
-        bulk::insert(&db, "users", columns, users("i"), None).await.unwrap();
-        bulk::copy_in(&db, "users", columns, users("c")).await.unwrap();
+        bulk::insert(&db, "users", BULK_USER, users("i"), None).await.unwrap();
+        bulk::copy_in(&db, "users", BULK_USER, users("c")).await.unwrap();
         let stored = user::Entity::find()
             .filter(user::Column::TenantId.eq(t.id))
             .order_by_asc(user::Column::UserId)
@@ -463,7 +429,7 @@ async fn bulk_copy_writes_what_insert_writes() {
             .into_iter()
             .map(|u| {
                 let how = &u.user_id[..1];
-                let values = (u.job_title, u.enabled, u.change_password_next_time, u.is_tenant_admin);
+                let values = (u.job_title, u.external_id, u.enabled, u.change_password_next_time, u.is_tenant_admin);
                 (how.to_owned(), u.user_id[1..].to_owned(), values, u.created_at.timestamp_micros())
             })
             .collect::<Vec<_>>();
@@ -472,8 +438,8 @@ async fn bulk_copy_writes_what_insert_writes() {
             rows.into_iter().map(|(_, rest, v, t)| (rest, v, t)).collect::<Vec<_>>()
         };
         let inserted = strip(inserted);
-        assert_eq!(inserted[0].1, (Some(odd.to_owned()), true, false, true), "{backend:?}");
-        assert_eq!(inserted[1].1, (None, false, true, false), "{backend:?}");
+        assert_eq!(inserted[0].1, (Some(odd.to_owned()), None, true, false, false), "{backend:?}");
+        assert_eq!(inserted[1].1, (None, None, false, true, false), "{backend:?}");
         assert_eq!(strip(copied), inserted, "{backend:?}");
     })
     .await;
@@ -481,7 +447,6 @@ async fn bulk_copy_writes_what_insert_writes() {
 
 #[tokio::test]
 async fn bulk_writes_integers_and_null_times_and_refuses_a_value_of_another_kind() {
-    use muster_store::bulk::{self, Kind};
     use muster_store::entity::job;
     on_every_backend(|db, backend| async move {
         let t = tenants::create_tenant(&db, "j", "J", None).await.unwrap();
