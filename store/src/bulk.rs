@@ -18,7 +18,10 @@
 //! 41k → 79k rows/s). Values come out as before: text, numbers, NULL, and JSON
 //! text for nested values.
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement};
+use sea_orm::sqlx::PgPool;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, Statement,
+};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -234,26 +237,45 @@ pub async fn insert<C: ConnectionTrait>(
     db.query_all_raw(insert_statement(db, table, columns, rows, &format!(" RETURNING {returning}"))?).await
 }
 
-/// Inserts `rows` into `table` in a statement of their own, outside any
-/// transaction (each batch of the plan's rows). On PostgreSQL by `COPY … FROM
-/// STDIN` on a pooled connection, the rows as text: PostgreSQL receives
-/// no arrays to unpack into a row store before inserting, and no sea-query
-/// value stands between a row and its text (in a plan of 1M rows, those were
-/// a tenth of PostgreSQL's time and most of the writers'). Elsewhere as
-/// [`insert`].
-pub async fn copy_in(db: &DatabaseConnection, table: &str, columns: Columns<'_>, rows: Vec<Row>) -> Result<(), DbErr> {
+/// A connection [`write`] may `COPY` over: the pool its `COPY` takes a
+/// connection from, such that the rows land where the connection's other
+/// statements do; `None` where they must be inserted instead (SQLite, or a
+/// sea-orm transaction, whose connection no `COPY` can reach).
+pub trait CopyTo: ConnectionTrait {
+    fn copy_pool(&self) -> Option<&PgPool>;
+}
+
+/// Any of the pool's connections: each statement on it stands alone.
+impl CopyTo for DatabaseConnection {
+    fn copy_pool(&self) -> Option<&PgPool> {
+        (self.get_database_backend() == DatabaseBackend::Postgres).then(|| self.get_postgres_connection_pool())
+    }
+}
+
+impl CopyTo for DatabaseTransaction {
+    fn copy_pool(&self) -> Option<&PgPool> {
+        None
+    }
+}
+
+/// Inserts `rows` into `table`: by `COPY … FROM STDIN` where `db` can (see
+/// [`CopyTo`]), the rows as text, so that PostgreSQL receives no arrays to
+/// unpack into a row store before inserting, and no sea-query value stands
+/// between a row and its text (in a plan of 1M rows, those were a tenth of
+/// PostgreSQL's time and most of the writers'); elsewhere as [`insert`].
+pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: Vec<Row>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
-    if db.get_database_backend() != DatabaseBackend::Postgres {
+    let Some(pool) = db.copy_pool() else {
         insert(db, table, columns, rows, None).await?;
         return Ok(());
-    }
+    };
     use sea_orm::sqlx::postgres::PgPoolCopyExt;
     check(columns, &rows)?;
     let data = copy_text(columns, rows);
     let statement = format!("COPY {table} ({}) FROM STDIN", column_list(columns));
-    let pool = db.get_postgres_connection_pool().clone();
+    let pool = pool.clone();
     // On a task of its own, so that it runs to its end even when the caller
     // is dropped (an upload's request cut off): a COPY cut off halfway would
     // go back to the pool with the server's replies out of step with sqlx's

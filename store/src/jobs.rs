@@ -283,17 +283,22 @@ pub(crate) async fn begin_fenced(
     fence: Fence,
 ) -> Result<Option<sea_orm::DatabaseTransaction>, DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    if let Some(claim) = claim {
-        let held = match fence {
-            Fence::Renew => renew(&txn, claim).await?,
-            Fence::Check => holds(&txn, claim).await?,
-        };
-        if !held {
-            txn.rollback().await?;
-            return Ok(None);
-        }
+    if !fenced(&txn, claim, fence).await? {
+        txn.rollback().await?;
+        return Ok(None);
     }
     Ok(Some(txn))
+}
+
+/// Whether write transaction `txn` may go on: without a claim it may; with
+/// one, only while the claim holds its job, renewed or checked as `fence`
+/// says. Roll it back when not.
+pub(crate) async fn fenced<C: ConnectionTrait>(txn: &C, claim: Option<&Claim>, fence: Fence) -> Result<bool, DbErr> {
+    let Some(claim) = claim else { return Ok(true) };
+    match fence {
+        Fence::Renew => renew(txn, claim).await,
+        Fence::Check => holds(txn, claim).await,
+    }
 }
 
 /// Whether `claim` still holds its job, checked inside a batch's transaction and

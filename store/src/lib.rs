@@ -16,6 +16,7 @@ pub mod memberships;
 pub mod memory;
 mod nodelay;
 pub mod notifications;
+pub mod own_connection;
 pub mod passwords;
 pub mod sessions;
 pub mod tenants;

@@ -93,9 +93,9 @@ pub async fn replace<C: ConnectionTrait>(
 }
 
 /// Adds memberships (user, role or group), in one statement.
-pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: i64, kind: Kind, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
+pub async fn add<C: bulk::CopyTo>(db: &C, tenant_id: i64, kind: Kind, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
     let (table, columns, rows) = rows_of(tenant_id, kind, pairs);
-    bulk::insert(db, table, columns, rows, None).await?;
+    bulk::write(db, table, columns, rows).await?;
     Ok(())
 }
 

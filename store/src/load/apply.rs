@@ -8,7 +8,7 @@ use super::results::{first_error, not_applied, RowResult, STOPPED};
 use super::tables::{audit, Actor};
 use super::writes::{Credential, NewUser, Writes};
 use super::{outcome, Mailing, UploadOptions};
-use crate::bulk::{self, Kind};
+use crate::bulk::{self, CopyTo, Kind};
 use crate::entity::user::UserState;
 use crate::entity::{tenant, upload_row, user};
 use crate::memberships::Kind as Membership;
@@ -23,7 +23,7 @@ type Outcome = (&'static str, String);
 
 /// Applies a batch's rows: their results in the batch's order, the mail to send
 /// once the batch commits, and whether an all-or-nothing load stops here.
-pub(super) async fn apply_batch<C: ConnectionTrait>(
+pub(super) async fn apply_batch<C: CopyTo>(
     db: &C,
     tenant: &tenant::Model,
     options: &UploadOptions,

@@ -8,6 +8,7 @@ use super::writes::credentials_for;
 use super::{outcome, Claim, LoadCounts, Mailing, Progress, UploadOptions, BATCH};
 use crate::entity::{tenant, upload, upload_row};
 use crate::jobs::Fence;
+use crate::own_connection::OwnConnection;
 use muster_import::{RowStatus, SyncAction};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
@@ -134,7 +135,10 @@ where
     /// Takes ranges of BATCH row positions until none is left, applying each
     /// range's rows without a result in one transaction.
     pub(super) async fn lane(&self, catalogue: Catalogue) -> Result<(), DbErr> {
-        let ended = self.batches_of_lane(catalogue).await;
+        let ended = match OwnConnection::open(self.db).await {
+            Ok(own) => self.batches_of_lane(own, catalogue).await,
+            Err(e) => Err(e),
+        };
         self.lanes_running.fetch_sub(1, Ordering::SeqCst);
         ended
     }
@@ -165,7 +169,17 @@ where
         Ok(())
     }
 
-    async fn batches_of_lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
+    /// Applies the lane's batches, each in a transaction on the lane's own
+    /// connection (`own`), so that the batch's rows may be written by `COPY`.
+    async fn batches_of_lane(&self, mut own: OwnConnection, mut catalogue: Catalogue) -> Result<(), DbErr> {
+        let ended = self.batches_on(&mut own, &mut catalogue).await;
+        // The connection is closed after an error too: a transaction left open
+        // on it ends, rolled back.
+        let closed = own.close().await;
+        ended.and(closed)
+    }
+
+    async fn batches_on(&self, own: &mut OwnConnection, catalogue: &mut Catalogue) -> Result<(), DbErr> {
         while !self.halted.load(Ordering::SeqCst) {
             let after = self.next.fetch_add(BATCH as i32, Ordering::SeqCst);
             if after >= self.last_index {
@@ -176,10 +190,12 @@ where
             };
             // One lane renews the lease with each batch; lanes side by side check it.
             let fence = if self.parallel { Fence::Check } else { Fence::Renew };
-            let Some(txn) = crate::jobs::begin_fenced(self.db, self.claim, fence).await? else {
+            let txn = own.begin().await?;
+            if !crate::jobs::fenced(&txn, self.claim, fence).await? {
+                txn.rollback().await?;
                 self.halted.store(true, Ordering::SeqCst);
                 return Ok(());
-            };
+            }
             let (results, mailing, stop) = if self.blocked {
                 // The rows with errors keep them (so the results file and "Retry
                 // failed rows" find them); the others say why they were not loaded.
@@ -187,8 +203,7 @@ where
                 let mailing = Mailing { tenant_id: self.upload.tenant_id, claim: String::new(), messages: Vec::new() };
                 (results, mailing, false)
             } else {
-                apply_batch(&txn, self.tenant, self.options, self.actor, &mut catalogue, self.org_code, &mut batch)
-                    .await?
+                apply_batch(&txn, self.tenant, self.options, self.actor, catalogue, self.org_code, &mut batch).await?
             };
             let Some(applied) = self.record_results(&txn, &results, stop).await? else {
                 // Another run gave these rows results since they were read: its work stands.

@@ -4,7 +4,7 @@ use super::mail::{owe, Owing};
 use super::results::{RowResult, INVITATION_QUEUED, PASSWORD_QUEUED};
 use super::tables::{audit, new_user_row, Actor, AUDIT_COLUMNS, INVITATION_COLUMNS, USER_COLUMNS};
 use super::{Credentials, LoadOptions, Mailing, Outgoing, INVITATION_DAYS};
-use crate::bulk::{self, Kind};
+use crate::bulk::{self, CopyTo, Kind};
 use crate::entity::user::UserState;
 use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
@@ -46,7 +46,7 @@ impl Writes<'_> {
     /// what they got, and the mail for them is returned, owed in the same
     /// transaction, to send once committed. Everything is written in the
     /// actor's tenant, the load's.
-    pub(super) async fn write<C: ConnectionTrait>(
+    pub(super) async fn write<C: CopyTo>(
         mut self,
         db: &C,
         options: &LoadOptions,
@@ -86,13 +86,13 @@ impl Writes<'_> {
             memberships::replace(db, tenant_id, kind, &users, &pairs).await?;
         }
         let outgoing = self.add_users(db, options, actor, results, now).await?;
-        bulk::insert(db, "audit_events", AUDIT_COLUMNS, self.audits, None).await?;
+        bulk::write(db, "audit_events", AUDIT_COLUMNS, self.audits).await?;
         Ok(outgoing)
     }
 
     /// Inserts the new users with their memberships and invitations, and says in
     /// each one's result what they got; the mail they are owed is marked so.
-    async fn add_users<C: ConnectionTrait>(
+    async fn add_users<C: CopyTo>(
         &mut self,
         db: &C,
         options: &LoadOptions,
@@ -118,7 +118,7 @@ impl Writes<'_> {
         }
         memberships::add(db, tenant_id, Membership::Roles, &members.0).await?;
         memberships::add(db, tenant_id, Membership::Groups, &members.1).await?;
-        bulk::insert(db, "invitations", INVITATION_COLUMNS, invitations, None).await?;
+        bulk::write(db, "invitations", INVITATION_COLUMNS, invitations).await?;
         owe(db, actor, owing).await
     }
 }

@@ -412,7 +412,7 @@ async fn write_planned_rows(
                 .enumerate()
                 .map(|(i, plan)| row_model(tenant_id, upload_id, first + i + 1, plan))
                 .collect();
-            bulk::copy_in(db, "upload_rows", ROW_COLUMNS, models).await?;
+            bulk::write(db, "upload_rows", ROW_COLUMNS, models).await?;
         }
     };
     let inserted = crate::load::side_by_side((0..writers).map(|_| writer()).collect(), &halted).await;

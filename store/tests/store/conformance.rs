@@ -388,7 +388,7 @@ async fn bulk_copy_writes_what_insert_writes() {
             ]
         };
         bulk::insert(&db, "audit_events", BULK_EVENT, events("insert"), None).await.unwrap();
-        bulk::copy_in(&db, "audit_events", BULK_EVENT, events("copy")).await.unwrap();
+        bulk::write(&db, "audit_events", BULK_EVENT, events("copy")).await.unwrap();
         let written = |action: &'static str| {
             let db = db.clone();
             async move {
@@ -419,7 +419,7 @@ async fn bulk_copy_writes_what_insert_writes() {
                 .collect::<Vec<_>>()
         };
         bulk::insert(&db, "users", BULK_USER, users("i"), None).await.unwrap();
-        bulk::copy_in(&db, "users", BULK_USER, users("c")).await.unwrap();
+        bulk::write(&db, "users", BULK_USER, users("c")).await.unwrap();
         let stored = user::Entity::find()
             .filter(user::Column::TenantId.eq(t.id))
             .order_by_asc(user::Column::UserId)
@@ -441,6 +441,51 @@ async fn bulk_copy_writes_what_insert_writes() {
         assert_eq!(inserted[0].1, (Some(odd.to_owned()), None, true, false, false), "{backend:?}");
         assert_eq!(inserted[1].1, (None, None, false, true, false), "{backend:?}");
         assert_eq!(strip(copied), inserted, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_ends_as_one() {
+    use muster_store::memberships::{self, Kind as Membership};
+    use muster_store::own_connection::{OwnConnection, OwnTransaction};
+    use sea_orm::QueryOrder;
+    // A user and its role, the role written by COPY on PostgreSQL: from any
+    // other connection, the uncommitted user would fail the role's key.
+    async fn add(txn: &OwnTransaction<'_>, tenant_id: i64, role: i64, id: &str) -> i64 {
+        let row = bulk_user(tenant_id, id, None, true, Utc::now());
+        let inserted = bulk::insert(txn, "users", BULK_USER, vec![row], Some("id")).await.unwrap();
+        let user: i64 = inserted[0].try_get("", "id").unwrap();
+        memberships::add(txn, tenant_id, Membership::Roles, &[(user, role)]).await.unwrap();
+        user
+    }
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "own", "Own", None).await.unwrap();
+        let role = memberships::create(&db, t.id, Membership::Roles, "Staff", "staff").await.unwrap();
+        let mut own = OwnConnection::open(&db).await.unwrap();
+        let txn = own.begin().await.unwrap();
+        let kept = add(&txn, t.id, role, "kept").await;
+        txn.commit().await.unwrap();
+        let txn = own.begin().await.unwrap();
+        let rolled_back = add(&txn, t.id, role, "rolled-back").await;
+        txn.rollback().await.unwrap();
+        // Dropped halfway (its caller gone): the next transaction does not carry it on.
+        let dropped = {
+            let txn = own.begin().await.unwrap();
+            add(&txn, t.id, role, "dropped").await
+        };
+        let txn = own.begin().await.unwrap();
+        let after = add(&txn, t.id, role, "after").await;
+        txn.commit().await.unwrap();
+        own.close().await.unwrap();
+
+        let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).order_by_asc(user::Column::Id);
+        let users: Vec<(i64, String)> = users.all(&db).await.unwrap().into_iter().map(|u| (u.id, u.user_id)).collect();
+        assert_eq!(users, [(kept, "kept".to_owned()), (after, "after".to_owned())], "{backend:?}");
+        let mut roles =
+            memberships::of_users(&db, t.id, Membership::Roles, &[kept, rolled_back, dropped, after]).await.unwrap();
+        roles.sort();
+        assert_eq!(roles, [(kept, role), (after, role)], "{backend:?}");
     })
     .await;
 }

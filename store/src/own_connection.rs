@@ -1,0 +1,132 @@
+//! A connection of one's own, for transactions that write by `COPY`.
+//!
+//! sea-orm's transaction keeps its connection to itself, so a `COPY` could only
+//! go over another connection, outside the transaction, where the rows the
+//! transaction wrote (the new users its memberships point at) are not yet
+//! there. Here a pool of exactly one connection, seen by sea-orm as a
+//! connection like any other, carries a transaction's statements and its
+//! `COPY`s alike: each takes the one connection in turn, and the transaction
+//! stays open on it between them.
+//!
+//! Not for SQLite's in-memory databases: the own connection would open one
+//! of its own, empty.
+use crate::bulk::CopyTo;
+use sea_orm::sqlx::pool::PoolOptions;
+use sea_orm::sqlx::{Database, PgPool};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, RuntimeErr, Statement,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct OwnConnection {
+    db: DatabaseConnection,
+    /// A transaction was begun and not seen to end (its caller dropped it,
+    /// or its COMMIT failed): the connection may still be in it.
+    unfinished: AtomicBool,
+}
+
+impl OwnConnection {
+    /// A connection to `db`'s database, with the options of `db`'s own.
+    pub async fn open(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let own = match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+                let pool = pool_of_one().after_connect(|_, _| Box::pin(async { nodelay() })).connect_with(options);
+                sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool.await.map_err(connection_error)?)
+            }
+            _ => {
+                let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
+                let pool = pool_of_one().connect_with(options).await.map_err(connection_error)?;
+                sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+            }
+        };
+        Ok(Self { db: own, unfinished: AtomicBool::new(false) })
+    }
+
+    /// Begins a transaction that writes (on SQLite it takes the write lock at
+    /// once, as [`crate::db::begin_write`] does). After one that did not end,
+    /// the connection is first replaced: closing it ends that transaction
+    /// on the server, rolled back, whatever state it was left in.
+    pub async fn begin(&mut self) -> Result<OwnTransaction<'_>, DbErr> {
+        if self.unfinished.load(Ordering::SeqCst) {
+            let fresh = Self::open(&self.db).await?;
+            std::mem::replace(self, fresh).close().await?;
+        }
+        let begin = match self.db.get_database_backend() {
+            DatabaseBackend::Sqlite => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        };
+        self.unfinished.store(true, Ordering::SeqCst);
+        self.db.execute_unprepared(begin).await?;
+        Ok(OwnTransaction { own: self })
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.db.close().await
+    }
+}
+
+fn pool_of_one<DB: Database>() -> PoolOptions<DB> {
+    // No ping before each statement: it would double the round trips of a
+    // transaction whose statements each take the connection anew.
+    PoolOptions::new().max_connections(1).min_connections(0).test_before_acquire(false)
+}
+
+fn nodelay() -> Result<(), sea_orm::sqlx::Error> {
+    #[cfg(target_os = "linux")]
+    crate::nodelay::on_all_tcp_sockets();
+    Ok(())
+}
+
+fn connection_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+/// A transaction on an [`OwnConnection`]: ended by [`commit`](Self::commit)
+/// or [`rollback`](Self::rollback); one dropped before is rolled back when
+/// its connection is next used or closed.
+pub struct OwnTransaction<'c> {
+    own: &'c OwnConnection,
+}
+
+impl OwnTransaction<'_> {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.end("COMMIT").await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(self, how: &str) -> Result<(), DbErr> {
+        self.own.db.execute_unprepared(how).await?;
+        self.own.unfinished.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for OwnTransaction<'_> {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.own.db.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.own.db.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.own.db.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.own.db.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.own.db.query_all_raw(stmt).await
+    }
+}
+
+impl CopyTo for OwnTransaction<'_> {
+    fn copy_pool(&self) -> Option<&PgPool> {
+        self.own.db.copy_pool()
+    }
+}
