@@ -23,6 +23,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, Statement,
 };
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// The SQL type of a column, as the JSON is unpacked into it.
@@ -294,6 +295,75 @@ pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: V
         Ok(Err(e)) => Err(DbErr::Exec(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)))),
         Err(e) => Err(DbErr::Custom(format!("COPY {table}: {e}"))),
     }
+}
+
+/// Inserts `rows` into `table` as [`write`] does, each with a new `id`;
+/// returns the ids in the rows' order. Where `db` can `COPY`, the ids are
+/// taken from the table's sequence first, all in one statement, and copied
+/// with the rows. Elsewhere the rows are inserted and their ids read back by
+/// `key`, a column whose values tell the rows apart (SQLite returns inserted
+/// rows in no promised order).
+pub async fn write_with_ids<C: CopyTo>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+    key: &str,
+) -> Result<Vec<i64>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    if db.copy_pool().is_none() {
+        return insert_with_ids(db, table, columns, rows, key).await;
+    }
+    let reserve = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)",
+        [table.into(), (rows.len() as i64).into()],
+    );
+    let ids =
+        db.query_all_raw(reserve).await?.iter().map(|r| r.try_get::<i64>("", "id")).collect::<Result<Vec<_>, _>>()?;
+    let with_id: Vec<(&str, Kind)> = std::iter::once(("id", Kind::BigInt)).chain(columns.iter().copied()).collect();
+    let rows = rows.into_iter().zip(&ids).map(|(Row(mut values), &id)| {
+        values.insert(0, Value::from(id));
+        Row(values)
+    });
+    write(db, table, &with_id, rows.collect()).await?;
+    Ok(ids)
+}
+
+/// [`write_with_ids`] by `INSERT … RETURNING`.
+async fn insert_with_ids<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: Columns<'_>,
+    rows: Vec<Row>,
+    key: &str,
+) -> Result<Vec<i64>, DbErr> {
+    let at = columns.iter().position(|(name, _)| *name == key);
+    let Some((at, (_, kind))) = at.map(|at| (at, columns[at])) else {
+        return Err(DbErr::Custom(format!("bulk write: no column {key} in {table}'s")));
+    };
+    // The key as text, whether it is a text or a number.
+    let key_of = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let keys: Vec<String> = rows.iter().map(|row| row.0.get(at).map(key_of).unwrap_or_default()).collect();
+    let inserted = insert(db, table, columns, rows, Some(&format!("id, {key}"))).await?;
+    let mut ids = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        let key = match kind {
+            Kind::BigInt | Kind::Int => row.try_get::<i64>("", key)?.to_string(),
+            _ => row.try_get::<String>("", key)?,
+        };
+        ids.insert(key, row.try_get::<i64>("", "id")?);
+    }
+    keys.iter()
+        .map(|k| {
+            ids.get(k).copied().ok_or_else(|| DbErr::Custom(format!("bulk write: no id for {key} {k} in {table}")))
+        })
+        .collect()
 }
 
 /// Rows in `COPY`'s text format: tab between values, `\N` for NULL,

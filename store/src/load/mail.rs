@@ -12,10 +12,7 @@ use crate::entity::{invitation, mail_owed, upload_row, user};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
-use std::collections::HashMap;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// How long a sender holds the mail it claimed without extending the claim
 /// ([`extend_mail_claim`]): after that, another worker takes it as lost.
@@ -61,7 +58,7 @@ fn claim_token() -> String {
 
 /// Marks the batch's messages owed, claimed for its sender: in the batch's
 /// transaction, with the rows that say "queued".
-pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Owing>) -> Result<Mailing, DbErr> {
+pub(super) async fn owe<C: bulk::CopyTo>(db: &C, actor: &Actor, owing: Vec<Owing>) -> Result<Mailing, DbErr> {
     let claim = claim_token();
     if owing.is_empty() {
         return Ok(Mailing { tenant_id: actor.tenant_id, claim, messages: Vec::new() });
@@ -86,18 +83,8 @@ pub(super) async fn owe<C: ConnectionTrait>(db: &C, actor: &Actor, owing: Vec<Ow
                 .time(Some(now))
         })
         .collect();
-    let inserted = bulk::insert(db, "mail_owed", OWED_COLUMNS, rows, Some("id, upload_row_id")).await?;
-    let mut owed_of_row = HashMap::with_capacity(inserted.len());
-    for row in inserted {
-        owed_of_row.insert(row.try_get::<i64>("", "upload_row_id")?, row.try_get::<i64>("", "id")?);
-    }
-    let messages = owing
-        .into_iter()
-        .map(|o| match owed_of_row.get(&o.row) {
-            Some(&owed) => Ok(Message { owed, outgoing: o.outgoing }),
-            None => Err(DbErr::Custom(format!("the mail owed for row {} was not recorded", o.row))),
-        })
-        .collect::<Result<_, _>>()?;
+    let owed = bulk::write_with_ids(db, "mail_owed", OWED_COLUMNS, rows, "upload_row_id").await?;
+    let messages = owing.into_iter().zip(owed).map(|(o, owed)| Message { owed, outgoing: o.outgoing }).collect();
     Ok(Mailing { tenant_id: actor.tenant_id, claim, messages })
 }
 

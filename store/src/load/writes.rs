@@ -10,9 +10,9 @@ use crate::entity::{upload_row, user};
 use crate::memberships::{self, Kind as Membership};
 use crate::{passwords, tokens};
 use chrono::{DateTime, Utc};
-use muster_import::{normalize_key, RowStatus, UserRow};
+use muster_import::{RowStatus, UserRow};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 
 /// A user the batch adds.
@@ -107,9 +107,8 @@ impl Writes<'_> {
         let ids = insert_users(db, tenant_id, &self.new_users, now).await?;
         let mut owing = Vec::new();
         let (mut members, mut invitations) = ((Vec::new(), Vec::new()), Vec::new());
-        for u in &self.new_users {
+        for (u, id) in self.new_users.iter().zip(ids) {
             let shown = u.row.user_id.as_ref().map(|u| u.to_string()).unwrap_or_default();
-            let Some(&id) = ids.get(&normalize_key(&shown)) else { continue };
             self.audits.push(audit(actor, "user.create", "user", Some(id), &shown, None));
             members.0.extend(u.roles.iter().map(|role| (id, *role)));
             members.1.extend(u.groups.iter().map(|group| (id, *group)));
@@ -123,13 +122,13 @@ impl Writes<'_> {
     }
 }
 
-/// Inserts the users; returns their new ids by their userId's key.
-async fn insert_users<C: ConnectionTrait>(
+/// Inserts the users; returns their new ids in their order.
+async fn insert_users<C: CopyTo>(
     db: &C,
     tenant_id: i64,
     new_users: &[NewUser<'_>],
     now: DateTime<Utc>,
-) -> Result<HashMap<String, i64>, DbErr> {
+) -> Result<Vec<i64>, DbErr> {
     let rows = new_users
         .iter()
         .map(|u| {
@@ -137,12 +136,7 @@ async fn insert_users<C: ConnectionTrait>(
             new_user_row(tenant_id, u.row, u.organisation_id, hash, now)
         })
         .collect();
-    let inserted = bulk::insert(db, "users", USER_COLUMNS, rows, Some("id, user_id_norm")).await?;
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
-    for row in inserted {
-        ids.insert(row.try_get("", "user_id_norm")?, row.try_get("", "id")?);
-    }
-    Ok(ids)
+    bulk::write_with_ids(db, "users", USER_COLUMNS, rows, "user_id_norm").await
 }
 
 /// How new users are let in: an invitation or a password, the mail that

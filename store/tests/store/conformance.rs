@@ -491,6 +491,26 @@ async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_end
 }
 
 #[tokio::test]
+async fn bulk_writes_with_ids_give_each_row_its_own_in_order() {
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "ids", "Ids", None).await.unwrap();
+        let names = ["w2", "w0", "w1"];
+        let rows = names.iter().map(|n| bulk_user(t.id, n, None, true, Utc::now())).collect();
+        let ids = bulk::write_with_ids(&db, "users", BULK_USER, rows, "user_id_norm").await.unwrap();
+        // A user added after them the usual way takes an id none of them has.
+        let later = bulk_user(t.id, "later", None, true, Utc::now());
+        bulk::insert(&db, "users", BULK_USER, vec![later], None).await.unwrap();
+
+        let stored = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
+        let id_of = |name: &str| stored.iter().find(|u| u.user_id == name).map(|u| u.id);
+        let expected: Vec<Option<i64>> = names.iter().map(|n| id_of(n)).collect();
+        assert_eq!(ids.iter().copied().map(Some).collect::<Vec<_>>(), expected, "{backend:?}");
+        assert_eq!(stored.len(), 4, "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bulk_writes_integers_and_null_times_and_refuses_a_value_of_another_kind() {
     use muster_store::entity::job;
     on_every_backend(|db, backend| async move {
