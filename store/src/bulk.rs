@@ -19,9 +19,7 @@
 //! text for nested values.
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sqlx::PgPool;
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -253,12 +251,6 @@ impl CopyTo for DatabaseConnection {
     }
 }
 
-impl CopyTo for DatabaseTransaction {
-    fn copy_pool(&self) -> Option<&PgPool> {
-        None
-    }
-}
-
 /// Inserts `rows` into `table`: by `COPY … FROM STDIN` where `db` can (see
 /// [`CopyTo`]), the rows as text, so that PostgreSQL receives no arrays to
 /// unpack into a row store before inserting, and no sea-query value stands
@@ -298,11 +290,11 @@ pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: V
 }
 
 /// Inserts `rows` into `table` as [`write`] does, each with a new `id`;
-/// returns the ids in the rows' order. Where `db` can `COPY`, the ids are
-/// taken from the table's sequence first, all in one statement, and copied
-/// with the rows. Elsewhere the rows are inserted and their ids read back by
-/// `key`, a column whose values tell the rows apart (SQLite returns inserted
-/// rows in no promised order).
+/// returns the ids in the rows' order. `key` names a column whose values
+/// tell the rows apart (a number or a text). Where `db` can `COPY`, the ids
+/// are taken from the table's sequence first, all in one statement, and
+/// copied with the rows. Elsewhere the rows are inserted and their ids read
+/// back by `key`: SQLite returns inserted rows in no promised order.
 pub async fn write_with_ids<C: CopyTo>(
     db: &C,
     table: &str,
@@ -313,16 +305,23 @@ pub async fn write_with_ids<C: CopyTo>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let keys = keys_of(table, columns, &rows, key)?;
     if db.copy_pool().is_none() {
-        return insert_with_ids(db, table, columns, rows, key).await;
+        return insert_with_ids(db, table, columns, rows, key, keys).await;
     }
     let reserve = Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)",
+        "SELECT nextval(s.seq) AS id FROM (SELECT pg_get_serial_sequence($1, 'id') AS seq) AS s, \
+         generate_series(1, $2)",
         [table.into(), (rows.len() as i64).into()],
     );
-    let ids =
-        db.query_all_raw(reserve).await?.iter().map(|r| r.try_get::<i64>("", "id")).collect::<Result<Vec<_>, _>>()?;
+    let reserved = db.query_all_raw(reserve).await?;
+    let ids = reserved
+        .iter()
+        .map(|r| {
+            r.try_get::<Option<i64>>("", "id")?.ok_or_else(|| DbErr::Custom(format!("{table} has no id sequence")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let with_id: Vec<(&str, Kind)> = std::iter::once(("id", Kind::BigInt)).chain(columns.iter().copied()).collect();
     let rows = rows.into_iter().zip(&ids).map(|(Row(mut values), &id)| {
         values.insert(0, Value::from(id));
@@ -332,36 +331,53 @@ pub async fn write_with_ids<C: CopyTo>(
     Ok(ids)
 }
 
-/// [`write_with_ids`] by `INSERT … RETURNING`.
+/// Each row's `key`, as text; refused unless `key` is a number or text column
+/// whose values differ from row to row.
+fn keys_of(table: &str, columns: Columns<'_>, rows: &[Row], key: &str) -> Result<Vec<String>, DbErr> {
+    let refuse = |why: String| Err(DbErr::Custom(format!("bulk write into {table} by key {key}: {why}")));
+    let Some(at) = columns.iter().position(|(name, _)| *name == key) else {
+        return refuse("no such column".into());
+    };
+    if !matches!(columns[at].1, Kind::BigInt | Kind::Int | Kind::Text) {
+        return refuse(format!("a key is a number or a text, not {:?}", columns[at].1));
+    }
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    for row in rows {
+        let text = match row.0.get(at) {
+            Some(Value::String(text)) => text.clone(),
+            Some(number @ Value::Number(_)) => number.to_string(),
+            other => return refuse(format!("a row's key is {}", other.unwrap_or(&Value::Null))),
+        };
+        if !seen.insert(text.clone()) {
+            return refuse(format!("two rows have the key {text}"));
+        }
+        keys.push(text);
+    }
+    Ok(keys)
+}
+
+/// [`write_with_ids`] by `INSERT … RETURNING`, of rows with these `keys`.
 async fn insert_with_ids<C: ConnectionTrait>(
     db: &C,
     table: &str,
     columns: Columns<'_>,
     rows: Vec<Row>,
     key: &str,
+    keys: Vec<String>,
 ) -> Result<Vec<i64>, DbErr> {
-    let at = columns.iter().position(|(name, _)| *name == key);
-    let Some((at, (_, kind))) = at.map(|at| (at, columns[at])) else {
-        return Err(DbErr::Custom(format!("bulk write: no column {key} in {table}'s")));
-    };
-    // The key as text, whether it is a text or a number.
-    let key_of = |value: &Value| match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    let keys: Vec<String> = rows.iter().map(|row| row.0.get(at).map(key_of).unwrap_or_default()).collect();
+    let numeric = columns.iter().any(|(name, kind)| *name == key && matches!(kind, Kind::BigInt | Kind::Int));
     let inserted = insert(db, table, columns, rows, Some(&format!("id, {key}"))).await?;
     let mut ids = HashMap::with_capacity(inserted.len());
     for row in inserted {
-        let key = match kind {
-            Kind::BigInt | Kind::Int => row.try_get::<i64>("", key)?.to_string(),
-            _ => row.try_get::<String>("", key)?,
-        };
+        let key = if numeric { row.try_get::<i64>("", key)?.to_string() } else { row.try_get::<String>("", key)? };
         ids.insert(key, row.try_get::<i64>("", "id")?);
     }
     keys.iter()
         .map(|k| {
-            ids.get(k).copied().ok_or_else(|| DbErr::Custom(format!("bulk write: no id for {key} {k} in {table}")))
+            ids.get(k)
+                .copied()
+                .ok_or_else(|| DbErr::Custom(format!("bulk write into {table}: no id came back for {key} {k}")))
         })
         .collect()
 }

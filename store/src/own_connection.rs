@@ -8,8 +8,13 @@
 //! `COPY`s alike: each takes the one connection in turn, and the transaction
 //! stays open on it between them.
 //!
-//! Not for SQLite's in-memory databases: the own connection would open one
-//! of its own, empty.
+//! The pool must never swap that connection for another while a transaction
+//! is open: closing it ends the transaction, rolled back, and the statements
+//! after it would each commit on their own on the new one. So the connection
+//! has no lifetime and no idle timeout, and while a transaction is open the
+//! pool is refused a new connection: a transaction whose connection was lost
+//! (the server gone a moment, a failed check as the pool takes it back) fails
+//! at its next statement.
 use crate::bulk::CopyTo;
 use sea_orm::sqlx::pool::PoolOptions;
 use sea_orm::sqlx::{Database, PgPool};
@@ -18,30 +23,37 @@ use sea_orm::{
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a statement waits for the connection: the one before it hands it
+/// back at once, so only a refused new connection (see above) waits this long.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(5);
 
 pub struct OwnConnection {
     db: DatabaseConnection,
     /// A transaction was begun and not seen to end (its caller dropped it,
     /// or its COMMIT failed): the connection may still be in it.
-    unfinished: AtomicBool,
+    in_transaction: Arc<AtomicBool>,
 }
 
 impl OwnConnection {
-    /// A connection to `db`'s database, with the options of `db`'s own.
+    /// A connection to `db`'s database (on SQLite, its file), with the
+    /// options of `db`'s own.
     pub async fn open(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let in_transaction = Arc::new(AtomicBool::new(false));
         let own = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
                 let options = (*db.get_postgres_connection_pool().connect_options()).clone();
-                let pool = pool_of_one().after_connect(|_, _| Box::pin(async { nodelay() })).connect_with(options);
-                sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool.await.map_err(connection_error)?)
+                let pool = pool_of_one(&in_transaction).connect_with(options).await.map_err(connection_error)?;
+                sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
             }
             _ => {
                 let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
-                let pool = pool_of_one().connect_with(options).await.map_err(connection_error)?;
+                let pool = pool_of_one(&in_transaction).connect_with(options).await.map_err(connection_error)?;
                 sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
             }
         };
-        Ok(Self { db: own, unfinished: AtomicBool::new(false) })
+        Ok(Self { db: own, in_transaction })
     }
 
     /// Begins a transaction that writes (on SQLite it takes the write lock at
@@ -49,7 +61,7 @@ impl OwnConnection {
     /// the connection is first replaced: closing it ends that transaction
     /// on the server, rolled back, whatever state it was left in.
     pub async fn begin(&mut self) -> Result<OwnTransaction<'_>, DbErr> {
-        if self.unfinished.load(Ordering::SeqCst) {
+        if self.in_transaction.load(Ordering::SeqCst) {
             let fresh = Self::open(&self.db).await?;
             std::mem::replace(self, fresh).close().await?;
         }
@@ -57,7 +69,7 @@ impl OwnConnection {
             DatabaseBackend::Sqlite => "BEGIN IMMEDIATE",
             _ => "BEGIN",
         };
-        self.unfinished.store(true, Ordering::SeqCst);
+        self.in_transaction.store(true, Ordering::SeqCst);
         self.db.execute_unprepared(begin).await?;
         Ok(OwnTransaction { own: self })
     }
@@ -67,16 +79,30 @@ impl OwnConnection {
     }
 }
 
-fn pool_of_one<DB: Database>() -> PoolOptions<DB> {
-    // No ping before each statement: it would double the round trips of a
-    // transaction whose statements each take the connection anew.
-    PoolOptions::new().max_connections(1).min_connections(0).test_before_acquire(false)
-}
-
-fn nodelay() -> Result<(), sea_orm::sqlx::Error> {
-    #[cfg(target_os = "linux")]
-    crate::nodelay::on_all_tcp_sockets();
-    Ok(())
+fn pool_of_one<DB: Database>(in_transaction: &Arc<AtomicBool>) -> PoolOptions<DB> {
+    let in_transaction = Arc::clone(in_transaction);
+    PoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .acquire_timeout(WAIT_FOR_CONNECTION)
+        // sqlx checks each connection as it comes back after a statement
+        // already; checking it again as the next one takes it would add
+        // another round trip to every statement.
+        .test_before_acquire(false)
+        .after_connect(move |_, _| {
+            let refused = in_transaction.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if refused {
+                    return Err(sea_orm::sqlx::Error::Protocol(
+                        "the transaction's connection was lost (and its transaction rolled back)".into(),
+                    ));
+                }
+                crate::nodelay::on_all_tcp_sockets();
+                Ok(())
+            })
+        })
 }
 
 fn connection_error(e: sea_orm::sqlx::Error) -> DbErr {
@@ -101,7 +127,7 @@ impl OwnTransaction<'_> {
 
     async fn end(self, how: &str) -> Result<(), DbErr> {
         self.own.db.execute_unprepared(how).await?;
-        self.own.unfinished.store(false, Ordering::SeqCst);
+        self.own.in_transaction.store(false, Ordering::SeqCst);
         Ok(())
     }
 }

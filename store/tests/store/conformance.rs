@@ -447,8 +447,10 @@ async fn bulk_copy_writes_what_insert_writes() {
 
 #[tokio::test]
 async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_ends_as_one() {
+    use muster_store::bulk::CopyTo;
     use muster_store::memberships::{self, Kind as Membership};
     use muster_store::own_connection::{OwnConnection, OwnTransaction};
+    use muster_store::testdb::Backend;
     use sea_orm::QueryOrder;
     // A user and its role, the role written by COPY on PostgreSQL: from any
     // other connection, the uncommitted user would fail the role's key.
@@ -464,6 +466,7 @@ async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_end
         let role = memberships::create(&db, t.id, Membership::Roles, "Staff", "staff").await.unwrap();
         let mut own = OwnConnection::open(&db).await.unwrap();
         let txn = own.begin().await.unwrap();
+        assert_eq!(txn.copy_pool().is_some(), backend == Backend::Postgres, "{backend:?}: COPY where it can");
         let kept = add(&txn, t.id, role, "kept").await;
         txn.commit().await.unwrap();
         let txn = own.begin().await.unwrap();
@@ -492,6 +495,8 @@ async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_end
 
 #[tokio::test]
 async fn bulk_writes_with_ids_give_each_row_its_own_in_order() {
+    use muster_store::entity::audit_event;
+    use sea_orm::DbErr;
     on_every_backend(|db, backend| async move {
         let t = tenants::create_tenant(&db, "ids", "Ids", None).await.unwrap();
         let names = ["w2", "w0", "w1"];
@@ -506,8 +511,71 @@ async fn bulk_writes_with_ids_give_each_row_its_own_in_order() {
         let expected: Vec<Option<i64>> = names.iter().map(|n| id_of(n)).collect();
         assert_eq!(ids.iter().copied().map(Some).collect::<Vec<_>>(), expected, "{backend:?}");
         assert_eq!(stored.len(), 4, "{backend:?}");
+
+        // By a numeric key (owed mail's is its row's id): audit events by their target.
+        let events = [9, 3, 5].map(|target| bulk_event(t.id, "ids", "x", Some(target), None, Utc::now()));
+        let ids = bulk::write_with_ids(&db, "audit_events", BULK_EVENT, events.into(), "target_id").await.unwrap();
+        let stored = audit_event::Entity::find().filter(audit_event::Column::Action.eq("ids")).all(&db).await.unwrap();
+        let target_of = |id: i64| stored.iter().find(|e| e.id == id).and_then(|e| e.target_id);
+        assert_eq!(ids.into_iter().map(target_of).collect::<Vec<_>>(), [Some(9), Some(3), Some(5)], "{backend:?}");
+
+        // Keys that cannot tell the rows apart are refused before anything is written.
+        let twins = [4, 4].map(|target| bulk_event(t.id, "twins", "x", Some(target), None, Utc::now()));
+        let refused = bulk::write_with_ids(&db, "audit_events", BULK_EVENT, twins.into(), "target_id").await;
+        assert!(matches!(&refused, Err(DbErr::Custom(m)) if m.contains("two rows have the key 4")), "{refused:?}");
+        let unnamed = [bulk_event(t.id, "twins", "x", None, None, Utc::now())];
+        let refused = bulk::write_with_ids(&db, "audit_events", BULK_EVENT, unnamed.into(), "target_id").await;
+        assert!(matches!(&refused, Err(DbErr::Custom(m)) if m.contains("a row's key is null")), "{refused:?}");
+        let by_json = [bulk_event(t.id, "twins", "x", Some(1), None, Utc::now())];
+        let refused = bulk::write_with_ids(&db, "audit_events", BULK_EVENT, by_json.into(), "details").await;
+        assert!(matches!(&refused, Err(DbErr::Custom(m)) if m.contains("a number or a text")), "{refused:?}");
+        let twins = audit_event::Entity::find().filter(audit_event::Column::Action.eq("twins"));
+        assert_eq!(twins.all(&db).await.unwrap().len(), 0, "{backend:?}");
     })
     .await;
+}
+
+/// PostgreSQL: a transaction whose connection is lost fails; its statements
+/// after the loss do not commit each on its own on a new connection.
+#[tokio::test]
+async fn an_own_transaction_whose_connection_was_lost_fails_and_leaves_nothing() {
+    use muster_store::own_connection::OwnConnection;
+    use muster_store::testdb::{Backend, TestDb};
+    use sea_orm::{ConnectionTrait, DatabaseBackend::Postgres, Statement};
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = test_db.connect().await;
+    let t = tenants::create_tenant(&db, "lost", "Lost", None).await.unwrap();
+    let mut own = OwnConnection::open(&db).await.unwrap();
+    let txn = own.begin().await.unwrap();
+    let pid = txn.query_one_raw(Statement::from_string(Postgres, "SELECT pg_backend_pid() AS pid")).await.unwrap();
+    let pid: i32 = pid.unwrap().try_get("", "pid").unwrap();
+    let user = |id: &str| vec![bulk_user(t.id, id, None, true, Utc::now())];
+    bulk::insert(&txn, "users", BULK_USER, user("before"), None).await.unwrap();
+    db.execute_unprepared(&format!("SELECT pg_terminate_backend({pid})")).await.unwrap();
+    // Ended, not only told to end.
+    let alive = format!("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {pid}");
+    for _ in 0..100 {
+        let row = db.query_one_raw(Statement::from_string(Postgres, alive.clone())).await.unwrap().unwrap();
+        if row.try_get::<i64>("", "n").unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The first statement after the loss meets the closed connection; the next
+    // would be given a new one, outside any transaction, and is refused it.
+    assert!(bulk::insert(&txn, "users", BULK_USER, user("after"), None).await.is_err());
+    assert!(bulk::insert(&txn, "users", BULK_USER, user("later"), None).await.is_err());
+    assert!(txn.commit().await.is_err(), "no COMMIT outside the lost transaction");
+    let users = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
+    assert_eq!(users.len(), 0, "{:?}", users.iter().map(|u| &u.user_id).collect::<Vec<_>>());
+    // A new transaction on it works again.
+    let txn = own.begin().await.unwrap();
+    bulk::insert(&txn, "users", BULK_USER, user("again"), None).await.unwrap();
+    txn.commit().await.unwrap();
+    own.close().await.unwrap();
+    assert_eq!(user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap().len(), 1);
+    db.close().await.ok();
+    test_db.cleanup().await;
 }
 
 #[tokio::test]
