@@ -135,10 +135,7 @@ where
     /// Takes ranges of BATCH row positions until none is left, applying each
     /// range's rows without a result in one transaction.
     pub(super) async fn lane(&self, catalogue: Catalogue) -> Result<(), DbErr> {
-        let ended = match OwnConnection::open(self.db).await {
-            Ok(own) => self.batches_of_lane(own, catalogue).await,
-            Err(e) => Err(e),
-        };
+        let ended = self.batches_of_lane(catalogue).await;
         self.lanes_running.fetch_sub(1, Ordering::SeqCst);
         ended
     }
@@ -169,9 +166,10 @@ where
         Ok(())
     }
 
-    /// Applies the lane's batches, each in a transaction on the lane's own
-    /// connection (`own`), so that the batch's rows may be written by `COPY`.
-    async fn batches_of_lane(&self, mut own: OwnConnection, mut catalogue: Catalogue) -> Result<(), DbErr> {
+    /// Applies the lane's batches, each in a transaction on a connection the
+    /// lane holds itself, so that the batch's rows may be written by `COPY`.
+    async fn batches_of_lane(&self, mut catalogue: Catalogue) -> Result<(), DbErr> {
+        let mut own = OwnConnection::open(self.db).await?;
         let ended = self.batches_on(&mut own, &mut catalogue).await;
         // Closed after an error too: a transaction left open on it ends,
         // rolled back. Whatever the lane committed stands even if closing fails.
