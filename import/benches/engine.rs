@@ -17,6 +17,10 @@ use std::hint::black_box;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
+#[path = "shared/process_memory.rs"]
+mod process_memory;
+use process_memory::peak_rss_mb;
+
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
     let mut out = None;
@@ -27,14 +31,6 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
         out = Some(v);
     }
     (best, out.expect("at least one run"))
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// A tenant of `n` users, whose first half are `u0…` (matched by the files), so a

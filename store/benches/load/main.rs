@@ -35,32 +35,9 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
 use std::time::Instant;
 
 mod ceiling;
-
-/// Resets the process's peak resident memory (VmHWM) to what it holds now
-/// (in a run of both databases, that includes what the first one left).
-fn reset_peak_rss() {
-    if let Err(err) = std::fs::write("/proc/self/clear_refs", "5") {
-        eprintln!("# the peak memory could not be reset ({err}): it is the whole process's");
-    }
-}
-
-/// A memory figure of this process from /proc/self/status (`VmHWM`, its
-/// peak; `VmRSS`, now), in MiB.
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':'))).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn peak_rss_mb() -> f64 {
-    status_mb("VmHWM")
-}
-
-fn rss_mb() -> f64 {
-    status_mb("VmRSS")
-}
+#[path = "../../../import/benches/shared/process_memory.rs"]
+mod process_memory;
+use process_memory::{peak_rss_mb, reset_peak_rss, rss_mb};
 
 fn users_file(rows: usize, job: &str) -> Vec<u8> {
     let mut text = String::with_capacity(rows * 80);
