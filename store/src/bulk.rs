@@ -325,6 +325,10 @@ pub async fn write_with_ids<C: CopyTo>(
             r.try_get::<Option<i64>>("", "id")?.ok_or_else(|| DbErr::Custom(format!("{table} has no id sequence")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Zipped with the rows below, a short list would drop rows unwritten.
+    if ids.len() != rows.len() {
+        return Err(DbErr::Custom(format!("{table}: {} ids reserved for {} rows", ids.len(), rows.len())));
+    }
     let with_id: Vec<(&str, Kind)> = std::iter::once(("id", Kind::BigInt)).chain(columns.iter().copied()).collect();
     let rows = rows.into_iter().zip(&ids).map(|(Row(mut values), &id)| {
         values.insert(0, Value::from(id));

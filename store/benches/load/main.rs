@@ -172,6 +172,7 @@ async fn bench() {
                 db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("BENCH_SCHEMA: {statement}: {e}"));
             }
         }
+        // To what the process holds now: in a run of both databases, what the first left.
         reset_peak_rss();
         let (plan, loaded) = muster_load(&db, &tenant, users_file(rows, "Nurse")).await;
         eprintln!("# {backend:?}: peak memory after the new users: {:.0} MB", peak_rss_mb());
