@@ -371,6 +371,47 @@ async fn bulk_writes_reads_back_every_kind_of_value_and_null_alike() {
     .await;
 }
 
+/// SQLite takes a batch's rows in several statements (a limit of parameters
+/// per statement): every row is written and counted, as on PostgreSQL.
+#[tokio::test]
+async fn bulk_writes_of_more_rows_than_one_statement_holds_write_and_count_each() {
+    use sea_orm::PaginatorTrait;
+    use std::collections::HashSet;
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "n", "N", None).await.unwrap();
+        let at = Utc::now();
+        let n = 1234;
+        let rows = (0..n).map(|i| bulk_user(t.id, &format!("u{i}"), None, true, at)).collect();
+        let inserted = bulk::insert(&db, "users", BULK_USER, rows, Some("id")).await.unwrap();
+        let ids: HashSet<i64> = inserted.iter().map(|r| r.try_get::<i64>("", "id").unwrap()).collect();
+        assert_eq!(ids.len(), n, "{backend:?}: an id back for each row");
+
+        let set: bulk::Columns = &[("id", Kind::BigInt), ("job_title", Kind::Text)];
+        let changes = ids.iter().map(|&id| bulk::Row::with_capacity(2).int(id).text(Some(&format!("t{id}")))).collect();
+        assert_eq!(
+            bulk::update_by_id(&db, "users", set, changes, t.id, "true").await.unwrap(),
+            n as u64,
+            "{backend:?}"
+        );
+        let titled = user::Entity::find()
+            .filter(user::Column::TenantId.eq(t.id))
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.job_title.as_deref() == Some(format!("t{}", u.id).as_str()))
+            .count();
+        assert_eq!(titled, n, "{backend:?}: each row updated with its own value");
+
+        // Half of them are there already: only the others are inserted and counted.
+        let more = (n / 2..n + n / 2).map(|i| bulk_user(t.id, &format!("u{i}"), None, true, at)).collect();
+        assert_eq!(bulk::insert_missing(&db, "users", BULK_USER, more).await.unwrap(), (n / 2) as u64, "{backend:?}");
+        let all = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).count(&db).await.unwrap();
+        assert_eq!(all, (n + n / 2) as u64, "{backend:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bulk_copy_writes_what_insert_writes() {
     use muster_store::entity::audit_event;
