@@ -424,20 +424,35 @@ fn copy_text(columns: Columns<'_>, rows: Vec<Row>) -> String {
     struct Escaped<'a>(&'a mut String);
     impl Write for Escaped<'_> {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            for c in s.chars() {
-                match c {
-                    '\\' => self.0.push_str("\\\\"),
-                    '\n' => self.0.push_str("\\n"),
-                    '\r' => self.0.push_str("\\r"),
-                    '\t' => self.0.push_str("\\t"),
-                    c => self.0.push(c),
-                }
+            // Most texts hold nothing to escape, which one pass without an
+            // early exit (so vectorized) tells. Pushed a character at a time,
+            // texts were a tenth of a load's own CPU time on PostgreSQL.
+            if !s.bytes().fold(false, |special, b| special | (b < 0x20) | (b == b'\\')) {
+                self.0.push_str(s);
+                return Ok(());
             }
+            let mut rest = s;
+            while let Some(at) = rest.bytes().position(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
+                self.0.push_str(&rest[..at]);
+                self.0.push_str(match rest.as_bytes()[at] {
+                    b'\\' => "\\\\",
+                    b'\n' => "\\n",
+                    b'\r' => "\\r",
+                    _ => "\\t",
+                });
+                rest = &rest[at + 1..];
+            }
+            self.0.push_str(rest);
             Ok(())
         }
     }
+    let count = rows.len();
     let mut out = String::new();
-    for row in rows {
+    for (i, row) in rows.into_iter().enumerate() {
+        if i == 1 {
+            // Sized by the first row, so that a batch's text is not copied as it grows.
+            out.reserve(out.len() * (count - 1) * 9 / 8);
+        }
         for (j, ((_, kind), value)) in columns.iter().zip(row.0).enumerate() {
             if j > 0 {
                 out.push('\t');
@@ -445,7 +460,9 @@ fn copy_text(columns: Columns<'_>, rows: Vec<Row>) -> String {
             // Of rows that passed `check`: each value fits its column.
             match (kind, value) {
                 (_, Value::Null) => out.push_str("\\N"),
-                (Kind::Json, json) => write!(Escaped(&mut out), "{json}").expect("writing to a String"),
+                // Rendered whole first: written straight through, each of
+                // its tokens would be a call of its own.
+                (Kind::Json, json) => Escaped(&mut out).write_str(&json.to_string()).expect("writing to a String"),
                 (_, Value::Bool(b)) => out.push(if b { 't' } else { 'f' }),
                 (_, Value::String(text)) => Escaped(&mut out).write_str(&text).expect("writing to a String"),
                 (_, other) => write!(out, "{other}").expect("writing to a String"),

@@ -3,9 +3,12 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// From the thread's generator (ChaCha, seeded from the OS and reseeded as it
+/// goes), as generated passwords are: a system call per token was a cost a
+/// load of a million invitations felt.
 pub fn generate() -> String {
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
