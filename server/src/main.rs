@@ -54,19 +54,19 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before any thread allocates: the allocators' options are not for changing under them.
-    muster_store::memory::give_back_freed_memory();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+    let cli = Cli::parse();
+    // Before another thread allocates: the allocators' options are not for changing under them.
+    muster_store::memory::give_back_freed_memory(&cli.config.database_url());
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Validate(args) => {
             let code = muster_server::cli::validate::run(&args, &cli.config).await;

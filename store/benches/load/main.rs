@@ -133,8 +133,10 @@ async fn copy(db: &DatabaseConnection, tenant_id: i64, rows: usize) -> f64 {
 }
 
 fn main() {
-    // As the server does, before its runtime starts.
-    muster_store::memory::give_back_freed_memory();
+    // As the server does, before its runtime starts: as for SQLite when it
+    // runs alone, else as for PostgreSQL.
+    let sqlite = std::env::var("BENCH_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("sqlite"));
+    muster_store::memory::give_back_freed_memory(if sqlite { "sqlite:" } else { "postgres:" });
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime").block_on(bench());
 }
 
