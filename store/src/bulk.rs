@@ -16,7 +16,7 @@
 //! statements of [`SQLITE_ROWS`] rows or fewer: a batch of any size is a few
 //! statements whose texts repeat from batch to batch (prepared once per
 //! connection). One JSON array unpacked by `jsonb_each`, as before, had
-//! SQLite look each cell up by its name again, a fifth of the load's time.
+//! SQLite look each cell up by its name again: a sixth of a load's time.
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement};
