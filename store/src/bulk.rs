@@ -1,22 +1,20 @@
 //! Many rows written at once.
 //!
-//! A multi-row `VALUES` list binds one parameter per cell: a 1 000-row batch of
-//! users is 21 000 parameters, a new statement text for every batch size, and on
-//! PostgreSQL a plan built for each. Here a batch's rows travel in a few
-//! parameters whatever their number, which the database unpacks: one round
-//! trip, a statement text that never changes (prepared once per connection),
-//! and the cost per row is the database's own.
+//! On PostgreSQL a multi-row `VALUES` list would bind one parameter per cell:
+//! a 1 000-row batch of users is 21 000 parameters, a new statement text for
+//! every batch size, and a plan built for each. There a batch's rows travel in
+//! a few parameters whatever their number: one array per column, bound in
+//! binary and unpacked by `unnest`, in one round trip, by a statement text
+//! that never changes (prepared once per connection). Unpacking one JSON array
+//! by `json_to_recordset` instead, parsing took a tenth of PostgreSQL's time
+//! in a load of new users.
 //!
-//! On PostgreSQL, one array per column, bound in binary and unpacked by
-//! `unnest`, rather than one JSON array unpacked by `json_to_recordset`,
-//! whose parsing took a tenth of PostgreSQL's time in a load of new users.
-//!
-//! On SQLite, which runs in the process and so has no round trips to save, a
-//! multi-row `VALUES` list binds one parameter per cell after all, in
-//! statements of [`SQLITE_ROWS`] rows or fewer: a batch of any size is a few
-//! statements whose texts repeat from batch to batch (prepared once per
-//! connection). One JSON array unpacked by `jsonb_each`, as before, had
-//! SQLite look each cell up by its name again: a sixth of a load's time.
+//! SQLite runs in the process, with no round trip to save: there a multi-row
+//! `VALUES` list binds one parameter per cell, in statements of
+//! [`SQLITE_ROWS`] rows, then of powers of two for the rows left over: few
+//! statement texts, each prepared once per connection and repeated from
+//! batch to batch. One JSON array unpacked by `jsonb_each` had SQLite look
+//! each cell up by its name: a sixth of a load's time in a profile.
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement};
@@ -24,7 +22,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// The SQL type of a column, as the JSON is unpacked into it.
+/// The SQL type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     BigInt,
@@ -195,8 +193,8 @@ fn sqlite_cell(value: Value) -> sea_orm::Value {
     }
 }
 
-/// SQLite's statements for `rows`, each of [`SQLITE_ROWS`] rows or fewer
-/// (fewer when that many would pass [`SQLITE_PARAMETERS`]):
+/// SQLite's statements for `rows`, each of [`SQLITE_ROWS`] rows (fewer when
+/// that many would pass [`SQLITE_PARAMETERS`]) or of a power of two fewer:
 /// `sql(values)` makes one from its `VALUES` list; `after` are parameters
 /// that follow the rows'.
 fn sqlite_statements(
@@ -206,10 +204,17 @@ fn sqlite_statements(
     after: &[sea_orm::Value],
 ) -> Vec<Statement> {
     let per_statement = SQLITE_ROWS.min((SQLITE_PARAMETERS - after.len()) / columns.len().max(1)).max(1);
-    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Row> = rows.by_ref().take(per_statement).collect();
+    let mut statements = Vec::new();
+    let mut left = rows.len();
+    let mut rows = rows.into_iter();
+    while left > 0 {
+        // Fewer rows than a full statement go in statements of 256, 128, …
+        // rows: a connection keeps each text it ran prepared (sqlx's cache),
+        // and one text for every count of rows left over would fill it with
+        // large statements.
+        let take = if left >= per_statement { per_statement } else { 1 << left.ilog2() };
+        left -= take;
+        let chunk: Vec<Row> = rows.by_ref().take(take).collect();
         let text = sql(&sqlite_values(columns.len(), chunk.len()));
         let mut params = Vec::with_capacity(chunk.len() * columns.len() + after.len());
         params.extend(chunk.into_iter().flat_map(|row| row.0.into_iter().map(sqlite_cell)));
@@ -415,6 +420,9 @@ async fn insert_with_ids<C: ConnectionTrait>(
         .collect()
 }
 
+/// The most [`copy_text`] reserves ahead of the rows it has written.
+const RESERVE_AT_MOST: usize = 16 << 20;
+
 /// Rows in `COPY`'s text format: tab between values, `\N` for NULL,
 /// booleans as `t` and `f`, JSON as its text. Backslashes, tabs and line
 /// breaks in a text are escaped, so that each row is one line and none reads
@@ -450,8 +458,9 @@ fn copy_text(columns: Columns<'_>, rows: Vec<Row>) -> String {
     let mut out = String::new();
     for (i, row) in rows.into_iter().enumerate() {
         if i == 1 {
-            // Sized by the first row, so that a batch's text is not copied as it grows.
-            out.reserve(out.len() * (count - 1) * 9 / 8);
+            // Sized by the first row, so that a batch's text is not copied as
+            // it grows; within a bound, whatever the first row's size.
+            out.reserve((out.len() * (count - 1) * 9 / 8).min(RESERVE_AT_MOST));
         }
         for (j, ((_, kind), value)) in columns.iter().zip(row.0).enumerate() {
             if j > 0 {
@@ -496,8 +505,8 @@ fn column_list(columns: Columns<'_>) -> String {
     columns.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-/// One statement on PostgreSQL; on SQLite one per [`SQLITE_ROWS`] rows, which
-/// the caller's transaction makes one write.
+/// One statement on PostgreSQL; on SQLite one per [`SQLITE_ROWS`] rows: one
+/// write within the caller's transaction, each its own outside one.
 fn insert_statements<C: ConnectionTrait>(
     db: &C,
     table: &str,
@@ -525,6 +534,7 @@ fn insert_statements<C: ConnectionTrait>(
 
 /// Sets `columns` of the rows of `table` whose `id` each row gives (the first
 /// column), within `tenant_id`, where `condition` holds; returns how many.
+/// `condition` is SQL over the table as `t`, without parameters.
 pub async fn update_by_id<C: ConnectionTrait>(
     db: &C,
     table: &str,
@@ -574,21 +584,33 @@ mod tests {
 
     #[test]
     fn sqlite_statements_stay_under_its_parameter_limit_and_take_every_row() {
-        let wide: Vec<(&str, Kind)> = vec![("c", Kind::Text); 100];
-        let rows: Vec<Row> = (0..1000).map(|_| (0..100).fold(Row::default(), |r, _| r.text(Some("x")))).collect();
+        // 86 columns: 381 rows of them are exactly the limit, with no room for
+        // the parameter after them.
+        let wide: Vec<(&str, Kind)> = vec![("c", Kind::Text); 86];
+        let rows: Vec<Row> = (0..1000).map(|_| (0..86).fold(Row::default(), |r, _| r.text(Some("x")))).collect();
         let statements = sqlite_statements(&wide, rows, |values| format!("INSERT INTO t VALUES {values}"), &[1.into()]);
         let sizes: Vec<usize> = statements.iter().map(|s| s.values.as_ref().map_or(0, |v| v.0.len())).collect();
         assert!(sizes.iter().all(|&n| n <= SQLITE_PARAMETERS), "{sizes:?}");
         assert_eq!(
-            sizes.iter().map(|n| (n - 1) / 100).sum::<usize>(),
+            sizes.iter().map(|n| (n - 1) / 86).sum::<usize>(),
             1000,
             "{sizes:?}: each row once, then the one after"
         );
         let narrow: Columns = &[("id", Kind::BigInt)];
-        let rows = (0..1001).map(|i| Row::default().int(i)).collect();
+        let rows = (0..1300).map(|i| Row::default().int(i)).collect();
         let statements = sqlite_statements(narrow, rows, |values| values.to_owned(), &[]);
         let counts: Vec<usize> = statements.iter().map(|s| s.sql.matches("(?)").count()).collect();
-        assert_eq!(counts, [SQLITE_ROWS, SQLITE_ROWS, 1], "at most {SQLITE_ROWS} rows a statement");
+        assert_eq!(counts, [SQLITE_ROWS, SQLITE_ROWS, 256, 32, 8, 4], "full statements, then powers of two");
+        let values: Vec<i64> = statements
+            .iter()
+            .flat_map(|s| {
+                s.values.as_ref().unwrap().0.iter().map(|v| match v {
+                    sea_orm::Value::BigInt(Some(n)) => *n,
+                    other => panic!("{other:?}"),
+                })
+            })
+            .collect();
+        assert_eq!(values, (0..1300).collect::<Vec<i64>>(), "each row once, in order");
     }
 
     #[test]
@@ -597,12 +619,17 @@ mod tests {
         let rows = vec![
             Row::default().int(1).text(Some("Zoë \"Z\",\n\\.\n\ttab\r")).bool(true).json(None),
             Row::default().int(None).text(Some("")).bool(false).json(Some(serde_json::json!({"a": "\\N\n"}))),
+            Row::default().int(2).text(Some("plain, \"quoted\" Zoë")).bool(true).json(Some(serde_json::json!([]))),
         ];
         let text = copy_text(columns, rows);
         let lines: Vec<Vec<&str>> = text.lines().map(|line| line.split('\t').collect()).collect();
         assert_eq!(
             lines,
-            [vec!["1", r#"Zoë "Z",\n\\.\n\ttab\r"#, "t", r"\N"], vec![r"\N", "", "f", r#"{"a":"\\\\N\\n"}"#]]
+            [
+                vec!["1", r#"Zoë "Z",\n\\.\n\ttab\r"#, "t", r"\N"],
+                vec![r"\N", "", "f", r#"{"a":"\\\\N\\n"}"#],
+                vec!["2", r#"plain, "quoted" Zoë"#, "t", "[]"],
+            ]
         );
         assert!(text.ends_with('\n'), "the last row ends its line");
     }

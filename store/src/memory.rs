@@ -16,7 +16,7 @@
 //! How soon mimalloc gives a freed page back depends on the database. On
 //! SQLite a load's statements are built and run in this process, batch after
 //! batch, and pages given back at once were mapped again at the next batch: a
-//! delay of 10 ms cut a 1M-row load's system time by a fifth with the same
+//! delay of 10 ms cut a 1M-row load's system time by a quarter with the same
 //! peak. On PostgreSQL the same delay raised the plan's peak by 17 MB and
 //! gained nothing measurable, so there they go at once.
 
