@@ -255,14 +255,13 @@ pub async fn insert<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let tail = returning.map(|r| format!(" RETURNING {r}")).unwrap_or_default();
+    let Some(returning) = returning else {
+        execute_all(db, insert_statements(db, table, columns, rows, "")?).await?;
+        return Ok(Vec::new());
+    };
     let mut returned = Vec::new();
-    for statement in insert_statements(db, table, columns, rows, &tail)? {
-        if returning.is_some() {
-            returned.extend(db.query_all_raw(statement).await?);
-        } else {
-            db.execute_raw(statement).await?;
-        }
+    for statement in insert_statements(db, table, columns, rows, &format!(" RETURNING {returning}"))? {
+        returned.extend(db.query_all_raw(statement).await?);
     }
     Ok(returned)
 }
@@ -493,11 +492,7 @@ pub async fn insert_missing<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut inserted = 0;
-    for statement in insert_statements(db, table, columns, rows, " ON CONFLICT DO NOTHING")? {
-        inserted += db.execute_raw(statement).await?.rows_affected();
-    }
-    Ok(inserted)
+    execute_all(db, insert_statements(db, table, columns, rows, " ON CONFLICT DO NOTHING")?).await
 }
 
 /// The columns' names, as a statement lists them.
@@ -558,7 +553,7 @@ pub async fn update_by_id<C: ConnectionTrait>(
             params.len() + 1
         );
         params.push(tenant_id.into());
-        return Ok(db.execute_raw(Statement::from_sql_and_values(backend, sql, params)).await?.rows_affected());
+        return execute_all(db, vec![Statement::from_sql_and_values(backend, sql, params)]).await;
     }
     // `+t.tenant_id` keeps SQLite from walking the table by its tenant index:
     // the rows given lead, each finds its row by primary key.
@@ -571,11 +566,16 @@ pub async fn update_by_id<C: ConnectionTrait>(
             sets.join(", ")
         )
     };
-    let mut updated = 0;
-    for statement in sqlite_statements(columns, rows, sql, &[tenant_id.into()]) {
-        updated += db.execute_raw(statement).await?.rows_affected();
+    execute_all(db, sqlite_statements(columns, rows, sql, &[tenant_id.into()])).await
+}
+
+/// Runs `statements` in turn; returns how many rows they changed in all.
+async fn execute_all<C: ConnectionTrait>(db: &C, statements: Vec<Statement>) -> Result<u64, DbErr> {
+    let mut changed = 0;
+    for statement in statements {
+        changed += db.execute_raw(statement).await?.rows_affected();
     }
-    Ok(updated)
+    Ok(changed)
 }
 
 #[cfg(test)]
