@@ -179,49 +179,82 @@ where
         ended
     }
 
+    /// Applies batches until no range of rows is left. The next batch is read
+    /// while this one is applied: on SQLite, whose one writer makes the load
+    /// serial, the writer's thread idled while this task read and parsed a
+    /// batch's rows, and this task idled while the writer wrote.
     async fn batches_on(&self, own: &mut OwnConnection, catalogue: &mut Catalogue) -> Result<(), DbErr> {
-        while !self.halted.load(Ordering::SeqCst) {
-            let after = self.next.fetch_add(BATCH as i32, Ordering::SeqCst);
-            if after >= self.last_index {
+        let mut ahead = self.take_batch().await?;
+        while let Some(taken) = ahead {
+            if self.halted.load(Ordering::SeqCst) {
                 break;
             }
-            let Some(mut batch) = self.read_batch(after).await? else {
+            let Some(batch) = taken else {
+                ahead = self.take_batch().await?;
                 continue;
             };
-            // One lane renews the lease with each batch; lanes side by side check it.
-            let fence = if self.parallel { Fence::Check } else { Fence::Renew };
-            let txn = own.begin().await?;
-            if !crate::jobs::fenced(&txn, self.claim, fence).await? {
-                txn.rollback().await?;
-                self.halted.store(true, Ordering::SeqCst);
+            let (applied, following) = tokio::join!(self.apply(own, catalogue, batch), self.take_batch());
+            if !applied? {
+                // Halted, or stopped with every row given its result: the
+                // batch read meanwhile is not applied.
                 return Ok(());
             }
-            let (results, mailing, stop) = if self.blocked {
-                // The rows with errors keep them (so the results file and "Retry
-                // failed rows" find them); the others say why they were not loaded.
-                let results = batch.rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
-                let mailing = Mailing { tenant_id: self.upload.tenant_id, claim: String::new(), messages: Vec::new() };
-                (results, mailing, false)
-            } else {
-                apply_batch(&txn, self.tenant, self.options, self.actor, catalogue, self.org_code, &mut batch).await?
-            };
-            let Some(applied) = self.record_results(&txn, &results, stop).await? else {
-                // Another run gave these rows results since they were read: its work stands.
-                txn.rollback().await?;
-                let upload = self.upload.id;
-                return Err(DbErr::Custom(format!("upload {upload}: rows were applied by another run at once")));
-            };
-            txn.commit().await?;
-            if !mailing.messages.is_empty() {
-                (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
-            }
-            let grew = results.iter().any(|r| r.outcome == outcome::ADDED);
-            if !self.after_commit(grew).await? || !self.report_progress(&results, applied, stop).await? {
-                self.halted.store(true, Ordering::SeqCst);
-                return Ok(());
-            }
+            ahead = following?;
         }
         Ok(())
+    }
+
+    /// Takes the next range of row positions and reads its rows without a
+    /// result: `None` when no range is left or the load is halted,
+    /// `Some(None)` when every row of the range has a result.
+    async fn take_batch(&self) -> Result<Option<Option<Batch>>, DbErr> {
+        if self.halted.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let after = self.next.fetch_add(BATCH as i32, Ordering::SeqCst);
+        if after >= self.last_index {
+            return Ok(None);
+        }
+        self.read_batch(after).await.map(Some)
+    }
+
+    /// Applies one batch in its own transaction, then sends its mail and
+    /// reports progress; false when the load goes no further (halted, or an
+    /// all-or-nothing load stopped).
+    async fn apply(&self, own: &mut OwnConnection, catalogue: &mut Catalogue, mut batch: Batch) -> Result<bool, DbErr> {
+        // One lane renews the lease with each batch; lanes side by side check it.
+        let fence = if self.parallel { Fence::Check } else { Fence::Renew };
+        let txn = own.begin().await?;
+        if !crate::jobs::fenced(&txn, self.claim, fence).await? {
+            txn.rollback().await?;
+            self.halted.store(true, Ordering::SeqCst);
+            return Ok(false);
+        }
+        let (results, mailing, stop) = if self.blocked {
+            // The rows with errors keep them (so the results file and "Retry
+            // failed rows" find them); the others say why they were not loaded.
+            let results = batch.rows.iter().map(|r| not_applied(r, NOT_LOADED_ALL_OR_NOTHING)).collect();
+            let mailing = Mailing { tenant_id: self.upload.tenant_id, claim: String::new(), messages: Vec::new() };
+            (results, mailing, false)
+        } else {
+            apply_batch(&txn, self.tenant, self.options, self.actor, catalogue, self.org_code, &mut batch).await?
+        };
+        let Some(applied) = self.record_results(&txn, &results, stop).await? else {
+            // Another run gave these rows results since they were read: its work stands.
+            txn.rollback().await?;
+            let upload = self.upload.id;
+            return Err(DbErr::Custom(format!("upload {upload}: rows were applied by another run at once")));
+        };
+        txn.commit().await?;
+        if !mailing.messages.is_empty() {
+            (self.send.lock().unwrap_or_else(|e| e.into_inner()))(mailing);
+        }
+        let grew = results.iter().any(|r| r.outcome == outcome::ADDED);
+        if !self.after_commit(grew).await? || !self.report_progress(&results, applied, stop).await? {
+            self.halted.store(true, Ordering::SeqCst);
+            return Ok(false);
+        }
+        Ok(!stop)
     }
 
     /// The rows without a result in the range of positions after `after`, with
