@@ -22,6 +22,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use crate::own_connection::WritesBehind;
+
 /// The SQL type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -272,6 +274,12 @@ pub async fn insert<C: ConnectionTrait>(
 /// sea-orm transaction, whose connection no `COPY` can reach).
 pub trait CopyTo: ConnectionTrait {
     fn copy_pool(&self) -> Option<&PgPool>;
+    /// Where [`write`] may leave its rows to be written behind the caller
+    /// (an [`OwnTransaction`](crate::own_connection::OwnTransaction)'s);
+    /// `None` where each write ends before it returns.
+    fn behind(&self) -> Option<&WritesBehind> {
+        None
+    }
 }
 
 /// Any of the pool's connections: each statement on it stands alone.
@@ -286,10 +294,30 @@ impl CopyTo for DatabaseConnection {
 /// unpack into a row store before inserting, and no sea-query value stands
 /// between a row and its text (in a plan of 1M rows, those were a tenth of
 /// PostgreSQL's time and most of the writers'); elsewhere as [`insert`].
+///
+/// Where `db` has [writes behind](CopyTo::behind) it, the rows are checked
+/// and handed over, and written while the caller goes on; a write that then
+/// fails fails the transaction's next statement or its commit.
 pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: Vec<Row>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
+    let Some(behind) = db.behind() else {
+        return write_now(db, table, columns, rows).await;
+    };
+    check(columns, &rows)?;
+    let table = table.to_owned();
+    let columns: Vec<(String, Kind)> = columns.iter().map(|(name, kind)| ((*name).to_owned(), *kind)).collect();
+    behind
+        .run(|own| async move {
+            let columns: Vec<(&str, Kind)> = columns.iter().map(|(name, kind)| (name.as_str(), *kind)).collect();
+            write_now(&own, &table, &columns, rows).await
+        })
+        .await
+}
+
+/// [`write`], ended before it returns.
+async fn write_now<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: Vec<Row>) -> Result<(), DbErr> {
     let Some(pool) = db.copy_pool() else {
         insert(db, table, columns, rows, None).await?;
         return Ok(());
@@ -321,10 +349,13 @@ pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: V
 
 /// Inserts `rows` into `table` as [`write`] does, each with a new `id`;
 /// returns the ids in the rows' order. `key` names a column whose values
-/// tell the rows apart (a number or a text). Where `db` can `COPY`, the ids
-/// are taken from the table's sequence first, all in one statement, and
-/// copied with the rows. Elsewhere the rows are inserted and their ids read
-/// back by `key`: SQLite returns inserted rows in no promised order.
+/// tell the rows apart (a number or a text). The ids are known before the
+/// rows are written where `db` can `COPY` (taken from the table's sequence,
+/// all in one statement) and in an own transaction on SQLite (the ones after
+/// the last, under its write lock); the rows are then written with them, as
+/// [`write`] does, behind the caller where it can. Elsewhere the rows are
+/// inserted and their ids read back by `key`: SQLite returns inserted rows
+/// in no promised order.
 pub async fn write_with_ids<C: CopyTo>(
     db: &C,
     table: &str,
@@ -336,25 +367,11 @@ pub async fn write_with_ids<C: CopyTo>(
         return Ok(Vec::new());
     }
     let keys = keys_of(table, columns, &rows, key)?;
-    if db.copy_pool().is_none() {
-        return insert_with_ids(db, table, columns, rows, key, keys).await;
-    }
-    // The sequence is looked up once, in a materialized CTE: as a subquery
-    // PostgreSQL pulls it up and looks the name up again for every id, which
-    // made a million ids take 5 s instead of 0.6 s.
-    let reserve = Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence($1, 'id')::regclass AS seq) \
-         SELECT nextval(s.seq) AS id FROM s, generate_series(1, $2)",
-        [table.into(), (rows.len() as i64).into()],
-    );
-    let reserved = db.query_all_raw(reserve).await?;
-    let ids = reserved
-        .iter()
-        .map(|r| {
-            r.try_get::<Option<i64>>("", "id")?.ok_or_else(|| DbErr::Custom(format!("{table} has no id sequence")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = match (db.copy_pool(), db.behind()) {
+        (Some(_), _) => ids_from_sequence(db, table, rows.len()).await?,
+        (None, Some(_)) => ids_after_last(db, table, rows.len()).await?,
+        (None, None) => return insert_with_ids(db, table, columns, rows, key, keys).await,
+    };
     // Zipped with the rows below, a short list would drop rows unwritten.
     if ids.len() != rows.len() {
         return Err(DbErr::Custom(format!("{table}: {} ids reserved for {} rows", ids.len(), rows.len())));
@@ -366,6 +383,49 @@ pub async fn write_with_ids<C: CopyTo>(
     });
     write(db, table, &with_id, rows.collect()).await?;
     Ok(ids)
+}
+
+/// `n` new ids of `table` from its sequence, in one statement.
+async fn ids_from_sequence<C: ConnectionTrait>(db: &C, table: &str, n: usize) -> Result<Vec<i64>, DbErr> {
+    // The sequence is looked up once, in a materialized CTE: as a subquery
+    // PostgreSQL pulls it up and looks the name up again for every id, which
+    // made a million ids take 5 s instead of 0.6 s.
+    let reserve = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence($1, 'id')::regclass AS seq) \
+         SELECT nextval(s.seq) AS id FROM s, generate_series(1, $2)",
+        [table.into(), (n as i64).into()],
+    );
+    db.query_all_raw(reserve)
+        .await?
+        .iter()
+        .map(|r| {
+            r.try_get::<Option<i64>>("", "id")?.ok_or_else(|| DbErr::Custom(format!("{table} has no id sequence")))
+        })
+        .collect()
+}
+
+/// On SQLite, in a transaction that holds its write lock (an own
+/// transaction's `BEGIN IMMEDIATE`): the `n` ids after the largest that
+/// `table` holds or has given out (`AUTOINCREMENT`'s `sqlite_sequence`),
+/// which no other writer can take before this one commits. Inserted with
+/// their ids, the rows need not be read back to learn them, and may be
+/// written behind the caller.
+async fn ids_after_last<C: ConnectionTrait>(db: &C, table: &str, n: usize) -> Result<Vec<i64>, DbErr> {
+    let last = Statement::from_sql_and_values(
+        DatabaseBackend::Sqlite,
+        format!(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), \
+             coalesce((SELECT max(id) FROM {table}), 0)) AS last"
+        ),
+        [table.into()],
+    );
+    let last: i64 = db
+        .query_one_raw(last)
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("{table}: no last id")))?
+        .try_get("", "last")?;
+    Ok((1..=n as i64).map(|i| last + i).collect())
 }
 
 /// Each row's `key`, as text; refused unless `key` is a number or text column

@@ -22,8 +22,9 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, RuntimeErr, Statement,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// How long a statement waits for the connection: the one before it hands it
 /// back at once, so only a refused new connection (see above) waits this long.
@@ -71,7 +72,8 @@ impl OwnConnection {
         };
         self.in_transaction.store(true, Ordering::SeqCst);
         self.db.execute_unprepared(begin).await?;
-        Ok(OwnTransaction { own: self })
+        let behind = WritesBehind { db: self.db.clone(), running: Mutex::new(None), failed: Mutex::new(None) };
+        Ok(OwnTransaction { own: self, behind })
     }
 
     pub async fn close(self) -> Result<(), DbErr> {
@@ -114,14 +116,20 @@ fn connection_error(e: sea_orm::sqlx::Error) -> DbErr {
 /// its connection is next used or closed.
 pub struct OwnTransaction<'c> {
     own: &'c OwnConnection,
+    behind: WritesBehind,
 }
 
 impl OwnTransaction<'_> {
+    /// Commits once the write running behind has ended; if it failed, returns
+    /// its error and commits nothing (the transaction is left to roll back).
     pub async fn commit(self) -> Result<(), DbErr> {
+        self.behind.wait().await?;
         self.end("COMMIT").await
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
+        // Its error is the reason for the rollback, or lost in it.
+        self.behind.wait().await.ok();
         self.end("ROLLBACK").await
     }
 
@@ -132,21 +140,76 @@ impl OwnTransaction<'_> {
     }
 }
 
+/// A transaction's bulk writes that run behind its caller ([`bulk::write`]
+/// hands them here): one at a time, in the order given, each on a task of its
+/// own, while the caller builds the next. A load's batch on SQLite was serial
+/// before: SQLite's thread idled while the load built a statement's rows and
+/// bound its values, and the load idled while SQLite wrote them. Every other
+/// use of the transaction (a statement, the commit) first waits for the write
+/// running behind, and fails with its error if it failed (and every use
+/// after it, the commit included), so the transaction's statements keep
+/// their order and a transaction with a failed write is never committed.
+///
+/// [`bulk::write`]: crate::bulk::write
+pub struct WritesBehind {
+    /// The transaction's connection (the pool of one).
+    db: DatabaseConnection,
+    running: Mutex<Option<JoinHandle<Result<(), DbErr>>>>,
+    /// A write behind failed: what it said. On SQLite a failed statement
+    /// leaves its transaction open, to be committed without it.
+    failed: Mutex<Option<String>>,
+}
+
+impl WritesBehind {
+    /// Starts `write` on the transaction's connection once the write before
+    /// it has ended; its error, if that one failed. A caller dropped meanwhile
+    /// leaves the write to end on its own: the transaction it is in is rolled
+    /// back when the connection is next begun on or closed.
+    pub(crate) async fn run<W, F>(&self, write: W) -> Result<(), DbErr>
+    where
+        W: FnOnce(DatabaseConnection) -> F,
+        F: std::future::Future<Output = Result<(), DbErr>> + Send + 'static,
+    {
+        self.wait().await?;
+        let task = tokio::spawn(write(self.db.clone()));
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok(())
+    }
+
+    /// Waits for the write running behind, if any; its error if it failed.
+    pub(crate) async fn wait(&self) -> Result<(), DbErr> {
+        if let Some(failed) = self.failed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(DbErr::Custom(format!("a write earlier in this transaction failed: {failed}")));
+        }
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(task) = running else { return Ok(()) };
+        let ended = task.await.unwrap_or_else(|e| Err(DbErr::Custom(format!("a write behind its transaction: {e}"))));
+        if let Err(e) = &ended {
+            *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        }
+        ended
+    }
+}
+
 #[sea_orm::prelude::async_trait::async_trait]
 impl ConnectionTrait for OwnTransaction<'_> {
     fn get_database_backend(&self) -> DatabaseBackend {
         self.own.db.get_database_backend()
     }
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.behind.wait().await?;
         self.own.db.execute_raw(stmt).await
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.behind.wait().await?;
         self.own.db.execute_unprepared(sql).await
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.behind.wait().await?;
         self.own.db.query_one_raw(stmt).await
     }
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.behind.wait().await?;
         self.own.db.query_all_raw(stmt).await
     }
 }
@@ -154,5 +217,8 @@ impl ConnectionTrait for OwnTransaction<'_> {
 impl CopyTo for OwnTransaction<'_> {
     fn copy_pool(&self) -> Option<&PgPool> {
         self.own.db.copy_pool()
+    }
+    fn behind(&self) -> Option<&WritesBehind> {
+        Some(&self.behind)
     }
 }

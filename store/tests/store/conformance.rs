@@ -535,6 +535,64 @@ async fn an_own_connection_s_transaction_copies_rows_that_see_its_writes_and_end
 }
 
 #[tokio::test]
+async fn an_own_transaction_s_writes_behind_keep_their_order_and_one_that_fails_fails_the_commit() {
+    use muster_store::memberships::{self, Kind as Membership};
+    use muster_store::own_connection::OwnConnection;
+    use sea_orm::{ConnectionTrait, QueryOrder};
+    on_every_backend(|db, backend| async move {
+        let t = tenants::create_tenant(&db, "behind", "Behind", None).await.unwrap();
+        let role = memberships::create(&db, t.id, Membership::Roles, "Staff", "staff").await.unwrap();
+        let users = |names: &[&str]| names.iter().map(|n| bulk_user(t.id, n, None, true, Utc::now())).collect();
+        // The last id given out, then deleted: ids are not given out twice.
+        let gone = bulk::write_with_ids(&db, "users", BULK_USER, users(&["gone"]), "user_id_norm").await.unwrap();
+        user::Entity::delete_by_id(gone[0]).exec(&db).await.unwrap();
+
+        let mut own = OwnConnection::open(&db).await.unwrap();
+        let txn = own.begin().await.unwrap();
+        let ids = bulk::write_with_ids(&txn, "users", BULK_USER, users(&["b2", "b0", "b1"]), "user_id_norm").await;
+        let ids = ids.unwrap();
+        assert!(ids.iter().all(|id| *id > gone[0]), "{backend:?}: {ids:?} after {gone:?}");
+        // Written behind the users, in order: each membership's user is there.
+        let pairs: Vec<(i64, i64)> = ids.iter().map(|id| (*id, role)).collect();
+        memberships::add(&txn, t.id, Membership::Roles, &pairs).await.unwrap();
+        let seen = memberships::of_users(&txn, t.id, Membership::Roles, &ids).await.unwrap();
+        assert_eq!(seen.len(), 3, "{backend:?}: the transaction sees what was written behind");
+        txn.commit().await.unwrap();
+        let later = bulk::write_with_ids(&db, "users", BULK_USER, users(&["later"]), "user_id_norm").await.unwrap();
+        assert!(later[0] > ids[2], "{backend:?}: {later:?} after {ids:?}");
+        let stored = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).order_by_asc(user::Column::Id);
+        let stored: Vec<(i64, String)> = stored.all(&db).await.unwrap().into_iter().map(|u| (u.id, u.user_id)).collect();
+        let named = ids.iter().zip(["b2", "b0", "b1"]).map(|(id, n)| (*id, n.to_owned()));
+        let expected: Vec<(i64, String)> = named.chain([(later[0], "later".to_owned())]).collect();
+        assert_eq!(stored, expected, "{backend:?}");
+
+        // A membership of a role that does not exist: handed over, it fails
+        // behind; the next statement says so, and so does every use after it.
+        let txn = own.begin().await.unwrap();
+        let ids = bulk::write_with_ids(&txn, "users", BULK_USER, users(&["f0", "f1"]), "user_id_norm").await.unwrap();
+        let no_role = role + 1000;
+        memberships::add(&txn, t.id, Membership::Roles, &[(ids[0], role), (ids[1], no_role)]).await.unwrap();
+        let next = txn.execute_unprepared("SELECT 1").await;
+        assert!(next.is_err(), "{backend:?}: {next:?}");
+        let committed = txn.commit().await;
+        assert!(
+            matches!(&committed, Err(sea_orm::DbErr::Custom(m)) if m.starts_with("a write earlier in this transaction failed")),
+            "{backend:?}: {committed:?}"
+        );
+        // The connection carries on, that transaction rolled back whole.
+        let txn = own.begin().await.unwrap();
+        bulk::write_with_ids(&txn, "users", BULK_USER, users(&["f2"]), "user_id_norm").await.unwrap();
+        txn.commit().await.unwrap();
+        own.close().await.unwrap();
+        let names = user::Entity::find().filter(user::Column::TenantId.eq(t.id)).all(&db).await.unwrap();
+        let mut names: Vec<String> = names.into_iter().map(|u| u.user_id).collect();
+        names.sort();
+        assert_eq!(names, ["b0", "b1", "b2", "f2", "later"], "{backend:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bulk_writes_with_ids_give_each_row_its_own_in_order() {
     use muster_store::entity::audit_event;
     use sea_orm::DbErr;
