@@ -1,4 +1,5 @@
-//! A connection of one's own, for transactions that write by `COPY`.
+//! A connection of one's own, for transactions that write by `COPY`, and
+//! on SQLite write behind their caller ([`WritesBehind`]).
 //!
 //! sea-orm's transaction keeps its connection to itself, so a `COPY` could only
 //! go over another connection, outside the transaction, where the rows the
@@ -72,7 +73,7 @@ impl OwnConnection {
         };
         self.in_transaction.store(true, Ordering::SeqCst);
         self.db.execute_unprepared(begin).await?;
-        let behind = WritesBehind { db: self.db.clone(), running: Mutex::new(None), failed: Mutex::new(None) };
+        let behind = WritesBehind::new(self.db.clone());
         Ok(OwnTransaction { own: self, behind })
     }
 
@@ -146,9 +147,10 @@ impl OwnTransaction<'_> {
 /// before: SQLite's thread idled while the load built a statement's rows and
 /// bound its values, and the load idled while SQLite wrote them. Every other
 /// use of the transaction (a statement, the commit) first waits for the write
-/// running behind, and fails with its error if it failed (and every use
-/// after it, the commit included), so the transaction's statements keep
-/// their order and a transaction with a failed write is never committed.
+/// running behind; once one has failed, each of them fails with its error,
+/// the commit included, so the transaction's statements keep their order
+/// and a transaction with a failed write is never committed (a rollback
+/// still runs).
 ///
 /// Used on SQLite only. There, in runs of 1M new users alternating with
 /// runs of the commit before (2026-12-07), loads took 48.7 and 55.7 s
@@ -161,40 +163,61 @@ impl OwnTransaction<'_> {
 pub struct WritesBehind {
     /// The transaction's connection (the pool of one).
     db: DatabaseConnection,
-    running: Mutex<Option<JoinHandle<Result<(), DbErr>>>>,
-    /// A write behind failed: what it said. On SQLite a failed statement
-    /// leaves its transaction open, to be committed without it.
-    failed: Mutex<Option<String>>,
+    /// The write running behind, kept here while it is waited for: a second
+    /// waiter waits its turn, and a wait cut off leaves it to the next.
+    running: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The first write behind that failed, recorded by the write itself, so
+    /// that no wait cut off can lose it. Its transaction must not commit:
+    /// most failed statements leave SQLite's transaction open, without them.
+    failed: Arc<Mutex<Option<DbErr>>>,
 }
 
 impl WritesBehind {
+    fn new(db: DatabaseConnection) -> Self {
+        Self { db, running: tokio::sync::Mutex::new(None), failed: Arc::default() }
+    }
+
     /// Starts `write` on the transaction's connection once the write before
-    /// it has ended; its error, if that one failed. A caller dropped meanwhile
-    /// leaves the write to end on its own: the transaction it is in is rolled
-    /// back when the connection is next begun on or closed.
+    /// it has ended; that one's error, if it failed. A caller dropped
+    /// meanwhile leaves the write to end on its own: the transaction it is in
+    /// is rolled back when the connection is next begun on or closed.
     pub(crate) async fn run<W, F>(&self, write: W) -> Result<(), DbErr>
     where
         W: FnOnce(DatabaseConnection) -> F,
         F: std::future::Future<Output = Result<(), DbErr>> + Send + 'static,
     {
-        self.wait().await?;
-        let task = tokio::spawn(write(self.db.clone()));
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let mut running = self.running.lock().await;
+        self.join(&mut running).await?;
+        let failed = Arc::clone(&self.failed);
+        let write = write(self.db.clone());
+        *running = Some(tokio::spawn(async move {
+            if let Err(e) = write.await {
+                failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            }
+        }));
         Ok(())
     }
 
-    /// Waits for the write running behind, if any; its error if it failed.
+    /// Waits for the write running behind, if any; the error of the first
+    /// that failed, if one did.
     pub(crate) async fn wait(&self) -> Result<(), DbErr> {
-        if let Some(failed) = self.failed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            return Err(DbErr::Custom(format!("a write earlier in this transaction failed: {failed}")));
+        let mut running = self.running.lock().await;
+        self.join(&mut running).await
+    }
+
+    async fn join(&self, running: &mut Option<JoinHandle<()>>) -> Result<(), DbErr> {
+        if let Some(task) = running.as_mut() {
+            let ended = task.await;
+            *running = None;
+            if let Err(e) = ended {
+                let lost = DbErr::Custom(format!("a write behind its transaction did not end: {e}"));
+                self.failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(lost);
+            }
         }
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(task) = running else { return Ok(()) };
-        let ended = task.await.unwrap_or_else(|e| Err(DbErr::Custom(format!("a write behind its transaction: {e}"))));
-        if let Err(e) = &ended {
-            *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
-        ended
     }
 }
 

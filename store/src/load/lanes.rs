@@ -182,7 +182,9 @@ where
     /// Applies batches until no range of rows is left. The next batch is read
     /// while this one is applied: on SQLite, whose one writer makes the load
     /// serial, the writer's thread idled while this task read and parsed a
-    /// batch's rows, and this task idled while the writer wrote.
+    /// batch's rows, and this task idled while the writer wrote. Its
+    /// passwords are hashed then too, still outside its own transaction: a
+    /// lane that waits for them holds no write lock.
     async fn batches_on(&self, own: &mut OwnConnection, catalogue: &mut Catalogue) -> Result<(), DbErr> {
         let mut ahead = self.take_batch().await?;
         while let Some(taken) = ahead {
@@ -193,13 +195,26 @@ where
                 ahead = self.take_batch().await?;
                 continue;
             };
-            let (applied, following) = tokio::join!(self.apply(own, catalogue, batch), self.take_batch());
+            let reading = self.take_batch();
+            let applying = self.apply(own, catalogue, batch);
+            tokio::pin!(reading, applying);
+            let mut read = None;
+            let applied = loop {
+                tokio::select! {
+                    applied = &mut applying => break applied,
+                    next = &mut reading, if read.is_none() => read = Some(next),
+                }
+            };
             if !applied? {
-                // Halted, or stopped with every row given its result: the
-                // batch read meanwhile is not applied.
+                // Halted, failed, or stopped with every row given its result:
+                // the next batch is not applied, nor waited for (its
+                // passwords may take seconds to hash); it only read.
                 return Ok(());
             }
-            ahead = following?;
+            ahead = match read {
+                Some(read) => read?,
+                None => reading.await?,
+            };
         }
         Ok(())
     }
