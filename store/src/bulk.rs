@@ -49,7 +49,7 @@ impl Kind {
 }
 
 /// A table's columns for [`insert`]: name and type, in the order rows give them.
-pub type Columns<'a> = &'a [(&'a str, Kind)];
+pub type Columns<'a> = &'a [(&'static str, Kind)];
 
 /// One row: its values in the order of the table's [`Columns`].
 #[derive(Default)]
@@ -306,14 +306,8 @@ pub async fn write<C: CopyTo>(db: &C, table: &str, columns: Columns<'_>, rows: V
         return write_now(db, table, columns, rows).await;
     };
     check(columns, &rows)?;
-    let table = table.to_owned();
-    let columns: Vec<(String, Kind)> = columns.iter().map(|(name, kind)| ((*name).to_owned(), *kind)).collect();
-    behind
-        .run(|own| async move {
-            let columns: Vec<(&str, Kind)> = columns.iter().map(|(name, kind)| (name.as_str(), *kind)).collect();
-            write_now(&own, &table, &columns, rows).await
-        })
-        .await
+    let (table, columns) = (table.to_owned(), columns.to_vec());
+    behind.run(|own| async move { write_now(&own, &table, &columns, rows).await }).await
 }
 
 /// [`write`], ended before it returns.

@@ -17,7 +17,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let url = sqlite_create_if_missing(url);
     let mut options = ConnectOptions::new(url.clone());
     options.connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30)).sqlx_logging(false);
-    if url.starts_with("sqlite:") {
+    if is_sqlite(&url) {
         // One writer at a time is SQLite's rule; a small pool keeps readers from
         // queueing behind it without multiplying lock contention.
         options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|sqlite| {
@@ -36,6 +36,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         });
     }
     Database::connect(options).await
+}
+
+/// Whether `url` names a SQLite database (else PostgreSQL).
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
 }
 
 fn sqlite_create_if_missing(url: &str) -> String {

@@ -36,7 +36,7 @@ const ARENAS: i32 = 2;
 /// Milliseconds mimalloc keeps a freed page before giving it back, for a
 /// process on the database of `database_url`.
 fn purge_delay_ms(database_url: &str) -> std::ffi::c_long {
-    if database_url.starts_with("sqlite:") {
+    if crate::db::is_sqlite(database_url) {
         10
     } else {
         0
