@@ -119,6 +119,9 @@ pub(super) struct Lanes<'a, P, S> {
     pub(super) halted: AtomicBool,
     /// Lanes not yet ended: the lease is kept while any runs.
     pub(super) lanes_running: AtomicUsize,
+    /// Whether a row that this run (or one before it) applied may name a
+    /// manager: if not, there is no manager to link once every row is in.
+    pub(super) managers_named: AtomicBool,
     /// Whether this run has told the job it made progress (its first commit).
     pub(super) progress_marked: AtomicBool,
     pub(super) progress: Mutex<P>,
@@ -239,6 +242,9 @@ where
     async fn apply(&self, own: &mut OwnConnection, catalogue: &mut Catalogue, mut batch: Batch) -> Result<bool, DbErr> {
         // One lane renews the lease with each batch; lanes side by side check it.
         let fence = if self.parallel { Fence::Check } else { Fence::Renew };
+        if !self.blocked && batch.may_name_a_manager() {
+            self.managers_named.store(true, Ordering::SeqCst);
+        }
         let txn = own.begin().await?;
         if !crate::jobs::fenced(&txn, self.claim, fence).await? {
             txn.rollback().await?;

@@ -2,7 +2,7 @@
 use super::writes::Credential;
 use crate::entity::upload_row;
 use muster_import::plan::Change;
-use muster_import::UserRow;
+use muster_import::{RowStatus, UserRow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect};
 use serde::Deserialize;
@@ -14,6 +14,19 @@ pub(super) struct Batch {
     pub(super) rows: Vec<upload_row::Model>,
     pub(super) parsed: Vec<Option<UserRow>>,
     pub(super) credentials: HashMap<usize, Credential>,
+}
+
+impl Batch {
+    /// Whether applying the batch may leave a manager to link once every row
+    /// is in ([`link_managers`](super::managers::link_managers)): a row that
+    /// adds or changes a user and names a manager, or whose record could not
+    /// be read, so that nothing can be said of it.
+    pub(super) fn may_name_a_manager(&self) -> bool {
+        let links = [RowStatus::New, RowStatus::Update, RowStatus::Joiner, RowStatus::Leaver].map(RowStatus::as_str);
+        self.rows.iter().zip(&self.parsed).any(|(r, parsed)| {
+            links.contains(&r.status.as_str()) && parsed.as_ref().is_none_or(|row| row.reports_to.is_some())
+        })
+    }
 }
 
 /// A planned row as a load reads it, with its record as JSON text, parsed once
@@ -100,4 +113,45 @@ pub(super) fn record_text(db: &DatabaseConnection, field: &str) -> String {
 /// A planned row's changes (stored as JSON), as the engine planned them.
 pub(super) fn changes_of(json: Option<&sea_orm::JsonValue>) -> Vec<Change> {
     json.and_then(|c| Vec::<Change>::deserialize(c).ok()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_import::UserId;
+
+    fn planned(status: RowStatus, record: Option<UserRow>) -> Batch {
+        let row = upload_row::Model {
+            id: 1,
+            tenant_id: 1,
+            upload_id: 1,
+            row_index: 1,
+            line: 2,
+            status: status.as_str().into(),
+            selected: true,
+            record: None,
+            existing_user_id: None,
+            diagnostics: None,
+            changes: None,
+            result: None,
+            outcome: None,
+            message: None,
+            user_id: None,
+            full_name: None,
+        };
+        Batch { rows: vec![row], parsed: vec![record], credentials: HashMap::new() }
+    }
+
+    #[test]
+    fn a_batch_may_name_a_manager_when_a_row_it_applies_does_or_cannot_be_read() {
+        let naming = UserRow { reports_to: Some(UserId::parse("boss").unwrap()), ..UserRow::default() };
+        for status in [RowStatus::New, RowStatus::Update, RowStatus::Joiner, RowStatus::Leaver] {
+            assert!(planned(status, Some(naming.clone())).may_name_a_manager(), "{status:?}");
+            assert!(planned(status, None).may_name_a_manager(), "{status:?}: a record not read");
+            assert!(!planned(status, Some(UserRow::default())).may_name_a_manager(), "{status:?}");
+        }
+        for status in [RowStatus::Unchanged, RowStatus::Delete, RowStatus::Old, RowStatus::Error, RowStatus::Skipped] {
+            assert!(!planned(status, Some(naming.clone())).may_name_a_manager(), "{status:?}: nothing to link");
+        }
+    }
 }

@@ -2,9 +2,10 @@
 use super::{outcome, LoadCounts};
 use crate::bulk::{self, Kind};
 use crate::entity::{audit_event, upload, upload_row};
+use crate::memberships::Kind as Membership;
 use muster_import::RowStatus;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 pub(super) struct RowResult {
     pub(super) id: i64,
@@ -91,15 +92,27 @@ pub(super) async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> R
             c.add(&o, n);
         }
     }
-    let created = |action: &'static str| {
-        audit_event::Entity::find()
-            .filter(audit_event::Column::TenantId.eq(upload.tenant_id))
-            .filter(audit_event::Column::UploadId.eq(upload.id))
-            .filter(audit_event::Column::Action.eq(action))
-            .count(db)
-    };
-    c.roles_added = created("role.create").await?;
-    c.groups_added = created("group.create").await?;
+    // Role and group events by their target's kind: on its index, where the
+    // upload alone (not indexed) had the database read every event of the
+    // tenant, twice, a million of them after a load of a million users.
+    let created: Vec<(String, i64)> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Action)
+        .column_as(audit_event::Column::Id.count(), "n")
+        .filter(audit_event::Column::TenantId.eq(upload.tenant_id))
+        .filter(audit_event::Column::TargetKind.is_in([Membership::Roles.noun(), Membership::Groups.noun()]))
+        .filter(audit_event::Column::UploadId.eq(upload.id))
+        .filter(audit_event::Column::Action.is_in(["role.create", "group.create"]))
+        .group_by(audit_event::Column::Action)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (action, n) in created {
+        match action.as_str() {
+            "role.create" => c.roles_added = n as u64,
+            _ => c.groups_added = n as u64,
+        }
+    }
     Ok(c)
 }
 
