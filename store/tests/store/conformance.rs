@@ -1035,3 +1035,36 @@ async fn a_tenant_has_users_only_once_one_is_added_and_only_its_own() {
     })
     .await;
 }
+
+/// PostgreSQL on a loopback address: no TLS unless the URL asks for it.
+#[tokio::test]
+async fn a_loopback_connection_goes_without_tls_unless_its_url_asks_for_it() {
+    use muster_store::testdb::{Backend, TestDb};
+    use sea_orm::{ConnectionTrait, DatabaseBackend::Postgres, Statement};
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let ssl = |db: sea_orm::DatabaseConnection| async move {
+        let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        let row = db.query_one_raw(Statement::from_string(Postgres, sql)).await.unwrap().unwrap();
+        let ssl: bool = row.try_get("", "ssl").unwrap();
+        db.close().await.ok();
+        ssl
+    };
+    let loopback =
+        test_db.url.contains("@127.") || test_db.url.contains("@localhost") || test_db.url.contains("@[::1]");
+    if loopback && std::env::var_os("PGSSLMODE").is_none() {
+        assert!(!ssl(muster_store::db::connect(&test_db.url).await.unwrap()).await, "{}", test_db.url);
+    }
+    // Where the server offers TLS, a URL that requires it gets it.
+    let offered = {
+        let db = muster_store::db::connect(&test_db.url).await.unwrap();
+        let row = db.query_one_raw(Statement::from_string(Postgres, "SHOW ssl")).await.unwrap().unwrap();
+        let on: String = row.try_get("", "ssl").unwrap();
+        db.close().await.ok();
+        on == "on"
+    };
+    if offered {
+        let required = format!("{}?sslmode=require", test_db.url);
+        assert!(ssl(muster_store::db::connect(&required).await.unwrap()).await, "{required}");
+    }
+    test_db.cleanup().await;
+}
