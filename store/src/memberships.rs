@@ -40,6 +40,14 @@ impl Kind {
             Kind::Groups => "group",
         }
     }
+    /// The audit trail's action for one made (by a load): `role.create` or
+    /// `group.create`.
+    pub fn created(self) -> &'static str {
+        match self {
+            Kind::Roles => "role.create",
+            Kind::Groups => "group.create",
+        }
+    }
 }
 
 fn col(name: &str) -> Expr {

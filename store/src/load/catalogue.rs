@@ -97,18 +97,18 @@ pub(super) async fn ensure_names<C: ConnectionTrait>(
             Some(id) => *id,
             None => {
                 let name = display.get(key).cloned().unwrap_or_else(|| key.clone());
-                let action = format!("{}.create", kind.noun());
+                let action = kind.created();
                 let id = match &catalogue.creating {
                     Creating::InBatch => {
                         let id = memberships::create(db, tenant_id, kind, &name, key).await?;
-                        audits.push(audit(actor, &action, kind.noun(), Some(id), &name, None));
+                        audits.push(audit(actor, action, kind.noun(), Some(id), &name, None));
                         id
                     }
                     Creating::Committed(pool) => {
                         let txn = crate::db::begin_write(pool).await?;
                         let (id, made) = memberships::create_or_find(&txn, tenant_id, kind, &name, key).await?;
                         if made {
-                            let event = audit(actor, &action, kind.noun(), Some(id), &name, None);
+                            let event = audit(actor, action, kind.noun(), Some(id), &name, None);
                             bulk::insert(&txn, "audit_events", AUDIT_COLUMNS, vec![event], None).await?;
                         }
                         txn.commit().await?;

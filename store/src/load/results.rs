@@ -102,15 +102,16 @@ pub(super) async fn counts(db: &DatabaseConnection, upload: &upload::Model) -> R
         .filter(audit_event::Column::TenantId.eq(upload.tenant_id))
         .filter(audit_event::Column::TargetKind.is_in([Membership::Roles.noun(), Membership::Groups.noun()]))
         .filter(audit_event::Column::UploadId.eq(upload.id))
-        .filter(audit_event::Column::Action.is_in(["role.create", "group.create"]))
+        .filter(audit_event::Column::Action.is_in([Membership::Roles.created(), Membership::Groups.created()]))
         .group_by(audit_event::Column::Action)
         .into_tuple()
         .all(db)
         .await?;
     for (action, n) in created {
-        match action.as_str() {
-            "role.create" => c.roles_added = n as u64,
-            _ => c.groups_added = n as u64,
+        if action == Membership::Roles.created() {
+            c.roles_added = n as u64;
+        } else {
+            c.groups_added = n as u64;
         }
     }
     Ok(c)
