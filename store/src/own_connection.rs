@@ -67,13 +67,11 @@ impl OwnConnection {
             let fresh = Self::open(&self.db).await?;
             std::mem::replace(self, fresh).close().await?;
         }
-        let begin = match self.db.get_database_backend() {
-            DatabaseBackend::Sqlite => "BEGIN IMMEDIATE",
-            _ => "BEGIN",
-        };
+        let sqlite = self.db.get_database_backend() == DatabaseBackend::Sqlite;
         self.in_transaction.store(true, Ordering::SeqCst);
-        self.db.execute_unprepared(begin).await?;
-        let behind = WritesBehind::new(self.db.clone());
+        self.db.execute_unprepared(if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" }).await?;
+        // Writes run behind on SQLite only: see [`WritesBehind`].
+        let behind = sqlite.then(|| WritesBehind::new(self.db.clone()));
         Ok(OwnTransaction { own: self, behind })
     }
 
@@ -117,21 +115,30 @@ fn connection_error(e: sea_orm::sqlx::Error) -> DbErr {
 /// its connection is next used or closed.
 pub struct OwnTransaction<'c> {
     own: &'c OwnConnection,
-    behind: WritesBehind,
+    behind: Option<WritesBehind>,
 }
 
 impl OwnTransaction<'_> {
     /// Commits once the write running behind has ended; if it failed, returns
     /// its error and commits nothing (the transaction is left to roll back).
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.behind.wait().await?;
+        self.wait_behind().await?;
         self.end("COMMIT").await
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
         // Its error is the reason for the rollback, or lost in it.
-        self.behind.wait().await.ok();
+        self.wait_behind().await.ok();
         self.end("ROLLBACK").await
+    }
+
+    /// Waits for the write running behind, if any; the error of the first
+    /// that failed, if one did.
+    async fn wait_behind(&self) -> Result<(), DbErr> {
+        match &self.behind {
+            Some(behind) => behind.wait().await,
+            None => Ok(()),
+        }
     }
 
     async fn end(self, how: &str) -> Result<(), DbErr> {
@@ -227,19 +234,19 @@ impl ConnectionTrait for OwnTransaction<'_> {
         self.own.db.get_database_backend()
     }
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.behind.wait().await?;
+        self.wait_behind().await?;
         self.own.db.execute_raw(stmt).await
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.behind.wait().await?;
+        self.wait_behind().await?;
         self.own.db.execute_unprepared(sql).await
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.behind.wait().await?;
+        self.wait_behind().await?;
         self.own.db.query_one_raw(stmt).await
     }
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.behind.wait().await?;
+        self.wait_behind().await?;
         self.own.db.query_all_raw(stmt).await
     }
 }
@@ -248,8 +255,7 @@ impl CopyTo for OwnTransaction<'_> {
     fn copy_pool(&self) -> Option<&PgPool> {
         self.own.db.copy_pool()
     }
-    /// On SQLite only: see [`WritesBehind`].
     fn behind(&self) -> Option<&WritesBehind> {
-        (self.get_database_backend() == DatabaseBackend::Sqlite).then_some(&self.behind)
+        self.behind.as_ref()
     }
 }
