@@ -35,8 +35,11 @@ test('the bell follows a load from another page, keeps its count over a reload, 
     assert.match(await page.getAttribute('[data-testid="bell"]', 'aria-label'), /Notifications, none unread/);
     running.server.liftLicenceLimit();
 
+    // Enough rows that the load outlasts the page's move to /uploads several
+    // times over on a busy machine (80 000 loaded in 4 s here; a run that
+    // arrived late saw one progress line).
     const rows = ['userId,firstName,lastName,email'];
-    for (let i = 0; i < 80_000; i++) rows.push(`b${i},Bell,Person,b${i}@example.org`);
+    for (let i = 0; i < 160_000; i++) rows.push(`b${i},Bell,Person,b${i}@example.org`);
     const path = join(dir, 'bell.csv');
     writeFileSync(path, rows.join('\n') + '\n');
     await page.goto(`${running.server.url}/upload`);
@@ -74,7 +77,7 @@ test('the bell follows a load from another page, keeps its count over a reload, 
     await page.waitForSelector('[data-testid="bell-panel"]');
     const latest = await page.locator('[data-testid="bell-panel"] [data-testid="notification"]').allTextContents();
     assert.match(latest[0], /^Unread: The results of upload \d+ were emailed to /);
-    assert.match(latest[1], /^Unread: Upload \d+ \(bell\.csv\) is loaded\. Users loaded successfully\. 80000 added/);
+    assert.match(latest[1], /^Unread: Upload \d+ \(bell\.csv\) is loaded\. Users loaded successfully\. 160000 added/);
     await accessible(page, 'the bell, open');
     await page.locator('[data-testid="bell-panel"] .mark-read').first().click();
     await page.waitForFunction(() => document.querySelector('[data-testid="bell-count"]')?.textContent === '4');
@@ -83,7 +86,7 @@ test('the bell follows a load from another page, keeps its count over a reload, 
     await hydrated(page);
     const all = await page.locator('[data-testid="notification-list"] [data-testid="notification"] a').allTextContents();
     assert.equal(all.length, 5);
-    assert.match(all[4], /^Unread: Upload \d+ \(bell\.csv\) is checked and planned: 80000 rows\. Review it and load it\.$/);
+    assert.match(all[4], /^Unread: Upload \d+ \(bell\.csv\) is checked and planned: 160000 rows\. Review it and load it\.$/);
     assert.match(all[0], /^The results of upload/, 'the one marked read says so by its words');
     await accessible(page, 'the notifications page');
     await page.click('text=Mark all read');
