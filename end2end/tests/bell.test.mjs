@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts } from './harness.mjs';
 
 const running = serverAndBrowser();
 const dir = mkdtempSync(join(tmpdir(), 'muster-bell-'));
@@ -57,13 +57,17 @@ test('the bell follows a load from another page, keeps its count over a reload, 
     await page.click('a[href="/uploads"]');
     await page.waitForURL(`${running.server.url}/uploads`);
     await page.evaluate(() => { window.notReloaded = true; });
-    const seen = new Set();
-    for (let i = 0; i < 600 && seen.size < 2; i++) {
-      const line = await page.locator('[data-testid="bell-progress"]').textContent({ timeout: 50 }).catch(() => null);
-      if (line && !/: 0%$/.test(line) && !/: 100%$/.test(line)) seen.add(line);
-      await page.waitForTimeout(20);
-    }
-    assert.ok(seen.size >= 2, `the progress line moved: ${[...seen]}`);
+    // Each line the bell shows from here on is kept by the page itself, so a
+    // test that looks late still sees the line move.
+    await recordTexts(page, '[data-testid="bell-progress"]');
+    const moving = (lines) => new Set(lines.filter((l) => !/: 0%$/.test(l) && !/: 100%$/.test(l))).size >= 2;
+    await page.waitForFunction(() => {
+      const lines = window.recordedTexts['[data-testid="bell-progress"]'];
+      return new Set(lines.filter((l) => !/: 0%$/.test(l) && !/: 100%$/.test(l))).size >= 2
+        || document.querySelector('[data-testid="bell-count"]')?.textContent === '5';
+    }, null, { timeout: 180_000 });
+    const lines = await recordedTexts(page, '[data-testid="bell-progress"]');
+    assert.ok(moving(lines), `the progress line moved: ${lines.join(' | ')}`);
     // Planned, queued, loading, loaded, results mailed.
     await page.waitForFunction(() => document.querySelector('[data-testid="bell-count"]')?.textContent === '5', null, { timeout: 180_000 });
     assert.equal(await page.evaluate(() => window.notReloaded), true, 'no reload');

@@ -88,6 +88,29 @@ export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
 }
 
+/// Keeps, inside `page`, each text that `selector` shows as the page changes,
+/// from now on. A load of a few seconds may show its steps faster than a test
+/// that polls can look; this sees every step, however late the test reads it.
+export async function recordTexts(page, selector) {
+  await page.evaluate((selector) => {
+    const seen = (window.recordedTexts ??= {});
+    const list = (seen[selector] = []);
+    const note = () => {
+      const text = document.querySelector(selector)?.textContent;
+      if (text != null && list[list.length - 1] !== text) list.push(text);
+    };
+    new MutationObserver(note).observe(document.documentElement, {
+      subtree: true, childList: true, characterData: true, attributes: true,
+    });
+    note();
+  }, selector);
+}
+
+/// The texts `recordTexts` kept for `selector`, in the order shown.
+export async function recordedTexts(page, selector) {
+  return page.evaluate((selector) => window.recordedTexts?.[selector] ?? [], selector);
+}
+
 /// Signs `page` in as the demo tenant's admin of `server`, through the form.
 export async function signIn(page, server) {
   await page.goto(`${server.url}/signin`);

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts } from './harness.mjs';
 
 // A small limit, so that a file over it is quick to make.
 const running = serverAndBrowser({ MUSTER_MAX_UPLOAD_MB: '5' });
@@ -186,33 +186,40 @@ test('a load is followed live without a reload, and leaving and coming back show
   assert.match(await planCounts(), /New: 80,000/);
   // The page is marked: a reload would lose the mark.
   await page.evaluate(() => { window.notReloaded = true; });
+  await recordTexts(page, '[data-testid="progress-detail"]');
+  await recordTexts(page, '[data-testid="progress-announced"][aria-live="polite"]');
   await page.click('[data-testid="load"]');
-  const seen = new Set();
-  const details = [];
-  const rated = (d) => /\d+% · [\d,]+ of 80,000 rows · [\d,]+ rows\/s · about \d.* left/.test(d);
-  for (let i = 0; i < 400 && (seen.size < 2 || !details.some(rated)); i++) {
-    const value = await page.getAttribute('[data-testid="load-progress"]', 'value').catch(() => null);
-    if (value && Number(value) > 0 && Number(value) < 80_000) {
-      seen.add(value);
-      details.push(await page.textContent('[data-testid="progress-detail"]').catch(() => ''));
-    }
-    await page.waitForTimeout(25);
-  }
-  assert.ok(seen.size >= 2, `at least two progress values between 0 and the end arrived: ${[...seen]}`);
-  // Rows done of total, the rate and the time left; announced politely, in words.
-  assert.ok(details.some(rated), details.join(' | '));
-  assert.equal(await page.getAttribute('[data-testid="progress-announced"]', 'aria-live'), 'polite');
+  // Rows done of total, the rate and the time left, in words.
+  const rated = /\d+% · [\d,]+ of 80,000 rows · [\d,]+ rows\/s · about \d.* left/;
+  const between = /^\d+% · ([\d,]+) of 80,000 rows/;
+  // Until two steps between the start and the end, one of them with its rate,
+  // have been shown, or the load is over; each step is kept by the page itself.
+  await page.waitForFunction(({ rated, between }) => {
+    const texts = window.recordedTexts['[data-testid="progress-detail"]'];
+    const steps = new Set(texts.map((t) => t.match(new RegExp(between))?.[1]).filter((n) => n && n !== '0' && n !== '80,000'));
+    return (steps.size >= 2 && texts.some((t) => new RegExp(rated).test(t)))
+      || document.querySelector('[data-testid="summary"]');
+  }, { rated: rated.source, between: between.source }, { timeout: 180_000 });
+  const details = await recordedTexts(page, '[data-testid="progress-detail"]');
+  const steps = new Set(details.map((t) => t.match(between)?.[1]).filter((n) => n && n !== '0' && n !== '80,000'));
+  assert.ok(steps.size >= 2, `at least two steps between 0 and the end were shown: ${details.join(' | ')}`);
+  assert.ok(details.some((d) => rated.test(d)), details.join(' | '));
+  // Announced politely, in words.
+  const announced = await recordedTexts(page, '[data-testid="progress-announced"][aria-live="polite"]');
+  assert.ok(announced.some((a) => /^Loading: \d+% done\.$/.test(a)), announced.join(' | '));
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'no reload');
   await accessible('a load in progress');
   // Away and back: the page is rendered from the database as it is now.
   await page.goto(`${running.server.url}/uploads`);
   await page.goto(`${running.server.url}/uploads/${id}`);
-  const state = await page.textContent('[data-testid="upload-state"]');
+  // Read at once, as rendered: the live page may move on between two reads.
+  const [state, value] = await page.evaluate(() => [
+    document.querySelector('[data-testid="upload-state"]')?.textContent ?? '',
+    document.querySelector('[data-testid="load-progress"]')?.getAttribute('value'),
+  ]);
   assert.match(state, /Loading|Done/);
-  if (/Loading/.test(state)) {
-    // Mid-load: the rendered page already says how far it got.
-    assert.ok(Number(await page.getAttribute('[data-testid="load-progress"]', 'value')) > 0, 'progress rendered');
-  }
+  // Mid-load: the rendered page already says how far it got.
+  if (/Loading/.test(state)) assert.ok(Number(value) > 0, `progress rendered: ${value}`);
   await page.waitForSelector('[data-testid="summary"]', { timeout: 180_000 });
   assert.match(await page.textContent('[data-testid="summary"]'), /80000 added/);
   // The list shows it, done.
