@@ -34,6 +34,11 @@ if ensure_rust_component rustfmt fmt; then cargo fmt --all --check; fi
 echo "==> clippy, warnings denied (the workspace's lints included)"
 if ensure_rust_component clippy clippy; then cargo clippy --workspace --all-targets -- -D warnings; fi
 
+echo "==> no unused dependencies (cargo machete, and the workspace's own list)"
+ensure_cargo_machete
+cargo machete
+unused_workspace_dependencies
+
 echo "==> the import engine builds for wasm32-unknown-unknown"
 cargo check -p muster-import --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
 

@@ -178,6 +178,32 @@ ensure_rust_component() {
   return 1
 }
 
+# cargo-machete: a package's dependencies that its code never names. Pinned,
+# so that every machine runs the same check.
+ensure_cargo_machete() {
+  local want=0.9.2
+  if [ "$(cargo machete --version 2>/dev/null)" != "$want" ]; then
+    echo "==> installing cargo-machete $want (about a minute, once per machine)"
+    cargo install -q cargo-machete --version "$want" --locked
+  fi
+}
+
+# Entries of the root [workspace.dependencies] that no package takes: cargo
+# machete looks at packages only. Prints them; fails if there are any.
+unused_workspace_dependencies() {
+  local name members unused=()
+  members=$(cd "$MUSTER_ROOT" && git ls-files '*Cargo.toml' | grep -vx Cargo.toml)
+  for name in $(awk '/^\[/ { on = ($0 == "[workspace.dependencies]"); next }
+                     on && /^[A-Za-z0-9_-]+ *=/ { sub(/ *=.*/, ""); print }' "$MUSTER_ROOT/Cargo.toml"); do
+    (cd "$MUSTER_ROOT" && echo "$members" | xargs grep -Eq "^${name}(\.workspace *= *true| *= *\{[^}]*workspace *= *true)") \
+      || unused+=("$name")
+  done
+  if [ ${#unused[@]} -gt 0 ]; then
+    echo "[workspace.dependencies] lists what no package takes: ${unused[*]}" >&2
+    return 1
+  fi
+}
+
 prepare_build() {
   choose_wasm_toolchain
   ensure_wasm_bindgen
