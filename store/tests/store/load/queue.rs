@@ -44,8 +44,11 @@ async fn an_interrupted_load_resumes_and_applies_every_row_once() {
     on_every_backend(|db, backend| async move {
         let w = world(&db).await;
         let mut file = String::from("userId,email,firstName\n");
-        // More ranges than lanes side by side (PostgreSQL), so that some are left.
-        let n = load::BATCH as usize * (load::LANES + 2) + 200;
+        // More ranges than lanes side by side (PostgreSQL) take before they stop,
+        // each its first and the one it reads ahead, so that some are left; and
+        // those are all full, so that whichever a lane applies first, it applies
+        // a whole batch (one run's last lane to start took the 200-row tail).
+        let n = load::BATCH as usize * (2 * load::LANES + 2) + 200;
         for i in 0..n {
             file.push_str(&format!("r{i},r{i}@x.io,R\n"));
         }
