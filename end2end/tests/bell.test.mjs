@@ -6,20 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts, accessible } from './harness.mjs';
 
 const running = serverAndBrowser();
 const dir = mkdtempSync(join(tmpdir(), 'muster-bell-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function accessible(page, where) {
-  const report = await new AxeBuilder({ page }).analyze();
-  const bad = report.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(bad, [], `axe, ${where}`);
-}
 
 const count = async (page) => {
   const badge = page.locator('[data-testid="bell-count"]');

@@ -7,6 +7,8 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AxeBuilder } from '@axe-core/playwright';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -86,6 +88,16 @@ export async function launchBrowser() {
 /// Resolves once the WebAssembly app has hydrated the page.
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+}
+
+/// axe-core on `page` as it is now: no serious or critical violation; `where`
+/// names the state in the failure.
+export async function accessible(page, where) {
+  const report = await new AxeBuilder({ page }).analyze();
+  const bad = report.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(bad, [], `axe, ${where}`);
 }
 
 /// Keeps, inside `page`, each text that `selector` shows as the page changes,

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn, recordTexts, recordedTexts, accessible } from './harness.mjs';
 
 // A small limit, so that a file over it is quick to make.
 const running = serverAndBrowser({ MUSTER_MAX_UPLOAD_MB: '5' });
@@ -35,14 +34,6 @@ async function signedIn() {
 const HEADINGS = 'userId,firstName,lastName,email';
 const csv = (rows) => [HEADINGS, ...rows].join('\n') + '\n';
 const person = (id) => `${id},${id.split('.')[0]},Person,${id}@example.org`;
-
-async function accessible(where, on = page) {
-  const report = await new AxeBuilder({ page: on }).analyze();
-  const bad = report.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(bad, [], `axe, ${where}`);
-}
 
 /// Picks a file on the upload page (of `on`), waits for the browser's check,
 /// and applies `options` (the ids of the tick boxes or radio buttons to click).
@@ -88,10 +79,10 @@ async function resultsFile() {
 test('a checked file is sent, previewed, loaded and summarised; the results file says what became of each line', async () => {
   await signedIn();
   await pick('people.csv', csv(['ann.a', 'bob.b', 'cat.c', 'dan.d'].map(person)));
-  await accessible('a checked file, ready to send');
+  await accessible(page, 'a checked file, ready to send');
   await sendForPreview();
   assert.match(await planCounts(), /New: 4/);
-  await accessible('the preview');
+  await accessible(page, 'the preview');
   // Unticking a row skips it; from the keyboard, as a tick box is.
   await page.focus('[data-testid="tick-5"]');
   await page.keyboard.press('Space');
@@ -99,7 +90,7 @@ test('a checked file is sent, previewed, loaded and summarised; the results file
   await page.waitForFunction(() => document.querySelector('.tick-all small')?.textContent.startsWith('3 of 4'));
   const summary = await loadAndWait();
   assert.match(summary, /^Users loaded successfully\. 3 added, 0 updated/);
-  await accessible('the summary');
+  await accessible(page, 'the summary');
   const results = await resultsFile();
   assert.match(results.get('ann.a'), /@example\.org,"?Added/);
   assert.match(results.get('cat.c'), /@example\.org,"?Added/);
@@ -168,7 +159,7 @@ test('a sync beyond the safeguard is loaded only after the second confirmation',
   await sendForPreview();
   assert.match(await planCounts(), /Old: \d+/);
   assert.equal(await page.isDisabled('[data-testid="load"]'), true, 'Load waits for the confirmation');
-  await accessible('a sync that needs a second confirmation');
+  await accessible(page, 'a sync that needs a second confirmation');
   await page.check('[data-testid="confirm-sync"]');
   assert.equal(await page.isDisabled('[data-testid="load"]'), false);
   const summary = await loadAndWait();
@@ -216,7 +207,7 @@ test('a load is followed live without a reload, and leaving and coming back show
   const announced = await recordedTexts(page, '[data-testid="progress-announced"][aria-live="polite"]');
   assert.ok(announced.some((a) => /^Loading: \d+% done\.$/.test(a)), announced.join(' | '));
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'no reload');
-  await accessible('a load in progress');
+  await accessible(page, 'a load in progress');
   // Away and back: the page is rendered from the database as it is now.
   await page.goto(`${running.server.url}/uploads`);
   await page.goto(`${running.server.url}/uploads/${id}`);
@@ -236,7 +227,7 @@ test('a load is followed live without a reload, and leaving and coming back show
   const listed = await page.textContent(`[data-testid="uploads-list"] tr:has(a[href="/uploads/${id}"])`);
   assert.match(listed, /Done/);
   assert.match(listed, /180,000 of 180,000/);
-  await accessible('the uploads list');
+  await accessible(page, 'the uploads list');
 });
 
 test('Retry failed rows, after their cause is fixed, loads them', async () => {
@@ -304,7 +295,7 @@ test('at 375 px every state of an upload fits the screen and passes axe', async 
     const fits = async (where) => {
       const width = await small.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 375, `${where}: the page is ${width} px wide`);
-      await accessible(`${where} at 375 px`, small);
+      await accessible(small, `${where} at 375 px`);
     };
     await pick('phone.csv', csv(['ivy.i', 'jon.j'].map(person).concat(['kit.k,Kit,Person,kit@'])), { on: small });
     await sendForPreview(small);

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { serverAndBrowser, hydrated, signIn } from './harness.mjs';
+import { serverAndBrowser, hydrated, signIn, accessible } from './harness.mjs';
 
 const running = serverAndBrowser();
 let dir;
@@ -42,15 +41,6 @@ async function pick(name, bytes) {
   await page.setInputFiles('[data-testid="file-input"]', path);
 }
 
-/// axe-core on the page as it is now: no serious or critical violation.
-async function accessible(state) {
-  const report = await new AxeBuilder({ page }).analyze();
-  const bad = report.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(bad, [], `axe, ${state}`);
-}
-
 async function checked() {
   await page.waitForSelector('[data-testid="facts"]', { timeout: 30_000 });
   return {
@@ -84,7 +74,7 @@ test('a valid file shows how it was read, its counts and no problems', async () 
     { status: undefined, format: 'Standard', encoding: 'utf-8', delimiter: 'comma', rows: 2, errors: 0, warnings: 0 },
   );
   assert.match(verdict.status, /Checked 2 rows: no errors/);
-  await accessible('a valid file checked');
+  await accessible(page, 'a valid file checked');
 
   // The licence line: the demo tenant's admin holds 1 of its 1000.
   assert.equal(
@@ -99,7 +89,7 @@ test('a valid file shows how it was read, its counts and no problems', async () 
   await page.check('#sync-action-mark-leaver');
   await page.uncheck('#results-email');
   assert.match(await page.textContent('label[for="all-or-nothing"]'), /Any row error stops the whole load/);
-  await accessible('options chosen');
+  await accessible(page, 'options chosen');
   assert.equal(await page.locator('[data-testid="problems"]').count(), 0);
   const headings = await page.$$eval('[data-testid="headings"] tbody tr', (rows) => rows.map((r) => r.textContent));
   assert.equal(headings.length, 4);
@@ -117,7 +107,7 @@ test('a file with errors shows each one with its line, column and value', async 
   // The quoted line break moves the next rows down: the repeat of bob is on line 6.
   assert.ok(where.some(([l, c]) => l === 6 && c === 'userId'), JSON.stringify(where));
   assert.ok(found.every((p) => /Error|Warning/.test(p.text)), 'severity in words, not colour alone');
-  await accessible('a file with errors checked');
+  await accessible(page, 'a file with errors checked');
   // Filtered by column.
   await page.selectOption('[data-testid="filter-column"]', 'email');
   await page.waitForFunction(() =>
@@ -152,7 +142,7 @@ test('the sample files download and are read without a problem', async () => {
   await signedIn();
   await page.goto(`${running.server.url}/upload`);
   await hydrated(page);
-  await accessible('the page before a file is picked');
+  await accessible(page, 'the page before a file is picked');
   for (const [id, name, first, format] of [
     ['sample-standard', 'muster-users-sample.csv', /^userId,externalId,tenant,title,firstName,lastName,email,/, 'Standard'],
     ['sample-legacy', 'muster-users-sample-legacy-v1.csv', /^UserName,FullName,EmailAddress,Department,Leaver/, 'Legacy v1'],
@@ -237,5 +227,5 @@ test('Cancel stops a long check', async () => {
   await page.waitForTimeout(1500);
   assert.equal(await page.locator('[data-testid="facts"]').count(), 0);
   assert.equal(await page.locator('[data-testid="cancel"]').count(), 0);
-  await accessible('a check cancelled');
+  await accessible(page, 'a check cancelled');
 });
