@@ -190,19 +190,19 @@ ensure_cargo_machete() {
 
 # Entries of the root [workspace.dependencies] that no package takes: cargo
 # machete looks at packages only. Prints them; fails if there are any.
-unused_workspace_dependencies() {
+unused_workspace_dependencies() (
+  cd "$MUSTER_ROOT"
   local name members unused=()
-  members=$(cd "$MUSTER_ROOT" && git ls-files '*Cargo.toml' | grep -vx Cargo.toml)
+  members=$(git ls-files '*Cargo.toml' | grep -vx Cargo.toml)
   for name in $(awk '/^\[/ { on = ($0 == "[workspace.dependencies]"); next }
-                     on && /^[A-Za-z0-9_-]+ *=/ { sub(/ *=.*/, ""); print }' "$MUSTER_ROOT/Cargo.toml"); do
-    (cd "$MUSTER_ROOT" && echo "$members" | xargs grep -Eq "^${name}(\.workspace *= *true| *= *\{[^}]*workspace *= *true)") \
-      || unused+=("$name")
+                     on && /^[A-Za-z0-9_-]+ *=/ { sub(/ *=.*/, ""); print }' Cargo.toml); do
+    echo "$members" | xargs grep -Eq "^${name}(\.workspace *= *true| *= *\{[^}]*workspace *= *true)" || unused+=("$name")
   done
   if [ ${#unused[@]} -gt 0 ]; then
     echo "[workspace.dependencies] lists what no package takes: ${unused[*]}" >&2
     return 1
   fi
-}
+)
 
 prepare_build() {
   choose_wasm_toolchain
